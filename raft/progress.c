@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * raft/progress.c - the leader's view of each member, and quorums.
+ *
+ * Paper 5.3 keeps nextIndex and matchIndex per follower.  Like etcd we add
+ * a state: PROBE sends one append per heartbeat until the follower's match
+ * is found, REPLICATE pipelines appends optimistically within a window
+ * bounded in messages and bytes (flow control), SNAPSHOT pauses appends
+ * while a snapshot is streamed.
+ *
+ * Quorums count voters of the configuration in effect only (thesis 4.1);
+ * the leader counts itself for what the host reported persisted, never for
+ * entries only in memory (thesis 10.2.1).
+ *
+ * Not here: what is sent (replication.c, snapshot.c).
+ */
+#include <string.h>
+
+#include "raft/internal.h"
+
+struct raft__progress *raft__progress_find(struct raft *r, raft_id id)
+{
+    for (size_t i = 0; i < r->n_prs; i++) {
+        if (r->prs[i].id == id) {
+            return &r->prs[i];
+        }
+    }
+    return NULL;
+}
+
+/* A fresh view of a member: nothing known, probe from the end of our log
+ * (paper 5.3: nextIndex starts just after the leader's last entry). */
+void raft__progress_reset(struct raft *r, struct raft__progress *pr)
+{
+    raft_id id = pr->id;
+    bool voter = pr->voter;
+
+    memset(pr, 0, sizeof(*pr));
+    pr->id = id;
+    pr->voter = voter;
+    pr->state = RAFT__PROBE;
+    pr->next = raft__log_last(&r->log) + 1;
+}
+
+/* Makes prs mirror r->conf: members keep their progress, new members
+ * start fresh, removed members are dropped. */
+void raft__progress_sync(struct raft *r)
+{
+    struct raft__progress old[RAFT_MAX_MEMBERS];
+    size_t n_old = r->n_prs;
+
+    memcpy(old, r->prs, sizeof(old));
+    r->n_prs = 0;
+    for (size_t i = 0; i < r->conf.n_members; i++) {
+        const struct raft_member *m = &r->conf.members[i];
+        struct raft__progress *pr = &r->prs[r->n_prs++];
+        bool found = false;
+
+        for (size_t j = 0; j < n_old; j++) {
+            if (old[j].id == m->id) {
+                *pr = old[j];
+                found = true;
+                break;
+            }
+        }
+        if (!found) {
+            pr->id = m->id;
+            raft__progress_reset(r, pr);
+        }
+        pr->voter = m->voter;
+    }
+}
+
+void raft__progress_become_probe(struct raft *r, struct raft__progress *pr)
+{
+    pr->state = RAFT__PROBE;
+    pr->probe_sent = false;
+    pr->next = pr->match + 1;
+    pr->infl_start = 0;
+    pr->infl_n = 0;
+    pr->infl_bytes = 0;
+    raft__trace(r, RAFT_TRACE_PROBE, r->term, pr->next, pr->id);
+}
+
+void raft__progress_become_replicate(struct raft__progress *pr)
+{
+    pr->state = RAFT__REPLICATE;
+    pr->probe_sent = false;
+    pr->next = pr->match + 1;
+    pr->infl_start = 0;
+    pr->infl_n = 0;
+    pr->infl_bytes = 0;
+    pr->stall_match = pr->match;
+    pr->stall_beats = 0;
+}
+
+/* Flow control: the window is full in messages or in bytes. */
+bool raft__progress_infl_full(const struct raft *r,
+                              const struct raft__progress *pr)
+{
+    return pr->infl_n >= r->cfg.max_inflight_msgs ||
+           pr->infl_bytes >= r->cfg.max_inflight_bytes;
+}
+
+void raft__progress_infl_add(struct raft__progress *pr, raft_index last,
+                             size_t bytes)
+{
+    size_t slot;
+
+    RAFT_ASSERT(pr->infl_n < RAFT_MAX_INFLIGHT_MSGS);
+    slot = (pr->infl_start + pr->infl_n) % RAFT_MAX_INFLIGHT_MSGS;
+    pr->infl[slot].last = last;
+    pr->infl[slot].bytes = bytes;
+    pr->infl_n++;
+    pr->infl_bytes += bytes;
+}
+
+/* An acknowledgment up to `last` frees every append it covers. */
+void raft__progress_infl_free_to(struct raft__progress *pr, raft_index last)
+{
+    while (pr->infl_n > 0 && pr->infl[pr->infl_start].last <= last) {
+        pr->infl_bytes -= pr->infl[pr->infl_start].bytes;
+        pr->infl_start = (pr->infl_start + 1) % RAFT_MAX_INFLIGHT_MSGS;
+        pr->infl_n--;
+    }
+}
+
+bool raft__is_voter(const struct raft *r, raft_id id)
+{
+    const struct raft_member *m = raft_conf_find(&r->conf, id);
+
+    return m != NULL && m->voter;
+}
+
+static size_t n_voters(const struct raft *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->conf.n_members; i++) {
+        if (r->conf.members[i].voter) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* A majority of the voters (paper 5.2). */
+size_t raft__quorum(const struct raft *r)
+{
+    return n_voters(r) / 2 + 1;
+}
+
+/* The leader's own match: what the host made durable.  While a snapshot
+ * install waits for the host, nothing is durable yet. */
+raft_index raft__self_match(const struct raft *r)
+{
+    if (r->snap_pending) {
+        return 0;
+    }
+    return r->log.persisted;
+}
+
+/* The k-th largest of vals[0..n), k >= 1 (insertion sort: n <= 16). */
+static uint64_t kth_largest(uint64_t *vals, size_t n, size_t k)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint64_t v = vals[i];
+        size_t j = i;
+
+        while (j > 0 && vals[j - 1] < v) {
+            vals[j] = vals[j - 1];
+            j--;
+        }
+        vals[j] = v;
+    }
+    return vals[k - 1];
+}
+
+/* The highest index a majority of voters hold durably. */
+raft_index raft__quorum_match(const struct raft *r)
+{
+    uint64_t vals[RAFT_MAX_MEMBERS];
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->n_prs; i++) {
+        const struct raft__progress *pr = &r->prs[i];
+
+        if (!pr->voter) {
+            continue;
+        }
+        vals[n++] = pr->id == r->cfg.id ? raft__self_match(r) : pr->match;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    return kth_largest(vals, n, raft__quorum(r));
+}
+
+/* The highest read-index round a majority of voters acknowledged; the
+ * leader acknowledges every round it starts. */
+uint64_t raft__quorum_read_ack(const struct raft *r)
+{
+    uint64_t vals[RAFT_MAX_MEMBERS];
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->n_prs; i++) {
+        const struct raft__progress *pr = &r->prs[i];
+
+        if (!pr->voter) {
+            continue;
+        }
+        vals[n++] = pr->id == r->cfg.id ? r->read_seq : pr->read_ack;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    return kth_largest(vals, n, raft__quorum(r));
+}

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * tests/unit/raft/test_snapshot.c - raft/snapshot.c: taking snapshots,
+ * compaction, chunked InstallSnapshot, restart from a snapshot (paper 7).
+ */
+#include "unit/raft/cluster.h"
+
+static void test_snapshot_done_compacts_keeping_trailing(void **state)
+{
+    struct cl *c = malloc(sizeof(*c));
+    raft_id l;
+    raft_index applied;
+    struct raft_buf b = {"x", 1};
+
+    (void)state;
+    cl_setup(c, 1, 1);
+    cl_start(c);
+    l = cl_run_until_leader(c, 1000);
+    for (uint64_t v = 1; v <= 20; v++) {
+        assert_int_equal(cl_propose(c, l, v, NULL), 0);
+        cl_run(c, 1);
+    }
+    applied = c->nodes[l].st.applied;
+    assert_int_equal(applied, 21);
+    assert_int_equal(raft_snapshot_done(c->nodes[l].r, applied + 1, &b),
+                     RAFT_EINVAL);
+    assert_int_equal(cl_snapshot(c, l), 0);
+    assert_int_equal(raft_snapshot_index(c->nodes[l].r), 21);
+    assert_int_equal(raft_first_index(c->nodes[l].r), 21 - 4 + 1);
+    assert_int_equal(raft_snapshot_done(c->nodes[l].r, 21, &b), RAFT_EINVAL);
+    assert_int_equal(cl_trace_count(c, RAFT_TRACE_SNAPSHOT_TAKEN, l), 1);
+    /* The log goes on after compaction, and a restart restores it. */
+    assert_int_equal(cl_propose(c, l, 21, NULL), 0);
+    cl_run(c, 5);
+    cl_crash(c, l);
+    cl_restart(c, l);
+    assert_int_equal(raft_snapshot_index(c->nodes[l].r), 21);
+    assert_int_equal(raft_last_index(c->nodes[l].r), 22);
+    assert_int_equal(raft_commit_index(c->nodes[l].r), 22);
+    l = cl_run_until_leader(c, 1000);
+    assert_int_equal(cl_propose(c, l, 22, NULL), 0);
+    cl_run(c, 5);
+    assert_int_equal(c->nodes[l].st.n_sm, 22);
+    cl_teardown(c);
+    free(c);
+}
+
+static void test_snapshot_lagging_follower_installs_in_chunks(void **state)
+{
+    struct cl *c = malloc(sizeof(*c));
+    raft_id l;
+    raft_id lag;
+
+    (void)state;
+    cl_setup(c, 3, 3);
+    for (raft_id id = 1; id <= 3; id++) {
+        c->nodes[id].cfg.max_msg_bytes = 16;
+    }
+    cl_start(c);
+    l = cl_run_until_leader(c, 1000);
+    lag = l == 3 ? 2 : 3;
+    cl_run(c, 20);
+    cl_isolate(c, lag, true);
+    for (uint64_t v = 1; v <= 30; v++) {
+        assert_int_equal(cl_propose(c, l, v, NULL), 0);
+        cl_run(c, 2);
+    }
+    assert_int_equal(c->nodes[l].st.n_sm, 30);
+    assert_int_equal(cl_snapshot(c, l), 0);
+    assert_true(raft_first_index(c->nodes[l].r) >
+                raft_last_index(c->nodes[lag].r) + 1);
+    c->n_traces = 0;
+    cl_isolate(c, lag, false);
+    cl_run(c, 300);
+    assert_int_equal(cl_trace_count(c, RAFT_TRACE_SNAPSHOT_SEND, l), 1);
+    assert_int_equal(cl_trace_count(c, RAFT_TRACE_SNAPSHOT_INSTALL, lag), 1);
+    /* 240 bytes in 16-byte chunks. */
+    assert_true(c->n_delivered[RAFT_MSG_SNAPSHOT] >= 15);
+    assert_int_equal(c->nodes[lag].st.n_sm, 30);
+    assert_int_equal(raft_snapshot_index(c->nodes[lag].r),
+                     raft_snapshot_index(c->nodes[l].r));
+    /* Replication continues after the snapshot... */
+    assert_int_equal(cl_propose(c, l, 31, NULL), 0);
+    cl_run(c, 20);
+    assert_int_equal(c->nodes[lag].st.n_sm, 31);
+    cl_assert_sm_consistent(c);
+    /* ...and survives a restart from the installed snapshot. */
+    cl_crash(c, lag);
+    cl_restart(c, lag);
+    assert_int_equal(cl_propose(c, l, 32, NULL), 0);
+    cl_run(c, 100);
+    assert_int_equal(c->nodes[lag].st.n_sm, 32);
+    cl_assert_sm_consistent(c);
+    cl_teardown(c);
+    free(c);
+}
+
+static unsigned snap_drop;
+
+static bool drop_every_other_chunk(struct cl *c, const struct raft_msg *m)
+{
+    (void)c;
+    if (m->type != RAFT_MSG_SNAPSHOT) {
+        return true;
+    }
+    return snap_drop++ % 2 == 0;
+}
+
+static void test_snapshot_lost_chunks_are_resent(void **state)
+{
+    struct cl *c = malloc(sizeof(*c));
+    raft_id l;
+    raft_id lag;
+
+    (void)state;
+    cl_setup(c, 3, 3);
+    for (raft_id id = 1; id <= 3; id++) {
+        c->nodes[id].cfg.max_msg_bytes = 16;
+    }
+    cl_start(c);
+    l = cl_run_until_leader(c, 1000);
+    lag = l == 3 ? 2 : 3;
+    cl_isolate(c, lag, true);
+    for (uint64_t v = 1; v <= 12; v++) {
+        assert_int_equal(cl_propose(c, l, v, NULL), 0);
+        cl_run(c, 2);
+    }
+    assert_int_equal(cl_snapshot(c, l), 0);
+    c->filter = drop_every_other_chunk;
+    cl_isolate(c, lag, false);
+    cl_run(c, 1000);
+    assert_int_equal(c->nodes[lag].st.n_sm, 12);
+    cl_assert_sm_consistent(c);
+    cl_teardown(c);
+    free(c);
+}
+
+static struct raft_msg chunk(raft_index index, uint64_t total, uint64_t off,
+                             const char *data, size_t len)
+{
+    struct raft_msg m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_MSG_SNAPSHOT;
+    m.from = 1;
+    m.to = 2;
+    m.term = 3;
+    m.u.snapshot.meta.index = index;
+    m.u.snapshot.meta.term = 2;
+    m.u.snapshot.meta.conf.n_members = 3;
+    for (size_t i = 0; i < 3; i++) {
+        m.u.snapshot.meta.conf.members[i] = (struct raft_member){i + 1, true};
+    }
+    m.u.snapshot.total_len = total;
+    m.u.snapshot.offset = off;
+    m.u.snapshot.data.base = (void *)data;
+    m.u.snapshot.data.len = len;
+    m.u.snapshot.last = off + len == total;
+    return m;
+}
+
+static void test_snapshot_follower_checks_chunk_order(void **state)
+{
+    struct solo s;
+    struct raft_msg m;
+    const struct raft_msg *resp;
+    struct raft_ready rd;
+
+    (void)state;
+    solo_start(&s, 2, 3, NULL);
+    /* A chunk past total_len is malformed. */
+    m = chunk(10, 8, 4, "abcdefgh", 8);
+    m.u.snapshot.last = true;
+    assert_int_equal(raft_step(s.r, 0, &m), RAFT_EMALFORMED);
+    /* Middle chunk first: ask for offset 0. */
+    m = chunk(10, 8, 4, "efgh", 4);
+    solo_step(&s, &m);
+    resp = solo_find(&s, RAFT_MSG_SNAPSHOT_RESP, 1);
+    assert_true(resp->u.snap_resp.reject);
+    assert_int_equal(resp->u.snap_resp.offset, 0);
+    m = chunk(10, 8, 0, "abcd", 4);
+    solo_step(&s, &m);
+    resp = solo_find(&s, RAFT_MSG_SNAPSHOT_RESP, 1);
+    assert_false(resp->u.snap_resp.reject);
+    assert_false(resp->u.snap_resp.done);
+    assert_int_equal(resp->u.snap_resp.offset, 4);
+    /* A duplicate is acknowledged, not appended twice. */
+    solo_step(&s, &m);
+    resp = solo_find(&s, RAFT_MSG_SNAPSHOT_RESP, 1);
+    assert_int_equal(resp->u.snap_resp.offset, 4);
+    m = chunk(10, 8, 4, "efgh", 4);
+    assert_int_equal(raft_step(s.r, 0, &m), 0);
+    assert_int_equal(raft_ready(s.r, &rd), 0);
+    assert_non_null(rd.snapshot);
+    assert_int_equal(rd.snapshot->meta.index, 10);
+    assert_int_equal(rd.snapshot->data.len, 8);
+    assert_memory_equal(rd.snapshot->data.base, "abcdefgh", 8);
+    assert_int_equal(rd.n_committed, 0);
+    assert_int_equal(rd.n_msgs_after_persist, 1);
+    assert_true(rd.msgs_after_persist[0].u.snap_resp.done);
+    raft_advance(s.r, &rd);
+    assert_int_equal(raft_commit_index(s.r), 10);
+    assert_int_equal(raft_last_index(s.r), 10);
+    assert_int_equal(raft_snapshot_index(s.r), 10);
+    solo_stop(&s);
+}
+
+static void test_snapshot_meta_has_conf_as_of_its_index(void **state)
+{
+    struct solo s;
+    struct raft_buf b = {"st", 2};
+    const struct raft_snapshot_meta *meta;
+    raft_index applied;
+
+    (void)state;
+    solo_start(&s, 1, 1, NULL);
+    solo_tick_to(&s, 250);
+    applied = s.n_committed;
+    assert_int_equal(applied, 1);
+    assert_null(raft_snapshot_meta(s.r));
+    /* A configuration appended after the snapshot index... */
+    assert_int_equal(raft_add_learner(s.r, 2, NULL), 0);
+    assert_int_equal(raft_conf_current(s.r)->n_members, 2);
+    assert_int_equal(raft_snapshot_done(s.r, applied, &b), 0);
+    meta = raft_snapshot_meta(s.r);
+    /* ...is not part of the snapshot's. */
+    assert_int_equal(meta->index, 1);
+    assert_int_equal(meta->term, 1);
+    assert_int_equal(meta->conf.n_members, 1);
+    solo_flush(&s);
+    solo_stop(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_snapshot_done_compacts_keeping_trailing),
+        cmocka_unit_test(test_snapshot_lagging_follower_installs_in_chunks),
+        cmocka_unit_test(test_snapshot_lost_chunks_are_resent),
+        cmocka_unit_test(test_snapshot_follower_checks_chunk_order),
+        cmocka_unit_test(test_snapshot_meta_has_conf_as_of_its_index),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
