@@ -1,0 +1,1222 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * storage/apply.c - the deterministic state machine: a committed command
+ * changes the queue tables and yields effects for node/.
+ *
+ * Why it is shaped this way: every node applies the same log, so nothing
+ * here reads a clock, a random number or anything local: "now" is the
+ * leader's stamp, limits travel in the commands, and ordering ties are
+ * broken by job number. Semantics are gearmand 1.1.20's (GEARMAND.md 3),
+ * with the two fixes PROTOCOL.md asks for:
+ *
+ * - Coalescing (3.3): a job that a background submission created or
+ *   joined is flagged STORE__JOB_BG and is never dropped because its
+ *   foreground clients went away. gearmand marks such a job "ignore" and
+ *   loses it; we keep it.
+ * - Abandoned and cancelled jobs (3.4, 3.8): gearmand flags a queued job
+ *   "ignore" and throws it away at the next GRAB/PRE_SLEEP, so `status`
+ *   counts it until then. We remove a queued job at once (CLIENT_GONE of
+ *   its last foreground client, or CANCEL), so `status` drops it at once;
+ *   a worker can never be handed it, exactly as in gearmand. A running
+ *   job in that situation keeps running (it is counted as running, as in
+ *   gearmand) with STORE__JOB_IGNORE set: its WORK_* packets are accepted
+ *   and go nowhere, and if its worker is lost it is dropped rather than
+ *   requeued (nobody wants the result).
+ *
+ * Retries (3.5, 3.6): a lost worker or timeout requeues the job at the
+ * tail of its priority (its queue order becomes the index of the command
+ * that requeued it), counts a retry, clears numerator/denominator, and
+ * with a limit N (carried in the command: the proposer's --job-retries,
+ * 0 = unlimited) sends WORK_FAIL and ends the job once retries reach N.
+ *
+ * Not here: table layouts (jobs.c), encoding (codec.c), anything about
+ * sockets (node/).
+ */
+#include "storage/effects.h"
+
+#define META_APPLIED "applied"
+
+struct ctx {
+    struct store_txn *txn;
+    struct store *s;
+    uint64_t index;
+    uint64_t now_ms;
+    struct store_effects *fx;
+};
+
+/* (ref, job number) pairs collected from a prefix range before changing
+ * the tables they came from. */
+struct refvec {
+    struct store_conn_ref *refs;
+    uint64_t *nums;
+    size_t n;
+    size_t cap;
+};
+
+static void refvec_free(struct refvec *v)
+{
+    store__free(v->refs);
+    store__free(v->nums);
+}
+
+static int refvec_push(struct refvec *v, const struct store_conn_ref *r,
+                       uint64_t num)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap == 0 ? 16 : v->cap * 2;
+        struct store_conn_ref *refs =
+            store__realloc(v->refs, cap * sizeof(*refs));
+        uint64_t *nums;
+        if (refs == NULL) {
+            return STORE_ENOMEM;
+        }
+        v->refs = refs;
+        nums = store__realloc(v->nums, cap * sizeof(*nums));
+        if (nums == NULL) {
+            return STORE_ENOMEM;
+        }
+        v->nums = nums;
+        v->cap = cap;
+    }
+    v->refs[v->n] = *r;
+    v->nums[v->n] = num;
+    v->n++;
+    return 0;
+}
+
+/* Collects every key "ref | num" of db starting with prefix whose ref has
+ * an incarnation <= max_inc. */
+static int collect(struct ctx *c, enum store__db db, const uint8_t *prefix,
+                   size_t prefix_len, uint64_t max_inc, struct refvec *out)
+{
+    MDB_cursor *cur;
+    MDB_val k;
+    MDB_val v;
+    struct store_conn_ref r;
+    int rc;
+    int rv = 0;
+
+    rc = mdb_cursor_open(c->txn->txn, store__dbi(c->txn, db), &cur);
+    if (rc != 0) {
+        return store__mdb_err(rc);
+    }
+    k.mv_data = (void *)(uintptr_t)prefix;
+    k.mv_size = prefix_len;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        if (k.mv_size < prefix_len ||
+            memcmp(k.mv_data, prefix, prefix_len) != 0) {
+            break;
+        }
+        if (k.mv_size != STORE__REF_KEY_LEN) {
+            rv = STORE_ECORRUPT;
+            break;
+        }
+        store__get_ref(k.mv_data, &r);
+        if (r.incarnation <= max_inc) {
+            rv = refvec_push(
+                out, &r, store__get64((uint8_t *)k.mv_data + STORE__REF_LEN));
+            if (rv != 0) {
+                break;
+            }
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rv != 0) {
+        return rv;
+    }
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+}
+
+/* ---- effects ---- */
+
+static int fx_handle(struct ctx *c, uint64_t num, struct store_buf *out)
+{
+    char h[STORE_HANDLE_MAX];
+    struct store_buf b;
+
+    b.len = store__handle_format(c->s, num, h, sizeof(h));
+    b.base = (const uint8_t *)h;
+    return store__fx_copy(c->fx, b, out);
+}
+
+static struct store_buf cbuf(const char *text)
+{
+    struct store_buf b;
+
+    b.base = (const uint8_t *)text;
+    b.len = strlen(text);
+    return b;
+}
+
+/* REFUSED to `to`: error_code and text are static strings. */
+static int fx_refused(struct ctx *c, const struct store_conn_ref *to,
+                      const char *code, const char *text)
+{
+    struct store_effect *e;
+    int rv;
+
+    rv = store__fx_push(c->fx, STORE_FX_REFUSED, to, &e);
+    if (rv != 0) {
+        return rv;
+    }
+    e->code = 1;
+    e->error_code = cbuf(code);
+    e->text = cbuf(text);
+    return 0;
+}
+
+/* ADMIN_REPLY: text NULL means "OK". */
+static int fx_admin(struct ctx *c, const struct store_conn_ref *to,
+                    const char *text)
+{
+    struct store_effect *e;
+    int rv;
+
+    rv = store__fx_push(c->fx, STORE_FX_ADMIN_REPLY, to, &e);
+    if (rv != 0) {
+        return rv;
+    }
+    if (text != NULL) {
+        e->code = 1;
+        e->text = cbuf(text);
+    }
+    return 0;
+}
+
+static int fx_wake(struct ctx *c, struct store_buf function)
+{
+    struct store_effect *e;
+    int rv;
+
+    rv = store__fx_push(c->fx, STORE_FX_WAKE, NULL, &e);
+    if (rv != 0) {
+        return rv;
+    }
+    return store__fx_copy(c->fx, function, &e->function);
+}
+
+/* One FORWARD per waiting client; the bytes are copied once and shared. */
+static int fx_forward(struct ctx *c, const struct store__job *j,
+                      enum store_work_kind kind, struct store_buf data,
+                      struct store_buf numerator, struct store_buf denominator)
+{
+    struct store_buf h;
+    struct store_buf d;
+    struct store_buf n;
+    struct store_buf dn;
+    struct store_effect *e;
+    uint32_t i;
+    int rv;
+
+    if (j->n_waiters == 0) {
+        return 0;
+    }
+    rv = fx_handle(c, j->num, &h);
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, data, &d);
+    }
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, numerator, &n);
+    }
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, denominator, &dn);
+    }
+    for (i = 0; rv == 0 && i < j->n_waiters; i++) {
+        rv = store__fx_push(c->fx, STORE_FX_FORWARD, &j->waiters[i], &e);
+        if (rv == 0) {
+            e->work_kind = kind;
+            e->handle = h;
+            e->data = d;
+            e->numerator = n;
+            e->denominator = dn;
+        }
+    }
+    return rv;
+}
+
+static int fx_job_done(struct ctx *c, uint64_t num)
+{
+    struct store_effect *e;
+    int rv;
+
+    rv = store__fx_push(c->fx, STORE_FX_JOB_DONE, NULL, &e);
+    if (rv != 0) {
+        return rv;
+    }
+    return fx_handle(c, num, &e->handle);
+}
+
+/* ---- function counts ---- */
+
+/* Adds dq to queued[prio] (when dq != 0) and dr to running. */
+static int func_adjust(struct ctx *c, struct store_buf fn, enum store_prio prio,
+                       int dq, int dr)
+{
+    struct store__func f;
+    int rv;
+
+    rv = store__func_get(c->txn, fn, &f);
+    if (rv == STORE_ENOTFOUND) {
+        rv = STORE_ECORRUPT; /* a job of an unknown function */
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if ((dq < 0 && f.queued[prio] < (uint64_t)-dq) ||
+        (dr < 0 && f.running < (uint64_t)-dr)) {
+        store__errmsgf(c->s, "function counts below zero");
+        return STORE_ECORRUPT;
+    }
+    f.queued[prio] =
+        dq < 0 ? f.queued[prio] - (uint64_t)-dq : f.queued[prio] + (uint64_t)dq;
+    f.running = dr < 0 ? f.running - (uint64_t)-dr : f.running + (uint64_t)dr;
+    return store__func_put(c->txn, fn, &f);
+}
+
+/* ---- job life cycle ---- */
+
+static bool is_runnable(const struct ctx *c, uint64_t when)
+{
+    return when == 0 || when <= c->now_ms / 1000u;
+}
+
+/* Deletes job j and every index entry of it; JOB_DONE. */
+static int job_end(struct ctx *c, struct store__job *j)
+{
+    uint8_t key[STORE__REF_KEY_LEN];
+    struct store_buf data = {NULL, 0};
+    uint32_t i;
+    int rv;
+
+    if ((j->flags & (STORE__JOB_UNIQ | STORE__JOB_DASH)) ==
+        (STORE__JOB_UNIQ | STORE__JOB_DASH)) {
+        rv = store__job_data(c->txn, j, &data);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    rv = store__job_uniq_del(c->txn, j, data);
+    if (rv != 0) {
+        return rv;
+    }
+    if (j->flags & STORE__JOB_RUNNING) {
+        store__ref_key(key, &j->worker, j->num);
+        rv = store__del(c->txn, STORE__DB_ASSIGN, key, sizeof(key));
+        if (rv == 0) {
+            rv = func_adjust(c, j->function, j->prio, 0, -1);
+        }
+    } else {
+        rv = store__job_unqueue(c->txn, j);
+        if (rv == 0) {
+            rv = func_adjust(c, j->function, j->prio, -1, 0);
+        }
+    }
+    for (i = 0; rv == 0 && i < j->n_waiters; i++) {
+        store__ref_key(key, &j->waiters[i], j->num);
+        rv = store__del(c->txn, STORE__DB_WAITS, key, sizeof(key));
+    }
+    if (rv == 0 && (j->flags & STORE__JOB_DATA_EXT)) {
+        store__put64(key, j->num);
+        rv = store__del(c->txn, STORE__DB_JDATA, key, 8);
+    }
+    if (rv == 0) {
+        store__put64(key, j->num);
+        rv = store__del(c->txn, STORE__DB_JOBS, key, 8);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    return fx_job_done(c, j->num);
+}
+
+/* Worker lost the running job j: requeue at the tail with a retry
+ * counted, or end it (retry limit reached, or nobody wants it). */
+static int job_requeue(struct ctx *c, struct store__job *j,
+                       uint32_t max_retries)
+{
+    static const struct store_buf none = {NULL, 0};
+    uint8_t key[STORE__REF_KEY_LEN];
+    int rv;
+
+    if ((j->flags & STORE__JOB_RUNNING) == 0) {
+        /* An assignment entry for a job that is not running. */
+        store__errmsgf(c->s, "job %llu: assigned but not running",
+                       (unsigned long long)j->num);
+        return STORE_ECORRUPT;
+    }
+    if (j->flags & STORE__JOB_IGNORE) {
+        return job_end(c, j);
+    }
+    if (j->retries < UINT32_MAX) {
+        j->retries++;
+    }
+    if (max_retries != 0 && j->retries >= max_retries) {
+        rv = fx_forward(c, j, STORE_WORK_FAIL, none, none, none);
+        if (rv != 0) {
+            return rv;
+        }
+        return job_end(c, j);
+    }
+    store__ref_key(key, &j->worker, j->num);
+    rv = store__del(c->txn, STORE__DB_ASSIGN, key, sizeof(key));
+    if (rv != 0) {
+        return rv;
+    }
+    j->flags &= ~(uint32_t)STORE__JOB_RUNNING;
+    memset(&j->worker, 0, sizeof(j->worker));
+    j->numerator = 0;
+    j->denominator = 0;
+    j->qseq = c->index;
+    rv = store__job_store(c->txn, j);
+    if (rv == 0) {
+        rv = store__job_queue(c->txn, j);
+    }
+    if (rv == 0) {
+        rv = func_adjust(c, j->function, j->prio, 1, -1);
+    }
+    if (rv == 0 && is_runnable(c, j->when)) {
+        rv = fx_wake(c, j->function);
+    }
+    return rv;
+}
+
+/* Loads the job named by handle; *found false if there is none. */
+static int load_handle(struct ctx *c, struct store_buf handle,
+                       struct store__job *j, bool *found)
+{
+    uint64_t num;
+    int rv;
+
+    *found = false;
+    if (!store__handle_parse(c->s, handle, &num)) {
+        return 0;
+    }
+    rv = store__job_load(c->txn, num, j);
+    if (rv == STORE_ENOTFOUND) {
+        return 0;
+    }
+    if (rv == 0) {
+        *found = true;
+    }
+    return rv;
+}
+
+/* Removes every occurrence of ref from j's waiters. */
+static void drop_waiter(struct store__job *j, const struct store_conn_ref *ref)
+{
+    uint32_t i;
+    uint32_t n = 0;
+
+    for (i = 0; i < j->n_waiters; i++) {
+        if (!store__ref_eq(&j->waiters[i], ref)) {
+            j->waiters[n++] = j->waiters[i];
+        }
+    }
+    j->n_waiters = n;
+}
+
+/* ---- commands ---- */
+
+static bool has_nul(struct store_buf b)
+{
+    return b.len > 0 && memchr(b.base, 0, b.len) != NULL;
+}
+
+static int do_submit(struct ctx *c, const struct store_submit *sub)
+{
+    uint8_t ukey[STORE__UNIQ_KEY_MAX];
+    uint8_t key[STORE__UNIQ_KEY_MAX];
+    struct store__job j;
+    struct store__job nj;
+    struct store__func f;
+    struct store_effect *e;
+    struct store_conn_ref waiter = sub->client;
+    bool dash;
+    bool index_unique;
+    size_t ukey_len = 0;
+    uint64_t total;
+    MDB_val v;
+    int rv;
+    int i;
+
+    if (sub->function.len == 0 || has_nul(sub->function)) {
+        return fx_refused(c, &sub->client, "INVALID_FUNCTION_NAME",
+                          "Function name is empty or invalid");
+    }
+    if (sub->function.len > STORE_FUNCTION_MAX) {
+        return fx_refused(c, &sub->client, "ARGUMENT_TOO_LARGE",
+                          "Function name too large");
+    }
+    if (sub->unique.len > STORE_UNIQUE_MAX) {
+        return fx_refused(c, &sub->client, "ARGUMENT_TOO_LARGE",
+                          "Unique value too large");
+    }
+    if ((unsigned)sub->prio >= STORE_PRIO_COUNT) {
+        return fx_refused(c, &sub->client, "INVALID_ARGUMENT",
+                          "Invalid priority");
+    }
+    dash = sub->unique.len == 1 && sub->unique.base[0] == '-';
+    index_unique = sub->unique.len > 0;
+
+    store__job_init(&j);
+    /* Coalescing (GEARMAND.md 3.3): same function and unique, job queued
+     * or running. The first submission fixes priority and payload. */
+    if (index_unique) {
+        uint64_t num;
+        ukey_len =
+            store__uniq_key(ukey, sub->function, sub->unique, sub->data, dash);
+        rv = store__get(c->txn, STORE__DB_UNIQ, ukey, ukey_len, &v);
+        if (rv == 0) {
+            if (v.mv_size != 8) {
+                rv = STORE_ECORRUPT;
+                goto out;
+            }
+            num = store__get64(v.mv_data);
+            rv = store__job_load(c->txn, num, &j);
+            if (rv == STORE_ENOTFOUND) {
+                rv = STORE_ECORRUPT;
+            }
+            if (rv != 0) {
+                goto out;
+            }
+            if (dash) {
+                struct store_buf d;
+                rv = store__job_data(c->txn, &j, &d);
+                if (rv != 0) {
+                    goto out;
+                }
+                if (!store__buf_eq(d, sub->data)) {
+                    /* Hash collision: run it as a job of its own that
+                     * cannot be coalesced with. */
+                    index_unique = false;
+                    goto new_job;
+                }
+            }
+            /* Someone wants the result again. */
+            j.flags &= ~(uint32_t)STORE__JOB_IGNORE;
+            if (sub->background) {
+                j.flags |= STORE__JOB_BG;
+            } else {
+                rv = store__job_add_waiter(&j, &sub->client);
+                if (rv == 0) {
+                    store__ref_key(key, &sub->client, j.num);
+                    rv = store__put(c->txn, STORE__DB_WAITS, key,
+                                    STORE__REF_KEY_LEN, "", 0, 0);
+                }
+                if (rv != 0) {
+                    goto out;
+                }
+            }
+            rv = store__job_store(c->txn, &j);
+            if (rv != 0) {
+                goto out;
+            }
+            rv = store__fx_push(c->fx, STORE_FX_CREATED, &sub->client, &e);
+            if (rv == 0) {
+                e->coalesced = true;
+                e->background = sub->background;
+                rv = fx_handle(c, j.num, &e->handle);
+            }
+            goto out;
+        }
+        if (rv != STORE_ENOTFOUND) {
+            goto out;
+        }
+    }
+
+new_job:
+    rv = store__func_get(c->txn, sub->function, &f);
+    if (rv == STORE_ENOTFOUND) {
+        memset(&f, 0, sizeof(f));
+        rv = 0;
+    }
+    if (rv != 0) {
+        goto out;
+    }
+    /* Max queue (3.8): all queued and running jobs of the function
+     * against the limit of the submitted priority. */
+    total = f.running;
+    for (i = 0; i < STORE_PRIO_COUNT; i++) {
+        total += f.queued[i];
+    }
+    if (f.maxqueue[sub->prio] > 0 && total >= (uint64_t)f.maxqueue[sub->prio]) {
+        rv = fx_refused(c, &sub->client, "QUEUE_ERROR", "Job queue is full");
+        goto out;
+    }
+
+    store__job_init(&nj);
+    nj.num = c->index;
+    nj.qseq = c->index;
+    nj.when = sub->when;
+    nj.prio = sub->prio;
+    nj.function = sub->function;
+    nj.unique = sub->unique;
+    nj.reducer = sub->reducer;
+    nj.data_len = sub->data.len;
+    if (sub->background) {
+        nj.flags |= STORE__JOB_BG;
+    } else {
+        nj.waiters = &waiter; /* borrowed; nj is never closed */
+        nj.n_waiters = 1;
+    }
+    if (index_unique) {
+        nj.flags |= STORE__JOB_UNIQ | (dash ? STORE__JOB_DASH : 0u);
+    }
+    if (sub->data.len > STORE__INLINE_MAX) {
+        nj.flags |= STORE__JOB_DATA_EXT;
+        rv = store__job_data_put(c->txn, nj.num, sub->data);
+        if (rv != 0) {
+            goto out;
+        }
+    } else {
+        nj.data = sub->data;
+    }
+    rv = store__job_store(c->txn, &nj);
+    if (rv == 0) {
+        rv = store__job_queue(c->txn, &nj);
+    }
+    if (rv == 0 && index_unique) {
+        store__put64(key, nj.num);
+        rv = store__put(c->txn, STORE__DB_UNIQ, ukey, ukey_len, key, 8, 0);
+        if (rv == 0 && !dash) {
+            uint8_t skey[STORE__UNIQ_KEY_MAX];
+            size_t n = store__uniqs_key(skey, sub->function, sub->unique);
+            rv = store__put(c->txn, STORE__DB_UNIQS, skey, n, key, 8, 0);
+        }
+    }
+    if (rv == 0 && !sub->background) {
+        store__ref_key(key, &sub->client, nj.num);
+        rv = store__put(c->txn, STORE__DB_WAITS, key, STORE__REF_KEY_LEN, "", 0,
+                        0);
+    }
+    if (rv == 0) {
+        f.queued[sub->prio]++;
+        rv = store__func_put(c->txn, sub->function, &f);
+    }
+    if (rv == 0) {
+        rv = store__fx_push(c->fx, STORE_FX_CREATED, &sub->client, &e);
+    }
+    if (rv == 0) {
+        e->background = sub->background;
+        rv = fx_handle(c, nj.num, &e->handle);
+    }
+    if (rv == 0 && is_runnable(c, nj.when)) {
+        rv = fx_wake(c, sub->function);
+    }
+
+out:
+    store__job_close(&j);
+    return rv;
+}
+
+/* Finds the first runnable job of fn: best priority, then queue order
+ * (GEARMAND.md 3.2). *num = 0 when there is none. */
+static int find_runnable(struct store_txn *txn, struct store_buf fn,
+                         uint64_t now_s, uint64_t *num)
+{
+    uint8_t prefix[STORE_FUNCTION_MAX + 1];
+    MDB_cursor *cur;
+    MDB_val k;
+    MDB_val v;
+    int rc;
+    int rv = 0;
+
+    *num = 0;
+    if (fn.len == 0 || fn.len > STORE_FUNCTION_MAX) {
+        return 0;
+    }
+    memcpy(prefix, fn.base, fn.len);
+    prefix[fn.len] = 0;
+    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_READY), &cur);
+    if (rc != 0) {
+        return store__mdb_err(rc);
+    }
+    k.mv_data = prefix;
+    k.mv_size = fn.len + 1;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        const uint8_t *kp = k.mv_data;
+        uint64_t when;
+        if (k.mv_size <= fn.len || memcmp(kp, prefix, fn.len + 1) != 0) {
+            break;
+        }
+        if (k.mv_size != fn.len + 18 || v.mv_size != 8) {
+            rv = STORE_ECORRUPT;
+            break;
+        }
+        when = store__get64(v.mv_data);
+        /* Epoch jobs not yet due keep their place (3.9). */
+        if (when == 0 || when <= now_s) {
+            *num = store__get64(kp + fn.len + 10);
+            break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rv != 0) {
+        return rv;
+    }
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+}
+
+int store__find_runnable(struct store_txn *txn, struct store_buf fn,
+                         uint64_t now_ms, uint64_t *num)
+{
+    return find_runnable(txn, fn, now_ms / 1000u, num);
+}
+
+static int do_grab(struct ctx *c, const struct store_grab *g)
+{
+    uint8_t key[STORE__REF_KEY_LEN];
+    struct store__job j;
+    struct store_effect *e;
+    struct store_buf data;
+    uint64_t num = 0;
+    size_t i;
+    int rv = 0;
+
+    /* 1.1.x: the first of the worker's functions that has a runnable job
+     * wins, whatever the priorities of the others (3.2). */
+    for (i = 0; i < g->n_functions && num == 0; i++) {
+        rv = find_runnable(c->txn, g->functions[i], c->now_ms / 1000u, &num);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (num == 0) {
+        return store__fx_push(c->fx, STORE_FX_NO_JOB, &g->worker, &e);
+    }
+    store__job_init(&j);
+    rv = store__job_load(c->txn, num, &j);
+    if (rv == STORE_ENOTFOUND || (rv == 0 && (j.flags & STORE__JOB_RUNNING))) {
+        rv = STORE_ECORRUPT; /* the ready queue points at no queued job */
+    }
+    if (rv != 0) {
+        goto out;
+    }
+    rv = store__fx_push(c->fx, STORE_FX_ASSIGN, &g->worker, &e);
+    if (rv != 0) {
+        goto out;
+    }
+    rv = fx_handle(c, j.num, &e->handle);
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, j.function, &e->function);
+    }
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, j.unique, &e->unique);
+    }
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, j.reducer, &e->reducer);
+    }
+    if (rv == 0) {
+        rv = store__job_data(c->txn, &j, &data);
+    }
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, data, &e->data);
+    }
+    if (rv == 0) {
+        rv = store__job_unqueue(c->txn, &j);
+    }
+    if (rv == 0) {
+        j.flags |= STORE__JOB_RUNNING;
+        j.worker = g->worker;
+        rv = store__job_store(c->txn, &j);
+    }
+    if (rv == 0) {
+        store__ref_key(key, &g->worker, j.num);
+        rv = store__put(c->txn, STORE__DB_ASSIGN, key, sizeof(key), "", 0, 0);
+    }
+    if (rv == 0) {
+        rv = func_adjust(c, j.function, j.prio, -1, 1);
+    }
+out:
+    store__job_close(&j);
+    return rv;
+}
+
+/* atoi-like and deterministic: optional blanks and sign, then leading
+ * decimal digits, wrapping modulo 2^32 as gearmand's int-to-uint32 does
+ * for values in range. */
+static uint32_t parse_u32(struct store_buf b)
+{
+    size_t i = 0;
+    uint32_t v = 0;
+    bool neg = false;
+
+    while (i < b.len &&
+           (b.base[i] == ' ' || b.base[i] == '\t' || b.base[i] == '\n' ||
+            b.base[i] == '\r' || b.base[i] == '\v' || b.base[i] == '\f')) {
+        i++;
+    }
+    if (i < b.len && (b.base[i] == '+' || b.base[i] == '-')) {
+        neg = b.base[i] == '-';
+        i++;
+    }
+    for (; i < b.len && b.base[i] >= '0' && b.base[i] <= '9'; i++) {
+        v = v * 10u + (uint32_t)(b.base[i] - '0');
+    }
+    return neg ? (uint32_t)(0u - v) : v;
+}
+
+static int do_work(struct ctx *c, const struct store_work *w)
+{
+    struct store__job j;
+    bool found;
+    int rv;
+
+    store__job_init(&j);
+    rv = load_handle(c, w->handle, &j, &found);
+    if (rv != 0) {
+        goto out;
+    }
+    /* Only the connection holding the job may report on it (1.3). */
+    if (!found || (j.flags & STORE__JOB_RUNNING) == 0 ||
+        !store__ref_eq(&j.worker, &w->worker)) {
+        rv = fx_refused(c, &w->worker, "JOB_NOT_FOUND",
+                        "Job given in work result not found");
+        goto out;
+    }
+    switch (w->kind) {
+    case STORE_WORK_STATUS:
+        j.numerator = parse_u32(w->numerator);
+        j.denominator = parse_u32(w->denominator);
+        rv = store__job_store(c->txn, &j);
+        if (rv == 0) {
+            rv = fx_forward(c, &j, w->kind, w->data, w->numerator,
+                            w->denominator);
+        }
+        break;
+    case STORE_WORK_DATA:
+    case STORE_WORK_WARNING:
+        rv = fx_forward(c, &j, w->kind, w->data, w->numerator, w->denominator);
+        break;
+    case STORE_WORK_COMPLETE:
+    case STORE_WORK_FAIL:
+    case STORE_WORK_EXCEPTION:
+        rv = fx_forward(c, &j, w->kind, w->data, w->numerator, w->denominator);
+        if (rv == 0) {
+            rv = job_end(c, &j);
+        }
+        break;
+    default:
+        rv = fx_refused(c, &w->worker, "INVALID_COMMAND",
+                        "Command not expected");
+        break;
+    }
+out:
+    store__job_close(&j);
+    return rv;
+}
+
+static int do_release(struct ctx *c, const struct store_release *r)
+{
+    uint8_t prefix[STORE__REF_LEN];
+    struct refvec held = {NULL, NULL, 0, 0};
+    struct store__job j;
+    size_t i;
+    int rv;
+
+    store__put_ref(prefix, &r->worker);
+    rv =
+        collect(c, STORE__DB_ASSIGN, prefix, sizeof(prefix), UINT64_MAX, &held);
+    store__job_init(&j);
+    for (i = 0; rv == 0 && i < held.n; i++) {
+        rv = store__job_load(c->txn, held.nums[i], &j);
+        if (rv == STORE_ENOTFOUND) {
+            rv = STORE_ECORRUPT;
+        }
+        if (rv != 0) {
+            break;
+        }
+        if (r->function.len > 0 && !store__buf_eq(r->function, j.function)) {
+            continue;
+        }
+        rv = job_requeue(c, &j, r->max_retries);
+    }
+    store__job_close(&j);
+    refvec_free(&held);
+    return rv;
+}
+
+static int do_timeout(struct ctx *c, const struct store_job_timeout *t)
+{
+    struct store__job j;
+    bool found;
+    int rv;
+
+    store__job_init(&j);
+    rv = load_handle(c, t->handle, &j, &found);
+    if (rv == 0 && found && (j.flags & STORE__JOB_RUNNING) &&
+        store__ref_eq(&j.worker, &t->worker)) {
+        rv = job_requeue(c, &j, t->max_retries);
+    }
+    store__job_close(&j);
+    return rv;
+}
+
+/* Detaches waiters (ref, job) and deletes their waits entries. With
+ * may_drop, a job left without waiters and never background-held is
+ * dropped if queued, or flagged ignore if running (3.4, with the
+ * coalescing fix). */
+static int detach(struct ctx *c, const struct refvec *w, bool may_drop)
+{
+    uint8_t key[STORE__REF_KEY_LEN];
+    struct store__job j;
+    size_t i;
+    int rv = 0;
+
+    store__job_init(&j);
+    for (i = 0; rv == 0 && i < w->n; i++) {
+        store__ref_key(key, &w->refs[i], w->nums[i]);
+        rv = store__del(c->txn, STORE__DB_WAITS, key, sizeof(key));
+        if (rv != 0) {
+            break;
+        }
+        rv = store__job_load(c->txn, w->nums[i], &j);
+        if (rv == STORE_ENOTFOUND) {
+            rv = STORE_ECORRUPT;
+        }
+        if (rv != 0) {
+            break;
+        }
+        drop_waiter(&j, &w->refs[i]);
+        if (may_drop && j.n_waiters == 0 && (j.flags & STORE__JOB_BG) == 0) {
+            if ((j.flags & STORE__JOB_RUNNING) == 0) {
+                rv = job_end(c, &j);
+                continue;
+            }
+            j.flags |= STORE__JOB_IGNORE;
+        }
+        rv = store__job_store(c->txn, &j);
+    }
+    store__job_close(&j);
+    return rv;
+}
+
+static int do_client_gone(struct ctx *c, const struct store_conn_ref *client)
+{
+    uint8_t prefix[STORE__REF_LEN];
+    struct refvec w = {NULL, NULL, 0, 0};
+    int rv;
+
+    store__put_ref(prefix, client);
+    rv = collect(c, STORE__DB_WAITS, prefix, sizeof(prefix), UINT64_MAX, &w);
+    if (rv == 0) {
+        rv = detach(c, &w, true);
+    }
+    refvec_free(&w);
+    return rv;
+}
+
+static int do_node_gone(struct ctx *c, const struct store_node_gone *ng)
+{
+    uint8_t prefix[8];
+    struct refvec w = {NULL, NULL, 0, 0};
+    struct refvec held = {NULL, NULL, 0, 0};
+    struct store__job j;
+    size_t i;
+    int rv;
+
+    store__put64(prefix, ng->node_id);
+    /* Clients of a lost node may reconnect elsewhere and re-attach by
+     * resubmitting the same unique: detach, never drop. */
+    rv = collect(c, STORE__DB_WAITS, prefix, sizeof(prefix), ng->incarnation,
+                 &w);
+    if (rv == 0) {
+        rv = detach(c, &w, false);
+    }
+    if (rv == 0) {
+        rv = collect(c, STORE__DB_ASSIGN, prefix, sizeof(prefix),
+                     ng->incarnation, &held);
+    }
+    store__job_init(&j);
+    for (i = 0; rv == 0 && i < held.n; i++) {
+        rv = store__job_load(c->txn, held.nums[i], &j);
+        if (rv == STORE_ENOTFOUND) {
+            rv = STORE_ECORRUPT;
+        }
+        if (rv == 0) {
+            rv = job_requeue(c, &j, ng->max_retries);
+        }
+    }
+    store__job_close(&j);
+    refvec_free(&held);
+    refvec_free(&w);
+    return rv;
+}
+
+static int do_cancel(struct ctx *c, const struct store_admin *a)
+{
+    static const struct store_buf none = {NULL, 0};
+    uint8_t key[STORE__REF_KEY_LEN];
+    struct store_buf data = {NULL, 0};
+    struct store__job j;
+    bool found;
+    uint32_t i;
+    int rv;
+
+    store__job_init(&j);
+    rv = load_handle(c, a->handle, &j, &found);
+    if (rv != 0) {
+        goto out;
+    }
+    if (!found) {
+        rv = fx_admin(c, &a->admin, "UNKNOWN_JOB");
+        goto out;
+    }
+    /* 3.8: clients get WORK_FAIL; a running job's worker is not told. */
+    rv = fx_forward(c, &j, STORE_WORK_FAIL, none, none, none);
+    if (rv == 0 && (j.flags & STORE__JOB_RUNNING) == 0) {
+        rv = job_end(c, &j);
+    } else if (rv == 0) {
+        for (i = 0; rv == 0 && i < j.n_waiters; i++) {
+            store__ref_key(key, &j.waiters[i], j.num);
+            rv = store__del(c->txn, STORE__DB_WAITS, key, sizeof(key));
+        }
+        if (rv == 0 && (j.flags & STORE__JOB_DASH)) {
+            rv = store__job_data(c->txn, &j, &data);
+        }
+        if (rv == 0) {
+            /* A new submission of the same unique must not join it. */
+            rv = store__job_uniq_del(c->txn, &j, data);
+        }
+        if (rv == 0) {
+            j.n_waiters = 0;
+            j.flags &=
+                ~(uint32_t)(STORE__JOB_UNIQ | STORE__JOB_DASH | STORE__JOB_BG);
+            j.flags |= STORE__JOB_IGNORE;
+            rv = store__job_store(c->txn, &j);
+        }
+    }
+    if (rv == 0) {
+        rv = fx_admin(c, &a->admin, NULL);
+    }
+out:
+    store__job_close(&j);
+    return rv;
+}
+
+static bool fn_ok(struct store_buf fn)
+{
+    return fn.len > 0 && fn.len <= STORE_FUNCTION_MAX && !has_nul(fn);
+}
+
+static int do_admin(struct ctx *c, enum store_cmd_type type,
+                    const struct store_admin *a)
+{
+    struct store__func f;
+    struct store_buf fn =
+        type == STORE_CMD_MAXQUEUE ? a->maxqueue.function : a->function;
+    uint64_t total;
+    int rv;
+    int i;
+
+    if (!fn_ok(fn)) {
+        return fx_admin(c, &a->admin,
+                        type == STORE_CMD_FUNC_DROP ? "function not found"
+                                                    : "INVALID_ARGUMENTS");
+    }
+    rv = store__func_get(c->txn, fn, &f);
+    if (rv != 0 && rv != STORE_ENOTFOUND) {
+        return rv;
+    }
+    switch (type) {
+    case STORE_CMD_MAXQUEUE:
+        /* Existing functions only; unknown ones answer OK (3.8). */
+        if (rv == 0) {
+            for (i = 0; i < STORE_PRIO_COUNT; i++) {
+                f.maxqueue[i] =
+                    a->maxqueue.limit[i] < 0 ? 0 : a->maxqueue.limit[i];
+            }
+            rv = store__func_put(c->txn, fn, &f);
+        } else {
+            rv = 0;
+        }
+        return rv != 0 ? rv : fx_admin(c, &a->admin, NULL);
+    case STORE_CMD_FUNC_CREATE:
+        if (rv == STORE_ENOTFOUND) {
+            memset(&f, 0, sizeof(f));
+            rv = store__func_put(c->txn, fn, &f);
+        }
+        return rv != 0 ? rv : fx_admin(c, &a->admin, NULL);
+    case STORE_CMD_FUNC_DROP:
+        if (rv == STORE_ENOTFOUND) {
+            return fx_admin(c, &a->admin, "function not found");
+        }
+        /* node/ refuses while workers are connected; here any job,
+         * queued or running, keeps the function. */
+        total = f.running;
+        for (i = 0; i < STORE_PRIO_COUNT; i++) {
+            total += f.queued[i];
+        }
+        if (total > 0) {
+            return fx_admin(c, &a->admin,
+                            "there are still connected "
+                            "workers or executing clients");
+        }
+        rv = store__del(c->txn, STORE__DB_FUNCS, fn.base, fn.len);
+        return rv != 0 ? rv : fx_admin(c, &a->admin, NULL);
+    default:
+        return STORE_EINVAL;
+    }
+}
+
+/* Replay check: true if this origin's seq was already applied. Records
+ * the seq otherwise. The table holds one row per (node, incarnation) and
+ * forgets a node's older incarnations when a newer one shows up, so it
+ * stays as small as the number of nodes. */
+static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
+{
+    uint8_t key[16];
+    uint8_t val[8];
+    MDB_val v;
+    MDB_cursor *cur;
+    MDB_val k;
+    int rc;
+    int rv;
+
+    *dup = false;
+    if (o->seq == 0) {
+        return 0;
+    }
+    store__put64(key, o->node_id);
+    store__put64(key + 8, o->incarnation);
+    rv = store__get(c->txn, STORE__DB_DEDUPE, key, sizeof(key), &v);
+    if (rv == 0) {
+        if (v.mv_size != 8) {
+            return STORE_ECORRUPT;
+        }
+        if (o->seq <= store__get64(v.mv_data)) {
+            *dup = true;
+            return 0;
+        }
+    } else if (rv == STORE_ENOTFOUND) {
+        /* A new incarnation: forget the node's older ones. */
+        uint8_t start[16];
+        store__put64(start, o->node_id);
+        store__put64(start + 8, 0);
+        rc = mdb_cursor_open(c->txn->txn, store__dbi(c->txn, STORE__DB_DEDUPE),
+                             &cur);
+        if (rc != 0) {
+            return store__mdb_err(rc);
+        }
+        k.mv_data = start;
+        k.mv_size = sizeof(start);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == 0 && k.mv_size == 16 &&
+               store__get64(k.mv_data) == o->node_id &&
+               store__get64((uint8_t *)k.mv_data + 8) < o->incarnation) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc == 0) {
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            }
+        }
+        mdb_cursor_close(cur);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return store__mdb_err(rc);
+        }
+    } else {
+        return rv;
+    }
+    store__put64(val, o->seq);
+    return store__put(c->txn, STORE__DB_DEDUPE, key, sizeof(key), val,
+                      sizeof(val), 0);
+}
+
+int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
+                const struct store_cmd *cmd, struct store_effects *fx)
+{
+    struct ctx c;
+    uint64_t applied;
+    bool dup;
+    int rv;
+
+    if (!txn->write || index == 0) {
+        return STORE_EINVAL;
+    }
+    c.txn = txn;
+    c.s = txn->s;
+    c.index = index;
+    c.now_ms = leader_time_ms;
+    c.fx = fx;
+    rv = store_applied_index(txn, &applied);
+    if (rv != 0) {
+        return rv;
+    }
+    if (index <= applied) {
+        return 0; /* applied before (a replay after restart) */
+    }
+    rv = dedupe(&c, &cmd->origin, &dup);
+    if (rv != 0 || dup) {
+        goto done;
+    }
+    switch (cmd->type) {
+    case STORE_CMD_NOOP:
+        break;
+    case STORE_CMD_SUBMIT:
+        rv = do_submit(&c, &cmd->u.submit);
+        break;
+    case STORE_CMD_GRAB:
+        rv = do_grab(&c, &cmd->u.grab);
+        break;
+    case STORE_CMD_WORK:
+        rv = do_work(&c, &cmd->u.work);
+        break;
+    case STORE_CMD_RELEASE:
+        rv = do_release(&c, &cmd->u.release);
+        break;
+    case STORE_CMD_JOB_TIMEOUT:
+        rv = do_timeout(&c, &cmd->u.timeout);
+        break;
+    case STORE_CMD_CLIENT_GONE:
+        rv = do_client_gone(&c, &cmd->u.client_gone);
+        break;
+    case STORE_CMD_NODE_GONE:
+        rv = do_node_gone(&c, &cmd->u.node_gone);
+        break;
+    case STORE_CMD_CANCEL:
+        rv = do_cancel(&c, &cmd->u.admin);
+        break;
+    case STORE_CMD_MAXQUEUE:
+    case STORE_CMD_FUNC_CREATE:
+    case STORE_CMD_FUNC_DROP:
+        rv = do_admin(&c, cmd->type, &cmd->u.admin);
+        break;
+    default:
+        break; /* unknown to this version: changes nothing */
+    }
+done:
+    if (rv == 0) {
+        rv = store__meta_put_u64(txn, META_APPLIED, index);
+    }
+    if (rv == 0) {
+        txn->applied_known = true;
+        txn->applied = index;
+    }
+    if (rv == STORE_EINVAL || rv == STORE_ENOTFOUND || rv == STORE_EVERSION ||
+        rv == STORE_ELOCKED || rv == STORE_EMALFORMED) {
+        rv = STORE_EIO; /* never happens; keep the contract's codes */
+    }
+    return rv;
+}
+
+int store_applied_index(struct store_txn *txn, uint64_t *out)
+{
+    int rv;
+
+    if (txn->applied_known) {
+        *out = txn->applied;
+        return 0;
+    }
+    rv = store__meta_get_u64(txn, META_APPLIED, out);
+    if (rv == STORE_ENOTFOUND) {
+        *out = 0;
+        rv = 0;
+    }
+    if (rv == 0) {
+        txn->applied_known = true;
+        txn->applied = *out;
+    }
+    return rv;
+}

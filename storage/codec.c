@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * storage/codec.c - struct store_cmd <-> bytes, through protobuf-c
+ * (proto/commands.proto).
+ *
+ * Why it is shaped this way: this is the only file of storage/ that sees
+ * the generated Gearraft__ types, so a change of wire format touches one
+ * file. Decoding trusts nothing: protobuf-c rejects malformed encodings,
+ * and every enum value, count and required sub-message is checked here,
+ * so hostile bytes give STORE_EMALFORMED and never an assert. The decoded
+ * command is one allocation (struct, function array, then every byte
+ * string), so the unpacked protobuf message is freed before returning and
+ * store_cmd_free is a single free.
+ *
+ * Not here: what commands mean (apply.c).
+ */
+#include "proto/commands.pb-c.h"
+#include "storage/internal.h"
+
+/* Version written in every Command. Checklist in proto/commands.proto:
+ * bump when an existing field changes meaning; decode accepts versions
+ * 1..STORE__CMD_VERSION. */
+#define STORE__CMD_VERSION 1u
+
+/* ---- encode ---- */
+
+static ProtobufCBinaryData bin(struct store_buf b)
+{
+    ProtobufCBinaryData d;
+
+    d.len = b.len;
+    d.data = (uint8_t *)(uintptr_t)b.base; /* protobuf-c only reads it */
+    return d;
+}
+
+static void ref_to_pb(Gearraft__ConnRef *pb, const struct store_conn_ref *r)
+{
+    gearraft__conn_ref__init(pb);
+    pb->node_id = r->node_id;
+    pb->incarnation = r->incarnation;
+    pb->conn_id = r->conn_id;
+}
+
+int store_cmd_encode(const struct store_cmd *cmd, uint8_t **out,
+                     size_t *out_len)
+{
+    Gearraft__Command pb;
+    Gearraft__Origin origin;
+    Gearraft__Noop noop;
+    Gearraft__Submit submit;
+    Gearraft__Grab grab;
+    Gearraft__Work work;
+    Gearraft__Release release;
+    Gearraft__JobTimeout timeout;
+    Gearraft__ClientGone gone;
+    Gearraft__NodeGone node_gone;
+    Gearraft__Admin admin;
+    Gearraft__ConnRef ref;
+    ProtobufCBinaryData *fns = NULL;
+    int32_t limits[STORE_PRIO_COUNT];
+    uint8_t *buf;
+    size_t len;
+    size_t i;
+    int rv;
+
+    gearraft__command__init(&pb);
+    gearraft__origin__init(&origin);
+    pb.version = STORE__CMD_VERSION;
+    origin.node_id = cmd->origin.node_id;
+    origin.incarnation = cmd->origin.incarnation;
+    origin.seq = cmd->origin.seq;
+    pb.origin = &origin;
+
+    switch (cmd->type) {
+    case STORE_CMD_NOOP:
+        gearraft__noop__init(&noop);
+        pb.cmd_case = GEARRAFT__COMMAND__CMD_NOOP;
+        pb.noop = &noop;
+        break;
+    case STORE_CMD_SUBMIT:
+        if ((unsigned)cmd->u.submit.prio >= STORE_PRIO_COUNT) {
+            rv = STORE_EINVAL;
+            goto err;
+        }
+        gearraft__submit__init(&submit);
+        submit.function = bin(cmd->u.submit.function);
+        submit.unique = bin(cmd->u.submit.unique);
+        submit.reducer = bin(cmd->u.submit.reducer);
+        submit.data = bin(cmd->u.submit.data);
+        submit.prio = (uint32_t)cmd->u.submit.prio;
+        submit.background = cmd->u.submit.background;
+        submit.when = cmd->u.submit.when;
+        ref_to_pb(&ref, &cmd->u.submit.client);
+        submit.client = &ref;
+        pb.cmd_case = GEARRAFT__COMMAND__CMD_SUBMIT;
+        pb.submit = &submit;
+        break;
+    case STORE_CMD_GRAB:
+        gearraft__grab__init(&grab);
+        ref_to_pb(&ref, &cmd->u.grab.worker);
+        grab.worker = &ref;
+        if (cmd->u.grab.n_functions > 0) {
+            if (cmd->u.grab.functions == NULL ||
+                cmd->u.grab.n_functions > SIZE_MAX / sizeof(*fns)) {
+                rv = STORE_EINVAL;
+                goto err;
+            }
+            fns = store__malloc(cmd->u.grab.n_functions * sizeof(*fns));
+            if (fns == NULL) {
+                rv = STORE_ENOMEM;
+                goto err;
+            }
+            for (i = 0; i < cmd->u.grab.n_functions; i++) {
+                fns[i] = bin(cmd->u.grab.functions[i]);
+            }
+        }
+        grab.n_functions = cmd->u.grab.n_functions;
+        grab.functions = fns;
+        pb.cmd_case = GEARRAFT__COMMAND__CMD_GRAB;
+        pb.grab = &grab;
+        break;
+    case STORE_CMD_WORK:
+        gearraft__work__init(&work);
+        ref_to_pb(&ref, &cmd->u.work.worker);
+        work.worker = &ref;
+        work.kind = (uint32_t)cmd->u.work.kind;
+        work.handle = bin(cmd->u.work.handle);
+        work.data = bin(cmd->u.work.data);
+        work.numerator = bin(cmd->u.work.numerator);
+        work.denominator = bin(cmd->u.work.denominator);
+        pb.cmd_case = GEARRAFT__COMMAND__CMD_WORK;
+        pb.work = &work;
+        break;
+    case STORE_CMD_RELEASE:
+        gearraft__release__init(&release);
+        ref_to_pb(&ref, &cmd->u.release.worker);
+        release.worker = &ref;
+        release.function = bin(cmd->u.release.function);
+        release.max_retries = cmd->u.release.max_retries;
+        pb.cmd_case = GEARRAFT__COMMAND__CMD_RELEASE;
+        pb.release = &release;
+        break;
+    case STORE_CMD_JOB_TIMEOUT:
+        gearraft__job_timeout__init(&timeout);
+        ref_to_pb(&ref, &cmd->u.timeout.worker);
+        timeout.worker = &ref;
+        timeout.handle = bin(cmd->u.timeout.handle);
+        timeout.max_retries = cmd->u.timeout.max_retries;
+        pb.cmd_case = GEARRAFT__COMMAND__CMD_JOB_TIMEOUT;
+        pb.job_timeout = &timeout;
+        break;
+    case STORE_CMD_CLIENT_GONE:
+        gearraft__client_gone__init(&gone);
+        ref_to_pb(&ref, &cmd->u.client_gone);
+        gone.client = &ref;
+        pb.cmd_case = GEARRAFT__COMMAND__CMD_CLIENT_GONE;
+        pb.client_gone = &gone;
+        break;
+    case STORE_CMD_NODE_GONE:
+        gearraft__node_gone__init(&node_gone);
+        node_gone.node_id = cmd->u.node_gone.node_id;
+        node_gone.incarnation = cmd->u.node_gone.incarnation;
+        node_gone.max_retries = cmd->u.node_gone.max_retries;
+        pb.cmd_case = GEARRAFT__COMMAND__CMD_NODE_GONE;
+        pb.node_gone = &node_gone;
+        break;
+    case STORE_CMD_CANCEL:
+    case STORE_CMD_MAXQUEUE:
+    case STORE_CMD_FUNC_CREATE:
+    case STORE_CMD_FUNC_DROP:
+        gearraft__admin__init(&admin);
+        ref_to_pb(&ref, &cmd->u.admin.admin);
+        admin.admin = &ref;
+        if (cmd->type == STORE_CMD_CANCEL) {
+            admin.handle = bin(cmd->u.admin.handle);
+            pb.cmd_case = GEARRAFT__COMMAND__CMD_CANCEL;
+            pb.cancel = &admin;
+        } else if (cmd->type == STORE_CMD_MAXQUEUE) {
+            admin.function = bin(cmd->u.admin.maxqueue.function);
+            for (i = 0; i < STORE_PRIO_COUNT; i++) {
+                limits[i] = cmd->u.admin.maxqueue.limit[i];
+            }
+            admin.n_limit = STORE_PRIO_COUNT;
+            admin.limit = limits;
+            pb.cmd_case = GEARRAFT__COMMAND__CMD_MAXQUEUE;
+            pb.maxqueue = &admin;
+        } else if (cmd->type == STORE_CMD_FUNC_CREATE) {
+            admin.function = bin(cmd->u.admin.function);
+            pb.cmd_case = GEARRAFT__COMMAND__CMD_FUNC_CREATE;
+            pb.func_create = &admin;
+        } else {
+            admin.function = bin(cmd->u.admin.function);
+            pb.cmd_case = GEARRAFT__COMMAND__CMD_FUNC_DROP;
+            pb.func_drop = &admin;
+        }
+        break;
+    default:
+        rv = STORE_EINVAL;
+        goto err;
+    }
+
+    len = gearraft__command__get_packed_size(&pb);
+    buf = store__malloc(len);
+    if (buf == NULL) {
+        rv = STORE_ENOMEM;
+        goto err_free_fns;
+    }
+    if (gearraft__command__pack(&pb, buf) != len) {
+        store__free(buf);
+        rv = STORE_EINVAL;
+        goto err_free_fns;
+    }
+    store__free(fns);
+    *out = buf;
+    *out_len = len;
+    return 0;
+
+err_free_fns:
+    store__free(fns);
+err:
+    STORE_ASSERT(rv == STORE_ENOMEM || rv == STORE_EINVAL);
+    return rv;
+}
+
+/* ---- decode ---- */
+
+/* Bytes still to copy into the single allocation of a decoded command. */
+struct plan {
+    size_t bytes;
+    bool overflow;
+};
+
+static void plan_add(struct plan *p, size_t n)
+{
+    if (p->bytes > SIZE_MAX - n) {
+        p->overflow = true;
+        return;
+    }
+    p->bytes += n;
+}
+
+static void plan_bin(struct plan *p, ProtobufCBinaryData d)
+{
+    plan_add(p, d.len);
+}
+
+/* Copies d into the tail of the allocation. */
+static struct store_buf take(uint8_t **tail, ProtobufCBinaryData d)
+{
+    struct store_buf b;
+
+    b.len = d.len;
+    b.base = d.len > 0 ? *tail : NULL;
+    if (d.len > 0) {
+        memcpy(*tail, d.data, d.len);
+        *tail += d.len;
+    }
+    return b;
+}
+
+static bool ref_from_pb(const Gearraft__ConnRef *pb, struct store_conn_ref *r)
+{
+    if (pb == NULL) {
+        return false;
+    }
+    r->node_id = pb->node_id;
+    r->incarnation = pb->incarnation;
+    r->conn_id = pb->conn_id;
+    return true;
+}
+
+/* Sizes every byte string of the message; false if a required part is
+ * missing. */
+static bool plan_cmd(const Gearraft__Command *pb, struct plan *p)
+{
+    size_t i;
+
+    switch (pb->cmd_case) {
+    case GEARRAFT__COMMAND__CMD_NOOP:
+        return pb->noop != NULL;
+    case GEARRAFT__COMMAND__CMD_SUBMIT:
+        if (pb->submit == NULL || pb->submit->client == NULL ||
+            pb->submit->prio >= STORE_PRIO_COUNT) {
+            return false;
+        }
+        plan_bin(p, pb->submit->function);
+        plan_bin(p, pb->submit->unique);
+        plan_bin(p, pb->submit->reducer);
+        plan_bin(p, pb->submit->data);
+        return true;
+    case GEARRAFT__COMMAND__CMD_GRAB:
+        if (pb->grab == NULL || pb->grab->worker == NULL ||
+            pb->grab->n_functions > SIZE_MAX / sizeof(struct store_buf)) {
+            return false;
+        }
+        plan_add(p, pb->grab->n_functions * sizeof(struct store_buf));
+        for (i = 0; i < pb->grab->n_functions; i++) {
+            plan_bin(p, pb->grab->functions[i]);
+        }
+        return true;
+    case GEARRAFT__COMMAND__CMD_WORK:
+        if (pb->work == NULL || pb->work->worker == NULL ||
+            pb->work->kind < STORE_WORK_STATUS ||
+            pb->work->kind > STORE_WORK_EXCEPTION) {
+            return false;
+        }
+        plan_bin(p, pb->work->handle);
+        plan_bin(p, pb->work->data);
+        plan_bin(p, pb->work->numerator);
+        plan_bin(p, pb->work->denominator);
+        return true;
+    case GEARRAFT__COMMAND__CMD_RELEASE:
+        if (pb->release == NULL || pb->release->worker == NULL) {
+            return false;
+        }
+        plan_bin(p, pb->release->function);
+        return true;
+    case GEARRAFT__COMMAND__CMD_JOB_TIMEOUT:
+        if (pb->job_timeout == NULL || pb->job_timeout->worker == NULL) {
+            return false;
+        }
+        plan_bin(p, pb->job_timeout->handle);
+        return true;
+    case GEARRAFT__COMMAND__CMD_CLIENT_GONE:
+        return pb->client_gone != NULL && pb->client_gone->client != NULL;
+    case GEARRAFT__COMMAND__CMD_NODE_GONE:
+        return pb->node_gone != NULL;
+    case GEARRAFT__COMMAND__CMD_CANCEL:
+    case GEARRAFT__COMMAND__CMD_MAXQUEUE:
+    case GEARRAFT__COMMAND__CMD_FUNC_CREATE:
+    case GEARRAFT__COMMAND__CMD_FUNC_DROP: {
+        const Gearraft__Admin *a =
+            pb->cmd_case == GEARRAFT__COMMAND__CMD_CANCEL     ? pb->cancel
+            : pb->cmd_case == GEARRAFT__COMMAND__CMD_MAXQUEUE ? pb->maxqueue
+            : pb->cmd_case == GEARRAFT__COMMAND__CMD_FUNC_CREATE
+                ? pb->func_create
+                : pb->func_drop;
+        if (a == NULL || a->admin == NULL) {
+            return false;
+        }
+        if (pb->cmd_case == GEARRAFT__COMMAND__CMD_MAXQUEUE &&
+            a->n_limit != STORE_PRIO_COUNT) {
+            return false;
+        }
+        plan_bin(p, a->function);
+        plan_bin(p, a->handle);
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+static void fill_cmd(const Gearraft__Command *pb, struct store_cmd *c,
+                     uint8_t *tail)
+{
+    size_t i;
+
+    switch (pb->cmd_case) {
+    case GEARRAFT__COMMAND__CMD_NOOP:
+        c->type = STORE_CMD_NOOP;
+        break;
+    case GEARRAFT__COMMAND__CMD_SUBMIT: {
+        const Gearraft__Submit *m = pb->submit;
+        struct store_submit *s = &c->u.submit;
+        c->type = STORE_CMD_SUBMIT;
+        s->function = take(&tail, m->function);
+        s->unique = take(&tail, m->unique);
+        s->reducer = take(&tail, m->reducer);
+        s->data = take(&tail, m->data);
+        s->prio = (enum store_prio)m->prio;
+        s->background = m->background != 0;
+        s->when = m->when;
+        (void)ref_from_pb(m->client, &s->client);
+        break;
+    }
+    case GEARRAFT__COMMAND__CMD_GRAB: {
+        const Gearraft__Grab *m = pb->grab;
+        struct store_buf *fns = (struct store_buf *)(void *)tail;
+        c->type = STORE_CMD_GRAB;
+        (void)ref_from_pb(m->worker, &c->u.grab.worker);
+        tail += m->n_functions * sizeof(struct store_buf);
+        for (i = 0; i < m->n_functions; i++) {
+            fns[i] = take(&tail, m->functions[i]);
+        }
+        c->u.grab.functions = m->n_functions > 0 ? fns : NULL;
+        c->u.grab.n_functions = m->n_functions;
+        break;
+    }
+    case GEARRAFT__COMMAND__CMD_WORK: {
+        const Gearraft__Work *m = pb->work;
+        struct store_work *w = &c->u.work;
+        c->type = STORE_CMD_WORK;
+        (void)ref_from_pb(m->worker, &w->worker);
+        w->kind = (enum store_work_kind)m->kind;
+        w->handle = take(&tail, m->handle);
+        w->data = take(&tail, m->data);
+        w->numerator = take(&tail, m->numerator);
+        w->denominator = take(&tail, m->denominator);
+        break;
+    }
+    case GEARRAFT__COMMAND__CMD_RELEASE:
+        c->type = STORE_CMD_RELEASE;
+        (void)ref_from_pb(pb->release->worker, &c->u.release.worker);
+        c->u.release.function = take(&tail, pb->release->function);
+        c->u.release.max_retries = pb->release->max_retries;
+        break;
+    case GEARRAFT__COMMAND__CMD_JOB_TIMEOUT:
+        c->type = STORE_CMD_JOB_TIMEOUT;
+        (void)ref_from_pb(pb->job_timeout->worker, &c->u.timeout.worker);
+        c->u.timeout.handle = take(&tail, pb->job_timeout->handle);
+        c->u.timeout.max_retries = pb->job_timeout->max_retries;
+        break;
+    case GEARRAFT__COMMAND__CMD_CLIENT_GONE:
+        c->type = STORE_CMD_CLIENT_GONE;
+        (void)ref_from_pb(pb->client_gone->client, &c->u.client_gone);
+        break;
+    case GEARRAFT__COMMAND__CMD_NODE_GONE:
+        c->type = STORE_CMD_NODE_GONE;
+        c->u.node_gone.node_id = pb->node_gone->node_id;
+        c->u.node_gone.incarnation = pb->node_gone->incarnation;
+        c->u.node_gone.max_retries = pb->node_gone->max_retries;
+        break;
+    case GEARRAFT__COMMAND__CMD_CANCEL:
+        c->type = STORE_CMD_CANCEL;
+        (void)ref_from_pb(pb->cancel->admin, &c->u.admin.admin);
+        c->u.admin.function = take(&tail, pb->cancel->function);
+        c->u.admin.handle = take(&tail, pb->cancel->handle);
+        break;
+    case GEARRAFT__COMMAND__CMD_MAXQUEUE:
+        c->type = STORE_CMD_MAXQUEUE;
+        (void)ref_from_pb(pb->maxqueue->admin, &c->u.admin.admin);
+        c->u.admin.maxqueue.function = take(&tail, pb->maxqueue->function);
+        c->u.admin.handle = take(&tail, pb->maxqueue->handle);
+        for (i = 0; i < STORE_PRIO_COUNT; i++) {
+            c->u.admin.maxqueue.limit[i] = pb->maxqueue->limit[i];
+        }
+        break;
+    case GEARRAFT__COMMAND__CMD_FUNC_CREATE:
+    case GEARRAFT__COMMAND__CMD_FUNC_DROP: {
+        const Gearraft__Admin *a =
+            pb->cmd_case == GEARRAFT__COMMAND__CMD_FUNC_CREATE ? pb->func_create
+                                                               : pb->func_drop;
+        c->type = pb->cmd_case == GEARRAFT__COMMAND__CMD_FUNC_CREATE
+                      ? STORE_CMD_FUNC_CREATE
+                      : STORE_CMD_FUNC_DROP;
+        (void)ref_from_pb(a->admin, &c->u.admin.admin);
+        c->u.admin.function = take(&tail, a->function);
+        c->u.admin.handle = take(&tail, a->handle);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* protobuf-c allocates through our wrapper, so tests that fail the Nth
+ * allocation reach it too, and an unpack that failed for want of memory
+ * is told apart from one that failed on bad bytes. */
+static void *pb_alloc(void *data, size_t size)
+{
+    void *p = store__malloc(size);
+
+    if (p == NULL) {
+        *(bool *)data = true;
+    }
+    return p;
+}
+
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    store__free(p);
+}
+
+int store_cmd_decode(const uint8_t *bytes, size_t len, struct store_cmd **out)
+{
+    Gearraft__Command *pb;
+    struct plan plan = {0, false};
+    struct store_cmd *cmd;
+    bool oom = false;
+    ProtobufCAllocator alloc = {pb_alloc, pb_free, &oom};
+    size_t head;
+    int rv;
+
+    if (bytes == NULL && len > 0) {
+        rv = STORE_EMALFORMED;
+        goto err;
+    }
+    pb = gearraft__command__unpack(&alloc, len, bytes);
+    if (pb == NULL) {
+        rv = oom ? STORE_ENOMEM : STORE_EMALFORMED;
+        goto err;
+    }
+    if (pb->version < 1 || pb->version > STORE__CMD_VERSION ||
+        !plan_cmd(pb, &plan) || plan.overflow) {
+        rv = STORE_EMALFORMED;
+        goto err_free_pb;
+    }
+    /* The byte strings follow the struct, aligned for the function
+     * array of a GRAB. */
+    head = (sizeof(*cmd) + 15u) & ~(size_t)15u;
+    if (plan.bytes > SIZE_MAX - head) {
+        rv = STORE_EMALFORMED;
+        goto err_free_pb;
+    }
+    cmd = store__malloc(head + plan.bytes);
+    if (cmd == NULL) {
+        rv = STORE_ENOMEM;
+        goto err_free_pb;
+    }
+    memset(cmd, 0, sizeof(*cmd));
+    if (pb->origin != NULL) {
+        cmd->origin.node_id = pb->origin->node_id;
+        cmd->origin.incarnation = pb->origin->incarnation;
+        cmd->origin.seq = pb->origin->seq;
+    }
+    fill_cmd(pb, cmd, (uint8_t *)cmd + head);
+    gearraft__command__free_unpacked(pb, &alloc);
+    *out = cmd;
+    return 0;
+
+err_free_pb:
+    gearraft__command__free_unpacked(pb, &alloc);
+err:
+    STORE_ASSERT(rv == STORE_EMALFORMED || rv == STORE_ENOMEM);
+    return rv;
+}
+
+void store_cmd_free(struct store_cmd *cmd)
+{
+    store__free(cmd);
+}

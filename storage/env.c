@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * storage/env.c - opening and closing the LMDB environment: directory,
+ * exclusive lock, map size, named databases, format version, node id,
+ * cluster name and the incarnation bump; the meta table helpers.
+ *
+ * Why it is shaped this way: LMDB itself lets several processes share an
+ * environment, but two gearraftd on one data directory would both believe
+ * they own the queue, so an flock on a file of our own refuses the second
+ * one (STORE_ELOCKED). The incarnation is bumped and committed before
+ * store_open returns, so every connection reference this process hands out
+ * is distinguishable from those of the previous run. DESIGN.md's LMDB
+ * rules: never MDB_NOSYNC or MDB_WRITEMAP; MDB_NOTLS because node/ may
+ * hold read transactions in any thread it likes; a large sparse map.
+ *
+ * Not here: transactions (txn.c), the log (log.c), the queue (jobs.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "storage/internal.h"
+
+/* Names of the databases, in enum store__db order. Checklist: a name is
+ * part of the on-disk format; renaming one is a STORE__FORMAT_VERSION
+ * bump. */
+static const char *const db_names[STORE__DB_COUNT] = {
+    "meta",  "log",    "jobs",  "jdata", "ready", "uniq",
+    "uniqs", "assign", "waits", "due",   "funcs", "dedupe",
+};
+
+#define META_FORMAT      "format"
+#define META_NODE_ID     "node_id"
+#define META_CLUSTER     "cluster"
+#define META_INCARNATION "incarnation"
+
+static size_t default_map_size(void)
+{
+#if SIZE_MAX > 0xffffffffu
+    return (size_t)64 << 30; /* sparse: costs nothing until used */
+#else
+    return (size_t)1 << 30;
+#endif
+}
+
+/* ---- meta helpers: u64 values carry a CRC32C ---- */
+
+int store__meta_get_u64(struct store_txn *txn, const char *key, uint64_t *out)
+{
+    MDB_val v;
+    const uint8_t *p;
+    int rv;
+
+    rv = store__get(txn, STORE__DB_META, key, strlen(key), &v);
+    if (rv != 0) {
+        return rv;
+    }
+    p = v.mv_data;
+    if (v.mv_size != 12 || store__crc32c(0, p + 4, 8) != store__get32(p)) {
+        store__errmsgf(txn->s, "meta %s: bad record", key);
+        return STORE_ECORRUPT;
+    }
+    *out = store__get64(p + 4);
+    return 0;
+}
+
+int store__meta_put_u64(struct store_txn *txn, const char *key, uint64_t v)
+{
+    uint8_t buf[12];
+
+    store__put64(buf + 4, v);
+    store__put32(buf, store__crc32c(0, buf + 4, 8));
+    return store__put(txn, STORE__DB_META, key, strlen(key), buf, sizeof(buf),
+                      0);
+}
+
+/* Picks the cluster part of handles: the configured name, or the host's
+ * nodename as gearmand does. */
+static int choose_cluster(const struct store_config *cfg, char *out,
+                          size_t *out_len)
+{
+    struct utsname u;
+    const char *name = cfg->cluster;
+    size_t len;
+
+    if (name == NULL) {
+        name = "gearraft";
+        if (uname(&u) == 0 && u.nodename[0] != '\0') {
+            name = u.nodename;
+        }
+    }
+    len = strlen(name);
+    if (cfg->cluster == NULL && len > STORE_CLUSTER_MAX) {
+        len = STORE_CLUSTER_MAX; /* a long hostname is cut, not refused */
+    }
+    if (len == 0 || len > STORE_CLUSTER_MAX || memchr(name, ':', len) != NULL) {
+        return STORE_EINVAL;
+    }
+    memcpy(out, name, len);
+    out[len] = '\0';
+    *out_len = len;
+    return 0;
+}
+
+/* First open: write the format, node id and cluster name. Later opens:
+ * check them. Then bump the incarnation. */
+static int init_meta(struct store *s, const struct store_config *cfg)
+{
+    struct store_txn *txn;
+    uint64_t format;
+    uint64_t v;
+    MDB_val cv;
+    int rv;
+
+    rv = store_txn_begin(s, true, &txn);
+    if (rv != 0) {
+        goto err;
+    }
+    rv = store__meta_get_u64(txn, META_FORMAT, &format);
+    if (rv == STORE_ENOTFOUND) {
+        rv = choose_cluster(cfg, s->cluster, &s->cluster_len);
+        if (rv != 0) {
+            store__errmsgf(s,
+                           "open %s: cluster name must be 1-%d bytes "
+                           "without ':'",
+                           s->dir, STORE_CLUSTER_MAX);
+            goto err_abort;
+        }
+        rv = store__meta_put_u64(txn, META_FORMAT, STORE__FORMAT_VERSION);
+        if (rv == 0) {
+            rv = store__meta_put_u64(txn, META_NODE_ID, cfg->node_id);
+        }
+        if (rv == 0) {
+            rv =
+                store__put(txn, STORE__DB_META, META_CLUSTER,
+                           strlen(META_CLUSTER), s->cluster, s->cluster_len, 0);
+        }
+        if (rv == 0) {
+            rv = store__meta_put_u64(txn, META_INCARNATION, 0);
+        }
+        if (rv != 0) {
+            store__errmsgf(s, "open %s: writing meta: %s", s->dir,
+                           store_strerror(rv));
+            goto err_abort;
+        }
+    } else if (rv != 0) {
+        goto err_abort;
+    } else if (format != STORE__FORMAT_VERSION) {
+        store__errmsgf(s, "open %s: format version %llu, this build reads %u",
+                       s->dir, (unsigned long long)format,
+                       STORE__FORMAT_VERSION);
+        rv = STORE_EVERSION;
+        goto err_abort;
+    } else {
+        rv = store__get(txn, STORE__DB_META, META_CLUSTER, strlen(META_CLUSTER),
+                        &cv);
+        if (rv != 0 || cv.mv_size == 0 || cv.mv_size > STORE_CLUSTER_MAX) {
+            store__errmsgf(s, "open %s: cluster name missing or bad", s->dir);
+            rv = STORE_ECORRUPT;
+            goto err_abort;
+        }
+        memcpy(s->cluster, cv.mv_data, cv.mv_size);
+        s->cluster[cv.mv_size] = '\0';
+        s->cluster_len = cv.mv_size;
+        if (cfg->cluster != NULL && strcmp(cfg->cluster, s->cluster) != 0) {
+            store__errmsgf(s,
+                           "open %s: cluster is '%s', not '%s' (handles "
+                           "would change)",
+                           s->dir, s->cluster, cfg->cluster);
+            rv = STORE_EINVAL;
+            goto err_abort;
+        }
+    }
+    rv = store__meta_get_u64(txn, META_NODE_ID, &v);
+    if (rv != 0) {
+        goto err_abort;
+    }
+    if (cfg->node_id != 0 && v != cfg->node_id) {
+        store__errmsgf(s, "open %s: data belongs to node %llu, not %llu",
+                       s->dir, (unsigned long long)v,
+                       (unsigned long long)cfg->node_id);
+        rv = STORE_EINVAL;
+        goto err_abort;
+    }
+    s->node_id = v;
+    rv = store__meta_get_u64(txn, META_INCARNATION, &v);
+    if (rv != 0) {
+        goto err_abort;
+    }
+    s->incarnation = v + 1;
+    rv = store__meta_put_u64(txn, META_INCARNATION, s->incarnation);
+    if (rv != 0) {
+        goto err_abort;
+    }
+    rv = store_txn_commit(txn);
+    if (rv != 0) {
+        store__errmsgf(s, "open %s: committing incarnation: %s", s->dir,
+                       store_strerror(rv));
+        goto err;
+    }
+    return 0;
+
+err_abort:
+    store_txn_abort(txn);
+err:
+    return rv;
+}
+
+static int open_dbs(struct store *s)
+{
+    MDB_txn *txn;
+    int rc;
+    int i;
+
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0) {
+        goto err;
+    }
+    for (i = 0; i < STORE__DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i]);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            goto err;
+        }
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        goto err;
+    }
+    return 0;
+
+err:
+    store__errmsgf(s, "open %s: databases: %s", s->dir, mdb_strerror(rc));
+    return store__mdb_err(rc);
+}
+
+static int lock_dir(struct store *s)
+{
+    char path[4096];
+    int fd;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/gearraft.lock", s->dir) >=
+        sizeof(path)) {
+        store__errmsgf(s, "open %s: path too long", s->dir);
+        return STORE_EINVAL;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd == -1) {
+        store__errmsgf(s, "open %s: %s", path, strerror(errno));
+        return STORE_EIO;
+    }
+    while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        if (errno == EINTR) {
+            continue;
+        }
+        store__errmsgf(s, "open %s: %s", path,
+                       errno == EWOULDBLOCK ? "locked by another process"
+                                            : strerror(errno));
+        close(fd);
+        return errno == EWOULDBLOCK ? STORE_ELOCKED : STORE_EIO;
+    }
+    s->lock_fd = fd;
+    return 0;
+}
+
+int store_open(const struct store_config *cfg, struct store **out, char *errmsg,
+               size_t errmsg_len)
+{
+    struct store *s;
+    size_t dir_len;
+    unsigned flags;
+    int rc;
+    int rv;
+
+    /* Computes the CRC tables now, before node/ could start threads. */
+    (void)store__crc32c(0, "", 0);
+    if (cfg == NULL || cfg->dir == NULL || cfg->dir[0] == '\0') {
+        if (errmsg != NULL && errmsg_len > 0) {
+            snprintf(errmsg, errmsg_len, "open: no data directory given");
+        }
+        return STORE_EINVAL;
+    }
+    s = store__malloc(sizeof(*s));
+    if (s == NULL) {
+        rv = STORE_ENOMEM;
+        if (errmsg != NULL && errmsg_len > 0) {
+            snprintf(errmsg, errmsg_len, "open %s: out of memory", cfg->dir);
+        }
+        return rv;
+    }
+    memset(s, 0, sizeof(*s));
+    s->lock_fd = -1;
+    dir_len = strlen(cfg->dir);
+    s->dir = store__malloc(dir_len + 1);
+    if (s->dir == NULL) {
+        rv = STORE_ENOMEM;
+        store__errmsgf(s, "open %s: out of memory", cfg->dir);
+        goto err_free_s;
+    }
+    memcpy(s->dir, cfg->dir, dir_len + 1);
+
+    if (mkdir(s->dir, 0700) == -1 && errno != EEXIST) {
+        store__errmsgf(s, "open %s: mkdir: %s", s->dir, strerror(errno));
+        rv = STORE_EIO;
+        goto err_free_s;
+    }
+    rv = lock_dir(s);
+    if (rv != 0) {
+        goto err_free_s;
+    }
+    rc = mdb_env_create(&s->env);
+    if (rc != 0) {
+        store__errmsgf(s, "open %s: %s", s->dir, mdb_strerror(rc));
+        rv = store__mdb_err(rc);
+        goto err_unlock;
+    }
+    rc = mdb_env_set_maxdbs(s->env, STORE__DB_COUNT);
+    if (rc == 0) {
+        rc = mdb_env_set_mapsize(
+            s->env, cfg->map_size != 0 ? cfg->map_size : default_map_size());
+    }
+    if (rc != 0) {
+        store__errmsgf(s, "open %s: %s", s->dir, mdb_strerror(rc));
+        rv = store__mdb_err(rc);
+        goto err_close_env;
+    }
+    /* Never MDB_NOSYNC or MDB_WRITEMAP (DESIGN.md, LMDB rules). */
+    flags = MDB_NOTLS | (cfg->nometasync ? MDB_NOMETASYNC : 0u);
+    rc = mdb_env_open(s->env, s->dir, flags, 0600);
+    if (rc != 0) {
+        store__errmsgf(s, "open %s: %s", s->dir, mdb_strerror(rc));
+        rv = store__mdb_err(rc);
+        if (rv == STORE_EINVAL || rv == STORE_ENOTFOUND) {
+            rv = STORE_EIO;
+        }
+        goto err_close_env;
+    }
+    rv = open_dbs(s);
+    if (rv != 0) {
+        goto err_close_env;
+    }
+    rv = init_meta(s, cfg);
+    if (rv != 0) {
+        goto err_close_env;
+    }
+    *out = s;
+    return 0;
+
+err_close_env:
+    mdb_env_close(s->env);
+err_unlock:
+    close(s->lock_fd);
+err_free_s:
+    if (errmsg != NULL && errmsg_len > 0) {
+        snprintf(errmsg, errmsg_len, "%s", s->errmsg);
+    }
+    store__free(s->dir);
+    store__free(s);
+    return rv;
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    mdb_env_close(s->env);
+    if (s->lock_fd != -1) {
+        close(s->lock_fd); /* releases the flock */
+    }
+    store__free(s->dir);
+    store__free(s);
+}
+
+uint64_t store_incarnation(const struct store *s)
+{
+    return s->incarnation;
+}
+
+uint64_t store_node_id(const struct store *s)
+{
+    return s->node_id;
+}

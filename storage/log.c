@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * storage/log.c - the Raft log inside LMDB.
+ *
+ * Keys are big-endian indexes so MDB_APPEND works and cursor order is log
+ * order. Each record is
+ *
+ *     u32 crc32c | u8 version | u8 type | u16 zero | u64 term |
+ *     u64 leader_time_ms | data
+ *
+ * with the CRC over everything after it, checked on every read (LMDB has
+ * no checksums). Checklist for this record: a new field goes at the end
+ * of the header with LOG_REC_VERSION bumped and the old version still
+ * read; the key encoding never changes without STORE__FORMAT_VERSION.
+ *
+ * An empty log still knows where it ends: the compaction point is kept in
+ * meta, so last_index survives compaction of every entry.
+ *
+ * Not here: hard state (hardstate.c), applying entries (apply.c).
+ */
+#include "storage/internal.h"
+
+#define LOG_REC_VERSION 1u
+#define LOG_HDR         24u
+#define META_COMPACTED  "log_compacted"
+
+static void key_of(uint8_t *k, uint64_t index)
+{
+    store__put64(k, index);
+}
+
+static int compacted(struct store_txn *txn, uint64_t *out)
+{
+    int rv = store__meta_get_u64(txn, META_COMPACTED, out);
+
+    if (rv == STORE_ENOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    return rv;
+}
+
+static int edge(struct store_txn *txn, MDB_cursor_op op, uint64_t *out)
+{
+    MDB_cursor *cur;
+    MDB_val k;
+    MDB_val v;
+    int rc;
+
+    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_LOG), &cur);
+    if (rc != 0) {
+        return store__mdb_err(rc);
+    }
+    rc = mdb_cursor_get(cur, &k, &v, op);
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    if (rc != 0) {
+        return store__mdb_err(rc);
+    }
+    if (k.mv_size != 8) {
+        return STORE_ECORRUPT;
+    }
+    *out = store__get64(k.mv_data);
+    return 0;
+}
+
+int store_log_bounds(struct store_txn *txn, uint64_t *first, uint64_t *last)
+{
+    uint64_t f;
+    uint64_t l;
+    int rv;
+
+    rv = edge(txn, MDB_FIRST, &f);
+    if (rv == 0) {
+        rv = edge(txn, MDB_LAST, &l);
+    }
+    if (rv == 0 && f == 0) {
+        rv = compacted(txn, &l);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    *first = f;
+    *last = l;
+    return 0;
+}
+
+int store_log_append(struct store_txn *txn, const struct store_entry *e)
+{
+    uint64_t first;
+    uint64_t last;
+    uint8_t key[8];
+    MDB_val k;
+    MDB_val v;
+    uint8_t *p;
+    int rc;
+    int rv;
+
+    if (!txn->write || e->index == 0 || e->data.len > SIZE_MAX - LOG_HDR ||
+        (e->data.len > 0 && e->data.base == NULL)) {
+        return STORE_EINVAL;
+    }
+    if (txn->log_last_known) {
+        first = 1; /* not empty: the last append made it so */
+        last = txn->log_last;
+    } else {
+        rv = store_log_bounds(txn, &first, &last);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (first != 0 && e->index != last + 1) {
+        store__errmsgf(txn->s, "log append %llu: last is %llu",
+                       (unsigned long long)e->index, (unsigned long long)last);
+        return STORE_EINVAL;
+    }
+    if (first == 0 && e->index <= last) {
+        /* Below the compaction point: those indexes are gone for good. */
+        return STORE_EINVAL;
+    }
+    key_of(key, e->index);
+    k.mv_data = key;
+    k.mv_size = sizeof(key);
+    v.mv_data = NULL;
+    v.mv_size = LOG_HDR + e->data.len;
+    /* MDB_RESERVE: LMDB hands out the space and we fill it, saving a copy
+     * of possibly large payloads. */
+    rc = mdb_put(txn->txn, store__dbi(txn, STORE__DB_LOG), &k, &v,
+                 MDB_APPEND | MDB_RESERVE);
+    if (rc != 0) {
+        store__errmsgf(txn->s, "log append %llu: %s",
+                       (unsigned long long)e->index, mdb_strerror(rc));
+        return store__mdb_err(rc);
+    }
+    p = v.mv_data;
+    p[4] = LOG_REC_VERSION;
+    p[5] = (uint8_t)e->type;
+    p[6] = 0;
+    p[7] = 0;
+    store__put64(p + 8, e->term);
+    store__put64(p + 16, e->leader_time_ms);
+    if (e->data.len > 0) {
+        memcpy(p + LOG_HDR, e->data.base, e->data.len);
+    }
+    store__put32(p, store__crc32c(0, p + 4, v.mv_size - 4));
+    txn->log_last_known = true;
+    txn->log_last = e->index;
+    return 0;
+}
+
+int store_log_get(struct store_txn *txn, uint64_t index,
+                  struct store_entry *out)
+{
+    uint8_t key[8];
+    MDB_val v;
+    const uint8_t *p;
+    int rv;
+
+    key_of(key, index);
+    rv = store__get(txn, STORE__DB_LOG, key, sizeof(key), &v);
+    if (rv != 0) {
+        return rv;
+    }
+    p = v.mv_data;
+    if (v.mv_size < LOG_HDR ||
+        store__crc32c(0, p + 4, v.mv_size - 4) != store__get32(p) ||
+        p[4] != LOG_REC_VERSION || p[5] < STORE_ENTRY_COMMAND ||
+        p[5] > STORE_ENTRY_CONFIG) {
+        store__errmsgf(txn->s, "log entry %llu: checksum or header mismatch",
+                       (unsigned long long)index);
+        return STORE_ECORRUPT;
+    }
+    out->index = index;
+    out->type = (enum store_entry_type)p[5];
+    out->term = store__get64(p + 8);
+    out->leader_time_ms = store__get64(p + 16);
+    out->data.base = p + LOG_HDR;
+    out->data.len = v.mv_size - LOG_HDR;
+    return 0;
+}
+
+int store_log_truncate(struct store_txn *txn, uint64_t from)
+{
+    MDB_cursor *cur;
+    uint8_t key[8];
+    MDB_val k;
+    MDB_val v;
+    int rc;
+
+    if (!txn->write) {
+        return STORE_EINVAL;
+    }
+    txn->log_last_known = false;
+    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_LOG), &cur);
+    if (rc != 0) {
+        return store__mdb_err(rc);
+    }
+    key_of(key, from);
+    k.mv_data = key;
+    k.mv_size = sizeof(key);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+        /* After a delete LMDB's cursor already sits on the next item and
+         * MDB_NEXT returns that item. */
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+}
+
+int store_log_compact(struct store_txn *txn, uint64_t upto)
+{
+    MDB_cursor *cur;
+    MDB_val k;
+    MDB_val v;
+    uint64_t old;
+    int rc;
+    int rv;
+
+    if (!txn->write) {
+        return STORE_EINVAL;
+    }
+    txn->log_last_known = false;
+    rv = compacted(txn, &old);
+    if (rv != 0) {
+        return rv;
+    }
+    if (upto <= old) {
+        return 0;
+    }
+    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_LOG), &cur);
+    if (rc != 0) {
+        return store__mdb_err(rc);
+    }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (k.mv_size != 8 || store__get64(k.mv_data) > upto) {
+            break;
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return store__mdb_err(rc);
+    }
+    return store__meta_put_u64(txn, META_COMPACTED, upto);
+}

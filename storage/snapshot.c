@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * storage/snapshot.c - the queue tables as one byte stream: dumped from
+ * one read transaction, loaded into one write transaction.
+ *
+ * Why it is shaped this way: a follower that is too far behind, or was
+ * wiped, gets the leader's state instead of the log (DESIGN.md
+ * "Storage"). LMDB's MVCC gives a consistent view from one short read
+ * transaction while writes go on. The stream copies records byte for byte,
+ * so each job and log record keeps its own CRC32C, and the whole stream
+ * carries one more CRC32C at its end: a damaged or truncated transfer is
+ * refused before the loading transaction commits. Stream layout:
+ *
+ *     "GRSNAP\0\0" | u32 version | u32 cluster_len | u64 applied index |
+ *     cluster | records... | u8 0xff | u32 crc32c of everything before
+ *     record = u8 table | u32 key_len | u32 val_len | key | val
+ *
+ * Tables come in enum store__db order and keys in LMDB order, so loading
+ * appends (MDB_APPEND). Checklist: a new table or field is a SNAP_VERSION
+ * bump; old versions stay readable or are refused with STORE_EVERSION.
+ *
+ * Not here: sending the stream in chunks (node/), the Raft snapshot
+ * metadata (raft/).
+ */
+#include "storage/internal.h"
+
+#define SNAP_MAGIC   "GRSNAP\0\0"
+#define SNAP_VERSION 1u
+#define SNAP_END     0xffu
+#define SNAP_HDR     24u
+
+/* The tables a snapshot carries: the queue state and the replay table,
+ * not the log, the hard state or this node's identity. */
+static const enum store__db snap_dbs[] = {
+    STORE__DB_JOBS,  STORE__DB_JDATA,  STORE__DB_READY, STORE__DB_UNIQ,
+    STORE__DB_UNIQS, STORE__DB_ASSIGN, STORE__DB_WAITS, STORE__DB_DUE,
+    STORE__DB_FUNCS, STORE__DB_DEDUPE,
+};
+#define N_SNAP_DBS (sizeof(snap_dbs) / sizeof(snap_dbs[0]))
+
+static bool is_snap_db(unsigned db)
+{
+    size_t i;
+
+    for (i = 0; i < N_SNAP_DBS; i++) {
+        if ((unsigned)snap_dbs[i] == db) {
+            return true;
+        }
+    }
+    return false;
+}
+
+struct out {
+    store_snap_write_fn fn;
+    void *arg;
+    uint32_t crc;
+};
+
+static int emit(struct out *o, const void *buf, size_t len)
+{
+    o->crc = store__crc32c(o->crc, buf, len);
+    return o->fn(o->arg, buf, len);
+}
+
+static int dump_db(struct store_txn *txn, enum store__db db, struct out *o)
+{
+    uint8_t rec[9];
+    MDB_cursor *cur;
+    MDB_val k;
+    MDB_val v;
+    int rc;
+    int rv = 0;
+
+    rc = mdb_cursor_open(txn->txn, store__dbi(txn, db), &cur);
+    if (rc != 0) {
+        return store__mdb_err(rc);
+    }
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        if (v.mv_size > UINT32_MAX) {
+            rv = STORE_ECORRUPT;
+            break;
+        }
+        rec[0] = (uint8_t)db;
+        store__put32(rec + 1, (uint32_t)k.mv_size);
+        store__put32(rec + 5, (uint32_t)v.mv_size);
+        rv = emit(o, rec, sizeof(rec));
+        if (rv == 0) {
+            rv = emit(o, k.mv_data, k.mv_size);
+        }
+        if (rv == 0 && v.mv_size > 0) {
+            rv = emit(o, v.mv_data, v.mv_size);
+        }
+        if (rv != 0) {
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rv != 0) {
+        return rv;
+    }
+    return rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+}
+
+int store_snap_write(struct store *s, store_snap_write_fn fn, void *arg,
+                     uint64_t *index)
+{
+    struct store_txn *txn;
+    struct out o = {fn, arg, 0};
+    uint8_t hdr[SNAP_HDR];
+    uint8_t tail[5];
+    uint64_t applied;
+    size_t i;
+    int rv;
+
+    rv = store_txn_begin(s, false, &txn);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = store_applied_index(txn, &applied);
+    if (rv != 0) {
+        goto out;
+    }
+    memcpy(hdr, SNAP_MAGIC, 8);
+    store__put32(hdr + 8, SNAP_VERSION);
+    store__put32(hdr + 12, (uint32_t)s->cluster_len);
+    store__put64(hdr + 16, applied);
+    rv = emit(&o, hdr, sizeof(hdr));
+    if (rv == 0) {
+        rv = emit(&o, s->cluster, s->cluster_len);
+    }
+    for (i = 0; rv == 0 && i < N_SNAP_DBS; i++) {
+        rv = dump_db(txn, snap_dbs[i], &o);
+    }
+    if (rv == 0) {
+        tail[0] = SNAP_END;
+        o.crc = store__crc32c(o.crc, tail, 1);
+        store__put32(tail + 1, o.crc);
+        rv = fn(arg, tail, sizeof(tail));
+    }
+    if (rv == 0 && index != NULL) {
+        *index = applied;
+    }
+out:
+    store_txn_abort(txn);
+    return rv;
+}
+
+struct in {
+    store_snap_read_fn fn;
+    void *arg;
+    uint32_t crc;
+};
+
+static int take(struct in *in, void *buf, size_t len)
+{
+    int rv;
+
+    if (len == 0) {
+        return 0;
+    }
+    rv = in->fn(in->arg, buf, len);
+    if (rv != 0) {
+        return rv;
+    }
+    in->crc = store__crc32c(in->crc, buf, len);
+    return 0;
+}
+
+static int load_record(struct store_txn *txn, struct in *in, unsigned db,
+                       uint32_t klen, uint32_t vlen)
+{
+    uint8_t key[512];
+    MDB_val k;
+    MDB_val v;
+    int rc;
+    int rv;
+
+    if (!is_snap_db(db) || klen == 0 || klen > sizeof(key) ||
+        (int)klen > mdb_env_get_maxkeysize(txn->s->env)) {
+        return STORE_EMALFORMED;
+    }
+    rv = take(in, key, klen);
+    if (rv != 0) {
+        return rv;
+    }
+    k.mv_data = key;
+    k.mv_size = klen;
+    v.mv_data = NULL;
+    v.mv_size = vlen;
+    /* Reserve the value and read straight into it: a large payload is
+     * never held twice in memory. */
+    rc = mdb_put(txn->txn, store__dbi(txn, (enum store__db)db), &k, &v,
+                 MDB_APPEND | MDB_RESERVE);
+    if (rc == MDB_KEYEXIST) {
+        return STORE_EMALFORMED; /* out of order or repeated */
+    }
+    if (rc != 0) {
+        store__errmsgf(txn->s, "snapshot load: %s", mdb_strerror(rc));
+        return store__mdb_err(rc);
+    }
+    return take(in, v.mv_data, vlen);
+}
+
+int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
+                    uint64_t *index)
+{
+    struct in in = {fn, arg, 0};
+    uint8_t hdr[SNAP_HDR];
+    uint8_t rec[9];
+    uint8_t crc[4];
+    char cluster[STORE_CLUSTER_MAX + 1];
+    uint32_t cluster_len;
+    uint64_t applied;
+    size_t i;
+    int rc;
+    int rv;
+
+    if (!txn->write) {
+        return STORE_EINVAL;
+    }
+    rv = take(&in, hdr, sizeof(hdr));
+    if (rv != 0) {
+        return rv;
+    }
+    if (memcmp(hdr, SNAP_MAGIC, 8) != 0) {
+        return STORE_EMALFORMED;
+    }
+    if (store__get32(hdr + 8) != SNAP_VERSION) {
+        return STORE_EVERSION;
+    }
+    cluster_len = store__get32(hdr + 12);
+    applied = store__get64(hdr + 16);
+    if (cluster_len == 0 || cluster_len > STORE_CLUSTER_MAX) {
+        return STORE_EMALFORMED;
+    }
+    rv = take(&in, cluster, cluster_len);
+    if (rv != 0) {
+        return rv;
+    }
+    cluster[cluster_len] = '\0';
+    if (memchr(cluster, ':', cluster_len) != NULL ||
+        memchr(cluster, '\0', cluster_len) != NULL) {
+        return STORE_EMALFORMED;
+    }
+    for (i = 0; i < N_SNAP_DBS; i++) {
+        rc = mdb_drop(txn->txn, store__dbi(txn, snap_dbs[i]), 0);
+        if (rc != 0) {
+            return store__mdb_err(rc);
+        }
+    }
+    for (;;) {
+        rv = take(&in, rec, 1);
+        if (rv != 0) {
+            return rv;
+        }
+        if (rec[0] == SNAP_END) {
+            break;
+        }
+        rv = take(&in, rec + 1, 8);
+        if (rv == 0) {
+            rv = load_record(txn, &in, rec[0], store__get32(rec + 1),
+                             store__get32(rec + 5));
+        }
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    rv = fn(arg, crc, sizeof(crc));
+    if (rv != 0) {
+        return rv;
+    }
+    if (store__get32(crc) != in.crc) {
+        store__errmsgf(txn->s, "snapshot load: checksum mismatch");
+        return STORE_EMALFORMED;
+    }
+    /* The cluster name is cluster-wide state: handles must read the same
+     * on every node, so the loading node adopts it. */
+    rv = store__put(txn, STORE__DB_META, "cluster", 7, cluster, cluster_len, 0);
+    if (rv == 0) {
+        rv = store__meta_put_u64(txn, "applied", applied);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    txn->applied_known = true;
+    txn->applied = applied;
+    /* Takes effect in memory when the txn commits (txn.c). */
+    memcpy(txn->new_cluster, cluster, cluster_len + 1);
+    txn->new_cluster_len = cluster_len;
+    if (index != NULL) {
+        *index = applied;
+    }
+    return 0;
+}

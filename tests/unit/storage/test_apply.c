@@ -1,0 +1,844 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * tests/unit/storage/test_apply.c - store_apply() on a real LMDB: every
+ * command and the gearmand 1.1.20 job semantics of GEARMAND.md 3.
+ *
+ * Each test drives the store as node/ would (encode, append, decode,
+ * apply, commit) and checks what a Gearman user would see: handles,
+ * assignment order, forwarded packets, admin counts.
+ */
+#include "unit/storage/fixture.h"
+
+#define H 64
+
+static struct submit_opts S(const char *fn, const char *unique,
+                            const char *data, enum store_prio prio, bool bg,
+                            uint64_t client) {
+    struct submit_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.fn = fn;
+    o.unique = unique;
+    o.data = data;
+    o.prio = prio;
+    o.bg = bg;
+    o.client = client;
+    return o;
+}
+
+static void
+test_submit_creates_job_and_wakes(void **state)
+{
+    struct fixture *f = *state;
+    char h[H];
+    const struct store_effect *e;
+    struct store_job_status st;
+    struct fcounts fc;
+
+    fix_submit(f, S("reverse", "", "hello", STORE_PRIO_NORMAL, false, 7), h, H);
+    assert_string_equal(h, "H:test:1");
+    e = fx_find(f, STORE_FX_CREATED, 0);
+    assert_false(e->coalesced);
+    assert_false(e->background);
+    e = fx_find(f, STORE_FX_WAKE, 0);
+    assert_non_null(e);
+    assert_true(buf_is(e->function, "reverse"));
+    st = fix_status(f, h);
+    assert_true(st.known);
+    assert_false(st.running);
+    assert_int_equal(st.n_waiting, 1);
+    fc = fix_func(f, "reverse");
+    assert_true(fc.found);
+    assert_int_equal(fc.info.queued[STORE_PRIO_NORMAL], 1);
+    assert_int_equal(fc.info.running, 0);
+}
+
+static void test_grab_gives_priority_then_fifo(void **state)
+{
+    struct fixture *f = *state;
+    char low[H], n1[H], high[H], n2[H], g[H];
+
+    fix_submit(f, S("A", "", "low", STORE_PRIO_LOW, true, 1), low, H);
+    fix_submit(f, S("A", "", "n1", STORE_PRIO_NORMAL, true, 1), n1, H);
+    fix_submit(f, S("A", "", "high", STORE_PRIO_HIGH, true, 1), high, H);
+    fix_submit(f, S("A", "", "n2", STORE_PRIO_NORMAL, true, 1), n2, H);
+    fix_grab(f, 9, g, H, "A", NULL);
+    assert_string_equal(g, high);
+    fix_grab(f, 9, g, H, "A", NULL);
+    assert_string_equal(g, n1);
+    fix_grab(f, 9, g, H, "A", NULL);
+    assert_string_equal(g, n2);
+    fix_grab(f, 9, g, H, "A", NULL);
+    assert_string_equal(g, low);
+    fix_grab(f, 9, g, H, "A", NULL);
+    assert_string_equal(g, "");
+}
+
+/* GEARMAND.md 3.2's verified example: a worker registered pB then pA
+ * (so walks pA first); jobs A-low, B-high, A-normal. */
+static void test_grab_walks_functions_in_given_order(void **state)
+{
+    struct fixture *f = *state;
+    char al[H], bh[H], an[H], g[H];
+
+    fix_submit(f, S("pA", "", "a-low", STORE_PRIO_LOW, true, 1), al, H);
+    fix_submit(f, S("pB", "", "b-high", STORE_PRIO_HIGH, true, 1), bh, H);
+    fix_submit(f, S("pA", "", "a-normal", STORE_PRIO_NORMAL, true, 1), an, H);
+    fix_grab(f, 9, g, H, "pA", "pB", NULL);
+    assert_string_equal(g, an);
+    fix_grab(f, 9, g, H, "pA", "pB", NULL);
+    assert_string_equal(g, al);
+    fix_grab(f, 9, g, H, "pA", "pB", NULL);
+    assert_string_equal(g, bh);
+}
+
+static void test_assign_carries_job_fields_and_large_payload(void **state)
+{
+    struct fixture *f = *state;
+    struct store_cmd c;
+    const struct store_effect *e;
+    char h[H];
+    char g[H];
+    size_t big = 200000;
+    uint8_t *data = malloc(big);
+    struct fcounts fc;
+    size_t i;
+
+    for (i = 0; i < big; i++) {
+        data[i] = (uint8_t)(i * 7);
+    }
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_SUBMIT;
+    c.u.submit.function = B("fn");
+    c.u.submit.unique = B("u-1");
+    c.u.submit.reducer = B("red");
+    c.u.submit.data.base = data;
+    c.u.submit.data.len = big;
+    c.u.submit.prio = STORE_PRIO_NORMAL;
+    c.u.submit.client = CONN(f, 3);
+    assert_int_equal(fix_apply(f, &c), 0);
+    handle_copy(fx_find(f, STORE_FX_CREATED, 0)->handle, h, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, h);
+    e = fx_find(f, STORE_FX_ASSIGN, 0);
+    assert_true(ref_eq(e->to, CONN(f, 9)));
+    assert_true(buf_is(e->function, "fn"));
+    assert_true(buf_is(e->unique, "u-1"));
+    assert_true(buf_is(e->reducer, "red"));
+    assert_int_equal(e->data.len, big);
+    assert_memory_equal(e->data.base, data, big);
+    assert_true(fix_status(f, h).running);
+    fc = fix_func(f, "fn");
+    assert_int_equal(fc.info.queued[STORE_PRIO_NORMAL], 0);
+    assert_int_equal(fc.info.running, 1);
+    /* Completing deletes the large payload with the job. */
+    fix_work(f, 9, STORE_WORK_COMPLETE, h, "r");
+    assert_false(fix_status(f, h).known);
+    free(data);
+}
+
+static void test_coalesced_foreground_clients_all_get_result(void **state)
+{
+    struct fixture *f = *state;
+    char h1[H], h2[H], g[H];
+    const struct store_effect *e;
+
+    fix_submit(f, S("fn", "same", "d", STORE_PRIO_NORMAL, false, 1), h1, H);
+    fix_submit(f, S("fn", "same", "d", STORE_PRIO_NORMAL, false, 2), h2, H);
+    assert_string_equal(h1, h2);
+    assert_true(fx_find(f, STORE_FX_CREATED, 0)->coalesced);
+    assert_int_equal(fix_status(f, h1).n_waiting, 2);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    fix_work(f, 9, STORE_WORK_DATA, g, "part");
+    assert_int_equal(fx_count(f, STORE_FX_FORWARD), 2);
+    fix_work(f, 9, STORE_WORK_COMPLETE, g, "result");
+    assert_int_equal(fx_count(f, STORE_FX_FORWARD), 2);
+    e = fx_find(f, STORE_FX_FORWARD, 0);
+    assert_int_equal(e->work_kind, STORE_WORK_COMPLETE);
+    assert_true(ref_eq(e->to, CONN(f, 1)));
+    assert_true(buf_is(e->data, "result"));
+    assert_true(buf_is(e->handle, h1));
+    assert_true(ref_eq(fx_find(f, STORE_FX_FORWARD, 1)->to, CONN(f, 2)));
+    assert_non_null(fx_find(f, STORE_FX_JOB_DONE, 0));
+    assert_false(fix_status(f, h1).known);
+}
+
+static void test_first_submission_fixes_priority_and_payload(void **state)
+{
+    struct fixture *f = *state;
+    char h1[H], h2[H], g[H];
+    struct fcounts fc;
+
+    fix_submit(f, S("fn", "k", "first", STORE_PRIO_NORMAL, true, 1), h1, H);
+    fix_submit(f, S("fn", "k", "second", STORE_PRIO_HIGH, false, 2), h2, H);
+    assert_string_equal(h1, h2);
+    fc = fix_func(f, "fn");
+    assert_int_equal(fc.info.queued[STORE_PRIO_NORMAL], 1);
+    assert_int_equal(fc.info.queued[STORE_PRIO_HIGH], 0);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_true(buf_is(fx_find(f, STORE_FX_ASSIGN, 0)->data, "first"));
+}
+
+static void test_empty_unique_never_coalesces_dash_uses_payload(void **state)
+{
+    struct fixture *f = *state;
+    char a[H], b[H], c[H], d[H], e[H];
+
+    fix_submit(f, S("fn", "", "x", STORE_PRIO_NORMAL, true, 1), a, H);
+    fix_submit(f, S("fn", "", "x", STORE_PRIO_NORMAL, true, 1), b, H);
+    assert_string_not_equal(a, b);
+    fix_submit(f, S("fn", "-", "payload", STORE_PRIO_NORMAL, true, 1), c, H);
+    fix_submit(f, S("fn", "-", "payload", STORE_PRIO_NORMAL, false, 2), d, H);
+    assert_string_equal(c, d);
+    fix_submit(f, S("fn", "-", "other", STORE_PRIO_NORMAL, true, 1), e, H);
+    assert_string_not_equal(c, e);
+    /* Another function never coalesces with these. */
+    fix_submit(f, S("fn2", "-", "payload", STORE_PRIO_NORMAL, true, 1), e, H);
+    assert_string_not_equal(c, e);
+}
+
+static void test_coalesces_with_running_job(void **state)
+{
+    struct fixture *f = *state;
+    char h1[H], h2[H], g[H];
+
+    fix_submit(f, S("fn", "u", "d", STORE_PRIO_NORMAL, false, 1), h1, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    fix_submit(f, S("fn", "u", "d", STORE_PRIO_NORMAL, false, 2), h2, H);
+    assert_string_equal(h1, h2);
+    assert_null(fx_find(f, STORE_FX_WAKE, 0));
+    fix_work(f, 9, STORE_WORK_COMPLETE, g, "r");
+    assert_int_equal(fx_count(f, STORE_FX_FORWARD), 2);
+    /* After the end, the same unique makes a new job. */
+    fix_submit(f, S("fn", "u", "d", STORE_PRIO_NORMAL, false, 2), h2, H);
+    assert_string_not_equal(h1, h2);
+}
+
+static void test_client_gone_drops_queued_foreground_job(void **state)
+{
+    struct fixture *f = *state;
+    char h[H], g[H];
+    struct fcounts fc;
+
+    fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, false, 5), h, H);
+    fix_client_gone(f, 5);
+    assert_true(buf_is(fx_find(f, STORE_FX_JOB_DONE, 0)->handle, h));
+    assert_false(fix_status(f, h).known);
+    fc = fix_func(f, "fn");
+    assert_int_equal(fc.info.queued[STORE_PRIO_NORMAL], 0);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, "");
+}
+
+static void
+test_client_gone_keeps_job_a_background_submission_holds(void **state)
+{
+    struct fixture *f = *state;
+    char h1[H], h2[H], g[H];
+
+    /* Foreground first, background joins (gearmand loses this job). */
+    fix_submit(f, S("fn", "k1", "d", STORE_PRIO_NORMAL, false, 5), h1, H);
+    fix_submit(f, S("fn", "k1", "d", STORE_PRIO_NORMAL, true, 6), h2, H);
+    assert_string_equal(h1, h2);
+    fix_client_gone(f, 5);
+    assert_null(fx_find(f, STORE_FX_JOB_DONE, 0));
+    assert_true(fix_status(f, h1).known);
+    /* Background first, foreground joins. */
+    fix_submit(f, S("fn", "k2", "d", STORE_PRIO_NORMAL, true, 6), h2, H);
+    fix_submit(f, S("fn", "k2", "d", STORE_PRIO_NORMAL, false, 7), h2, H);
+    fix_client_gone(f, 7);
+    assert_true(fix_status(f, h2).known);
+    assert_int_equal(fix_status(f, h2).n_waiting, 0);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, h1);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, h2);
+}
+
+static void
+test_client_gone_running_job_continues_result_goes_nowhere(void **state)
+{
+    struct fixture *f = *state;
+    char h[H], g[H];
+
+    fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, false, 5), h, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    fix_client_gone(f, 5);
+    assert_null(fx_find(f, STORE_FX_JOB_DONE, 0));
+    assert_true(fix_status(f, h).running);
+    fix_work(f, 9, STORE_WORK_COMPLETE, h, "r");
+    assert_null(fx_find(f, STORE_FX_REFUSED, 0));
+    assert_int_equal(fx_count(f, STORE_FX_FORWARD), 0);
+    assert_non_null(fx_find(f, STORE_FX_JOB_DONE, 0));
+
+    /* Same situation, but the worker is lost: nobody wants the result,
+     * so the job is dropped rather than requeued. */
+    fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, false, 5), h, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    fix_client_gone(f, 5);
+    fix_release(f, 9, "", 0);
+    assert_non_null(fx_find(f, STORE_FX_JOB_DONE, 0));
+    assert_false(fix_status(f, h).known);
+    assert_int_equal(fix_func(f, "fn").info.running, 0);
+}
+
+static void test_work_from_other_worker_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char h[H], g[H];
+    const struct store_effect *e;
+
+    fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, false, 1), h, H);
+    fix_work(f, 9, STORE_WORK_COMPLETE, h, "r"); /* not assigned yet */
+    e = fx_find(f, STORE_FX_REFUSED, 0);
+    assert_non_null(e);
+    assert_true(buf_is(e->error_code, "JOB_NOT_FOUND"));
+    assert_true(buf_is(e->text, "Job given in work result not found"));
+    fix_grab(f, 9, g, H, "fn", NULL);
+    fix_work(f, 8, STORE_WORK_COMPLETE, h, "r");
+    e = fx_find(f, STORE_FX_REFUSED, 0);
+    assert_true(ref_eq(e->to, CONN(f, 8)));
+    assert_true(fix_status(f, h).running);
+    fix_work(f, 9, STORE_WORK_COMPLETE, "H:test:999", "r");
+    assert_non_null(fx_find(f, STORE_FX_REFUSED, 0));
+    fix_work(f, 9, STORE_WORK_COMPLETE, "H:other:1", "r");
+    assert_non_null(fx_find(f, STORE_FX_REFUSED, 0));
+}
+
+static void test_work_status_is_stored_and_forwarded(void **state)
+{
+    struct fixture *f = *state;
+    struct store_cmd c;
+    const struct store_effect *e;
+    struct store_job_status st;
+    char h[H], g[H];
+
+    fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, false, 1), h, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_WORK;
+    c.u.work.worker = CONN(f, 9);
+    c.u.work.kind = STORE_WORK_STATUS;
+    c.u.work.handle = B(h);
+    c.u.work.numerator = B("3x");
+    c.u.work.denominator = B("10");
+    assert_int_equal(fix_apply(f, &c), 0);
+    e = fx_find(f, STORE_FX_FORWARD, 0);
+    assert_int_equal(e->work_kind, STORE_WORK_STATUS);
+    assert_true(buf_is(e->numerator, "3x"));
+    assert_true(buf_is(e->denominator, "10"));
+    st = fix_status(f, h);
+    assert_int_equal(st.numerator, 3);
+    assert_int_equal(st.denominator, 10);
+    fix_work(f, 9, STORE_WORK_WARNING, h, "careful");
+    assert_int_equal(fx_find(f, STORE_FX_FORWARD, 0)->work_kind,
+                     STORE_WORK_WARNING);
+    assert_true(fix_status(f, h).known); /* not an end */
+    fix_work(f, 9, STORE_WORK_EXCEPTION, h, "boom");
+    assert_int_equal(fx_find(f, STORE_FX_FORWARD, 0)->work_kind,
+                     STORE_WORK_EXCEPTION);
+    assert_false(fix_status(f, h).known);
+}
+
+struct jobs_seen {
+    char handle[8][H];
+    uint32_t retries[8];
+    bool ignore[8];
+    size_t n;
+};
+
+static int jobs_cb(void *arg, const struct store_job_info *j)
+{
+    struct jobs_seen *s = arg;
+
+    if (s->n < 8) {
+        handle_copy(j->handle, s->handle[s->n], H);
+        s->retries[s->n] = j->retries;
+        s->ignore[s->n] = j->ignore;
+        s->n++;
+    }
+    return 0;
+}
+
+static struct jobs_seen fix_jobs(struct fixture *f)
+{
+    struct jobs_seen s;
+    struct store_txn *txn;
+
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_jobs_walk(txn, jobs_cb, &s), 0);
+    store_txn_abort(txn);
+    return s;
+}
+
+static void test_release_requeues_at_tail_with_retry(void **state)
+{
+    struct fixture *f = *state;
+    struct store_cmd c;
+    char x[H], y[H], g[H];
+    struct jobs_seen js;
+
+    fix_submit(f, S("fn", "", "x", STORE_PRIO_NORMAL, true, 1), x, H);
+    fix_submit(f, S("fn", "", "y", STORE_PRIO_NORMAL, true, 1), y, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, x);
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_WORK;
+    c.u.work.worker = CONN(f, 9);
+    c.u.work.kind = STORE_WORK_STATUS;
+    c.u.work.handle = B(x);
+    c.u.work.numerator = B("1");
+    c.u.work.denominator = B("2");
+    assert_int_equal(fix_apply(f, &c), 0);
+    fix_release(f, 9, "", 0);
+    assert_true(buf_is(fx_find(f, STORE_FX_WAKE, 0)->function, "fn"));
+    assert_int_equal(fx_count(f, STORE_FX_FORWARD), 0); /* clients not told */
+    assert_false(fix_status(f, x).running);
+    assert_int_equal(fix_status(f, x).numerator, 0);
+    js = fix_jobs(f);
+    assert_int_equal(js.n, 2);
+    assert_string_equal(js.handle[0], x);
+    assert_int_equal(js.retries[0], 1);
+    fix_grab(f, 8, g, H, "fn", NULL);
+    assert_string_equal(g, y);
+    fix_grab(f, 8, g, H, "fn", NULL);
+    assert_string_equal(g, x);
+}
+
+static void test_release_by_function_only_releases_that_function(void **state)
+{
+    struct fixture *f = *state;
+    char a[H], b[H], g[H];
+
+    fix_submit(f, S("fa", "", "a", STORE_PRIO_NORMAL, true, 1), a, H);
+    fix_submit(f, S("fb", "", "b", STORE_PRIO_NORMAL, true, 1), b, H);
+    fix_grab(f, 9, g, H, "fa", NULL);
+    fix_grab(f, 9, g, H, "fb", NULL);
+    fix_release(f, 9, "fa", 0);
+    assert_false(fix_status(f, a).running);
+    assert_true(fix_status(f, b).running);
+    fix_work(f, 9, STORE_WORK_COMPLETE, b, "");
+    assert_null(fx_find(f, STORE_FX_REFUSED, 0));
+}
+
+static void test_retry_limit_fails_job(void **state)
+{
+    struct fixture *f = *state;
+    char h[H], g[H];
+    const struct store_effect *e;
+
+    fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, false, 1), h, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    fix_release(f, 9, "", 2);
+    assert_true(fix_status(f, h).known);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, h);
+    fix_release(f, 9, "", 2);
+    e = fx_find(f, STORE_FX_FORWARD, 0);
+    assert_non_null(e);
+    assert_int_equal(e->work_kind, STORE_WORK_FAIL);
+    assert_true(ref_eq(e->to, CONN(f, 1)));
+    assert_non_null(fx_find(f, STORE_FX_JOB_DONE, 0));
+    assert_false(fix_status(f, h).known);
+    assert_int_equal(fix_func(f, "fn").info.running, 0);
+}
+
+static void test_job_timeout_requeues_only_for_holder(void **state)
+{
+    struct fixture *f = *state;
+    struct store_cmd c;
+    char h[H], g[H];
+
+    fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, true, 1), h, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_JOB_TIMEOUT;
+    c.u.timeout.worker = CONN(f, 8);
+    c.u.timeout.handle = B(h);
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_true(fix_status(f, h).running);
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_JOB_TIMEOUT;
+    c.u.timeout.worker = CONN(f, 9);
+    c.u.timeout.handle = B(h);
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_false(fix_status(f, h).running);
+    assert_int_equal(fix_jobs(f).retries[0], 1);
+    /* The worker's late result is refused, as gearmand does. */
+    fix_work(f, 9, STORE_WORK_COMPLETE, h, "late");
+    assert_non_null(fx_find(f, STORE_FX_REFUSED, 0));
+}
+
+static void test_node_gone_requeues_and_detaches_without_dropping(void **state)
+{
+    struct fixture *f = *state;
+    struct store_cmd c;
+    char held[H], waited[H], other[H];
+    struct store_buf fns[1] = {B("fn")};
+
+    /* Node 2 incarnation 1: a client waiting on a foreground job and a
+     * worker holding another; node 2 incarnation 2 holds a third. */
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_SUBMIT;
+    c.u.submit.function = B("fn");
+    c.u.submit.data = B("w");
+    c.u.submit.prio = STORE_PRIO_NORMAL;
+    c.u.submit.client = REF(2, 1, 1);
+    assert_int_equal(fix_apply(f, &c), 0);
+    handle_copy(fx_find(f, STORE_FX_CREATED, 0)->handle, waited, H);
+    fix_submit(f, S("fn", "", "h", STORE_PRIO_HIGH, true, 1), held, H);
+    fix_submit(f, S("fn", "", "o", STORE_PRIO_HIGH, true, 1), other, H);
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_GRAB;
+    c.u.grab.worker = REF(2, 1, 50);
+    c.u.grab.functions = fns;
+    c.u.grab.n_functions = 1;
+    assert_int_equal(fix_apply(f, &c), 0);
+    c.u.grab.worker = REF(2, 2, 50);
+    memset(&c.origin, 0, sizeof(c.origin)); /* a new proposal */
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_true(fix_status(f, held).running);
+    assert_true(fix_status(f, other).running);
+
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_NODE_GONE;
+    c.u.node_gone.node_id = 2;
+    c.u.node_gone.incarnation = 1;
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_false(fix_status(f, held).running);
+    assert_true(fix_status(f, other).running);
+    assert_true(fix_status(f, waited).known);
+    assert_int_equal(fix_status(f, waited).n_waiting, 0);
+    assert_null(fx_find(f, STORE_FX_JOB_DONE, 0));
+}
+
+static void admin(struct fixture *f, enum store_cmd_type type, const char *fn,
+                  const char *handle, const char *expect)
+{
+    struct store_cmd c;
+    const struct store_effect *e;
+
+    memset(&c, 0, sizeof(c));
+    c.type = type;
+    c.u.admin.admin = CONN(f, 77);
+    c.u.admin.function = B(fn);
+    c.u.admin.handle = B(handle);
+    c.u.admin.maxqueue.function = B(fn);
+    assert_int_equal(fix_apply(f, &c), 0);
+    e = fx_find(f, STORE_FX_ADMIN_REPLY, 0);
+    assert_non_null(e);
+    assert_true(ref_eq(e->to, CONN(f, 77)));
+    if (expect == NULL) {
+        assert_int_equal(e->code, 0);
+    } else {
+        assert_int_not_equal(e->code, 0);
+        assert_true(buf_is(e->text, expect));
+    }
+}
+
+static void test_cancel_queued_running_and_unknown(void **state)
+{
+    struct fixture *f = *state;
+    char q[H], r[H], g[H], again[H];
+    const struct store_effect *e;
+    struct jobs_seen js;
+
+    admin(f, STORE_CMD_CANCEL, NULL, "H:test:42", "UNKNOWN_JOB");
+    fix_submit(f, S("fn", "", "q", STORE_PRIO_NORMAL, false, 1), q, H);
+    admin(f, STORE_CMD_CANCEL, NULL, q, NULL);
+    e = fx_find(f, STORE_FX_FORWARD, 0);
+    assert_int_equal(e->work_kind, STORE_WORK_FAIL);
+    assert_non_null(fx_find(f, STORE_FX_JOB_DONE, 0));
+    assert_false(fix_status(f, q).known);
+
+    fix_submit(f, S("fn", "uu", "r", STORE_PRIO_NORMAL, false, 2), r, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    admin(f, STORE_CMD_CANCEL, NULL, r, NULL);
+    assert_int_equal(fx_find(f, STORE_FX_FORWARD, 0)->work_kind,
+                     STORE_WORK_FAIL);
+    js = fix_jobs(f);
+    assert_int_equal(js.n, 1);
+    assert_true(js.ignore[0]);
+    /* A new submission of the same unique does not join the cancelled
+     * job. */
+    fix_submit(f, S("fn", "uu", "r", STORE_PRIO_NORMAL, false, 3), again, H);
+    assert_string_not_equal(again, r);
+    /* The worker's result is accepted and goes nowhere. */
+    fix_work(f, 9, STORE_WORK_COMPLETE, r, "x");
+    assert_null(fx_find(f, STORE_FX_REFUSED, 0));
+    assert_int_equal(fx_count(f, STORE_FX_FORWARD), 0);
+}
+
+static void test_maxqueue_limits_total_of_function(void **state)
+{
+    struct fixture *f = *state;
+    struct store_cmd c;
+    char h[H], g[H];
+    const struct store_effect *e;
+
+    /* Unknown function: OK, nothing changes. */
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_MAXQUEUE;
+    c.u.admin.admin = CONN(f, 77);
+    c.u.admin.maxqueue.function = B("fn");
+    c.u.admin.maxqueue.limit[0] = 2;
+    c.u.admin.maxqueue.limit[1] = 2;
+    c.u.admin.maxqueue.limit[2] = 2;
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_int_equal(fx_find(f, STORE_FX_ADMIN_REPLY, 0)->code, 0);
+    assert_false(fix_func(f, "fn").found);
+
+    fix_submit(f, S("fn", "", "1", STORE_PRIO_NORMAL, true, 1), h, H);
+    c.u.admin.maxqueue.limit[STORE_PRIO_HIGH] = -5; /* negative = 0 */
+    c.origin.seq = 0;
+    c.origin.node_id = 0;
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_int_equal(fix_func(f, "fn").info.maxqueue[STORE_PRIO_NORMAL], 2);
+    assert_int_equal(fix_func(f, "fn").info.maxqueue[STORE_PRIO_HIGH], 0);
+    fix_submit(f, S("fn", "", "2", STORE_PRIO_NORMAL, true, 1), h, H);
+    fix_grab(f, 9, g, H, "fn", NULL); /* running jobs count too */
+    fix_submit(f, S("fn", "", "3", STORE_PRIO_NORMAL, true, 1), h, H);
+    assert_string_equal(h, "");
+    e = fx_find(f, STORE_FX_REFUSED, 0);
+    assert_true(buf_is(e->error_code, "QUEUE_ERROR"));
+    assert_true(buf_is(e->text, "Job queue is full"));
+    /* High is unlimited. Coalescing onto a job is not refused either. */
+    fix_submit(f, S("fn", "", "4", STORE_PRIO_HIGH, true, 1), h, H);
+    assert_string_not_equal(h, "");
+}
+
+static void test_function_create_and_drop(void **state)
+{
+    struct fixture *f = *state;
+    char h[H], g[H];
+
+    admin(f, STORE_CMD_FUNC_DROP, "nope", NULL, "function not found");
+    admin(f, STORE_CMD_FUNC_CREATE, "made", NULL, NULL);
+    assert_true(fix_func(f, "made").found);
+    assert_int_equal(fix_func(f, "made").info.running, 0);
+    fix_submit(f, S("made", "", "d", STORE_PRIO_NORMAL, true, 1), h, H);
+    fix_grab(f, 9, g, H, "made", NULL);
+    admin(f, STORE_CMD_FUNC_DROP, "made", NULL,
+          "there are still connected workers or executing clients");
+    fix_work(f, 9, STORE_WORK_COMPLETE, h, "");
+    admin(f, STORE_CMD_FUNC_DROP, "made", NULL, NULL);
+    assert_false(fix_func(f, "made").found);
+}
+
+static void test_epoch_job_waits_for_its_time(void **state)
+{
+    struct fixture *f = *state;
+    struct submit_opts o = S("fn", "", "later", STORE_PRIO_NORMAL, true, 1);
+    struct store_txn *txn;
+    struct store_buf fns[1] = {B("fn")};
+    uint64_t due;
+    bool runnable;
+    char e[H], n[H], g[H];
+    uint64_t now_s = f->now_ms / 1000;
+
+    o.when = now_s + 60;
+    fix_submit(f, o, e, H);
+    assert_null(fx_find(f, STORE_FX_WAKE, 0));
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, "");
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_next_due(txn, f->now_ms, &due), 0);
+    assert_int_equal(due, (now_s + 60) * 1000);
+    assert_int_equal(store_has_runnable(txn, fns, 1, f->now_ms, &runnable), 0);
+    assert_false(runnable);
+    assert_int_equal(store_has_runnable(txn, fns, 1, due, &runnable), 0);
+    assert_true(runnable);
+    store_txn_abort(txn);
+    /* A later normal job is not blocked by the future one. */
+    fix_submit(f, S("fn", "", "now", STORE_PRIO_NORMAL, true, 1), n, H);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, n);
+    /* An epoch time in the past is runnable at once. */
+    f->now_ms = due;
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, e);
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_next_due(txn, 0, &due), 0);
+    assert_int_equal(due, 0);
+    store_txn_abort(txn);
+}
+
+static void test_replayed_origin_seq_is_dropped(void **state)
+{
+    struct fixture *f = *state;
+    struct store_cmd c;
+    struct fcounts fc;
+
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_SUBMIT;
+    c.u.submit.function = B("fn");
+    c.u.submit.data = B("d");
+    c.u.submit.prio = STORE_PRIO_NORMAL;
+    c.u.submit.background = true;
+    c.origin.node_id = 3;
+    c.origin.incarnation = 1;
+    c.origin.seq = 5;
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_int_equal(f->fx.n, 2);          /* CREATED, WAKE */
+    assert_int_equal(fix_apply(f, &c), 0); /* same seq: a replay */
+    assert_int_equal(f->fx.n, 0);
+    c.origin.seq = 4;
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_int_equal(f->fx.n, 0);
+    c.origin.seq = 6;
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_int_equal(f->fx.n, 2);
+    c.origin.incarnation = 2; /* a restarted proposer starts again */
+    c.origin.seq = 1;
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_int_equal(f->fx.n, 2);
+    fc = fix_func(f, "fn");
+    assert_int_equal(fc.info.queued[STORE_PRIO_NORMAL], 3);
+}
+
+static void test_status_unique_finds_job_by_unique_alone(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    struct store_job_status st;
+    char h[H];
+
+    fix_submit(f, S("fn", "the-key", "d", STORE_PRIO_NORMAL, false, 1), h, H);
+    fix_submit(f, S("fn", "the-key", "d", STORE_PRIO_NORMAL, false, 2), h, H);
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_job_status_unique(txn, B("the-key"), &st), 0);
+    assert_true(st.known);
+    assert_int_equal(st.n_waiting, 2);
+    assert_int_equal(store_job_status_unique(txn, B("the-ke"), &st), 0);
+    assert_false(st.known);
+    assert_int_equal(store_job_status_unique(txn, B("nope"), &st), 0);
+    assert_false(st.known);
+    store_txn_abort(txn);
+}
+
+static void test_refuses_oversized_names(void **state)
+{
+    struct fixture *f = *state;
+    char big[STORE_FUNCTION_MAX + 2];
+    char h[H];
+
+    memset(big, 'f', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    fix_submit(f, S(big, "", "d", STORE_PRIO_NORMAL, true, 1), h, H);
+    assert_string_equal(h, "");
+    assert_true(buf_is(fx_find(f, STORE_FX_REFUSED, 0)->error_code,
+                       "ARGUMENT_TOO_LARGE"));
+    big[STORE_UNIQUE_MAX + 1] = '\0';
+    fix_submit(f, S("fn", big, "d", STORE_PRIO_NORMAL, true, 1), h, H);
+    assert_true(buf_is(fx_find(f, STORE_FX_REFUSED, 0)->text,
+                       "Unique value too large"));
+    fix_submit(f, S("", "", "d", STORE_PRIO_NORMAL, true, 1), h, H);
+    assert_non_null(fx_find(f, STORE_FX_REFUSED, 0));
+}
+
+static void test_apply_skips_already_applied_index(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    struct store_cmd c;
+    uint64_t applied;
+    char h[H];
+
+    fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, true, 1), h, H);
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_SUBMIT;
+    c.u.submit.function = B("fn");
+    c.u.submit.prio = STORE_PRIO_NORMAL;
+    c.u.submit.background = true;
+    store_effects_reset(&f->fx);
+    assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
+    assert_int_equal(store_apply(txn, f->index, f->now_ms, &c, &f->fx), 0);
+    assert_int_equal(f->fx.n, 0);
+    assert_int_equal(store_applied_index(txn, &applied), 0);
+    assert_int_equal(applied, f->index);
+    assert_int_equal(store_txn_commit(txn), 0);
+    assert_int_equal(fix_func(f, "fn").info.queued[STORE_PRIO_NORMAL], 1);
+}
+
+static void test_noop_changes_nothing_but_applied_index(void **state)
+{
+    struct fixture *f = *state;
+    struct store_cmd c;
+    struct store_txn *txn;
+    struct store_stat st;
+    uint64_t applied;
+
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_NOOP;
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_int_equal(f->fx.n, 0);
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_applied_index(txn, &applied), 0);
+    store_txn_abort(txn);
+    assert_int_equal(applied, 1);
+    assert_int_equal(store_stat(f->s, &st), 0);
+    assert_int_equal(st.n_jobs, 0);
+    assert_int_equal(st.applied_index, 1);
+}
+
+static void test_reopen_keeps_jobs_and_applied_index(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t inc = store_incarnation(f->s);
+    struct store_txn *txn;
+    uint64_t applied;
+    char a[H], b[H], g[H];
+
+    fix_submit(f, S("fn", "ua", "a", STORE_PRIO_NORMAL, true, 1), a, H);
+    fix_submit(f, S("fn", "", "b", STORE_PRIO_HIGH, false, 2), b, H);
+    fix_reopen(f);
+    assert_int_equal(store_incarnation(f->s), inc + 1);
+    assert_int_equal(store_node_id(f->s), 1);
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_applied_index(txn, &applied), 0);
+    assert_int_equal(applied, f->index);
+    store_txn_abort(txn);
+    assert_true(fix_status(f, a).known);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, b);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
+        T(test_submit_creates_job_and_wakes),
+        T(test_grab_gives_priority_then_fifo),
+        T(test_grab_walks_functions_in_given_order),
+        T(test_assign_carries_job_fields_and_large_payload),
+        T(test_coalesced_foreground_clients_all_get_result),
+        T(test_first_submission_fixes_priority_and_payload),
+        T(test_empty_unique_never_coalesces_dash_uses_payload),
+        T(test_coalesces_with_running_job),
+        T(test_client_gone_drops_queued_foreground_job),
+        T(test_client_gone_keeps_job_a_background_submission_holds),
+        T(test_client_gone_running_job_continues_result_goes_nowhere),
+        T(test_work_from_other_worker_is_refused),
+        T(test_work_status_is_stored_and_forwarded),
+        T(test_release_requeues_at_tail_with_retry),
+        T(test_release_by_function_only_releases_that_function),
+        T(test_retry_limit_fails_job),
+        T(test_job_timeout_requeues_only_for_holder),
+        T(test_node_gone_requeues_and_detaches_without_dropping),
+        T(test_cancel_queued_running_and_unknown),
+        T(test_maxqueue_limits_total_of_function),
+        T(test_function_create_and_drop),
+        T(test_epoch_job_waits_for_its_time),
+        T(test_replayed_origin_seq_is_dropped),
+        T(test_status_unique_finds_job_by_unique_alone),
+        T(test_refuses_oversized_names),
+        T(test_apply_skips_already_applied_index),
+        T(test_noop_changes_nothing_but_applied_index),
+        T(test_reopen_keeps_jobs_and_applied_index),
+#undef T
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

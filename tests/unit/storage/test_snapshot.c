@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * tests/unit/storage/test_snapshot.c - store_snap_write/read: a node
+ * loaded from another's snapshot answers exactly as the source does, and
+ * a damaged or truncated stream is refused with nothing kept.
+ */
+#include "unit/storage/fixture.h"
+
+struct mem {
+    uint8_t *buf;
+    size_t len;
+    size_t cap;
+    size_t pos;
+};
+
+static int mem_write(void *arg, const void *buf, size_t len)
+{
+    struct mem *m = arg;
+
+    if (m->len + len > m->cap) {
+        m->cap = (m->len + len) * 2;
+        m->buf = realloc(m->buf, m->cap);
+        assert_non_null(m->buf);
+    }
+    memcpy(m->buf + m->len, buf, len);
+    m->len += len;
+    return 0;
+}
+
+static int mem_read(void *arg, void *buf, size_t len)
+{
+    struct mem *m = arg;
+
+    if (m->len - m->pos < len) {
+        return STORE_EMALFORMED;
+    }
+    memcpy(buf, m->buf + m->pos, len);
+    m->pos += len;
+    return 0;
+}
+
+/* A second store to load into, with another cluster name. */
+struct other {
+    char dir[64];
+    struct store *s;
+};
+
+static void other_open(struct other *o)
+{
+    struct store_config cfg;
+    char err[256];
+
+    snprintf(o->dir, sizeof(o->dir), "/tmp/gr-storage-XXXXXX");
+    assert_non_null(mkdtemp(o->dir));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dir = o->dir;
+    cfg.map_size = (size_t)64 << 20;
+    cfg.node_id = 2;
+    cfg.cluster = "other";
+    assert_int_equal(store_open(&cfg, &o->s, err, sizeof(err)), 0);
+}
+
+static void other_close(struct other *o)
+{
+    store_close(o->s);
+    fx_rmdir(o->dir);
+}
+
+static int load(struct store *s, struct mem *m, uint64_t *index)
+{
+    struct store_txn *txn;
+    int rv;
+
+    m->pos = 0;
+    assert_int_equal(store_txn_begin(s, true, &txn), 0);
+    rv = store_snap_read(txn, mem_read, m, index);
+    if (rv != 0) {
+        store_txn_abort(txn);
+        return rv;
+    }
+    return store_txn_commit(txn);
+}
+
+static struct submit_opts S(const char *fn, const char *unique,
+                            const char *data, bool bg, uint64_t client) {
+    struct submit_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.fn = fn;
+    o.unique = unique;
+    o.data = data;
+    o.prio = STORE_PRIO_NORMAL;
+    o.bg = bg;
+    o.client = client;
+    return o;
+}
+
+static void
+test_snapshot_round_trip_gives_same_state(void **state)
+{
+    struct fixture *f = *state;
+    struct other o;
+    struct mem m = {NULL, 0, 0, 0};
+    char a[64], b[64], c[64], g[64];
+    static char big[10000];
+    struct store_txn *txn;
+    struct store_job_status st;
+    uint64_t index = 0;
+    uint64_t applied = 0;
+
+    memset(big, 'b', sizeof(big) - 1);
+    fix_submit(f, S("fn", "ua", "a", true, 1), a, sizeof(a));
+    fix_submit(f, S("fn", "", big, false, 2), b, sizeof(b));
+    fix_submit(f, S("fn2", "uc", "c", false, 3), c, sizeof(c));
+    fix_grab(f, 9, g, sizeof(g), "fn", NULL);
+    assert_int_equal(store_snap_write(f->s, mem_write, &m, &index), 0);
+    assert_int_equal(index, f->index);
+
+    other_open(&o);
+    assert_int_equal(load(o.s, &m, &applied), 0);
+    assert_int_equal(applied, f->index);
+    assert_int_equal(store_txn_begin(o.s, false, &txn), 0);
+    assert_int_equal(store_applied_index(txn, &applied), 0);
+    assert_int_equal(applied, f->index);
+    /* Handles keep the source's cluster name. */
+    assert_int_equal(store_job_status(txn, B(a), &st), 0);
+    assert_true(st.known);
+    assert_true(st.running);
+    assert_int_equal(store_job_status(txn, B(c), &st), 0);
+    assert_true(st.known);
+    assert_int_equal(st.n_waiting, 1);
+    assert_int_equal(store_job_status_unique(txn, B("uc"), &st), 0);
+    assert_true(st.known);
+    store_txn_abort(txn);
+
+    /* The loaded node hands out the next job just like the source. */
+    {
+        struct store_effects fx;
+        struct store_cmd cmd;
+        struct store_buf fns[1] = {B("fn")};
+
+        store_effects_init(&fx);
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = STORE_CMD_GRAB;
+        cmd.u.grab.worker = REF(2, 1, 5);
+        cmd.u.grab.functions = fns;
+        cmd.u.grab.n_functions = 1;
+        assert_int_equal(store_txn_begin(o.s, true, &txn), 0);
+        assert_int_equal(store_apply(txn, f->index + 1, f->now_ms, &cmd, &fx),
+                         0);
+        assert_int_equal(store_txn_commit(txn), 0);
+        assert_int_equal(fx.v[0].type, STORE_FX_ASSIGN);
+        assert_true(buf_is(fx.v[0].handle, b));
+        assert_int_equal(fx.v[0].data.len, strlen(big));
+        store_effects_close(&fx);
+    }
+    other_close(&o);
+    free(m.buf);
+}
+
+static void test_damaged_or_truncated_snapshot_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct other o;
+    struct mem m = {NULL, 0, 0, 0};
+    char a[64], kept[64];
+    struct store_job_status st;
+    struct store_txn *txn;
+    size_t full;
+    size_t i;
+
+    fix_submit(f, S("fn", "", "payload", true, 1), a, sizeof(a));
+    assert_int_equal(store_snap_write(f->s, mem_write, &m, NULL), 0);
+    full = m.len;
+
+    other_open(&o);
+    /* The target has a job of its own, which must survive every failed
+     * load. */
+    {
+        struct store_effects fx;
+        struct store_cmd cmd;
+
+        store_effects_init(&fx);
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = STORE_CMD_SUBMIT;
+        cmd.u.submit.function = B("mine");
+        cmd.u.submit.prio = STORE_PRIO_NORMAL;
+        cmd.u.submit.background = true;
+        assert_int_equal(store_txn_begin(o.s, true, &txn), 0);
+        assert_int_equal(store_apply(txn, 500, 0, &cmd, &fx), 0);
+        assert_int_equal(store_txn_commit(txn), 0);
+        handle_copy(fx.v[0].handle, kept, sizeof(kept));
+        store_effects_close(&fx);
+    }
+    for (i = 0; i < full; i += 7) {
+        m.len = i; /* truncated */
+        assert_int_not_equal(load(o.s, &m, NULL), 0);
+    }
+    m.len = full;
+    for (i = 0; i < full; i += 5) {
+        m.buf[i] ^= 0x10; /* one flipped byte */
+        assert_int_not_equal(load(o.s, &m, NULL), 0);
+        m.buf[i] ^= 0x10;
+    }
+    assert_int_equal(store_txn_begin(o.s, false, &txn), 0);
+    assert_int_equal(store_job_status(txn, B(kept), &st), 0);
+    assert_true(st.known);
+    assert_int_equal(store_job_status(txn, B(a), &st), 0);
+    assert_false(st.known);
+    store_txn_abort(txn);
+    /* The intact stream still loads. */
+    assert_int_equal(load(o.s, &m, NULL), 0);
+    other_close(&o);
+    free(m.buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_snapshot_round_trip_gives_same_state, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_damaged_or_truncated_snapshot_is_refused, fix_setup,
+            fix_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
