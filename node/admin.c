@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/admin.c - the text admin protocol (GEARMAND.md section 2).
+ *
+ * Replies are byte for byte gearmand 1.1.20's, checked against it on
+ * loopback: lists and "OK <value>" end in LF, bare "OK" and "ERR" in CRLF;
+ * words in error texts are joined with '+'. Read-only commands (status,
+ * workers, show) read one short transaction; state changes (cancel,
+ * maxqueue, create and drop function) are proposals whose reply comes
+ * from apply's ADMIN_REPLY effect once durable.
+ *
+ * Ours, where gearmand 1.1.20 has nothing: `shutdown` answers OK and stops
+ * the server like SIGTERM; `shutdown graceful` answers OK, stops accepting
+ * connections and exits once no job is running. `status` lists functions
+ * in name order (gearmand's order is its hash table's).
+ *
+ * Not here: reading lines (gm_codec.c).
+ */
+#include "node/admin.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "node/gm_session.h"
+#include "node/loop.h"
+
+#ifndef GR_VERSION
+#define GR_VERSION "0.0.0"
+#endif
+
+/* ---------------------------------------------------------------------
+ * Parsing.
+ */
+
+static int32_t limit_of(const char *s)
+{
+    long v = strtol(s, NULL, 10); /* junk reads as 0, as gearmand's atoi */
+
+    if (v < 0) {
+        return 0;
+    }
+    if (v > INT32_MAX) {
+        return INT32_MAX;
+    }
+    return (int32_t)v;
+}
+
+void admin_parse(char *line, struct admin_req *out)
+{
+    char *tok[ADMIN_MAX_TOKENS];
+    size_t n = 0;
+    char *p = line;
+
+    memset(out, 0, sizeof(*out));
+    /* The first token runs to the first space: a line that starts with a
+     * space has an empty command word, as in gearmand. */
+    tok[n++] = p;
+    while (*p != '\0' && *p != ' ') {
+        p++;
+    }
+    while (*p != '\0' && n < ADMIN_MAX_TOKENS) {
+        *p++ = '\0';
+        while (*p == ' ') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        tok[n++] = p;
+        while (*p != '\0' && *p != ' ') {
+            p++;
+        }
+    }
+    if (*p == ' ') {
+        *p = '\0';
+    }
+    out->word = tok[0];
+    out->cmd = ADMIN_UNKNOWN;
+    if (strcasecmp(tok[0], "status") == 0) {
+        out->cmd = ADMIN_STATUS;
+    } else if (strcasecmp(tok[0], "prioritystatus") == 0) {
+        out->cmd = ADMIN_PRIORITYSTATUS;
+    } else if (strcasecmp(tok[0], "workers") == 0) {
+        out->cmd = ADMIN_WORKERS;
+    } else if (strcasecmp(tok[0], "getpid") == 0) {
+        out->cmd = ADMIN_GETPID;
+    } else if (strcasecmp(tok[0], "verbose") == 0) {
+        out->cmd = ADMIN_VERBOSE;
+    } else if (strcasecmp(tok[0], "version") == 0) {
+        out->cmd = ADMIN_VERSION;
+    } else if (strcasecmp(tok[0], "shutdown") == 0) {
+        out->cmd = n >= 2 && strcasecmp(tok[1], "graceful") == 0
+                       ? ADMIN_SHUTDOWN_GRACEFUL
+                       : ADMIN_SHUTDOWN;
+    } else if (strcasecmp(tok[0], "maxqueue") == 0) {
+        if (n < 2) {
+            out->cmd = ADMIN_INCOMPLETE;
+            return;
+        }
+        out->cmd = ADMIN_MAXQUEUE;
+        out->arg = tok[1];
+        if (n >= 5) {
+            out->n_limits = 3;
+            out->limits[0] = limit_of(tok[2]);
+            out->limits[1] = limit_of(tok[3]);
+            out->limits[2] = limit_of(tok[4]);
+        } else if (n >= 3) {
+            out->n_limits = 1;
+            out->limits[0] = out->limits[1] = out->limits[2] = limit_of(tok[2]);
+        }
+    } else if (strcasecmp(tok[0], "show") == 0) {
+        if (n < 2) {
+            out->cmd = ADMIN_UNKNOWN;
+        } else if (n == 2 && strcasecmp(tok[1], "jobs") == 0) {
+            out->cmd = ADMIN_SHOW_JOBS;
+        } else if (n == 3 && strcasecmp(tok[1], "unique") == 0 &&
+                   strcasecmp(tok[2], "jobs") == 0) {
+            out->cmd = ADMIN_SHOW_UNIQUE_JOBS;
+        } else {
+            out->cmd = ADMIN_SHOW_BAD;
+        }
+    } else if (strcasecmp(tok[0], "cancel") == 0) {
+        if (n >= 3 && strcasecmp(tok[1], "job") == 0) {
+            out->cmd = ADMIN_CANCEL_JOB;
+            out->arg = tok[2];
+        }
+    } else if (strcasecmp(tok[0], "create") == 0 ||
+               strcasecmp(tok[0], "drop") == 0) {
+        if (n >= 3 && strcasecmp(tok[1], "function") == 0) {
+            out->cmd = strcasecmp(tok[0], "create") == 0 ? ADMIN_CREATE_FUNCTION
+                                                         : ADMIN_DROP_FUNCTION;
+            out->arg = tok[2];
+        } else {
+            out->cmd = ADMIN_INCOMPLETE;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Formatting.
+ */
+
+static int add(struct evbuffer *out, const void *p, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    return evbuffer_add(out, p, n) == 0 ? 0 : GR_ENOMEM;
+}
+
+static int addf(struct evbuffer *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int addf(struct evbuffer *out, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = evbuffer_add_vprintf(out, fmt, ap);
+    va_end(ap);
+    return n < 0 ? GR_ENOMEM : 0;
+}
+
+int admin_format_ok(struct evbuffer *out)
+{
+    return add(out, "OK\r\n", 4);
+}
+
+int admin_format_ok_value(struct evbuffer *out, const char *v)
+{
+    return addf(out, "OK %s\n", v);
+}
+
+int admin_format_err(struct evbuffer *out, const char *text)
+{
+    return addf(out, "ERR %s\r\n", text);
+}
+
+int admin_format_unknown(struct evbuffer *out, const char *word)
+{
+    return addf(out, "ERR UNKNOWN_COMMAND Unknown+server+command%s\r\n", word);
+}
+
+int admin_format_incomplete(struct evbuffer *out, const char *word)
+{
+    return addf(out,
+                "ERR INVALID_ARGUMENTS "
+                "An+incomplete+set+of+arguments+was+sent+to+this+command+%s"
+                "\r\n",
+                word);
+}
+
+int admin_format_end(struct evbuffer *out)
+{
+    return add(out, ".\n", 2);
+}
+
+int admin_format_status_line(struct evbuffer *out, const uint8_t *name,
+                             size_t name_len, uint64_t total, uint64_t running,
+                             uint64_t workers)
+{
+    int rv = add(out, name, name_len);
+
+    if (rv != 0) {
+        return rv;
+    }
+    return addf(out, "\t%llu\t%llu\t%llu\n", (unsigned long long)total,
+                (unsigned long long)running, (unsigned long long)workers);
+}
+
+int admin_format_prio_line(struct evbuffer *out, const uint8_t *name,
+                           size_t name_len, const uint64_t queued[3],
+                           uint64_t workers)
+{
+    int rv = add(out, name, name_len);
+
+    if (rv != 0) {
+        return rv;
+    }
+    return addf(out, "\t%llu\t%llu\t%llu\t%llu\n",
+                (unsigned long long)queued[0], (unsigned long long)queued[1],
+                (unsigned long long)queued[2], (unsigned long long)workers);
+}
+
+int admin_format_worker_line(struct evbuffer *out, int fd, const char *ip,
+                             const char *id, const struct gr_buf *funcs,
+                             size_t n_funcs)
+{
+    size_t i;
+    int rv;
+
+    rv =
+        addf(out, "%d %s %s :", fd, ip, id == NULL || id[0] == '\0' ? "-" : id);
+    for (i = 0; rv == 0 && i < n_funcs; i++) {
+        rv = add(out, " ", 1);
+        if (rv == 0) {
+            rv = add(out, funcs[i].base, funcs[i].len);
+        }
+    }
+    if (rv == 0) {
+        rv = add(out, "\n", 1);
+    }
+    return rv;
+}
+
+int admin_format_job_line(struct evbuffer *out, const uint8_t *handle,
+                          size_t handle_len, uint32_t retries, bool ignore,
+                          bool persisted)
+{
+    int rv = add(out, handle, handle_len);
+
+    if (rv != 0) {
+        return rv;
+    }
+    return addf(out, "\t%u\t%d\t%d\n", (unsigned)retries, ignore ? 1 : 0,
+                persisted ? 1 : 0);
+}
+
+int admin_format_unique_line(struct evbuffer *out, const uint8_t *unique,
+                             size_t unique_len)
+{
+    int rv = add(out, unique, unique_len);
+
+    if (rv != 0) {
+        return rv;
+    }
+    return add(out, "\n", 1);
+}
+
+/* ---------------------------------------------------------------------
+ * Commands against the server.
+ */
+
+static uint64_t workers_for(struct gr_server *srv, const uint8_t *name,
+                            size_t len)
+{
+    struct gm_session *s;
+    uint64_t n = 0;
+
+    for (s = srv->sessions; s != NULL; s = s->next) {
+        const struct gm_func *f;
+
+        for (f = s->funcs; f != NULL; f = f->next) {
+            if (f->len == len && memcmp(f->name, name, len) == 0) {
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+struct walk_ctx {
+    struct gr_server *srv;
+    struct evbuffer *out;
+    bool prio;
+};
+
+static int status_cb(void *arg, const struct store_func_info *f)
+{
+    struct walk_ctx *c = arg;
+    uint64_t workers = workers_for(c->srv, f->name.base, f->name.len);
+
+    if (c->prio) {
+        return admin_format_prio_line(c->out, f->name.base, f->name.len,
+                                      f->queued, workers);
+    }
+    return admin_format_status_line(c->out, f->name.base, f->name.len,
+                                    f->queued[0] + f->queued[1] + f->queued[2] +
+                                        f->running,
+                                    f->running, workers);
+}
+
+static int jobs_cb(void *arg, const struct store_job_info *j)
+{
+    struct walk_ctx *c = arg;
+
+    return admin_format_job_line(c->out, j->handle.base, j->handle.len,
+                                 j->retries, j->ignore, true);
+}
+
+static int unique_cb(void *arg, const struct store_job_info *j)
+{
+    struct walk_ctx *c = arg;
+
+    return admin_format_unique_line(c->out, j->unique.base, j->unique.len);
+}
+
+static int list_workers(struct gr_server *srv, struct evbuffer *out)
+{
+    struct gm_session *s;
+    struct gr_buf *fv = NULL;
+    size_t cap = 0;
+    int rv = 0;
+
+    for (s = srv->sessions; s != NULL && rv == 0; s = s->next) {
+        struct gm_func *f;
+        size_t i = 0;
+
+        if (s->n_funcs > cap) {
+            struct gr_buf *nv = gr_realloc(fv, s->n_funcs * sizeof(*fv));
+
+            if (nv == NULL) {
+                rv = GR_ENOMEM;
+                break;
+            }
+            fv = nv;
+            cap = s->n_funcs;
+        }
+        for (f = s->funcs; f != NULL; f = f->next) {
+            fv[i].base = f->name;
+            fv[i].len = f->len;
+            i++;
+        }
+        rv = admin_format_worker_line(out, s->fd, s->ip, s->client_id, fv, i);
+    }
+    gr_free(fv);
+    return rv;
+}
+
+static int admin_read(struct gm_session *s, const struct admin_req *req,
+                      struct evbuffer *out)
+{
+    struct walk_ctx c = {s->srv, out, false};
+    struct store_txn *txn;
+    int rv;
+
+    if (req->cmd == ADMIN_WORKERS) {
+        rv = list_workers(s->srv, out);
+        return rv == 0 ? admin_format_end(out) : rv;
+    }
+    rv = store_txn_begin(s->srv->store, false, &txn);
+    if (rv != 0) {
+        return admin_format_err(out, "QUEUE_ERROR Storage+read+failed");
+    }
+    switch (req->cmd) {
+    case ADMIN_STATUS:
+        rv = store_funcs_walk(txn, status_cb, &c);
+        break;
+    case ADMIN_PRIORITYSTATUS:
+        c.prio = true;
+        rv = store_funcs_walk(txn, status_cb, &c);
+        break;
+    case ADMIN_SHOW_JOBS:
+        rv = store_jobs_walk(txn, jobs_cb, &c);
+        break;
+    default:
+        rv = store_jobs_walk(txn, unique_cb, &c);
+        break;
+    }
+    store_txn_abort(txn);
+    if (rv != 0) {
+        GR_LOG(GR_LOG_ERROR, "admin", "reading the queue failed: %s",
+               store_strerror(rv));
+    }
+    return admin_format_end(out);
+}
+
+static void admin_propose(struct gm_session *s, const struct admin_req *req)
+{
+    struct gr_proposal *p = gr_proposal_new();
+    size_t len = strlen(req->arg);
+    struct store_buf arg;
+
+    if (p == NULL || (p->owned = gr_strndup(req->arg, len)) == NULL) {
+        gr_proposal_free(p);
+        gm_session_close(s, false);
+        return;
+    }
+    arg.base = p->owned;
+    arg.len = len;
+    p->conn_id = s->conn_id;
+    p->admin = true;
+    p->cmd.u.admin.admin = gr_conn_ref(s->srv, s->conn_id);
+    switch (req->cmd) {
+    case ADMIN_CANCEL_JOB:
+        p->cmd.type = STORE_CMD_CANCEL;
+        p->cmd.u.admin.handle = arg;
+        break;
+    case ADMIN_MAXQUEUE:
+        p->cmd.type = STORE_CMD_MAXQUEUE;
+        p->cmd.u.admin.maxqueue.function = arg;
+        memcpy(p->cmd.u.admin.maxqueue.limit, req->limits, sizeof(req->limits));
+        break;
+    case ADMIN_CREATE_FUNCTION:
+        p->cmd.type = STORE_CMD_FUNC_CREATE;
+        p->cmd.u.admin.function = arg;
+        break;
+    default:
+        p->cmd.type = STORE_CMD_FUNC_DROP;
+        p->cmd.u.admin.function = arg;
+        gr_known_func_remove(s->srv, arg.base, arg.len);
+        break;
+    }
+    s->n_pending++;
+    gr_propose(s->srv, p);
+}
+
+void admin_handle(struct gm_session *s, char *line)
+{
+    struct admin_req req;
+    struct evbuffer *out = s->out;
+    char pid[32];
+    int rv = 0;
+
+    admin_parse(line, &req);
+    gr_session_want_flush(s->srv, s);
+    switch (req.cmd) {
+    case ADMIN_STATUS:
+    case ADMIN_PRIORITYSTATUS:
+    case ADMIN_WORKERS:
+    case ADMIN_SHOW_JOBS:
+    case ADMIN_SHOW_UNIQUE_JOBS:
+        rv = admin_read(s, &req, out);
+        break;
+    case ADMIN_SHOW_BAD:
+        rv = admin_format_err(out, "UNKNOWN_SHOW_ARGUMENTS");
+        break;
+    case ADMIN_INCOMPLETE:
+        rv = admin_format_incomplete(out, req.word);
+        break;
+    case ADMIN_UNKNOWN:
+        rv = admin_format_unknown(out, req.word);
+        break;
+    case ADMIN_GETPID:
+        snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+        rv = admin_format_ok_value(out, pid);
+        break;
+    case ADMIN_VERBOSE:
+        rv = admin_format_ok_value(out, gr_log_level_name(gr_log_threshold));
+        break;
+    case ADMIN_VERSION:
+        rv = admin_format_ok_value(out, GR_VERSION);
+        break;
+    case ADMIN_SHUTDOWN:
+    case ADMIN_SHUTDOWN_GRACEFUL:
+        rv = admin_format_ok(out);
+        gm_session_flush(s);
+        GR_LOG(GR_LOG_NOTICE, "admin", "%s requested by conn=%llu",
+               req.cmd == ADMIN_SHUTDOWN ? "shutdown" : "graceful shutdown",
+               (unsigned long long)s->conn_id);
+        gr_server_shutdown(s->srv, req.cmd == ADMIN_SHUTDOWN_GRACEFUL);
+        break;
+    case ADMIN_DROP_FUNCTION:
+        if (workers_for(s->srv, (const uint8_t *)req.arg, strlen(req.arg)) >
+            0) {
+            rv = admin_format_err(
+                out, "there are still connected workers or executing clients");
+            break;
+        }
+        admin_propose(s, &req);
+        break;
+    case ADMIN_CANCEL_JOB:
+    case ADMIN_MAXQUEUE:
+    case ADMIN_CREATE_FUNCTION:
+        admin_propose(s, &req);
+        break;
+    }
+    if (rv != 0) {
+        gm_session_close(s, false);
+    }
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/admin.h - the text admin protocol (GEARMAND.md section 2), byte for
+ * byte as gearmand 1.1.20 answers it, including its mixed line endings:
+ * lists and "OK <value>" end in LF, bare "OK" and "ERR ..." in CRLF.
+ *
+ * Split in two so that the bytes can be unit-tested without sockets:
+ * admin_parse() turns a line into a struct admin_req, and the
+ * admin_format_*() functions write exact reply bytes. admin_handle() (in
+ * admin.c too) glues them to the server: read-only commands use a short
+ * read transaction, state changes become proposals.
+ *
+ * Not here: reading lines off the socket (gm_codec.c).
+ */
+#ifndef GEARRAFT_ADMIN_H
+#define GEARRAFT_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/gr.h"
+
+struct evbuffer;
+struct gm_session;
+
+enum admin_cmd {
+    ADMIN_UNKNOWN = 1, /* ERR UNKNOWN_COMMAND Unknown+server+command<w> */
+    ADMIN_STATUS = 2,
+    ADMIN_PRIORITYSTATUS = 3,
+    ADMIN_WORKERS = 4,
+    ADMIN_MAXQUEUE = 5,
+    ADMIN_SHOW_JOBS = 6,
+    ADMIN_SHOW_UNIQUE_JOBS = 7,
+    ADMIN_SHOW_BAD = 8, /* ERR UNKNOWN_SHOW_ARGUMENTS */
+    ADMIN_CANCEL_JOB = 9,
+    ADMIN_CREATE_FUNCTION = 10,
+    ADMIN_DROP_FUNCTION = 11,
+    ADMIN_INCOMPLETE = 12, /* ERR INVALID_ARGUMENTS ...<word> */
+    ADMIN_GETPID = 13,
+    ADMIN_VERBOSE = 14,
+    ADMIN_VERSION = 15,
+    ADMIN_SHUTDOWN = 16,
+    ADMIN_SHUTDOWN_GRACEFUL = 17,
+};
+
+#define ADMIN_MAX_TOKENS 8
+
+/* A parsed admin line. Strings point into the line given to
+ * admin_parse() (borrowed until it is freed); they are NUL-terminated
+ * because admin_parse() cuts the line at the separators. */
+struct admin_req {
+    enum admin_cmd cmd;
+    const char *word;  /* the command word as sent (for ERR texts) */
+    const char *arg;   /* MAXQUEUE/CANCEL/CREATE/DROP: function or handle */
+    int n_limits;      /* MAXQUEUE: 0, 1 or 3 numbers given */
+    int32_t limits[3]; /* MAXQUEUE: high, normal, low (negative -> 0) */
+};
+
+/* Parses one line (without its line ending) in place: the separators are
+ * overwritten with NULs. Never fails: unknown input gives ADMIN_UNKNOWN,
+ * as gearmand answers it. */
+void admin_parse(char *line, struct admin_req *out);
+
+/* Exact reply bytes. Each returns 0 or GR_ENOMEM. */
+int admin_format_ok(struct evbuffer *out);                      /* "OK\r\n" */
+int admin_format_ok_value(struct evbuffer *out, const char *v); /* "OK v\n" */
+int admin_format_err(struct evbuffer *out, const char *text); /* "ERR t\r\n" */
+int admin_format_unknown(struct evbuffer *out, const char *word);
+int admin_format_incomplete(struct evbuffer *out, const char *word);
+int admin_format_end(struct evbuffer *out); /* ".\n" */
+int admin_format_status_line(struct evbuffer *out, const uint8_t *name,
+                             size_t name_len, uint64_t total, uint64_t running,
+                             uint64_t workers);
+int admin_format_prio_line(struct evbuffer *out, const uint8_t *name,
+                           size_t name_len, const uint64_t queued[3],
+                           uint64_t workers);
+/* "FD IP ID :" then " f" per function, then LF; id NULL or "" -> "-". */
+int admin_format_worker_line(struct evbuffer *out, int fd, const char *ip,
+                             const char *id, const struct gr_buf *funcs,
+                             size_t n_funcs);
+int admin_format_job_line(struct evbuffer *out, const uint8_t *handle,
+                          size_t handle_len, uint32_t retries, bool ignore,
+                          bool persisted);
+int admin_format_unique_line(struct evbuffer *out, const uint8_t *unique,
+                             size_t unique_len);
+
+/* Handles one admin line for session s (the line is modified). Replies go
+ * to the session's ordered output; state changes become proposals. */
+void admin_handle(struct gm_session *s, char *line);
+
+#endif /* GEARRAFT_ADMIN_H */

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/config.c - parsing gearraftd's flags with getopt_long.
+ *
+ * Numbers are parsed with strtoul/strtoull and an end check (no atoi),
+ * and every value is range-checked here so that main.c trusts the struct.
+ * gearmand flags that make no sense for gearraftd (--threads, whose work
+ * is done by one event loop here) are accepted and ignored, so existing
+ * init scripts keep working; --help says so. Two hidden flags exist for
+ * tests only: --test-map-size (a tiny LMDB map, to reach "map full") and
+ * --test-nometasync.
+ *
+ * Not here: acting on the flags (main.c).
+ */
+#include "node/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    OPT_VERBOSE = 256,
+    OPT_EXCEPTIONS,
+    OPT_DATA_DIR,
+    OPT_MAX_PACKET,
+    OPT_MAX_CONN,
+    OPT_MIN_FREE,
+    OPT_TEST_MAP,
+    OPT_TEST_NOMETASYNC,
+};
+
+static const struct option long_opts[] = {
+    {"port", required_argument, NULL, 'p'},
+    {"listen", required_argument, NULL, 'L'},
+    {"backlog", required_argument, NULL, 'b'},
+    {"job-retries", required_argument, NULL, 'j'},
+    {"log-file", required_argument, NULL, 'l'},
+    {"pid-file", required_argument, NULL, 'P'},
+    {"verbose", required_argument, NULL, OPT_VERBOSE},
+    {"daemon", no_argument, NULL, 'd'},
+    {"exceptions", no_argument, NULL, OPT_EXCEPTIONS},
+    {"threads", required_argument, NULL, 't'},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"max-packet-size", required_argument, NULL, OPT_MAX_PACKET},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+    {"min-free-space", required_argument, NULL, OPT_MIN_FREE},
+    {"test-map-size", required_argument, NULL, OPT_TEST_MAP},
+    {"test-nometasync", no_argument, NULL, OPT_TEST_NOMETASYNC},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+void gr_config_defaults(struct gr_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->port = GR_DEFAULT_PORT;
+    snprintf(c->listen, sizeof(c->listen), "%s", GR_DEFAULT_LISTEN);
+    c->backlog = GR_DEFAULT_BACKLOG;
+    c->verbose = GR_LOG_ERROR;
+    snprintf(c->data_dir, sizeof(c->data_dir), "%s", GR_DEFAULT_DATA_DIR);
+    c->max_packet_size = GR_DEFAULT_MAX_PACKET;
+    c->max_connections = GR_DEFAULT_MAX_CONNECTIONS;
+    c->min_free_space = GR_DEFAULT_MIN_FREE;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (s[0] == '\0' || s[0] == '-' || isspace((unsigned char)s[0])) {
+        return GR_EINVAL;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max) {
+        return GR_EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+int gr_config_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t mult = 1;
+
+    if (s[0] == '\0' || s[0] == '-' || isspace((unsigned char)s[0])) {
+        return GR_EINVAL;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s) {
+        return GR_EINVAL;
+    }
+    switch (*end) {
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        mult = 1024ull;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024ull * 1024;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024ull * 1024 * 1024;
+        break;
+    case 't':
+    case 'T':
+        mult = 1024ull * 1024 * 1024 * 1024;
+        break;
+    default:
+        return GR_EINVAL;
+    }
+    if (*end != '\0' && end[1] != '\0' &&
+        !((end[1] == 'B' || end[1] == 'b') && end[2] == '\0')) {
+        return GR_EINVAL;
+    }
+    if (v > UINT64_MAX / mult) {
+        return GR_EINVAL;
+    }
+    *out = v * mult;
+    return 0;
+}
+
+static int copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n == 0 || n >= cap) {
+        return GR_EINVAL;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+static int bad(char *errmsg, size_t len, const char *flag, const char *arg,
+               const char *why)
+{
+    snprintf(errmsg, len, "invalid value '%s' for %s: %s", arg, flag, why);
+    return GR_EUSAGE;
+}
+
+int gr_config_parse(struct gr_config *c, int argc, char **argv, char *errmsg,
+                    size_t errmsg_len)
+{
+    int ch;
+    uint64_t v;
+
+    optind = 0; /* glibc: full reinitialisation, so tests may parse twice */
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":p:L:b:j:l:P:dt:Vh", long_opts,
+                             NULL)) != -1) {
+        switch (ch) {
+        case 'p':
+            if (parse_u64(optarg, 65535, &v) != 0) {
+                return bad(errmsg, errmsg_len, "--port", optarg,
+                           "expected a port number 0-65535");
+            }
+            c->port = (uint16_t)v;
+            break;
+        case 'L':
+            if (copy_str(c->listen, sizeof(c->listen), optarg) != 0) {
+                return bad(errmsg, errmsg_len, "--listen", optarg,
+                           "expected an address");
+            }
+            break;
+        case 'b':
+            if (parse_u64(optarg, 65535, &v) != 0 || v == 0) {
+                return bad(errmsg, errmsg_len, "--backlog", optarg,
+                           "expected 1-65535");
+            }
+            c->backlog = (int)v;
+            break;
+        case 'j':
+            if (parse_u64(optarg, 255, &v) != 0) {
+                return bad(errmsg, errmsg_len, "--job-retries", optarg,
+                           "expected 0 (unlimited) to 255");
+            }
+            c->job_retries = (uint32_t)v;
+            break;
+        case 'l':
+            if (copy_str(c->log_file, sizeof(c->log_file), optarg) != 0) {
+                return bad(errmsg, errmsg_len, "--log-file", optarg,
+                           "expected a path, stderr or none");
+            }
+            break;
+        case 'P':
+            if (copy_str(c->pid_file, sizeof(c->pid_file), optarg) != 0) {
+                return bad(errmsg, errmsg_len, "--pid-file", optarg,
+                           "expected a path");
+            }
+            break;
+        case OPT_VERBOSE:
+            if (gr_log_level_parse(optarg, &c->verbose) != 0) {
+                return bad(errmsg, errmsg_len, "--verbose", optarg,
+                           "expected FATAL, ALERT, CRITICAL, ERROR, WARNING, "
+                           "NOTICE, INFO or DEBUG");
+            }
+            break;
+        case 'd':
+            c->daemon = true;
+            break;
+        case OPT_EXCEPTIONS:
+            c->exceptions = true;
+            break;
+        case 't':
+            if (parse_u64(optarg, 1024, &v) != 0) {
+                return bad(errmsg, errmsg_len, "--threads", optarg,
+                           "expected a number (ignored by gearraftd)");
+            }
+            break;
+        case OPT_DATA_DIR:
+            if (copy_str(c->data_dir, sizeof(c->data_dir), optarg) != 0) {
+                return bad(errmsg, errmsg_len, "--data-dir", optarg,
+                           "expected a directory path");
+            }
+            break;
+        case OPT_MAX_PACKET:
+            if (gr_config_parse_size(optarg, &v) != 0 || v == 0 ||
+                v > UINT32_MAX) {
+                return bad(errmsg, errmsg_len, "--max-packet-size", optarg,
+                           "expected 1 to 4294967295 bytes (K/M/G suffix ok)");
+            }
+            c->max_packet_size = v;
+            break;
+        case OPT_MAX_CONN:
+            if (parse_u64(optarg, 1000000, &v) != 0 || v == 0) {
+                return bad(errmsg, errmsg_len, "--max-connections", optarg,
+                           "expected 1-1000000");
+            }
+            c->max_connections = (uint32_t)v;
+            break;
+        case OPT_MIN_FREE:
+            if (gr_config_parse_size(optarg, &v) != 0) {
+                return bad(errmsg, errmsg_len, "--min-free-space", optarg,
+                           "expected bytes (K/M/G suffix ok)");
+            }
+            c->min_free_space = v;
+            break;
+        case OPT_TEST_MAP:
+            if (gr_config_parse_size(optarg, &v) != 0 || v < 65536) {
+                return bad(errmsg, errmsg_len, "--test-map-size", optarg,
+                           "expected at least 64K");
+            }
+            c->map_size = v;
+            break;
+        case OPT_TEST_NOMETASYNC:
+            c->nometasync = true;
+            break;
+        case 'V':
+            c->show_version = true;
+            break;
+        case 'h':
+            c->show_help = true;
+            break;
+        case ':':
+            snprintf(errmsg, errmsg_len, "option %s needs a value",
+                     argv[optind - 1]);
+            return GR_EUSAGE;
+        default:
+            snprintf(errmsg, errmsg_len, "unknown option %s", argv[optind - 1]);
+            return GR_EUSAGE;
+        }
+    }
+    if (optind < argc) {
+        snprintf(errmsg, errmsg_len, "unexpected argument '%s'", argv[optind]);
+        return GR_EUSAGE;
+    }
+    return 0;
+}
+
+void gr_config_help(FILE *fp, const char *prog)
+{
+    fprintf(
+        fp,
+        "Usage: %s [OPTIONS]\n"
+        "gearraftd: a Gearman job server (gearmand 1.1 compatible) that keeps\n"
+        "every acknowledged job durable in LMDB.\n"
+        "\n"
+        "gearmand-compatible options:\n"
+        "  -p, --port PORT          TCP port (default %d)\n"
+        "  -L, --listen ADDR        address to listen on (default %s)\n"
+        "  -b, --backlog N          listen() backlog (default %d)\n"
+        "  -j, --job-retries N      fail a job once its worker was lost N\n"
+        "                           times; 0 = retry forever (default 0)\n"
+        "  -l, --log-file PATH      log to PATH, 'stderr' or 'none'\n"
+        "                           (default stderr)\n"
+        "  -P, --pid-file PATH      write the process id to PATH\n"
+        "      --verbose LEVEL      FATAL, ALERT, CRITICAL, ERROR, WARNING,\n"
+        "                           NOTICE, INFO or DEBUG (default ERROR)\n"
+        "  -d, --daemon             run in the background\n"
+        "      --exceptions         turn on the 'exceptions' option for\n"
+        "                           every connection\n"
+        "  -t, --threads N          accepted and ignored: one event loop\n"
+        "                           serves everything\n"
+        "  -V, --version            print the version and exit\n"
+        "  -h, --help               print this help and exit\n"
+        "\n"
+        "gearraftd options:\n"
+        "      --data-dir DIR       where the LMDB environment lives\n"
+        "                           (default %s)\n"
+        "      --max-packet-size N  largest packet body accepted, in bytes,\n"
+        "                           K/M/G suffixes allowed (default 1G);\n"
+        "                           larger packets get ERROR and the\n"
+        "                           connection is closed\n"
+        "      --max-connections N  connections served at once (default %d);\n"
+        "                           more are accepted and closed at once\n"
+        "      --min-free-space N   refuse new submissions (ERROR "
+        "QUEUE_ERROR)\n"
+        "                           when the LMDB map or the disk has less\n"
+        "                           than N bytes left (default 64M)\n",
+        prog, GR_DEFAULT_PORT, GR_DEFAULT_LISTEN, GR_DEFAULT_BACKLOG,
+        GR_DEFAULT_DATA_DIR, GR_DEFAULT_MAX_CONNECTIONS);
+}

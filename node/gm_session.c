@@ -1,0 +1,1047 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/gm_session.c - one Gearman connection, stepped by
+ * gm_session_drive(), and the handlers of every binary request
+ * (PROTOCOL.md "Packet types", GEARMAND.md 1.3 and 3).
+ *
+ * A request either changes queue state - then it becomes a proposal and
+ * its reply comes from the effects of its commit (loop.c) - or it is
+ * answered at once (ECHO, OPTION, GET_STATUS, PRE_SLEEP, admin reads). An
+ * immediate answer must not overtake a reply still waiting for a commit,
+ * so such a request waits in GM_SS_WAIT_COMMIT while proposals are in
+ * flight; a proposal request that fails validation sends its error
+ * through a local (nothing stored) proposal, in order, for the same
+ * reason.
+ *
+ * Not here: the batch, effects and timers of the server (loop.c), admin
+ * commands (admin.c).
+ */
+#include "node/gm_session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "node/admin.h"
+#include "node/loop.h"
+
+#define READ_CHUNK (1024 * 1024)
+
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
+static void on_timeout(evutil_socket_t fd, short what, void *arg);
+
+int gm_session_new(struct gr_server *srv, int fd, const char *ip,
+                   struct gm_session **out)
+{
+    struct gm_session *s;
+
+    s = gr_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        goto err_close_fd;
+    }
+    s->srv = srv;
+    s->fd = fd;
+    snprintf(s->ip, sizeof(s->ip), "%s", ip);
+    s->client_id[0] = '\0';
+    s->exceptions = srv->cfg->exceptions;
+    s->state = GM_SS_READ;
+    s->in = evbuffer_new();
+    s->out = evbuffer_new();
+    s->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_read, s);
+    s->write_ev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_write, s);
+    s->timeout_ev = evtimer_new(srv->base, on_timeout, s);
+    if (s->in == NULL || s->out == NULL || s->read_ev == NULL ||
+        s->write_ev == NULL || s->timeout_ev == NULL) {
+        goto err_free_session;
+    }
+    event_priority_set(s->read_ev, 0);
+    event_priority_set(s->write_ev, 0);
+    event_priority_set(s->timeout_ev, 0);
+    if (event_add(s->read_ev, NULL) != 0) {
+        goto err_free_session;
+    }
+    gr_session_register(srv, s);
+    *out = s;
+    return 0;
+
+err_free_session:
+    s->fd = -1;
+    gm_session_free(s);
+err_close_fd:
+    close(fd);
+    return GR_ENOMEM;
+}
+
+void gm_session_free(struct gm_session *s)
+{
+    struct gm_func *f;
+
+    if (s == NULL) {
+        return;
+    }
+    if (s->read_ev != NULL) {
+        event_free(s->read_ev);
+    }
+    if (s->write_ev != NULL) {
+        event_free(s->write_ev);
+    }
+    if (s->timeout_ev != NULL) {
+        event_free(s->timeout_ev);
+    }
+    if (s->in != NULL) {
+        evbuffer_free(s->in);
+    }
+    if (s->out != NULL) {
+        evbuffer_free(s->out);
+    }
+    gm_frame_close(&s->held);
+    while ((f = s->funcs) != NULL) {
+        s->funcs = f->next;
+        gr_free(f);
+    }
+    if (s->fd >= 0) {
+        close(s->fd);
+    }
+    gr_free(s);
+}
+
+/* ---------------------------------------------------------------------
+ * Output.
+ */
+
+void gm_session_flush(struct gm_session *s)
+{
+    if (s->state == GM_SS_CLOSED) {
+        return;
+    }
+    while (evbuffer_get_length(s->out) > 0) {
+        int n = evbuffer_write(s->out, s->fd);
+
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+            GR_LOG(GR_LOG_INFO, "session", "conn=%llu write failed: %s",
+                   (unsigned long long)s->conn_id, strerror(errno));
+            gm_session_close(s, false);
+            return;
+        }
+        if (n == 0) {
+            break;
+        }
+    }
+    if (evbuffer_get_length(s->out) > 0) {
+        event_add(s->write_ev, NULL);
+        return;
+    }
+    event_del(s->write_ev);
+    if (s->state == GM_SS_CLOSING) {
+        gm_session_close(s, false);
+    }
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct gm_session *s = arg;
+
+    (void)fd;
+    (void)what;
+    gm_session_flush(s);
+}
+
+/* Where an immediate reply goes: straight out when nothing is in flight,
+ * else into a local proposal that the batch sends after the replies it
+ * must follow. NULL when out of memory (the reply is dropped and the
+ * connection closed). */
+static struct evbuffer *reply_buf(struct gm_session *s)
+{
+    struct gr_proposal *p;
+
+    if (s->n_pending == 0) {
+        gr_session_want_flush(s->srv, s);
+        return s->out;
+    }
+    p = gr_proposal_new();
+    if (p == NULL) {
+        return NULL;
+    }
+    p->local = evbuffer_new();
+    if (p->local == NULL) {
+        gr_proposal_free(p);
+        return NULL;
+    }
+    p->conn_id = s->conn_id;
+    s->n_pending++;
+    gr_propose(s->srv, p);
+    return p->local;
+}
+
+static void reply(struct gm_session *s, uint32_t type,
+                  const struct gr_buf *args, size_t n)
+{
+    struct evbuffer *out = reply_buf(s);
+
+    if (out == NULL || gm_packet_write(out, type, args, n) != 0) {
+        gm_session_close(s, false);
+    }
+}
+
+static void reply_error(struct gm_session *s, const char *code,
+                        const char *text)
+{
+    struct evbuffer *out = reply_buf(s);
+
+    if (out == NULL || gm_error_write(out, code, text) != 0) {
+        gm_session_close(s, false);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Closing.
+ */
+
+static void propose_gone(struct gm_session *s)
+{
+    struct gr_server *srv = s->srv;
+    struct store_conn_ref ref = gr_conn_ref(srv, s->conn_id);
+    struct gr_proposal *p;
+
+    if (s->grabbed) {
+        p = gr_proposal_new();
+        if (p != NULL) {
+            p->cmd.type = STORE_CMD_RELEASE;
+            p->cmd.u.release.worker = ref;
+            p->cmd.u.release.max_retries = srv->cfg->job_retries;
+            p->retry = true;
+            gr_propose(srv, p);
+        }
+    }
+    if (s->submitted_fg) {
+        p = gr_proposal_new();
+        if (p != NULL) {
+            p->cmd.type = STORE_CMD_CLIENT_GONE;
+            p->cmd.u.client_gone = ref;
+            p->retry = true;
+            gr_propose(srv, p);
+        }
+    }
+}
+
+void gm_session_close(struct gm_session *s, bool flush)
+{
+    if (s->state == GM_SS_CLOSED) {
+        return;
+    }
+    if (flush && evbuffer_get_length(s->out) > 0) {
+        s->state = GM_SS_CLOSING;
+        event_del(s->read_ev);
+        gm_session_flush(s);
+        return;
+    }
+    s->state = GM_SS_CLOSED;
+    event_del(s->read_ev);
+    event_del(s->write_ev);
+    event_del(s->timeout_ev);
+    close(s->fd);
+    s->fd = -1;
+    gr_session_unregister(s->srv, s);
+    /* At shutdown the next start's NODE_GONE requeues what this process's
+     * workers held, and foreground jobs stay for clients to come back to
+     * (as after a crash): no goodbyes then. */
+    if (!s->srv->closing_all) {
+        propose_gone(s);
+    }
+    gr_session_reap_later(s->srv, s);
+}
+
+/* ---------------------------------------------------------------------
+ * Worker functions.
+ */
+
+static struct gm_func *func_find(const struct gm_session *s,
+                                 const uint8_t *name, size_t len,
+                                 struct gm_func ***link)
+{
+    struct gm_func **pp = (struct gm_func **)&s->funcs;
+
+    while (*pp != NULL) {
+        if ((*pp)->len == len && memcmp((*pp)->name, name, len) == 0) {
+            if (link != NULL) {
+                *link = pp;
+            }
+            return *pp;
+        }
+        pp = &(*pp)->next;
+    }
+    return NULL;
+}
+
+bool gm_session_can_do(const struct gm_session *s, const uint8_t *name,
+                       size_t len)
+{
+    return func_find(s, name, len, NULL) != NULL;
+}
+
+static int func_add(struct gm_session *s, const struct gr_buf *name,
+                    uint32_t timeout_ms)
+{
+    struct gm_func *f;
+
+    /* gearmand keeps a second entry for a function registered twice: it
+     * shows twice in `workers` and counts twice in `status`. */
+    f = gr_malloc(sizeof(*f) + name->len);
+    if (f == NULL) {
+        return GR_ENOMEM;
+    }
+    f->len = name->len;
+    f->timeout_ms = timeout_ms;
+    if (name->len > 0) {
+        memcpy(f->name, name->base, name->len);
+    }
+    f->next = s->funcs;
+    s->funcs = f;
+    s->n_funcs++;
+    return gr_known_func_add(s->srv, name->base, name->len);
+}
+
+static void propose_release(struct gm_session *s, const struct gr_buf *name)
+{
+    struct gr_proposal *p;
+
+    if (!s->grabbed) {
+        return;
+    }
+    p = gr_proposal_new();
+    if (p == NULL) {
+        gm_session_close(s, false);
+        return;
+    }
+    p->cmd.type = STORE_CMD_RELEASE;
+    p->cmd.u.release.worker = gr_conn_ref(s->srv, s->conn_id);
+    p->cmd.u.release.max_retries = s->srv->cfg->job_retries;
+    p->retry = true;
+    if (name != NULL && name->len > 0) {
+        p->owned = gr_malloc(name->len);
+        if (p->owned == NULL) {
+            gr_proposal_free(p);
+            gm_session_close(s, false);
+            return;
+        }
+        memcpy(p->owned, name->base, name->len);
+        p->cmd.u.release.function.base = p->owned;
+        p->cmd.u.release.function.len = name->len;
+    }
+    gr_propose(s->srv, p);
+}
+
+/* CANT_DO removes every registration of the function (gearmand). */
+static void func_remove(struct gm_session *s, const struct gr_buf *name)
+{
+    struct gm_func **link;
+    struct gm_func *f;
+    bool found = false;
+
+    while ((f = func_find(s, name->base, name->len, &link)) != NULL) {
+        *link = f->next;
+        gr_free(f);
+        s->n_funcs--;
+        found = true;
+    }
+    if (found) {
+        propose_release(s, name);
+    }
+}
+
+static void funcs_reset(struct gm_session *s)
+{
+    struct gm_func *f;
+
+    while ((f = s->funcs) != NULL) {
+        s->funcs = f->next;
+        gr_free(f);
+    }
+    s->n_funcs = 0;
+    propose_release(s, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Timers: CAN_DO_TIMEOUT (GEARMAND.md 3.6).
+ */
+
+void gm_session_job_assigned(struct gm_session *s, const uint8_t *function,
+                             size_t function_len, const uint8_t *handle,
+                             size_t handle_len)
+{
+    struct gm_func *f = func_find(s, function, function_len, NULL);
+    struct timeval tv;
+
+    s->grabbed = true;
+    if (f == NULL || f->timeout_ms == 0 ||
+        handle_len > sizeof(s->timeout_handle)) {
+        return;
+    }
+    memcpy(s->timeout_handle, handle, handle_len);
+    s->timeout_handle_len = handle_len;
+    tv.tv_sec = f->timeout_ms / 1000;
+    tv.tv_usec = (suseconds_t)(f->timeout_ms % 1000) * 1000;
+    evtimer_add(s->timeout_ev, &tv);
+}
+
+void gm_session_job_ended(struct gm_session *s, const uint8_t *handle,
+                          size_t handle_len)
+{
+    if (s->timeout_handle_len == handle_len &&
+        memcmp(s->timeout_handle, handle, handle_len) == 0) {
+        evtimer_del(s->timeout_ev);
+        s->timeout_handle_len = 0;
+    }
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct gm_session *s = arg;
+    struct gr_proposal *p;
+
+    (void)fd;
+    (void)what;
+    if (s->timeout_handle_len == 0 || s->state == GM_SS_CLOSED) {
+        return;
+    }
+    p = gr_proposal_new();
+    if (p == NULL) {
+        return;
+    }
+    p->owned = gr_malloc(s->timeout_handle_len);
+    if (p->owned == NULL) {
+        gr_proposal_free(p);
+        return;
+    }
+    memcpy(p->owned, s->timeout_handle, s->timeout_handle_len);
+    p->cmd.type = STORE_CMD_JOB_TIMEOUT;
+    p->cmd.u.timeout.worker = gr_conn_ref(s->srv, s->conn_id);
+    p->cmd.u.timeout.handle.base = p->owned;
+    p->cmd.u.timeout.handle.len = s->timeout_handle_len;
+    p->cmd.u.timeout.max_retries = s->srv->cfg->job_retries;
+    p->retry = true;
+    s->timeout_handle_len = 0;
+    GR_LOG(GR_LOG_INFO, "session", "conn=%llu job timed out: requeueing",
+           (unsigned long long)s->conn_id);
+    gr_propose(s->srv, p);
+}
+
+void gm_session_wake(struct gm_session *s)
+{
+    static const struct gr_buf none = {NULL, 0};
+
+    if (!s->sleeping || s->noop_sent || s->state == GM_SS_CLOSED ||
+        s->state == GM_SS_CLOSING) {
+        return;
+    }
+    s->noop_sent = true;
+    if (gm_packet_write(s->out, GM_NOOP, &none, 0) != 0) {
+        gm_session_close(s, false);
+        return;
+    }
+    gr_session_want_flush(s->srv, s);
+}
+
+/* ---------------------------------------------------------------------
+ * Binary requests.
+ */
+
+static struct store_buf sbuf(struct gr_buf b)
+{
+    struct store_buf r;
+
+    r.base = b.base;
+    r.len = b.len;
+    return r;
+}
+
+static bool is_background(uint32_t type)
+{
+    return type == GM_SUBMIT_JOB_BG || type == GM_SUBMIT_JOB_HIGH_BG ||
+           type == GM_SUBMIT_JOB_LOW_BG || type == GM_SUBMIT_JOB_EPOCH ||
+           type == GM_SUBMIT_REDUCE_JOB_BACKGROUND;
+}
+
+static enum store_prio prio_of(uint32_t type)
+{
+    if (type == GM_SUBMIT_JOB_HIGH || type == GM_SUBMIT_JOB_HIGH_BG) {
+        return STORE_PRIO_HIGH;
+    }
+    if (type == GM_SUBMIT_JOB_LOW || type == GM_SUBMIT_JOB_LOW_BG) {
+        return STORE_PRIO_LOW;
+    }
+    return STORE_PRIO_NORMAL;
+}
+
+static uint64_t parse_dec(struct gr_buf b)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    for (i = 0; i < b.len && b.base[i] >= '0' && b.base[i] <= '9'; i++) {
+        if (v > (UINT64_MAX - 9) / 10) {
+            return UINT64_MAX;
+        }
+        v = v * 10 + (uint64_t)(b.base[i] - '0');
+    }
+    return v;
+}
+
+static void handle_submit(struct gm_session *s, struct gm_packet *pkt)
+{
+    struct gr_server *srv = s->srv;
+    struct gr_proposal *p;
+    struct store_submit *sub;
+    struct gr_buf unique = pkt->args[1];
+
+    if (unique.len > STORE_UNIQUE_MAX) {
+        reply_error(s, "ARGUMENT_TOO_LARGE", "Unique value too large");
+        return;
+    }
+    if (unique.len == STORE_UNIQUE_MAX) {
+        unique.len--; /* gearmand keeps 63 bytes of a 64-byte unique */
+    }
+    if (pkt->args[0].len > STORE_FUNCTION_MAX) {
+        reply_error(s, "ARGUMENT_TOO_LARGE", "Function name too large");
+        return;
+    }
+    if (!gr_server_has_space(srv)) {
+        reply_error(s, "QUEUE_ERROR",
+                    "Job queue is full: the server is out of storage space");
+        return;
+    }
+    p = gr_proposal_new();
+    if (p == NULL) {
+        reply_error(s, "QUEUE_ERROR", "Job queue is full: out of memory");
+        return;
+    }
+    p->pkt = *pkt; /* the proposal now owns the body */
+    memset(pkt, 0, sizeof(*pkt));
+    p->conn_id = s->conn_id;
+    p->cmd.type = STORE_CMD_SUBMIT;
+    sub = &p->cmd.u.submit;
+    sub->function = sbuf(p->pkt.args[0]);
+    sub->unique = sbuf(unique);
+    sub->prio = prio_of(p->pkt.type);
+    sub->background = is_background(p->pkt.type);
+    sub->client = gr_conn_ref(srv, s->conn_id);
+    switch (p->pkt.type) {
+    case GM_SUBMIT_JOB_EPOCH:
+        sub->when = parse_dec(p->pkt.args[2]);
+        sub->data = sbuf(p->pkt.args[3]);
+        srv->epoch_pending = true;
+        break;
+    case GM_SUBMIT_REDUCE_JOB:
+    case GM_SUBMIT_REDUCE_JOB_BACKGROUND:
+        sub->reducer = sbuf(p->pkt.args[2]);
+        sub->data = sbuf(p->pkt.args[4]);
+        break;
+    default:
+        sub->data = sbuf(p->pkt.args[2]);
+        break;
+    }
+    if (!sub->background) {
+        s->submitted_fg = true;
+    }
+    s->n_pending++;
+    gr_propose(srv, p);
+}
+
+static bool runnable_now(struct gm_session *s)
+{
+    struct store_txn *txn;
+    struct store_buf *fv;
+    struct gm_func *f;
+    size_t i = 0;
+    bool any = true; /* on doubt, let the write path decide */
+
+    if (s->n_funcs == 0) {
+        return false;
+    }
+    fv = gr_calloc(s->n_funcs, sizeof(*fv));
+    if (fv == NULL) {
+        return true;
+    }
+    for (f = s->funcs; f != NULL; f = f->next) {
+        fv[i].base = f->name;
+        fv[i].len = f->len;
+        i++;
+    }
+    if (store_txn_begin(s->srv->store, false, &txn) == 0) {
+        if (store_has_runnable(txn, fv, i, gr_now_ms(), &any) != 0) {
+            any = true;
+        }
+        store_txn_abort(txn);
+    }
+    gr_free(fv);
+    return any;
+}
+
+static void handle_grab(struct gm_session *s, uint32_t type)
+{
+    static const struct gr_buf none = {NULL, 0};
+    struct gr_proposal *p;
+    struct store_buf *fv;
+    struct gm_func *f;
+    size_t total = 0;
+    size_t i = 0;
+    uint8_t *names;
+
+    s->sleeping = false;
+    s->noop_sent = false;
+    /* Nothing to do for this worker: answer without a write. A job queued
+     * by this very batch still wakes it if it goes to sleep (WAKE). */
+    if (s->srv->inflight == NULL && !runnable_now(s)) {
+        reply(s, GM_NO_JOB, &none, 0);
+        return;
+    }
+    for (f = s->funcs; f != NULL; f = f->next) {
+        total += f->len;
+    }
+    p = gr_proposal_new();
+    if (p == NULL) {
+        gm_session_close(s, false);
+        return;
+    }
+    p->owned = gr_malloc(s->n_funcs * sizeof(*fv) + total);
+    if (p->owned == NULL) {
+        gr_proposal_free(p);
+        gm_session_close(s, false);
+        return;
+    }
+    fv = p->owned;
+    names = (uint8_t *)(fv + s->n_funcs);
+    for (f = s->funcs; f != NULL; f = f->next) {
+        if (f->len > 0) {
+            memcpy(names, f->name, f->len);
+        }
+        fv[i].base = names;
+        fv[i].len = f->len;
+        names += f->len;
+        i++;
+    }
+    p->conn_id = s->conn_id;
+    p->reply_type = type;
+    p->cmd.type = STORE_CMD_GRAB;
+    p->cmd.u.grab.worker = gr_conn_ref(s->srv, s->conn_id);
+    p->cmd.u.grab.functions = fv;
+    p->cmd.u.grab.n_functions = i;
+    s->n_pending++;
+    gr_propose(s->srv, p);
+}
+
+static void handle_work(struct gm_session *s, struct gm_packet *pkt)
+{
+    struct gr_proposal *p;
+    struct store_work *w;
+
+    p = gr_proposal_new();
+    if (p == NULL) {
+        gm_session_close(s, false);
+        return;
+    }
+    p->pkt = *pkt;
+    memset(pkt, 0, sizeof(*pkt));
+    p->conn_id = s->conn_id;
+    p->cmd.type = STORE_CMD_WORK;
+    w = &p->cmd.u.work;
+    w->worker = gr_conn_ref(s->srv, s->conn_id);
+    w->handle = sbuf(p->pkt.args[0]);
+    switch (p->pkt.type) {
+    case GM_WORK_STATUS:
+        w->kind = STORE_WORK_STATUS;
+        w->numerator = sbuf(p->pkt.args[1]);
+        w->denominator = sbuf(p->pkt.args[2]);
+        break;
+    case GM_WORK_DATA:
+        w->kind = STORE_WORK_DATA;
+        w->data = sbuf(p->pkt.args[1]);
+        break;
+    case GM_WORK_WARNING:
+        w->kind = STORE_WORK_WARNING;
+        w->data = sbuf(p->pkt.args[1]);
+        break;
+    case GM_WORK_COMPLETE:
+        w->kind = STORE_WORK_COMPLETE;
+        w->data = sbuf(p->pkt.args[1]);
+        break;
+    case GM_WORK_FAIL:
+        w->kind = STORE_WORK_FAIL;
+        break;
+    default:
+        w->kind = STORE_WORK_EXCEPTION;
+        w->data = sbuf(p->pkt.args[1]);
+        break;
+    }
+    if (w->kind == STORE_WORK_COMPLETE || w->kind == STORE_WORK_FAIL ||
+        w->kind == STORE_WORK_EXCEPTION) {
+        gm_session_job_ended(s, w->handle.base, w->handle.len);
+    }
+    s->n_pending++;
+    gr_propose(s->srv, p);
+}
+
+static void handle_pre_sleep(struct gm_session *s)
+{
+    static const struct gr_buf none = {NULL, 0};
+
+    evtimer_del(s->timeout_ev);
+    s->timeout_handle_len = 0;
+    if (runnable_now(s)) {
+        s->sleeping = true;
+        s->noop_sent = true;
+        reply(s, GM_NOOP, &none, 0);
+        return;
+    }
+    s->sleeping = true;
+    s->noop_sent = false;
+}
+
+static void write_status(struct gm_session *s, uint32_t type, struct gr_buf key,
+                         const struct store_job_status *st)
+{
+    char num[4][24];
+    struct gr_buf a[6];
+    size_t n = 5;
+
+    snprintf(num[0], sizeof(num[0]), "%d", st->known ? 1 : 0);
+    snprintf(num[1], sizeof(num[1]), "%d", st->running ? 1 : 0);
+    snprintf(num[2], sizeof(num[2]), "%u", (unsigned)st->numerator);
+    snprintf(num[3], sizeof(num[3]), "%u", (unsigned)st->denominator);
+    a[0] = key;
+    a[1] = gm_str(num[0]);
+    a[2] = gm_str(num[1]);
+    a[3] = gm_str(num[2]);
+    a[4] = gm_str(num[3]);
+    if (type == GM_STATUS_RES_UNIQUE) {
+        static char waiting[24];
+
+        snprintf(waiting, sizeof(waiting), "%u", (unsigned)st->n_waiting);
+        a[5] = gm_str(waiting);
+        n = 6;
+    }
+    reply(s, type, a, n);
+}
+
+static void handle_get_status(struct gm_session *s, struct gm_packet *pkt)
+{
+    struct store_job_status st;
+    struct store_txn *txn;
+    int rv;
+
+    memset(&st, 0, sizeof(st));
+    rv = store_txn_begin(s->srv->store, false, &txn);
+    if (rv == 0) {
+        if (pkt->type == GM_GET_STATUS) {
+            rv = store_job_status(txn, sbuf(pkt->args[0]), &st);
+        } else {
+            rv = store_job_status_unique(txn, sbuf(pkt->args[0]), &st);
+        }
+        store_txn_abort(txn);
+    }
+    if (rv != 0 && rv != STORE_ENOTFOUND) {
+        GR_LOG(GR_LOG_ERROR, "session", "status lookup failed: %s",
+               store_strerror(rv));
+        memset(&st, 0, sizeof(st));
+    }
+    if (rv == STORE_ENOTFOUND) {
+        memset(&st, 0, sizeof(st));
+    }
+    write_status(
+        s, pkt->type == GM_GET_STATUS ? GM_STATUS_RES : GM_STATUS_RES_UNIQUE,
+        pkt->args[0], &st);
+}
+
+static void handle_option(struct gm_session *s, struct gm_packet *pkt)
+{
+    struct gr_buf name = pkt->args[0];
+
+    if (name.len == strlen("exceptions") &&
+        strncasecmp((const char *)name.base, "exceptions", name.len) == 0) {
+        s->exceptions = true;
+        reply(s, GM_OPTION_RES, &name, 1);
+        return;
+    }
+    reply_error(s, "UNKNOWN_OPTION", "Server does not recognize given option");
+}
+
+static uint32_t parse_timeout(struct gr_buf b)
+{
+    uint64_t v = parse_dec(b);
+
+    if (v < 1000) {
+        return 1000; /* gearmand raises smaller values to 1000 ms */
+    }
+    if (v > UINT32_MAX) {
+        return UINT32_MAX;
+    }
+    return (uint32_t)v;
+}
+
+/* Handles one binary packet; the handler may take its body. */
+static void handle_packet(struct gm_session *s, struct gm_packet *pkt)
+{
+    static const struct gr_buf none = {NULL, 0};
+    const struct gm_cmd_info *info = gm_cmd_info(pkt->type);
+    size_t n;
+
+    if (!pkt->is_request) {
+        reply_error(s, "INVALID_MAGIC", "Request magic expected");
+        return;
+    }
+    if (info == NULL || info->role != GM_ROLE_REQUEST) {
+        reply_error(s, "INVALID_COMMAND", "Command not expected");
+        return;
+    }
+    if (!pkt->args_ok) {
+        /* gearmand waits forever for the missing NULs; we refuse. */
+        reply_error(s, "INVALID_PACKET", "Packet has too few arguments");
+        gm_session_close(s, true);
+        return;
+    }
+    switch (pkt->type) {
+    case GM_SUBMIT_JOB:
+    case GM_SUBMIT_JOB_BG:
+    case GM_SUBMIT_JOB_HIGH:
+    case GM_SUBMIT_JOB_HIGH_BG:
+    case GM_SUBMIT_JOB_LOW:
+    case GM_SUBMIT_JOB_LOW_BG:
+    case GM_SUBMIT_JOB_EPOCH:
+    case GM_SUBMIT_REDUCE_JOB:
+    case GM_SUBMIT_REDUCE_JOB_BACKGROUND:
+        handle_submit(s, pkt);
+        break;
+    case GM_GRAB_JOB:
+    case GM_GRAB_JOB_UNIQ:
+    case GM_GRAB_JOB_ALL:
+        handle_grab(s, pkt->type);
+        break;
+    case GM_WORK_STATUS:
+    case GM_WORK_DATA:
+    case GM_WORK_WARNING:
+    case GM_WORK_COMPLETE:
+    case GM_WORK_FAIL:
+    case GM_WORK_EXCEPTION:
+        handle_work(s, pkt);
+        break;
+    case GM_CAN_DO:
+        if (func_add(s, &pkt->args[0], 0) != 0) {
+            gm_session_close(s, false);
+        }
+        break;
+    case GM_CAN_DO_TIMEOUT:
+        if (func_add(s, &pkt->args[0], parse_timeout(pkt->args[1])) != 0) {
+            gm_session_close(s, false);
+        }
+        break;
+    case GM_CANT_DO:
+        func_remove(s, &pkt->args[0]);
+        break;
+    case GM_RESET_ABILITIES:
+        funcs_reset(s);
+        break;
+    case GM_PRE_SLEEP:
+        handle_pre_sleep(s);
+        break;
+    case GM_SET_CLIENT_ID:
+        n = pkt->args[0].len;
+        if (n > sizeof(s->client_id) - 1) {
+            n = sizeof(s->client_id) - 1;
+        }
+        if (n > 0) {
+            memcpy(s->client_id, pkt->args[0].base, n);
+        }
+        s->client_id[n] = '\0';
+        break;
+    case GM_ECHO_REQ:
+        reply(s, GM_ECHO_RES, &pkt->args[0], 1);
+        break;
+    case GM_GET_STATUS:
+    case GM_GET_STATUS_UNIQUE:
+        handle_get_status(s, pkt);
+        break;
+    case GM_OPTION_REQ:
+        handle_option(s, pkt);
+        break;
+    default:
+        reply(s, GM_NO_JOB, &none, 0); /* unreachable: table says request */
+        break;
+    }
+}
+
+/* Requests answered at once must not overtake replies still waiting. */
+static bool answers_now(const struct gm_frame *f)
+{
+    if (f->kind == GM_FRAME_ADMIN) {
+        return true;
+    }
+    switch (f->packet.type) {
+    case GM_ECHO_REQ:
+    case GM_GET_STATUS:
+    case GM_GET_STATUS_UNIQUE:
+    case GM_OPTION_REQ:
+    case GM_PRE_SLEEP:
+        return f->packet.is_request;
+    default:
+        return false;
+    }
+}
+
+/* Requests that read queue state wait while a batch is in flight: its
+ * early replies (JOB_ASSIGN, forwarded WORK_STATUS) may already be out,
+ * and a reader must not see a state older than what it was told. */
+static bool reads_state(const struct gm_frame *f)
+{
+    if (f->kind == GM_FRAME_ADMIN) {
+        return true;
+    }
+    switch (f->packet.type) {
+    case GM_GET_STATUS:
+    case GM_GET_STATUS_UNIQUE:
+    case GM_PRE_SLEEP:
+        return f->packet.is_request;
+    default:
+        return false;
+    }
+}
+
+static bool must_wait(const struct gm_session *s, const struct gm_frame *f)
+{
+    if (!answers_now(f)) {
+        return false;
+    }
+    return s->n_pending > 0 || (reads_state(f) && s->srv->inflight != NULL);
+}
+
+static void handle_frame(struct gm_session *s, struct gm_frame *f)
+{
+    if (f->kind == GM_FRAME_ADMIN) {
+        admin_handle(s, f->line);
+    } else {
+        handle_packet(s, &f->packet);
+    }
+    gm_frame_close(f);
+}
+
+/* ---------------------------------------------------------------------
+ * The state machine.
+ */
+
+void gm_session_drive(struct gm_session *s)
+{
+    struct gm_frame frame;
+    uint32_t type = 0;
+    int rv;
+
+    for (;;) {
+        switch (s->state) {
+        case GM_SS_READ:
+            gr_session_want_flush(s->srv, s);
+            return;
+        case GM_SS_PARSE:
+            memset(&frame, 0, sizeof(frame));
+            rv = gm_frame_parse(s->in, (size_t)s->srv->cfg->max_packet_size,
+                                &frame, &type);
+            if (rv == GR_EAGAIN) {
+                s->state = GM_SS_READ;
+                break;
+            }
+            if (rv == GR_ETOOBIG) {
+                GR_LOG(GR_LOG_INFO, "session",
+                       "conn=%llu packet over --max-packet-size: closing",
+                       (unsigned long long)s->conn_id);
+                reply_error(s, "ARGUMENT_TOO_LARGE",
+                            "Packet larger than the server's "
+                            "--max-packet-size");
+                gm_session_close(s, true);
+                break;
+            }
+            if (rv != 0) {
+                /* Bad magic or type: gearmand closes without a word. */
+                GR_LOG(GR_LOG_INFO, "session",
+                       "conn=%llu malformed input (%s): closing",
+                       (unsigned long long)s->conn_id, gr_strerror(rv));
+                gm_session_close(s, false);
+                break;
+            }
+            if (must_wait(s, &frame)) {
+                s->held = frame;
+                s->state = GM_SS_WAIT_COMMIT;
+                break;
+            }
+            handle_frame(s, &frame);
+            break;
+        case GM_SS_WAIT_COMMIT:
+            if (must_wait(s, &s->held)) {
+                gr_session_want_flush(s->srv, s);
+                return;
+            }
+            frame = s->held;
+            memset(&s->held, 0, sizeof(s->held));
+            s->state = GM_SS_PARSE;
+            handle_frame(s, &frame);
+            break;
+        case GM_SS_CLOSING:
+        case GM_SS_CLOSED:
+            return;
+        }
+    }
+}
+
+void gm_session_proposal_done(struct gm_session *s)
+{
+    GR_ASSERT(s->n_pending > 0);
+    s->n_pending--;
+    gm_session_resume(s);
+}
+
+void gm_session_resume(struct gm_session *s)
+{
+    if (s->state == GM_SS_WAIT_COMMIT && !must_wait(s, &s->held)) {
+        gm_session_drive(s);
+    }
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct gm_session *s = arg;
+    int n;
+
+    (void)what;
+    n = evbuffer_read(s->in, fd, READ_CHUNK);
+    if (n == -1) {
+        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+            return;
+        }
+        gm_session_close(s, false);
+        return;
+    }
+    if (n == 0) {
+        /* EOF: answer what was already sent, then close. */
+        event_del(s->read_ev);
+        if (s->state == GM_SS_READ) {
+            s->state = GM_SS_PARSE;
+        }
+        gm_session_drive(s);
+        gm_session_close(s, true);
+        return;
+    }
+    if (s->state == GM_SS_READ) {
+        s->state = GM_SS_PARSE;
+        gm_session_drive(s);
+    }
+    if (s->state != GM_SS_CLOSED && s->n_pending == 0) {
+        gm_session_flush(s);
+    }
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/gm_session.h - one Gearman connection: an explicit state machine
+ * stepped by gm_session_drive() (memcached's drive_machine).
+ *
+ * A connection has no fixed role: the packets it sends make it a client, a
+ * worker, an admin console or all three (GEARMAND.md 3.1). Every request
+ * that changes queue state becomes a proposal (loop.h); its reply is sent
+ * only once the proposal is durable. Replies leave in request order: a
+ * request that would be answered at once waits (GM_SS_WAIT_COMMIT) while
+ * the connection still has proposals in flight, so JOB_CREATED stays
+ * paired with its submission as libgearman expects (GEARMAND.md 1.3).
+ *
+ * Sessions are freed from a deferred event, never inside their own
+ * callback chain; proposals name their session by connection id, not by
+ * pointer, so a proposal may outlive its session.
+ *
+ * Not here: the write path and effects (loop.c), admin commands (admin.c),
+ * framing (gm_codec.c).
+ */
+#ifndef GEARRAFT_GM_SESSION_H
+#define GEARRAFT_GM_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/gm_codec.h"
+#include "node/gr.h"
+
+struct event;
+struct evbuffer;
+struct gr_server;
+
+enum gm_session_state {
+    GM_SS_READ = 1,        /* everything buffered is handled; wait for bytes */
+    GM_SS_PARSE = 2,       /* bytes are buffered: take the next frame */
+    GM_SS_WAIT_COMMIT = 3, /* `held` must wait for this session's proposals */
+    GM_SS_CLOSING = 4,     /* flush what is queued, then close */
+    GM_SS_CLOSED = 5,      /* socket closed; freed by the deferred reaper */
+};
+
+/* A function this connection can do, most recently registered first. */
+struct gm_func {
+    struct gm_func *next;
+    uint32_t timeout_ms; /* CAN_DO_TIMEOUT, 0 = none */
+    size_t len;
+    uint8_t name[]; /* not NUL-terminated */
+};
+
+struct gm_session {
+    struct gr_server *srv;
+    uint64_t conn_id;
+    int fd;
+    char ip[64];
+    enum gm_session_state state;
+    struct event *read_ev;
+    struct event *write_ev;
+    struct evbuffer *in;
+    struct evbuffer *out;
+    struct gm_frame held; /* GM_SS_WAIT_COMMIT: the frame that waits */
+    size_t n_pending;     /* proposals in flight from this connection */
+
+    /* client side */
+    bool exceptions;   /* OPTION_REQ exceptions, or --exceptions */
+    bool submitted_fg; /* may be waiting on a job: CLIENT_GONE on close */
+
+    /* worker side */
+    char client_id[128]; /* SET_CLIENT_ID, truncated to 127 bytes */
+    struct gm_func *funcs;
+    size_t n_funcs;
+    bool sleeping;            /* sent PRE_SLEEP and has not grabbed since */
+    bool noop_sent;           /* woken once already since it slept */
+    bool grabbed;             /* was ever assigned a job: RELEASE on close */
+    struct event *timeout_ev; /* CAN_DO_TIMEOUT of the job it runs */
+    uint8_t timeout_handle[64];
+    size_t timeout_handle_len;
+
+    /* server bookkeeping (loop.c) */
+    struct gm_session *next; /* all sessions, newest first */
+    struct gm_session *prev;
+    struct gm_session *hnext; /* conn_id hash chain */
+    struct gm_session *flush_next;
+    bool in_flush;
+    struct gm_session *dead_next;
+    uint64_t late_serial; /* batch in which a late reply blocks early ones */
+};
+
+/* Creates a session for an accepted socket (takes ownership of fd: it is
+ * closed on failure too) and registers it with the server. Errors:
+ * GR_ENOMEM. */
+int gm_session_new(struct gr_server *srv, int fd, const char *ip,
+                   struct gm_session **out);
+
+/* Steps the state machine until it must wait (for bytes, for a commit, for
+ * the socket to drain). May propose, queue output and close. */
+void gm_session_drive(struct gm_session *s);
+
+/* Called by loop.c when one of this session's proposals has been
+ * dispatched (committed or failed): resumes a waiting session. */
+void gm_session_proposal_done(struct gm_session *s);
+
+/* Called by loop.c after a batch ended: a session waiting to read state
+ * continues. */
+void gm_session_resume(struct gm_session *s);
+
+/* Writes queued output now; arms the write event for the rest. */
+void gm_session_flush(struct gm_session *s);
+
+/* Starts closing: flushes what is queued when `flush`, then closes the
+ * socket, tells the write path (CLIENT_GONE, RELEASE) and hands the
+ * session to the deferred reaper. Safe to call more than once. */
+void gm_session_close(struct gm_session *s, bool flush);
+
+/* Frees a closed session (the reaper's job only). */
+void gm_session_free(struct gm_session *s);
+
+/* True if the worker registered function name. */
+bool gm_session_can_do(const struct gm_session *s, const uint8_t *name,
+                       size_t len);
+
+/* Sends NOOP if the worker sleeps and was not woken yet. */
+void gm_session_wake(struct gm_session *s);
+
+/* Arms the CAN_DO_TIMEOUT timer after an assignment of `function`. */
+void gm_session_job_assigned(struct gm_session *s, const uint8_t *function,
+                             size_t function_len, const uint8_t *handle,
+                             size_t handle_len);
+/* Disarms it if it runs for `handle` (job done). */
+void gm_session_job_ended(struct gm_session *s, const uint8_t *handle,
+                          size_t handle_len);
+
+#endif /* GEARRAFT_GM_SESSION_H */

@@ -1,0 +1,1549 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/loop.c - the server's event loop and its ONE write path.
+ *
+ * Proposals queue up while the loop reads sockets. A low-priority event
+ * (priority 1 of 2) runs the batch once per turn, after every ready I/O
+ * callback of that turn (libevent runs only the best priority that has
+ * active events). The batch is one LMDB write transaction: encode, append
+ * to the log, apply - for each proposal - then commit, which syncs. So one
+ * fsync covers every job that arrived in the turn (group commit, redis's
+ * beforeSleep), and no reply leaves before the commit that makes it true.
+ *
+ * The shape is Raft's, with one voter: propose() queues; the batch
+ * "persists" the entries; on_committed() applies them and turns effects
+ * into packets. raft/ will sit between the two without changing either
+ * side's contract.
+ *
+ * Not here: request handling (gm_session.c), admin commands (admin.c).
+ */
+#include "node/loop.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "node/gm_session.h"
+
+#define N_BUCKETS      4096
+#define COMPACT_EVERY  4096 /* entries kept behind the applied index */
+#define SPACE_CHECK_MS 200
+#define RETRY_MS       1000
+#define LINGER_US      0 /* >0: wait for more proposals after a busy commit */
+#define TERM           1 /* one voter: a single term until raft/ arrives */
+
+struct gr_known_func {
+    struct gr_known_func *next;
+    size_t len;
+    uint8_t name[];
+};
+
+static void run_batch(struct gr_server *srv);
+
+/* ---------------------------------------------------------------------
+ * Proposals.
+ */
+
+struct gr_proposal *gr_proposal_new(void)
+{
+    return gr_calloc(1, sizeof(struct gr_proposal));
+}
+
+void gr_proposal_free(struct gr_proposal *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    gm_packet_close(&p->pkt);
+    gr_free(p->owned);
+    if (p->local != NULL) {
+        evbuffer_free(p->local);
+    }
+    gr_free(p);
+}
+
+struct store_conn_ref gr_conn_ref(const struct gr_server *srv, uint64_t conn_id)
+{
+    struct store_conn_ref r;
+
+    r.node_id = srv->node_id;
+    r.incarnation = srv->incarnation;
+    r.conn_id = conn_id;
+    return r;
+}
+
+void gr_propose(struct gr_server *srv, struct gr_proposal *p)
+{
+    p->next = NULL;
+    if (p->cmd.type != 0) {
+        p->cmd.origin.node_id = srv->node_id;
+        p->cmd.origin.incarnation = srv->incarnation;
+        p->cmd.origin.seq = ++srv->seq;
+    }
+    if (srv->tail == NULL) {
+        srv->head = p;
+    } else {
+        srv->tail->next = p;
+    }
+    srv->tail = p;
+    srv->n_props++;
+    if (srv->commit_ev != NULL && srv->inflight == NULL &&
+        !(srv->linger_ev != NULL && evtimer_pending(srv->linger_ev, NULL)) &&
+        !event_pending(srv->commit_ev, EV_TIMEOUT, NULL)) {
+        event_active(srv->commit_ev, EV_TIMEOUT, 0);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Sessions by id.
+ */
+
+static size_t bucket_of(const struct gr_server *srv, uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 40) % srv->n_buckets;
+}
+
+struct gm_session *gr_session_find(struct gr_server *srv, uint64_t conn_id)
+{
+    struct gm_session *s = srv->buckets[bucket_of(srv, conn_id)];
+
+    while (s != NULL && s->conn_id != conn_id) {
+        s = s->hnext;
+    }
+    return s;
+}
+
+void gr_session_register(struct gr_server *srv, struct gm_session *s)
+{
+    size_t b;
+
+    s->conn_id = ++srv->next_conn_id;
+    b = bucket_of(srv, s->conn_id);
+    s->hnext = srv->buckets[b];
+    srv->buckets[b] = s;
+    s->prev = NULL;
+    s->next = srv->sessions;
+    if (srv->sessions != NULL) {
+        srv->sessions->prev = s;
+    }
+    srv->sessions = s;
+    srv->n_sessions++;
+}
+
+void gr_session_unregister(struct gr_server *srv, struct gm_session *s)
+{
+    struct gm_session **pp = &srv->buckets[bucket_of(srv, s->conn_id)];
+
+    while (*pp != NULL && *pp != s) {
+        pp = &(*pp)->hnext;
+    }
+    if (*pp == s) {
+        *pp = s->hnext;
+    }
+    if (s->prev != NULL) {
+        s->prev->next = s->next;
+    } else if (srv->sessions == s) {
+        srv->sessions = s->next;
+    }
+    if (s->next != NULL) {
+        s->next->prev = s->prev;
+    }
+    s->next = NULL;
+    s->prev = NULL;
+    srv->n_sessions--;
+}
+
+void gr_session_want_flush(struct gr_server *srv, struct gm_session *s)
+{
+    if (s->in_flush || s->state == GM_SS_CLOSED) {
+        return;
+    }
+    s->in_flush = true;
+    s->flush_next = srv->flush_list;
+    srv->flush_list = s;
+}
+
+static void flush_all(struct gr_server *srv)
+{
+    struct gm_session *s;
+
+    while ((s = srv->flush_list) != NULL) {
+        srv->flush_list = s->flush_next;
+        s->flush_next = NULL;
+        s->in_flush = false;
+        gm_session_flush(s);
+    }
+}
+
+void gr_session_reap_later(struct gr_server *srv, struct gm_session *s)
+{
+    s->dead_next = srv->dead;
+    srv->dead = s;
+    event_active(srv->reap_ev, EV_TIMEOUT, 0);
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+    struct gm_session *s;
+    struct gm_session **pp;
+
+    (void)fd;
+    (void)what;
+    /* A dead session may still sit on the flush list. */
+    pp = &srv->flush_list;
+    while (*pp != NULL) {
+        if ((*pp)->state == GM_SS_CLOSED) {
+            (*pp)->in_flush = false;
+            *pp = (*pp)->flush_next;
+        } else {
+            pp = &(*pp)->flush_next;
+        }
+    }
+    while ((s = srv->dead) != NULL) {
+        srv->dead = s->dead_next;
+        gm_session_free(s);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Known functions (CAN_DO), for admin status.
+ */
+
+int gr_known_func_add(struct gr_server *srv, const uint8_t *name, size_t len)
+{
+    struct gr_known_func *k;
+    struct gr_proposal *p;
+
+    for (k = srv->known; k != NULL; k = k->next) {
+        if (k->len == len && memcmp(k->name, name, len) == 0) {
+            return 0;
+        }
+    }
+    k = gr_malloc(sizeof(*k) + len);
+    p = gr_proposal_new();
+    if (k == NULL || p == NULL || (p->owned = gr_malloc(len + 1)) == NULL) {
+        gr_free(k);
+        gr_proposal_free(p);
+        return GR_ENOMEM;
+    }
+    k->len = len;
+    if (len > 0) {
+        memcpy(k->name, name, len);
+        memcpy(p->owned, name, len);
+    }
+    k->next = srv->known;
+    srv->known = k;
+    /* gearmand creates a function on CAN_DO (status lists it at 0 0 N); so
+     * do we, durably, once per name and process. Nobody waits for the
+     * reply: the admin ref names no connection. */
+    p->cmd.type = STORE_CMD_FUNC_CREATE;
+    p->cmd.u.admin.admin = gr_conn_ref(srv, 0);
+    p->cmd.u.admin.function.base = p->owned;
+    p->cmd.u.admin.function.len = len;
+    p->retry = true;
+    gr_propose(srv, p);
+    return 0;
+}
+
+void gr_known_func_remove(struct gr_server *srv, const uint8_t *name,
+                          size_t len)
+{
+    struct gr_known_func **pp = &srv->known;
+
+    while (*pp != NULL) {
+        if ((*pp)->len == len && memcmp((*pp)->name, name, len) == 0) {
+            struct gr_known_func *k = *pp;
+
+            *pp = k->next;
+            gr_free(k);
+            return;
+        }
+        pp = &(*pp)->next;
+    }
+}
+
+void gr_known_func_walk(struct gr_server *srv, gr_known_fn fn, void *arg)
+{
+    struct gr_known_func *k;
+
+    for (k = srv->known; k != NULL; k = k->next) {
+        fn(arg, k->name, k->len);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Space, wake-ups and the epoch timer.
+ */
+
+static void check_space(struct gr_server *srv, bool force)
+{
+    struct store_stat st;
+    uint64_t now = gr_now_ms();
+    uint64_t map_need;
+    bool ok;
+
+    if (!force && now - srv->space_checked_ms < SPACE_CHECK_MS) {
+        return;
+    }
+    srv->space_checked_ms = now;
+    if (store_stat(srv->store, &st) != 0) {
+        return;
+    }
+    /* A map smaller than 8x the threshold (tests) keeps 1/8 free. */
+    map_need = srv->cfg->min_free_space;
+    if (map_need > st.map_size / 8) {
+        map_need = st.map_size / 8;
+    }
+    ok =
+        st.map_size - (st.map_used < st.map_size ? st.map_used : st.map_size) >=
+            map_need &&
+        st.disk_free >= srv->cfg->min_free_space;
+    if (ok != srv->space_ok) {
+        if (ok) {
+            GR_LOG(GR_LOG_WARN, "loop",
+                   "storage headroom is back: accepting submissions");
+        } else {
+            GR_LOG(GR_LOG_ERROR, "loop",
+                   "storage nearly full (map %llu of %llu bytes used, disk "
+                   "%llu bytes free): refusing submissions",
+                   (unsigned long long)st.map_used,
+                   (unsigned long long)st.map_size,
+                   (unsigned long long)st.disk_free);
+        }
+    }
+    srv->space_ok = ok;
+}
+
+bool gr_server_has_space(struct gr_server *srv)
+{
+    check_space(srv, false);
+    return srv->space_ok;
+}
+
+void gr_server_wake(struct gr_server *srv, const struct store_buf *funcs,
+                    size_t n)
+{
+    struct gm_session *s;
+    size_t i;
+
+    for (s = srv->sessions; s != NULL; s = s->next) {
+        if (!s->sleeping || s->noop_sent) {
+            continue;
+        }
+        if (funcs == NULL) {
+            gm_session_wake(s);
+            continue;
+        }
+        for (i = 0; i < n; i++) {
+            if (gm_session_can_do(s, funcs[i].base, funcs[i].len)) {
+                gm_session_wake(s);
+                break;
+            }
+        }
+    }
+}
+
+static void arm_due_timer(struct gr_server *srv)
+{
+    struct store_txn *txn;
+    uint64_t now = gr_now_ms();
+    uint64_t due = 0;
+    struct timeval tv;
+
+    if (store_txn_begin(srv->store, false, &txn) != 0) {
+        return;
+    }
+    if (store_next_due(txn, now, &due) != 0) {
+        due = 0;
+    }
+    store_txn_abort(txn);
+    if (due == 0) {
+        return;
+    }
+    due = due > now ? due - now : 0;
+    /* Fire a little after the due second so the job is runnable. */
+    due += 5;
+    tv.tv_sec = (time_t)(due / 1000);
+    tv.tv_usec = (suseconds_t)(due % 1000) * 1000;
+    evtimer_add(srv->due_ev, &tv);
+}
+
+/* 1.1.x never woke a sleeping worker when an epoch job fell due (#101);
+ * gearraftd does. */
+static void on_due(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+
+    (void)fd;
+    (void)what;
+    gr_server_wake(srv, NULL, 0);
+    flush_all(srv);
+    arm_due_timer(srv);
+}
+
+/* ---------------------------------------------------------------------
+ * Effects -> packets (on_committed).
+ */
+
+static struct gr_buf gb(struct store_buf b)
+{
+    struct gr_buf r;
+
+    r.base = (uint8_t *)(uintptr_t)b.base;
+    r.len = b.len;
+    return r;
+}
+
+static struct gm_session *target(struct gr_server *srv,
+                                 const struct store_conn_ref *to)
+{
+    if (to->node_id != srv->node_id || to->incarnation != srv->incarnation) {
+        return NULL;
+    }
+    return gr_session_find(srv, to->conn_id);
+}
+
+static void send_assign(struct gm_session *s, const struct gr_proposal *p,
+                        const struct store_effect *e)
+{
+    struct gr_buf a[5];
+    uint32_t type = GM_JOB_ASSIGN;
+    size_t n;
+
+    if (p != NULL && p->cmd.type == STORE_CMD_GRAB &&
+        p->conn_id == s->conn_id) {
+        type = p->reply_type == GM_GRAB_JOB_UNIQ  ? GM_JOB_ASSIGN_UNIQ
+               : p->reply_type == GM_GRAB_JOB_ALL ? GM_JOB_ASSIGN_ALL
+                                                  : GM_JOB_ASSIGN;
+    }
+    if (type == GM_JOB_ASSIGN_ALL && e->reducer.len == 0) {
+        type = GM_JOB_ASSIGN_UNIQ; /* gearmand: ALL only with a reducer */
+    }
+    a[0] = gb(e->handle);
+    a[1] = gb(e->function);
+    if (type == GM_JOB_ASSIGN) {
+        a[2] = gb(e->data);
+        n = 3;
+    } else if (type == GM_JOB_ASSIGN_UNIQ) {
+        a[2] = gb(e->unique);
+        a[3] = gb(e->data);
+        n = 4;
+    } else {
+        a[2] = gb(e->unique);
+        a[3] = gb(e->reducer);
+        a[4] = gb(e->data);
+        n = 5;
+    }
+    if (gm_packet_write(s->out, type, a, n) != 0) {
+        gm_session_close(s, false);
+        return;
+    }
+    gm_session_job_assigned(s, e->function.base, e->function.len,
+                            e->handle.base, e->handle.len);
+}
+
+static void send_forward(struct gm_session *s, const struct store_effect *e)
+{
+    struct gr_buf a[3];
+    uint32_t type;
+    size_t n = 2;
+
+    a[0] = gb(e->handle);
+    a[1] = gb(e->data);
+    switch (e->work_kind) {
+    case STORE_WORK_STATUS:
+        type = GM_WORK_STATUS;
+        a[1] = gb(e->numerator);
+        a[2] = gb(e->denominator);
+        n = 3;
+        break;
+    case STORE_WORK_DATA:
+        type = GM_WORK_DATA;
+        break;
+    case STORE_WORK_WARNING:
+        type = GM_WORK_WARNING;
+        break;
+    case STORE_WORK_COMPLETE:
+        type = GM_WORK_COMPLETE;
+        break;
+    case STORE_WORK_FAIL:
+        type = GM_WORK_FAIL;
+        n = 1;
+        break;
+    default:
+        if (s->exceptions) {
+            type = GM_WORK_EXCEPTION;
+        } else {
+            /* gearmand's converted WORK_FAIL keeps the NUL after the
+             * handle (GEARMAND.md 1.3): an empty second argument. */
+            type = GM_WORK_FAIL;
+            a[1].base = NULL;
+            a[1].len = 0;
+        }
+        break;
+    }
+    if (gm_packet_write(s->out, type, a, n) != 0) {
+        gm_session_close(s, false);
+    }
+}
+
+static void send_admin_reply(struct gm_session *s, const struct store_effect *e)
+{
+    int rv;
+
+    if (e->code == 0) {
+        rv = evbuffer_add(s->out, "OK\r\n", 4);
+    } else {
+        rv = evbuffer_add_printf(s->out, "ERR %.*s\r\n", (int)e->text.len,
+                                 (const char *)e->text.base) < 0
+                 ? -1
+                 : 0;
+    }
+    if (rv != 0) {
+        gm_session_close(s, false);
+    }
+}
+
+/* Effects that may leave before the commit: a job handed to a worker, a
+ * NO_JOB, a WORK_* result forwarded to a client, an error answering a
+ * WORK_* or GRAB. If the commit then fails, nothing acknowledged is lost -
+ * the job is still queued and runs again (at-least-once) - and meanwhile
+ * the worker runs the job while the disk syncs. JOB_CREATED and admin
+ * replies acknowledge durable state and wait for the commit. A reply to
+ * the proposer goes early only if no earlier proposal of the same
+ * connection in this batch waits for a late reply, so replies keep their
+ * order per connection. */
+static bool may_send_early(const struct gr_server *srv,
+                           const struct gr_proposal *p,
+                           const struct store_effect *e,
+                           const struct gm_session *s)
+{
+    bool own = e->to.conn_id == p->conn_id;
+
+    if (own && s->late_serial == srv->batch_serial) {
+        return false;
+    }
+    switch (e->type) {
+    case STORE_FX_FORWARD:
+        /* A client waiting for replies (JOB_CREATED of a coalescing
+         * submission) gets its WORK_* in order, after them. */
+        return s->n_pending == 0;
+    case STORE_FX_ASSIGN:
+    case STORE_FX_NO_JOB:
+        return own;
+    case STORE_FX_REFUSED:
+        return own &&
+               (p->cmd.type == STORE_CMD_WORK || p->cmd.type == STORE_CMD_GRAB);
+    default:
+        return false;
+    }
+}
+
+/* Sends effect e of proposal p if it belongs to this phase (early: before
+ * the commit). Returns true if it was sent in this call. */
+static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
+                            const struct store_effect *e, bool early)
+{
+    static const struct gr_buf none = {NULL, 0};
+    struct gm_session *s;
+    struct gr_buf a[2];
+
+    if (e->type == STORE_FX_WAKE || e->type == STORE_FX_JOB_DONE) {
+        return false; /* handled per batch (wake) or not needed (done) */
+    }
+    s = target(srv, &e->to);
+    if (s == NULL || s->state == GM_SS_CLOSED) {
+        return false;
+    }
+    if (early) {
+        if (!may_send_early(srv, p, e, s)) {
+            return false;
+        }
+        srv->fx_sent[e - srv->fx.v] = true;
+        if (e->type != STORE_FX_FORWARD && e->to.conn_id == p->conn_id) {
+            p->answered = true;
+        }
+    } else if (srv->fx_sent_valid && srv->fx_sent[e - srv->fx.v]) {
+        return false; /* went out before the commit */
+    }
+    switch (e->type) {
+    case STORE_FX_CREATED:
+        a[0] = gb(e->handle);
+        if (gm_packet_write(s->out, GM_JOB_CREATED, a, 1) != 0) {
+            gm_session_close(s, false);
+        }
+        break;
+    case STORE_FX_REFUSED:
+        a[0] = gb(e->error_code);
+        a[1] = gb(e->text);
+        if (gm_packet_write(s->out, GM_ERROR, a, 2) != 0) {
+            gm_session_close(s, false);
+        }
+        break;
+    case STORE_FX_ASSIGN:
+        send_assign(s, p, e);
+        break;
+    case STORE_FX_NO_JOB:
+        if (gm_packet_write(s->out, GM_NO_JOB, &none, 0) != 0) {
+            gm_session_close(s, false);
+        }
+        break;
+    case STORE_FX_FORWARD:
+        send_forward(s, e);
+        break;
+    case STORE_FX_ADMIN_REPLY:
+        send_admin_reply(s, e);
+        break;
+    default:
+        return false;
+    }
+    gr_session_want_flush(srv, s);
+    return true;
+}
+
+static void wake_from_effects(struct gr_server *srv)
+{
+    struct store_buf *funcs;
+    size_t n = 0;
+    size_t i;
+    size_t j;
+
+    for (i = 0; i < srv->fx.n; i++) {
+        if (srv->fx.v[i].type == STORE_FX_WAKE) {
+            n++;
+        }
+    }
+    if (n == 0) {
+        return;
+    }
+    funcs = gr_calloc(n, sizeof(*funcs));
+    if (funcs == NULL) {
+        gr_server_wake(srv, NULL, 0); /* wake everyone rather than no one */
+        return;
+    }
+    n = 0;
+    for (i = 0; i < srv->fx.n; i++) {
+        const struct store_effect *e = &srv->fx.v[i];
+
+        if (e->type != STORE_FX_WAKE) {
+            continue;
+        }
+        for (j = 0; j < n; j++) {
+            if (funcs[j].len == e->function.len &&
+                memcmp(funcs[j].base, e->function.base, e->function.len) == 0) {
+                break;
+            }
+        }
+        if (j == n) {
+            funcs[n++] = e->function;
+        }
+    }
+    gr_server_wake(srv, funcs, n);
+    gr_free(funcs);
+}
+
+/* Proposal p is finished: tell its session, which may resume parsing. */
+static void finish(struct gr_server *srv, struct gr_proposal *p)
+{
+    struct gm_session *s;
+
+    if (p->conn_id == 0) {
+        return;
+    }
+    s = gr_session_find(srv, p->conn_id);
+    if (s != NULL && s->state != GM_SS_CLOSED) {
+        gm_session_proposal_done(s);
+    }
+}
+
+static void deliver_local(struct gr_server *srv, struct gr_proposal *p)
+{
+    struct gm_session *s = gr_session_find(srv, p->conn_id);
+
+    if (s != NULL && s->state != GM_SS_CLOSED) {
+        evbuffer_add_buffer(s->out, p->local);
+        gr_session_want_flush(srv, s);
+    }
+}
+
+/* Before the commit: what may leave early, and the wake-ups (a NOOP is
+ * only a hint), written to the sockets while the disk syncs. */
+static void send_early(struct gr_server *srv, struct gr_proposal *batch)
+{
+    struct gr_proposal *p;
+    struct gm_session *s;
+    size_t i;
+
+    srv->batch_serial++;
+    if (srv->fx.n > srv->fx_sent_cap) {
+        bool *v = gr_realloc(srv->fx_sent, srv->fx.n * sizeof(*v));
+
+        if (v == NULL) {
+            return; /* everything goes after the commit instead */
+        }
+        srv->fx_sent = v;
+        srv->fx_sent_cap = srv->fx.n;
+    }
+    if (srv->fx.n > 0) {
+        memset(srv->fx_sent, 0, srv->fx.n * sizeof(*srv->fx_sent));
+    }
+    srv->fx_sent_valid = true;
+    for (p = batch; p != NULL; p = p->next) {
+        s = p->conn_id != 0 ? gr_session_find(srv, p->conn_id) : NULL;
+        if (p->cmd.type != 0) {
+            for (i = p->fx_begin; i < p->fx_end; i++) {
+                dispatch_effect(srv, p, &srv->fx.v[i], true);
+            }
+        }
+        /* A reply of p still to come blocks the connection's later early
+         * replies in this batch. */
+        if (s != NULL && (p->cmd.type == 0 || !p->answered) &&
+            p->cmd.type != STORE_CMD_WORK) {
+            s->late_serial = srv->batch_serial;
+        }
+    }
+    wake_from_effects(srv);
+    flush_all(srv);
+}
+
+static void on_committed(struct gr_server *srv, struct gr_proposal *batch)
+{
+    struct gr_proposal *p;
+    size_t i;
+
+    for (p = batch; p != NULL; p = p->next) {
+        if (p->cmd.type == 0) {
+            deliver_local(srv, p);
+        } else {
+            for (i = p->fx_begin; i < p->fx_end; i++) {
+                dispatch_effect(srv, p, &srv->fx.v[i], false);
+            }
+        }
+    }
+    /* Only now resume the sessions: they may propose again. */
+    for (p = batch; p != NULL; p = p->next) {
+        finish(srv, p);
+    }
+}
+
+static void on_failed(struct gr_server *srv, struct gr_proposal *batch, int rv)
+{
+    struct gr_proposal *p;
+    struct gm_session *s;
+
+    GR_LOG(GR_LOG_ERROR, "loop",
+           "write batch failed (%s: %s): refusing its %s requests",
+           store_strerror(rv), store_errmsg(srv->store),
+           rv == STORE_ENOSPC ? "storage-full" : "failed");
+    if (rv == STORE_ENOSPC) {
+        srv->space_ok = false;
+        srv->space_checked_ms = gr_now_ms();
+    }
+    for (p = batch; p != NULL; p = p->next) {
+        if (p->cmd.type == 0) {
+            deliver_local(srv, p);
+            continue;
+        }
+        if (p->conn_id == 0 || p->answered) {
+            continue;
+        }
+        s = gr_session_find(srv, p->conn_id);
+        if (s == NULL || s->state == GM_SS_CLOSED) {
+            continue;
+        }
+        if (p->admin) {
+            evbuffer_add_printf(s->out, "ERR QUEUE_ERROR %s\r\n",
+                                rv == STORE_ENOSPC ? "Storage+is+full"
+                                                   : "Storage+write+failed");
+        } else {
+            gm_error_write(s->out, "QUEUE_ERROR",
+                           rv == STORE_ENOSPC
+                               ? "Job queue is full: storage is full"
+                               : "Job queue error: storage write failed");
+        }
+        gr_session_want_flush(srv, s);
+    }
+    for (p = batch; p != NULL; p = p->next) {
+        finish(srv, p);
+    }
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+    struct gr_proposal *p;
+
+    (void)fd;
+    (void)what;
+    while ((p = srv->retry_head) != NULL) {
+        srv->retry_head = p->next;
+        p->retry = true;
+        gr_propose(srv, p);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * The batch: one write transaction per turn.
+ */
+
+static int append_and_apply(struct gr_server *srv, struct store_txn *txn,
+                            struct gr_proposal *p, uint64_t index, uint64_t now)
+{
+    struct store_entry e;
+    uint8_t *enc = NULL;
+    size_t enc_len = 0;
+    int rv;
+
+    rv = store_cmd_encode(&p->cmd, &enc, &enc_len);
+    if (rv != 0) {
+        return rv;
+    }
+    memset(&e, 0, sizeof(e));
+    e.index = index;
+    e.term = TERM;
+    e.leader_time_ms = now;
+    e.type = STORE_ENTRY_COMMAND;
+    e.data.base = enc;
+    e.data.len = enc_len;
+    rv = store_log_append(txn, &e);
+    store_free(enc);
+    if (rv != 0) {
+        return rv;
+    }
+    p->fx_begin = srv->fx.n;
+    rv = store_apply(txn, index, now, &p->cmd, &srv->fx);
+    p->fx_end = srv->fx.n;
+    return rv;
+}
+
+/* Frees a dispatched batch; internal commands of a failed batch (worker
+ * or client gone, timeouts) must still happen, so they move to the retry
+ * list instead. */
+static void free_batch(struct gr_server *srv, struct gr_proposal *batch)
+{
+    struct gr_proposal *p;
+    struct timeval tv = {RETRY_MS / 1000, 0};
+    bool retry = false;
+
+    while ((p = batch) != NULL) {
+        batch = p->next;
+        if (p->retry) {
+            p->next = srv->retry_head;
+            srv->retry_head = p;
+            retry = true;
+            continue;
+        }
+        gr_proposal_free(p);
+    }
+    if (retry && srv->retry_ev != NULL) {
+        evtimer_add(srv->retry_ev, &tv);
+    }
+}
+
+/* Sessions that wait to read state until no batch is in flight. */
+static void resume_readers(struct gr_server *srv)
+{
+    struct gm_session *s;
+    struct gm_session *next;
+
+    for (s = srv->sessions; s != NULL; s = next) {
+        next = s->next;
+        if (s->state == GM_SS_WAIT_COMMIT) {
+            gm_session_resume(s);
+        }
+    }
+    flush_all(srv);
+}
+
+/* After the commit (or its failure): answer, free, and start the next
+ * batch if proposals queued up meanwhile. */
+static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
+                         uint64_t index, bool epoch, int rv)
+{
+    struct gr_proposal *p;
+
+    srv->n_batches++;
+    srv->n_batched += index - srv->next_index;
+    if (rv != 0) {
+        for (p = batch; p != NULL; p = p->next) {
+            p->retry = p->retry && p->conn_id == 0 && p->cmd.type != 0;
+        }
+        on_failed(srv, batch, rv);
+        free_batch(srv, batch);
+        flush_all(srv);
+        goto next;
+    }
+    if (srv->next_index > 1 &&
+        srv->next_index - 1 - srv->compacted >= COMPACT_EVERY) {
+        srv->compacted = srv->next_index - 1;
+    }
+    srv->next_index = index;
+    for (p = batch; p != NULL; p = p->next) {
+        p->retry = false;
+    }
+    on_committed(srv, batch);
+    /* Workers that went to sleep while the commit ran read the state
+     * without this batch: wake them now (at most one NOOP each). */
+    wake_from_effects(srv);
+    free_batch(srv, batch);
+    check_space(srv, false);
+    if (epoch) {
+        arm_due_timer(srv);
+    }
+    flush_all(srv);
+next:
+    resume_readers(srv);
+    if (srv->head != NULL && LINGER_US > 0 && srv->linger_ev != NULL &&
+        !srv->closing_all) {
+        /* Under load, the clients just answered are about to send their
+         * next requests: let them join this batch rather than split the
+         * load into two half-full batches that alternate. */
+        struct timeval tv = {0, LINGER_US};
+
+        evtimer_add(srv->linger_ev, &tv);
+    } else if (srv->head != NULL) {
+        event_active(srv->commit_ev, EV_TIMEOUT, 0);
+    } else if (srv->stopping && !srv->graceful) {
+        event_base_loopexit(srv->base, NULL);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * The batch worker. LMDB wants a write transaction begun, used and
+ * committed by one thread, so the whole write - begin, append, apply,
+ * commit (fsync) - runs on the committer thread while the loop goes on
+ * reading sockets and queueing the next batch. Read transactions on the
+ * loop thread see the last committed state (MVCC; the environment is
+ * opened MDB_NOTLS). The loop hands over one batch at a time and touches
+ * neither the batch nor srv->fx until the thread says "applied" (early
+ * effects may then leave while the disk syncs) and "done".
+ */
+
+/* Runs on either thread. Sets *index_end; returns the store code. */
+static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
+                      uint64_t index, uint64_t *index_end, bool threaded)
+{
+    struct gr_proposal *p;
+    struct store_txn *txn;
+    uint64_t now = gr_now_ms();
+    uint64_t t0;
+    int rv;
+
+    *index_end = index;
+    store_effects_reset(&srv->fx);
+    rv = store_txn_begin(srv->store, true, &txn);
+    if (rv != 0) {
+        return rv;
+    }
+    /* Compact the log behind the applied index: with one voter nobody
+     * needs the entries once they are applied. */
+    if (index > 1 && index - 1 - srv->compacted >= COMPACT_EVERY) {
+        rv = store_log_compact(txn, index - 1);
+        if (rv != 0) {
+            store_txn_abort(txn);
+            return rv;
+        }
+    }
+    for (p = batch; p != NULL; p = p->next) {
+        if (p->cmd.type == 0) {
+            continue;
+        }
+        rv = append_and_apply(srv, txn, p, index, now);
+        if (rv != 0) {
+            store_txn_abort(txn);
+            return rv;
+        }
+        index++;
+    }
+    *index_end = index;
+    if (threaded) {
+        pthread_mutex_lock(&srv->c_lock);
+        srv->c_applied = true;
+        pthread_mutex_unlock(&srv->c_lock);
+        event_active(srv->applied_ev, EV_READ, 0);
+    } else {
+        send_early(srv, batch);
+    }
+    t0 = gr_now_ms();
+    rv = store_txn_commit(txn); /* releases txn whatever the result */
+    srv->commit_ms += gr_now_ms() - t0;
+    return rv;
+}
+
+static void *committer_main(void *arg)
+{
+    struct gr_server *srv = arg;
+    struct gr_proposal *batch;
+    uint64_t start;
+    uint64_t end = 0;
+    int rv;
+
+    pthread_mutex_lock(&srv->c_lock);
+    for (;;) {
+        while (srv->c_batch == NULL && !srv->c_quit) {
+            pthread_cond_wait(&srv->c_cond, &srv->c_lock);
+        }
+        if (srv->c_batch == NULL) {
+            break;
+        }
+        batch = srv->c_batch;
+        start = srv->c_index;
+        pthread_mutex_unlock(&srv->c_lock);
+        rv = batch_work(srv, batch, start, &end, true);
+        pthread_mutex_lock(&srv->c_lock);
+        srv->c_batch = NULL;
+        srv->c_rv = rv;
+        srv->c_index_end = end;
+        srv->c_done = true;
+        pthread_cond_broadcast(&srv->c_cond);
+        event_active(srv->done_ev, EV_READ, 0);
+    }
+    pthread_mutex_unlock(&srv->c_lock);
+    return NULL;
+}
+
+/* Loop thread: the batch in flight is applied; its early effects (and
+ * wake-ups) may leave now, while the thread syncs. */
+static void on_applied(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+    bool go;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&srv->c_lock);
+    go = srv->inflight != NULL && srv->c_applied && !srv->early_sent;
+    if (go) {
+        srv->early_sent = true;
+    }
+    pthread_mutex_unlock(&srv->c_lock);
+    if (go) {
+        send_early(srv, srv->inflight);
+    }
+}
+
+/* Loop thread: the batch in flight has committed (or failed). */
+static void collect_inflight(struct gr_server *srv)
+{
+    struct gr_proposal *batch;
+    uint64_t end;
+    bool early;
+    int rv;
+
+    pthread_mutex_lock(&srv->c_lock);
+    if (srv->inflight == NULL || !srv->c_done) {
+        pthread_mutex_unlock(&srv->c_lock);
+        return;
+    }
+    rv = srv->c_rv;
+    end = srv->c_index_end;
+    early = srv->c_applied && !srv->early_sent;
+    srv->early_sent = true;
+    srv->c_done = false;
+    srv->c_applied = false;
+    pthread_mutex_unlock(&srv->c_lock);
+    batch = srv->inflight;
+    if (early) {
+        send_early(srv, batch);
+    }
+    srv->inflight = NULL;
+    finish_batch(srv, batch, end, srv->inflight_epoch, rv);
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    collect_inflight(arg);
+}
+
+/* Waits for the batch in flight, if any, and finishes it. */
+static void wait_inflight(struct gr_server *srv)
+{
+    if (srv->inflight == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&srv->c_lock);
+    while (!srv->c_done) {
+        pthread_cond_wait(&srv->c_cond, &srv->c_lock);
+    }
+    pthread_mutex_unlock(&srv->c_lock);
+    collect_inflight(srv);
+}
+
+static void run_batch(struct gr_server *srv)
+{
+    struct gr_proposal *batch = srv->head;
+    uint64_t end = srv->next_index;
+    bool epoch = srv->epoch_pending;
+    int rv;
+
+    if (batch == NULL || srv->inflight != NULL) {
+        return; /* the next batch starts when the one in flight ends */
+    }
+    srv->head = NULL;
+    srv->tail = NULL;
+    srv->n_props = 0;
+    srv->epoch_pending = false;
+    srv->fx_sent_valid = false;
+    if (srv->c_started && !srv->closing_all) {
+        pthread_mutex_lock(&srv->c_lock);
+        srv->inflight = batch;
+        srv->inflight_epoch = epoch;
+        srv->early_sent = false;
+        srv->c_applied = false;
+        srv->c_done = false;
+        srv->c_index = srv->next_index;
+        srv->c_batch = batch;
+        pthread_cond_signal(&srv->c_cond);
+        pthread_mutex_unlock(&srv->c_lock);
+        return;
+    }
+    rv = batch_work(srv, batch, srv->next_index, &end, false);
+    finish_batch(srv, batch, end, epoch, rv);
+}
+
+static void on_commit(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+
+    (void)fd;
+    (void)what;
+    run_batch(srv);
+    if (srv->stopping && !srv->graceful && srv->head == NULL &&
+        srv->inflight == NULL) {
+        event_base_loopexit(srv->base, NULL);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Accepting, signals, start and stop.
+ */
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int socklen, void *arg)
+{
+    struct gr_server *srv = arg;
+    struct gm_session *s;
+    char ip[64] = "-";
+    int one = 1;
+
+    (void)l;
+    (void)socklen;
+    if (srv->stopping || srv->n_sessions >= srv->cfg->max_connections) {
+        GR_LOG(GR_LOG_WARN, "loop", "connection refused: %s",
+               srv->stopping ? "shutting down" : "--max-connections reached");
+        close(fd);
+        return;
+    }
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, ip,
+                  sizeof(ip));
+    } else if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, ip,
+                  sizeof(ip));
+    }
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1) {
+        GR_LOG(GR_LOG_DEBUG, "loop", "TCP_NODELAY: %s", strerror(errno));
+    }
+    if (gm_session_new(srv, fd, ip, &s) != 0) {
+        GR_LOG(GR_LOG_ERROR, "loop", "out of memory: connection dropped");
+        return;
+    }
+    GR_LOG(GR_LOG_DEBUG, "loop", "conn=%llu accepted from %s",
+           (unsigned long long)s->conn_id, ip);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+
+    (void)what;
+    GR_LOG(GR_LOG_NOTICE, "loop", "signal %d: shutting down", (int)sig);
+    gr_server_shutdown(srv, false);
+}
+
+static uint64_t running_jobs(struct gr_server *srv);
+
+static void on_graceful_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+
+    (void)fd;
+    (void)what;
+    if (running_jobs(srv) == 0 && srv->head == NULL && srv->inflight == NULL) {
+        event_base_loopexit(srv->base, NULL);
+        return;
+    }
+    {
+        struct timeval tv = {0, 100000};
+
+        evtimer_add(srv->retry_ev, &tv);
+    }
+}
+
+static int count_running(void *arg, const struct store_func_info *f)
+{
+    *(uint64_t *)arg += f->running;
+    return 0;
+}
+
+static uint64_t running_jobs(struct gr_server *srv)
+{
+    struct store_txn *txn;
+    uint64_t n = 0;
+
+    if (store_txn_begin(srv->store, false, &txn) != 0) {
+        return 0;
+    }
+    if (store_funcs_walk(txn, count_running, &n) != 0) {
+        n = 0;
+    }
+    store_txn_abort(txn);
+    return n;
+}
+
+void gr_server_shutdown(struct gr_server *srv, bool graceful)
+{
+    struct timeval tv = {0, 0};
+    struct gm_session *s;
+
+    if (srv->listener != NULL) {
+        evconnlistener_disable(srv->listener);
+    }
+    srv->stopping = true;
+    srv->graceful = graceful;
+    if (graceful) {
+        /* Reuse the retry timer's slot for the periodic check. */
+        event_free(srv->retry_ev);
+        srv->retry_ev = evtimer_new(srv->base, on_graceful_check, srv);
+        if (srv->retry_ev != NULL) {
+            evtimer_add(srv->retry_ev, &tv);
+        }
+        return;
+    }
+    /* Stop reading requests, so that a steady stream of them cannot keep
+     * the loop alive; the batch of this turn still commits, then the loop
+     * ends. */
+    for (s = srv->sessions; s != NULL; s = s->next) {
+        event_del(s->read_ev);
+    }
+    if (srv->head != NULL || srv->inflight != NULL) {
+        event_active(srv->commit_ev, EV_TIMEOUT, 0);
+    } else {
+        event_base_loopexit(srv->base, NULL);
+    }
+}
+
+static int open_listener(struct gr_server *srv)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    char port[16];
+    int rv;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%u", (unsigned)srv->cfg->port);
+    rv = getaddrinfo(srv->cfg->listen, port, &hints, &res);
+    if (rv != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "resolving %.100s: %s",
+                 srv->cfg->listen, gai_strerror(rv));
+        return GR_EIO;
+    }
+    srv->listener = evconnlistener_new_bind(
+        srv->base, on_accept, srv,
+        LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+        srv->cfg->backlog, res->ai_addr, (int)res->ai_addrlen);
+    freeaddrinfo(res);
+    if (srv->listener == NULL) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg),
+                 "listening on %.100s port %u: %s", srv->cfg->listen,
+                 (unsigned)srv->cfg->port, strerror(errno));
+        return GR_EIO;
+    }
+    return 0;
+}
+
+static int recover_index(struct gr_server *srv)
+{
+    struct store_txn *txn;
+    uint64_t first = 0;
+    uint64_t last = 0;
+    uint64_t applied = 0;
+    int rv;
+
+    rv = store_txn_begin(srv->store, false, &txn);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = store_log_bounds(txn, &first, &last);
+    if (rv == 0) {
+        rv = store_applied_index(txn, &applied);
+    }
+    store_txn_abort(txn);
+    if (rv != 0) {
+        return rv;
+    }
+    if (applied > last) {
+        last = applied;
+    }
+    srv->next_index = last + 1;
+    srv->compacted = first > 0 ? first - 1 : last;
+    return 0;
+}
+
+int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
+                   struct event_base *base)
+{
+    struct store_config sc;
+    struct gr_proposal *p;
+    int rv;
+
+    memset(srv, 0, sizeof(*srv));
+    srv->base = base;
+    srv->cfg = cfg;
+    srv->space_ok = true;
+    store_effects_init(&srv->fx);
+    srv->n_buckets = N_BUCKETS;
+    srv->buckets = gr_calloc(N_BUCKETS, sizeof(*srv->buckets));
+    if (srv->buckets == NULL) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
+        return GR_ENOMEM;
+    }
+    if (event_base_priority_init(base, 2) != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg),
+                 "event_base_priority_init failed");
+        rv = GR_EIO;
+        goto err_free_buckets;
+    }
+    memset(&sc, 0, sizeof(sc));
+    sc.dir = cfg->data_dir;
+    sc.map_size = (size_t)cfg->map_size;
+    sc.nometasync = cfg->nometasync;
+    sc.node_id = 1;
+    rv = store_open(&sc, &srv->store, srv->errmsg, sizeof(srv->errmsg));
+    if (rv != 0) {
+        rv = GR_ESTORE;
+        goto err_free_buckets;
+    }
+    srv->node_id = store_node_id(srv->store);
+    srv->incarnation = store_incarnation(srv->store);
+    rv = recover_index(srv);
+    if (rv != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "reading the log: %s",
+                 store_strerror(rv));
+        rv = GR_ESTORE;
+        goto err_close_store;
+    }
+    srv->commit_ev = event_new(base, -1, 0, on_commit, srv);
+    srv->done_ev = event_new(base, -1, 0, on_done, srv);
+    srv->applied_ev = event_new(base, -1, 0, on_applied, srv);
+    srv->linger_ev = evtimer_new(base, on_commit, srv);
+    srv->reap_ev = event_new(base, -1, 0, on_reap, srv);
+    srv->due_ev = evtimer_new(base, on_due, srv);
+    srv->retry_ev = evtimer_new(base, on_retry, srv);
+    srv->sig_ev[0] = evsignal_new(base, SIGTERM, on_signal, srv);
+    srv->sig_ev[1] = evsignal_new(base, SIGINT, on_signal, srv);
+    if (srv->commit_ev == NULL || srv->reap_ev == NULL ||
+        srv->done_ev == NULL || srv->applied_ev == NULL ||
+        srv->linger_ev == NULL || srv->due_ev == NULL ||
+        srv->retry_ev == NULL || srv->sig_ev[0] == NULL ||
+        srv->sig_ev[1] == NULL) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
+        rv = GR_ENOMEM;
+        goto err_free_events;
+    }
+    event_priority_set(srv->commit_ev, 1);
+    event_priority_set(srv->linger_ev, 1);
+    event_priority_set(srv->reap_ev, 0);
+    event_priority_set(srv->done_ev, 0);
+    event_priority_set(srv->applied_ev, 0);
+    event_add(srv->sig_ev[0], NULL);
+    event_add(srv->sig_ev[1], NULL);
+
+    /* Jobs held by the previous run's workers go back to the queue before
+     * anyone is served; their handles stay the same. */
+    if (srv->incarnation > 1) {
+        p = gr_proposal_new();
+        if (p == NULL) {
+            rv = GR_ENOMEM;
+            goto err_free_events;
+        }
+        p->cmd.type = STORE_CMD_NODE_GONE;
+        p->cmd.u.node_gone.node_id = srv->node_id;
+        p->cmd.u.node_gone.incarnation = srv->incarnation - 1;
+        p->cmd.u.node_gone.max_retries = cfg->job_retries;
+        gr_propose(srv, p);
+        run_batch(srv);
+        if (srv->retry_head != NULL) {
+            snprintf(srv->errmsg, sizeof(srv->errmsg),
+                     "requeueing the previous run's jobs failed: %s",
+                     store_errmsg(srv->store));
+            rv = GR_ESTORE;
+            goto err_free_events;
+        }
+    }
+    check_space(srv, true);
+    arm_due_timer(srv);
+    rv = open_listener(srv);
+    if (rv != 0) {
+        goto err_free_events;
+    }
+    if (pthread_mutex_init(&srv->c_lock, NULL) != 0 ||
+        pthread_cond_init(&srv->c_cond, NULL) != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "cannot create locks");
+        rv = GR_ENOMEM;
+        goto err_free_events;
+    }
+    srv->c_sync_init = true;
+    if (pthread_create(&srv->c_thread, NULL, committer_main, srv) != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg),
+                 "cannot start the committer thread");
+        rv = GR_ENOMEM;
+        goto err_free_events;
+    }
+    srv->c_started = true;
+    GR_LOG(GR_LOG_NOTICE, "loop",
+           "serving on %s:%u, data in %s, node %llu incarnation %llu, "
+           "next log index %llu",
+           cfg->listen, (unsigned)cfg->port, cfg->data_dir,
+           (unsigned long long)srv->node_id,
+           (unsigned long long)srv->incarnation,
+           (unsigned long long)srv->next_index);
+    return 0;
+
+err_free_events:
+    gr_server_close(srv);
+    return rv;
+err_close_store:
+    store_close(srv->store);
+    srv->store = NULL;
+err_free_buckets:
+    store_effects_close(&srv->fx);
+    gr_free(srv->buckets);
+    srv->buckets = NULL;
+    return rv;
+}
+
+int gr_server_run(struct gr_server *srv)
+{
+    if (event_base_dispatch(srv->base) == -1) {
+        return GR_EIO;
+    }
+    return 0;
+}
+
+void gr_server_close(struct gr_server *srv)
+{
+    struct gm_session *s;
+    struct gr_proposal *p;
+    struct gr_known_func *k;
+    int i;
+
+    if (srv->listener != NULL) {
+        evconnlistener_free(srv->listener);
+        srv->listener = NULL;
+    }
+    wait_inflight(srv);
+    if (srv->c_started) {
+        pthread_mutex_lock(&srv->c_lock);
+        srv->c_quit = true;
+        pthread_cond_broadcast(&srv->c_cond);
+        pthread_mutex_unlock(&srv->c_lock);
+        pthread_join(srv->c_thread, NULL);
+        srv->c_started = false;
+    }
+    if (srv->c_sync_init) {
+        pthread_mutex_destroy(&srv->c_lock);
+        pthread_cond_destroy(&srv->c_cond);
+        srv->c_sync_init = false;
+    }
+    /* Flush the current batch so nothing queued is dropped silently. */
+    if (srv->store != NULL && srv->head != NULL) {
+        run_batch(srv);
+    }
+    GR_LOG(
+        GR_LOG_NOTICE, "loop",
+        "%llu write batches, %llu commands, %.1f per batch, %.2f ms per "
+        "commit",
+        (unsigned long long)srv->n_batches, (unsigned long long)srv->n_batched,
+        srv->n_batches ? (double)srv->n_batched / (double)srv->n_batches : 0.0,
+        srv->n_batches ? (double)srv->commit_ms / (double)srv->n_batches : 0.0);
+    srv->closing_all = true;
+    while ((s = srv->sessions) != NULL) {
+        gm_session_flush(s);
+        gm_session_close(s, false);
+    }
+    on_reap(-1, 0, srv);
+    /* Sessions closing just now proposed their goodbyes: persist them. */
+    if (srv->store != NULL && srv->head != NULL) {
+        run_batch(srv);
+    }
+    while ((p = srv->head) != NULL) {
+        srv->head = p->next;
+        gr_proposal_free(p);
+    }
+    srv->tail = NULL;
+    while ((p = srv->retry_head) != NULL) {
+        srv->retry_head = p->next;
+        gr_proposal_free(p);
+    }
+    while ((k = srv->known) != NULL) {
+        srv->known = k->next;
+        gr_free(k);
+    }
+    if (srv->commit_ev != NULL) {
+        event_free(srv->commit_ev);
+    }
+    if (srv->reap_ev != NULL) {
+        event_free(srv->reap_ev);
+    }
+    if (srv->done_ev != NULL) {
+        event_free(srv->done_ev);
+        srv->done_ev = NULL;
+    }
+    if (srv->applied_ev != NULL) {
+        event_free(srv->applied_ev);
+        srv->applied_ev = NULL;
+    }
+    if (srv->linger_ev != NULL) {
+        event_free(srv->linger_ev);
+        srv->linger_ev = NULL;
+    }
+    if (srv->due_ev != NULL) {
+        event_free(srv->due_ev);
+    }
+    if (srv->retry_ev != NULL) {
+        event_free(srv->retry_ev);
+    }
+    for (i = 0; i < 2; i++) {
+        if (srv->sig_ev[i] != NULL) {
+            event_free(srv->sig_ev[i]);
+        }
+    }
+    srv->commit_ev = srv->reap_ev = srv->due_ev = srv->retry_ev = NULL;
+    srv->sig_ev[0] = srv->sig_ev[1] = NULL;
+    store_effects_close(&srv->fx);
+    gr_free(srv->fx_sent);
+    srv->fx_sent = NULL;
+    if (srv->store != NULL) {
+        store_close(srv->store);
+        srv->store = NULL;
+    }
+    gr_free(srv->buckets);
+    srv->buckets = NULL;
+}

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/loop.h - the server: the listener, the sessions, and the ONE write
+ * path that drives storage.
+ *
+ * Every change of queue state is a struct store_cmd queued as a proposal
+ * (gr_propose). Once per event-loop turn - from a low-priority event, so
+ * after every ready socket of that turn was read - the batch becomes one
+ * LMDB write transaction: each proposal is encoded, appended to the log,
+ * and applied; then the transaction commits (fsync). Only after the commit
+ * are the effects turned into packets (gr_on_committed). A single node is a
+ * one-voter cluster: "appended" is "committed". raft/ will later sit
+ * between gr_propose() and gr_on_committed() without reshaping either.
+ *
+ * Not here: packet handling (gm_session.c), admin (admin.c).
+ */
+#ifndef GEARRAFT_LOOP_H
+#define GEARRAFT_LOOP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/config.h"
+#include "node/gm_codec.h"
+#include "node/gr.h"
+#include "storage/store.h"
+
+struct event;
+struct event_base;
+struct evconnlistener;
+struct gm_session;
+
+/* A proposal: one command waiting for the next batch. */
+struct gr_proposal {
+    struct gr_proposal *next;
+    struct store_cmd cmd;   /* type 0: a local reply only, nothing stored */
+    uint64_t conn_id;       /* the session to answer; 0 = internal */
+    uint32_t reply_type;    /* GRAB: GM_GRAB_JOB, _UNIQ or _ALL */
+    struct gm_packet pkt;   /* owns the bytes cmd's bufs point into */
+    void *owned;            /* other memory cmd points into (gr_free) */
+    struct evbuffer *local; /* type 0: bytes to send in order */
+    bool retry;             /* internal: repropose if the batch fails */
+    bool admin;             /* answer failures as admin text, not ERROR */
+    bool answered;          /* its reply left before the commit */
+    size_t fx_begin;        /* this command's effects in srv->fx */
+    size_t fx_end;
+};
+
+struct gr_known_func; /* function names seen through CAN_DO */
+
+struct gr_server {
+    struct event_base *base;
+    const struct gr_config *cfg;
+    struct store *store;
+    uint64_t node_id;
+    uint64_t incarnation;
+    struct evconnlistener *listener;
+    struct event *commit_ev; /* priority 1: runs the batch */
+    struct event *reap_ev;   /* frees closed sessions */
+    struct event *due_ev;    /* an epoch job falls due */
+    struct event *retry_ev;  /* reproposes internal commands after failure */
+    struct event *sig_ev[2]; /* SIGTERM, SIGINT */
+
+    struct gm_session *sessions; /* newest first */
+    struct gm_session **buckets;
+    size_t n_buckets;
+    size_t n_sessions;
+    uint64_t next_conn_id;
+    struct gm_session *flush_list;
+    struct gm_session *dead;
+
+    struct gr_proposal *head;
+    struct gr_proposal *tail;
+    size_t n_props;
+    struct gr_proposal *retry_head;
+    uint64_t next_index;
+    uint64_t compacted;
+    uint64_t seq;
+    struct store_effects fx;
+
+    struct gr_known_func *known; /* names from CAN_DO, sorted on output */
+
+    bool space_ok; /* map and disk above --min-free-space */
+    uint64_t space_checked_ms;
+    bool epoch_pending; /* a batch queued an epoch job: recheck due */
+    bool stopping;      /* no longer accepting */
+    bool graceful;      /* waiting for running jobs to finish */
+    /* The committer thread writes one batch at a time (begin, append,
+     * apply, commit) while the loop goes on. c_* are shared with it under
+     * c_lock; `inflight` and srv->fx belong to it until "applied". */
+    struct event *done_ev;    /* priority 0: the batch in flight ended */
+    struct event *applied_ev; /* priority 0: ... is applied, not synced */
+    struct event *linger_ev;  /* starts the next batch a moment later */
+    struct gr_proposal *inflight;
+    bool inflight_epoch;
+    bool early_sent;
+    uint64_t batch_serial; /* bumped per send_early() */
+    bool *fx_sent;         /* fx.v[i] already left before the commit */
+    size_t fx_sent_cap;
+    bool fx_sent_valid;
+    pthread_t c_thread;
+    pthread_mutex_t c_lock;
+    pthread_cond_t c_cond;
+    struct gr_proposal *c_batch; /* handed to the thread */
+    uint64_t c_index;            /* its first log index */
+    uint64_t c_index_end;
+    int c_rv;
+    bool c_applied;
+    bool c_done;
+    bool c_quit;
+    bool c_started;
+    bool c_sync_init;
+    uint64_t n_batches; /* statistics, logged at shutdown */
+    uint64_t n_batched;
+    uint64_t commit_ms;
+    bool closing_all; /* gr_server_close: sessions go without goodbyes */
+    char errmsg[256];
+};
+
+/* Opens the store, proposes NODE_GONE for the previous incarnation and
+ * commits it, and starts listening. Errors: GR_ESTORE, GR_EIO, GR_ENOMEM;
+ * errmsg says what failed. On failure everything is released. */
+int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
+                   struct event_base *base);
+/* Runs the loop until shutdown. */
+int gr_server_run(struct gr_server *srv);
+/* Flushes the current batch, closes sessions and the store. */
+void gr_server_close(struct gr_server *srv);
+
+/* Begins a shutdown: stop accepting; when graceful, wait until no job is
+ * running before the loop ends. */
+void gr_server_shutdown(struct gr_server *srv, bool graceful);
+
+/* Queues a proposal; takes ownership of p (and of what it owns). */
+void gr_propose(struct gr_server *srv, struct gr_proposal *p);
+/* A zeroed proposal, or NULL when out of memory. */
+struct gr_proposal *gr_proposal_new(void);
+void gr_proposal_free(struct gr_proposal *p);
+
+/* The conn ref of a local session. */
+struct store_conn_ref gr_conn_ref(const struct gr_server *srv,
+                                  uint64_t conn_id);
+
+/* The session with this id, or NULL (closed or unknown). */
+struct gm_session *gr_session_find(struct gr_server *srv, uint64_t conn_id);
+void gr_session_register(struct gr_server *srv, struct gm_session *s);
+void gr_session_unregister(struct gr_server *srv, struct gm_session *s);
+void gr_session_want_flush(struct gr_server *srv, struct gm_session *s);
+void gr_session_reap_later(struct gr_server *srv, struct gm_session *s);
+
+/* True when new submissions may be accepted (map and disk headroom). */
+bool gr_server_has_space(struct gr_server *srv);
+
+/* Remembers a function name registered by CAN_DO; the first time a name
+ * is seen it proposes FUNC_CREATE, so that admin status lists it as
+ * gearmand does. Returns 0 or GR_ENOMEM. */
+int gr_known_func_add(struct gr_server *srv, const uint8_t *name, size_t len);
+void gr_known_func_remove(struct gr_server *srv, const uint8_t *name,
+                          size_t len);
+/* Walks the known names (unsorted). */
+typedef void (*gr_known_fn)(void *arg, const uint8_t *name, size_t len);
+void gr_known_func_walk(struct gr_server *srv, gr_known_fn fn, void *arg);
+
+/* Wakes every sleeping worker that can do one of the functions (NULL:
+ * every sleeping worker). */
+void gr_server_wake(struct gr_server *srv, const struct store_buf *funcs,
+                    size_t n);
+
+#endif /* GEARRAFT_LOOP_H */
