@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# tests/bench/run.sh - the side-by-side benchmark in one go.
+#
+# Starts each server under test on its own free loopback port with its own
+# temporary directory - stock gearmand in memory ("gearmand"), stock
+# gearmand with its durable sqlite queue ("gearmand-sqlite"), and gearraftd
+# - runs every gr_bench case against it (a fresh server per case, so one
+# case's leftovers never skew the next one's memory or speed), and prints
+# one table with the ratios gearraftd/gearmand. Every case verifies its
+# jobs; any failed verification makes the whole run exit non-zero.
+#
+# Usage: tests/bench/run.sh [options]
+#   --build DIR          build directory (default <src>/build/bench)
+#   --tool PATH          gr_bench (default DIR/tests/bench/gr_bench)
+#   --fsync-tool PATH    gr_fsync_lat (default next to gr_bench)
+#   --gearmand PATH      stock gearmand (default: gearmand on PATH or /usr/sbin)
+#   --gearraftd PATH     gearraftd (default $GEARRAFTD or DIR/node/gearraftd)
+#   --servers LIST       comma list of gearmand,gearmand-sqlite,gearraftd
+#                        (default all three)
+#   --cases LIST         comma list of submit,roundtrip,deep,big (default all)
+#   --smoke              small counts: proves the tool works in seconds
+#   --submit-jobs N      background submit case (default 100000)
+#   --sqlite-submit-jobs N   the same against gearmand-sqlite (default 10000)
+#   --rt-jobs N          foreground round trips (default 200000)
+#   --deep-jobs N        deep queue for memory and drain (default 1000000)
+#   --sqlite-deep-jobs N the same against gearmand-sqlite (default 100000)
+#   --big-size BYTES     large payload (default 64M), --big-repeat N (3)
+#   --fsync-count N      write+fdatasync samples (default 2000)
+#   --time-limit SECS    limit per phase handed to gr_bench (default 900)
+#   --out FILE           also write the raw RESULT lines here
+#   --keep               keep the temporary directories
+#   --report FILE        (repeatable) print the table of earlier --out files
+#                        instead of running anything
+# Exit status: 0 all measured and verified, 1 a case failed, 2 usage,
+# 77 nothing to benchmark (no gearmand and no gearraftd).
+set -uo pipefail
+
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build="$src/build/bench"
+tool=""
+fsync_tool=""
+gearmand_bin=""
+gearraftd_bin="${GEARRAFTD:-}"
+servers="gearmand,gearmand-sqlite,gearraftd"
+cases="submit,roundtrip,deep,big"
+smoke=0
+submit_jobs=100000
+sqlite_submit_jobs=10000
+rt_jobs=200000
+deep_jobs=1000000
+sqlite_deep_jobs=100000
+big_size=64M
+big_repeat=3
+fsync_count=2000
+time_limit=900
+out=""
+keep=0
+report=()
+
+usage() { sed -n '2,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "run.sh: $*" >&2; exit 2; }
+need() { [ $# -ge 2 ] || die "$1 needs a value"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) need "$@"; build=$2; shift ;;
+    --tool) need "$@"; tool=$2; shift ;;
+    --fsync-tool) need "$@"; fsync_tool=$2; shift ;;
+    --gearmand) need "$@"; gearmand_bin=$2; shift ;;
+    --gearraftd) need "$@"; gearraftd_bin=$2; shift ;;
+    --servers) need "$@"; servers=$2; shift ;;
+    --cases) need "$@"; cases=$2; shift ;;
+    --smoke) smoke=1 ;;
+    --submit-jobs) need "$@"; submit_jobs=$2; shift ;;
+    --sqlite-submit-jobs) need "$@"; sqlite_submit_jobs=$2; shift ;;
+    --rt-jobs) need "$@"; rt_jobs=$2; shift ;;
+    --deep-jobs) need "$@"; deep_jobs=$2; shift ;;
+    --sqlite-deep-jobs) need "$@"; sqlite_deep_jobs=$2; shift ;;
+    --big-size) need "$@"; big_size=$2; shift ;;
+    --big-repeat) need "$@"; big_repeat=$2; shift ;;
+    --fsync-count) need "$@"; fsync_count=$2; shift ;;
+    --time-limit) need "$@"; time_limit=$2; shift ;;
+    --out) need "$@"; out=$2; shift ;;
+    --keep) keep=1 ;;
+    --report) need "$@"; report+=("$2"); shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+  shift
+done
+
+# print_table "SERVERS" "RAN" FILE...: one row per metric, one column per
+# server (in SERVERS order; those not in RAN show "not run"), then the
+# ratios gearraftd/gearmand and gearraftd/gearmand-sqlite.
+print_table() {
+  awk -v servers="$1" -v ran="$2" '
+  function val(srv, cs, key, when,   k) {
+    k = srv SUBSEP cs SUBSEP when SUBSEP key
+    return (k in v) ? v[k] : ""
+  }
+  function fmt(x, d) { return x == "" ? "-" : sprintf("%." d "f", x) }
+  function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "-" : sprintf("%.2f", a / b) }
+  {
+    srv = $1; cs = ""; when = ""
+    for (i = 2; i <= NF; i++) {
+      split($i, kv, "=")
+      if (kv[1] == "case") cs = kv[2]
+      if (kv[1] == "when" || kv[1] == "pattern") when = kv[2]
+    }
+    if ($2 == "FAIL") { fail[srv SUBSEP cs] = 1; next }
+    for (i = 2; i <= NF; i++) {
+      split($i, kv, "=")
+      v[srv SUBSEP cs SUBSEP when SUBSEP kv[1]] = kv[2]
+    }
+  }
+  END {
+    n = split(servers, S, " ")
+    split(ran, RAN, " ")
+    for (s in RAN) was_run[RAN[s]] = 1
+    row[1] = "bg submit, 4 thr x 16 in flight (jobs/s)|submit||rate|0|hi"
+    row[2] = "  drain of that queue, 16 workers (jobs/s)|submit_drain||rate|0|hi"
+    row[3] = "fg round trips, 64 clients 16 workers (/s)|roundtrip||rate|0|hi"
+    row[4] = "  fg latency p50 (ms)|roundtrip||p50_ms|2|lo"
+    row[5] = "  fg latency p99 (ms)|roundtrip||p99_ms|2|lo"
+    row[6] = "deep queue: jobs queued|deep||jobs|0|"
+    row[7] = "  fill rate (jobs/s)|deep||rate|0|hi"
+    row[8] = "  drain rate, 16 workers (jobs/s)|deep_drain||rate|0|hi"
+    row[9] = "  server RSS empty (MiB)|deep_mem|empty|rss_kb|1|lo"
+    row[10] = "  server RSS holding the queue (MiB)|deep_mem|full|rss_kb|1|lo"
+    row[11] = "    of which anonymous (MiB)|deep_mem|full|anon_kb|1|lo"
+    row[12] = "    of which file-backed, e.g. mmap (MiB)|deep_mem|full|file_kb|1|lo"
+    row[13] = "  RSS growth per queued job (bytes)|deep_mem|full|per_job|0|lo"
+    row[14] = "  data on disk holding the queue (MiB)|deep_disk|full|allocated_b|1|lo"
+    row[15] = "  server RSS after the drain (MiB)|deep_mem|drained|rss_kb|1|lo"
+    row[16] = "big payload round trip (s, median)|big||median_s|3|lo"
+    row[17] = "  big payload size (MiB)|big||size|0|"
+    nrow = 17
+    # Derived values.
+    for (s = 1; s <= n; s++) {
+      srv = S[s]
+      e = val(srv, "deep_mem", "rss_kb", "empty"); f = val(srv, "deep_mem", "rss_kb", "full")
+      j = val(srv, "deep", "jobs", "")
+      if (e != "" && f != "" && j > 0) v[srv SUBSEP "deep_mem" SUBSEP "full" SUBSEP "per_job"] = (f - e) * 1024 / j
+    }
+    printf "%-44s", "metric"
+    for (s = 1; s <= n; s++) printf " %16s", S[s]
+    has_raft = 0; has_gm = 0; has_sq = 0
+    for (s = 1; s <= n; s++) { if (S[s] == "gearraftd") has_raft = 1; if (S[s] == "gearmand") has_gm = 1; if (S[s] == "gearmand-sqlite") has_sq = 1 }
+    printf " %16s %16s\n", "raftd/gearmand", "raftd/sqlite"
+    for (r = 1; r <= nrow; r++) {
+      split(row[r], R, "|")
+      printf "%-44s", R[1]
+      for (s = 1; s <= n; s++) {
+        srv = S[s]; x = val(srv, R[2], R[4], R[3])
+        if (x != "" && (R[4] ~ /_kb$/)) x = x / 1024
+        if (x != "" && (R[4] == "allocated_b" || R[4] == "size")) x = x / 1048576
+        base = substr(R[2], 1, index(R[2] "_", "_") - 1)
+        if (x == "" && ((srv SUBSEP base) in fail)) printf " %16s", "FAIL"
+        else if ((srv SUBSEP base) in fail) { printf " %16s", fmt(x, R[5]) "!"; marked = 1 }
+        else if (!(srv in was_run)) printf " %16s", "not run"
+        else printf " %16s", fmt(x, R[5])
+        cur[srv] = x
+      }
+      if (R[6] == "") { printf " %16s %16s\n", "", ""; continue }
+      printf " %16s %16s\n", (has_raft && has_gm) ? ratio(cur["gearraftd"], cur["gearmand"]) : "-", \
+                             (has_raft && has_sq) ? ratio(cur["gearraftd"], cur["gearmand-sqlite"]) : "-"
+    }
+    if (marked) printf "! measured, but the case FAILED its verification (see the log above)\n"
+    if (("disk" SUBSEP "fsync" SUBSEP "overwrite" SUBSEP "p50_ms") in v) {
+      printf "\ndisk write+fdatasync of 4 KiB: rewrite in place p50 %s ms p99 %s ms (%s/s); append p50 %s ms p99 %s ms (%s/s)\n", \
+        v["disk" SUBSEP "fsync" SUBSEP "overwrite" SUBSEP "p50_ms"], v["disk" SUBSEP "fsync" SUBSEP "overwrite" SUBSEP "p99_ms"], \
+        v["disk" SUBSEP "fsync" SUBSEP "overwrite" SUBSEP "ops_per_s"], v["disk" SUBSEP "fsync" SUBSEP "append" SUBSEP "p50_ms"], \
+        v["disk" SUBSEP "fsync" SUBSEP "append" SUBSEP "p99_ms"], v["disk" SUBSEP "fsync" SUBSEP "append" SUBSEP "ops_per_s"]
+    }
+  }' "${@:3}"
+}
+
+if [ ${#report[@]} -gt 0 ]; then
+  # Report mode: merge RESULT files of earlier runs into one table.
+  ran=$(cat "${report[@]}" | awk '$1 != "disk" && !seen[$1]++ { printf "%s ", $1 }')
+  print_table "gearmand gearmand-sqlite gearraftd" "$ran" "${report[@]}"
+  exit 0
+fi
+
+if [ "$smoke" -eq 1 ]; then
+  submit_jobs=2000; sqlite_submit_jobs=300; rt_jobs=3000
+  deep_jobs=5000; sqlite_deep_jobs=300; big_size=4M; big_repeat=1
+  fsync_count=20; time_limit=60
+fi
+for v in "$submit_jobs" "$sqlite_submit_jobs" "$rt_jobs" "$deep_jobs" \
+         "$sqlite_deep_jobs" "$big_repeat" "$fsync_count" "$time_limit"; do
+  [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "bad count '$v'"
+done
+
+[ -n "$tool" ] || tool="$build/tests/bench/gr_bench"
+[ -n "$fsync_tool" ] || fsync_tool="$(dirname "$tool")/gr_fsync_lat"
+[ -n "$gearraftd_bin" ] || gearraftd_bin="$build/node/gearraftd"
+if [ -z "$gearmand_bin" ]; then
+  gearmand_bin=$(command -v gearmand || true)
+  [ -n "$gearmand_bin" ] || [ ! -x /usr/sbin/gearmand ] || gearmand_bin=/usr/sbin/gearmand
+fi
+[ -x "$tool" ] || die "gr_bench not found at $tool (build target gr_bench, or pass --tool)"
+
+# Which servers can run.
+want=()
+IFS=',' read -r -a requested <<< "$servers"
+for s in "${requested[@]}"; do
+  case "$s" in
+    gearmand|gearmand-sqlite)
+      if [ -n "$gearmand_bin" ] && [ -x "$gearmand_bin" ]; then
+        want+=("$s")
+      else
+        echo "run.sh: stock gearmand not found (package gearman-job-server): skipping $s" >&2
+      fi ;;
+    gearraftd)
+      if [ -x "$gearraftd_bin" ]; then
+        want+=("$s")
+      else
+        echo "run.sh: gearraftd not found at $gearraftd_bin: benchmarking gearmand only (pass --gearraftd PATH or set GEARRAFTD)" >&2
+      fi ;;
+    *) die "unknown server '$s'" ;;
+  esac
+done
+[ ${#want[@]} -gt 0 ] || { echo "run.sh: nothing to benchmark" >&2; exit 77; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/gr-bench.XXXXXX") || die "mktemp failed"
+results="$work/results"
+: > "$results"
+server_pid=""
+
+stop_server() {
+  local pid=$1 watchdog
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  # Wait for the clean exit; a watchdog forces it after 15 s.
+  # (The watchdog kills its own sleep when stopped, so no stray process
+  # keeps the caller's output pipe open.)
+  ( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep 15 & sp=$!
+    wait "$sp" && kill -KILL "$pid" 2>/dev/null ) >/dev/null 2>&1 &
+  watchdog=$!
+  wait "$pid" 2>/dev/null || true
+  kill "$watchdog" 2>/dev/null || true
+  { wait "$watchdog"; } 2>/dev/null || true
+}
+
+main_pid=$BASHPID
+cleanup() {
+  # A subshell forked by this script (the watchdog in stop_server) can
+  # receive a signal before it resets the inherited traps; only the main
+  # shell cleans up.
+  [ "$BASHPID" = "$main_pid" ] || exit 0
+  stop_server "$server_pid"
+  server_pid=""
+  if [ "$keep" -eq 1 ]; then
+    echo "run.sh: kept $work" >&2
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server NAME DIR: starts NAME in DIR on a free port and waits until it
+# answers ECHO. Sets server_pid, server_port and server_du (what to measure
+# on disk).
+start_server() {
+  local name=$1 dir=$2 attempt
+  for attempt in 1 2 3; do
+    server_port=$("$tool" free-port) || return 1
+    case "$name" in
+      gearmand)
+        server_du=""
+        "$gearmand_bin" -L 127.0.0.1 -p "$server_port" \
+          --log-file="$dir/gearmand.log" --verbose=ERROR \
+          >"$dir/stdout.log" 2>&1 &
+        ;;
+      gearmand-sqlite)
+        server_du="$dir/sqlite"
+        mkdir -p "$server_du"
+        "$gearmand_bin" -L 127.0.0.1 -p "$server_port" \
+          --log-file="$dir/gearmand.log" --verbose=ERROR \
+          --queue-type=libsqlite3 --libsqlite3-db="$server_du/queue.db" \
+          >"$dir/stdout.log" 2>&1 &
+        ;;
+      gearraftd)
+        server_du="$dir/data"
+        "$gearraftd_bin" -L 127.0.0.1 -p "$server_port" \
+          --data-dir "$server_du" >"$dir/stdout.log" 2>&1 &
+        ;;
+    esac
+    server_pid=$!
+    if "$tool" ping --port "$server_port" --time-limit 20 2>>"$dir/ping.log"; then
+      return 0
+    fi
+    echo "run.sh: $name did not come up on port $server_port (attempt $attempt):" >&2
+    tail -n 5 "$dir"/*.log >&2 2>/dev/null
+    stop_server "$server_pid"
+    server_pid=""
+  done
+  return 1
+}
+
+failed=0
+# run_case SERVER CASE ARGS...: fresh server, one gr_bench case, results
+# tagged with the server name.
+run_case() {
+  local name=$1 case=$2 dir rc
+  shift 2
+  dir="$work/$name-$case"
+  mkdir -p "$dir"
+  if ! start_server "$name" "$dir"; then
+    echo "$name FAIL case=$case reason=start" >> "$results"
+    failed=1
+    return
+  fi
+  local extra=()
+  if [ "$case" = deep ]; then
+    extra=(--server-pid "$server_pid")
+    [ -z "$server_du" ] || extra+=(--du "$server_du")
+  fi
+  echo "== $name: $case $* (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  # The tool bounds each phase itself; timeout is the backstop.
+  timeout --kill-after=10 $((time_limit * 4 + 60)) \
+    "$tool" "$case" --port "$server_port" --time-limit "$time_limit" \
+    --tag "$case$$" "${extra[@]}" "$@" > "$dir/result" 2> "$dir/stderr"
+  rc=$?
+  grep -E '^(verify|big:|submit:|deep:)' "$dir/stderr" | sed "s/^/   /" >&2
+  sed "s/^RESULT /$name /" "$dir/result" >> "$results"
+  if [ $rc -ne 0 ] || ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "run.sh: $name $case FAILED (exit $rc); its stderr:" >&2
+    tail -n 20 "$dir/stderr" >&2
+    echo "$name FAIL case=$case reason=exit$rc" >> "$results"
+    failed=1
+  fi
+  stop_server "$server_pid"
+  server_pid=""
+}
+
+# Case by case, each on every server in turn, so that servers compared in
+# one row were measured minutes apart, not a whole run apart: on a shared
+# machine the background load drifts.
+IFS=',' read -r -a case_list <<< "$cases"
+for case in "${case_list[@]}"; do
+  for name in "${want[@]}"; do
+    sj=$submit_jobs; dj=$deep_jobs
+    if [ "$name" = gearmand-sqlite ]; then
+      sj=$sqlite_submit_jobs; dj=$sqlite_deep_jobs
+    fi
+    case "$case" in
+      submit) run_case "$name" submit --jobs "$sj" --threads 4 --pipeline 16 --workers 16 ;;
+      roundtrip) run_case "$name" roundtrip --jobs "$rt_jobs" --clients 64 --workers 16 ;;
+      deep) run_case "$name" deep --jobs "$dj" --threads 4 --pipeline 16 --workers 16 ;;
+      big) run_case "$name" big --size "$big_size" --repeat "$big_repeat" ;;
+      *) die "unknown case '$case'" ;;
+    esac
+  done
+done
+
+# Disk sync latency where the servers kept their data.
+if [ -x "$fsync_tool" ]; then
+  "$fsync_tool" "$work" "$fsync_count" 4096 2>&1 | sed "s/^RESULT /disk /" >> "$results"
+fi
+
+[ -z "$out" ] || cp "$results" "$out"
+
+# The table: one row per metric, one column per server, then the ratios.
+ordered=()
+for s in gearmand gearmand-sqlite gearraftd; do
+  [[ " ${requested[*]} " == *" $s "* ]] && ordered+=("$s")
+done
+print_table "${ordered[*]}" "${want[*]}" "$results"
+if [ ! -x "$gearraftd_bin" ]; then
+  echo
+  echo "gearraftd was not benchmarked (not found at $gearraftd_bin); its column and the ratios are empty."
+fi
+
+if [ "$failed" -ne 0 ]; then
+  echo "run.sh: at least one case FAILED (see above)" >&2
+  exit 1
+fi
+exit 0
