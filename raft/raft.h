@@ -31,6 +31,10 @@
  *           chunks, TimeoutNow, pre-votes): they may leave before anything
  *           is persisted (thesis 10.2.1);
  *        b. persist, atomically or in this order and durably (fsync):
+ *           - if ready.has_hard_state: store ready.hard_state FIRST (a
+ *             crash that kept entries of term T but lost the hard state
+ *             that raised the term to T leaves a state raft_new refuses
+ *             with RAFT_ECORRUPT; tests/sim --tear-hs-last shows it);
  *           - if ready.snapshot != NULL: replace the state machine with
  *             ready.snapshot->data, record its meta as the latest snapshot
  *             and delete EVERY persisted log entry;
@@ -38,7 +42,6 @@
  *             index >= ready.truncate_from;
  *           - append ready.entries (they are contiguous and follow the
  *             persisted log, or the snapshot);
- *           - if ready.has_hard_state: store ready.hard_state;
  *        c. only then send ready.msgs_after_persist (votes, acknowledgments:
  *           they vouch for the state just persisted);
  *        d. apply ready.committed in order (they are already persisted: the

@@ -46,8 +46,8 @@ static void usage(FILE *out)
             "  --last N      trace events printed on failure (default 200)\n"
             "  --verbose     one summary line per seed\n"
             "  --stop-on-fail  stop at the first failing seed\n"
-            "  --tear-hs-last  torn writes lose the hard state before the\n"
-            "                entries (raft.h's order) rather than after\n");
+            "  --tear-hs-last  model a host that breaks raft.h: torn writes keep\n"
+            "                the entries but lose the hard state after them\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
