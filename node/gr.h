@@ -111,5 +111,7 @@ int gr_log_level_parse(const char *s, enum gr_log_level *out);
 
 /* Wall-clock time in milliseconds since the epoch. */
 uint64_t gr_now_ms(void);
+/* Monotonic time in microseconds from an arbitrary origin (durations). */
+uint64_t gr_mono_us(void);
 
 #endif /* GEARRAFT_GR_H */

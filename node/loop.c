@@ -570,11 +570,11 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
         if (!may_send_early(srv, p, e, s)) {
             return false;
         }
-        srv->fx_sent[e - srv->fx.v] = true;
+        srv->fxd->sent[e - srv->fxd->fx.v] = true;
         if (e->type != STORE_FX_FORWARD && e->to.conn_id == p->conn_id) {
             p->answered = true;
         }
-    } else if (srv->fx_sent_valid && srv->fx_sent[e - srv->fx.v]) {
+    } else if (srv->fxd->sent_valid && srv->fxd->sent[e - srv->fxd->fx.v]) {
         return false; /* went out before the commit */
     }
     switch (e->type) {
@@ -614,13 +614,14 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
 
 static void wake_from_effects(struct gr_server *srv)
 {
+    const struct store_effects *fx = &srv->fxd->fx;
     struct store_buf *funcs;
     size_t n = 0;
     size_t i;
     size_t j;
 
-    for (i = 0; i < srv->fx.n; i++) {
-        if (srv->fx.v[i].type == STORE_FX_WAKE) {
+    for (i = 0; i < fx->n; i++) {
+        if (fx->v[i].type == STORE_FX_WAKE) {
             n++;
         }
     }
@@ -633,8 +634,8 @@ static void wake_from_effects(struct gr_server *srv)
         return;
     }
     n = 0;
-    for (i = 0; i < srv->fx.n; i++) {
-        const struct store_effect *e = &srv->fx.v[i];
+    for (i = 0; i < fx->n; i++) {
+        const struct store_effect *e = &fx->v[i];
 
         if (e->type != STORE_FX_WAKE) {
             continue;
@@ -681,29 +682,30 @@ static void deliver_local(struct gr_server *srv, struct gr_proposal *p)
  * only a hint), written to the sockets while the disk syncs. */
 static void send_early(struct gr_server *srv, struct gr_proposal *batch)
 {
+    struct gr_fxset *set = srv->fxd;
     struct gr_proposal *p;
     struct gm_session *s;
     size_t i;
 
     srv->batch_serial++;
-    if (srv->fx.n > srv->fx_sent_cap) {
-        bool *v = gr_realloc(srv->fx_sent, srv->fx.n * sizeof(*v));
+    if (set->fx.n > set->sent_cap) {
+        bool *v = gr_realloc(set->sent, set->fx.n * sizeof(*v));
 
         if (v == NULL) {
             return; /* everything goes after the commit instead */
         }
-        srv->fx_sent = v;
-        srv->fx_sent_cap = srv->fx.n;
+        set->sent = v;
+        set->sent_cap = set->fx.n;
     }
-    if (srv->fx.n > 0) {
-        memset(srv->fx_sent, 0, srv->fx.n * sizeof(*srv->fx_sent));
+    if (set->fx.n > 0) {
+        memset(set->sent, 0, set->fx.n * sizeof(*set->sent));
     }
-    srv->fx_sent_valid = true;
+    set->sent_valid = true;
     for (p = batch; p != NULL; p = p->next) {
         s = p->conn_id != 0 ? gr_session_find(srv, p->conn_id) : NULL;
         if (p->cmd.type != 0) {
             for (i = p->fx_begin; i < p->fx_end; i++) {
-                dispatch_effect(srv, p, &srv->fx.v[i], true);
+                dispatch_effect(srv, p, &set->fx.v[i], true);
             }
         }
         /* A reply of p still to come blocks the connection's later early
@@ -727,7 +729,7 @@ static void on_committed(struct gr_server *srv, struct gr_proposal *batch)
             deliver_local(srv, p);
         } else {
             for (i = p->fx_begin; i < p->fx_end; i++) {
-                dispatch_effect(srv, p, &srv->fx.v[i], false);
+                dispatch_effect(srv, p, &srv->fxd->fx.v[i], false);
             }
         }
     }
@@ -797,7 +799,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
  * The batch: one write transaction per turn.
  */
 
-static int append_and_apply(struct gr_server *srv, struct store_txn *txn,
+static int append_and_apply(struct store_txn *txn, struct store_effects *fx,
                             struct gr_proposal *p, uint64_t index, uint64_t now)
 {
     struct store_entry e;
@@ -821,9 +823,9 @@ static int append_and_apply(struct gr_server *srv, struct store_txn *txn,
     if (rv != 0) {
         return rv;
     }
-    p->fx_begin = srv->fx.n;
-    rv = store_apply(txn, index, now, &p->cmd, &srv->fx);
-    p->fx_end = srv->fx.n;
+    p->fx_begin = fx->n;
+    rv = store_apply(txn, index, now, &p->cmd, fx);
+    p->fx_end = fx->n;
     return rv;
 }
 
@@ -866,15 +868,30 @@ static void resume_readers(struct gr_server *srv)
     flush_all(srv);
 }
 
-/* After the commit (or its failure): answer, free, and start the next
- * batch if proposals queued up meanwhile. */
+/* Bookkeeping of a batch that ended, done before the next one may start:
+ * the next batch's first index and the log compaction point. */
+static void account_batch(struct gr_server *srv, uint64_t index, int rv)
+{
+    srv->n_batches++;
+    srv->n_batched += index - srv->next_index;
+    if (rv != 0) {
+        return; /* nothing of it was kept: the next batch reuses its indexes */
+    }
+    if (srv->next_index > 1 &&
+        srv->next_index - 1 - srv->compacted >= COMPACT_EVERY) {
+        srv->compacted = srv->next_index - 1;
+    }
+    srv->next_index = index;
+}
+
+/* After the commit (or its failure) of a batch already accounted for:
+ * answer from srv->fxd, free, and start the next batch if proposals
+ * queued up meanwhile (unless it started already). */
 static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
-                         uint64_t index, bool epoch, int rv)
+                         bool epoch, int rv)
 {
     struct gr_proposal *p;
 
-    srv->n_batches++;
-    srv->n_batched += index - srv->next_index;
     if (rv != 0) {
         for (p = batch; p != NULL; p = p->next) {
             p->retry = p->retry && p->conn_id == 0 && p->cmd.type != 0;
@@ -884,11 +901,6 @@ static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
         flush_all(srv);
         goto next;
     }
-    if (srv->next_index > 1 &&
-        srv->next_index - 1 - srv->compacted >= COMPACT_EVERY) {
-        srv->compacted = srv->next_index - 1;
-    }
-    srv->next_index = index;
     for (p = batch; p != NULL; p = p->next) {
         p->retry = false;
     }
@@ -903,9 +915,13 @@ static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
     }
     flush_all(srv);
 next:
-    resume_readers(srv);
-    if (srv->head != NULL && LINGER_US > 0 && srv->linger_ev != NULL &&
-        !srv->closing_all) {
+    if (srv->inflight == NULL) {
+        resume_readers(srv);
+    }
+    if (srv->inflight != NULL) {
+        /* The next batch is on its way already; it ends in on_done. */
+    } else if (srv->head != NULL && LINGER_US > 0 && srv->linger_ev != NULL &&
+               !srv->closing_all) {
         /* Under load, the clients just answered are about to send their
          * next requests: let them join this batch rather than split the
          * load into two half-full batches that alternate. */
@@ -926,22 +942,32 @@ next:
  * reading sockets and queueing the next batch. Read transactions on the
  * loop thread see the last committed state (MVCC; the environment is
  * opened MDB_NOTLS). The loop hands over one batch at a time and touches
- * neither the batch nor srv->fx until the thread says "applied" (early
- * effects may then leave while the disk syncs) and "done".
+ * neither the batch nor its effect set until the thread says "applied"
+ * (early effects may then leave while the disk syncs) and "done".
+ *
+ * When a batch is done, the loop hands over the next one FIRST and only
+ * then answers the batch that ended, from the other effect set: the
+ * replies (hundreds of socket writes under load) then overlap the next
+ * apply and sync instead of delaying them. Replies keep their order: the
+ * next batch's early replies are sent by a later callback of the same
+ * loop thread.
  */
 
 /* Runs on either thread. Sets *index_end; returns the store code. */
 static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
-                      uint64_t index, uint64_t *index_end, bool threaded)
+                      struct gr_fxset *set, uint64_t index,
+                      uint64_t *index_end, bool threaded)
 {
     struct gr_proposal *p;
     struct store_txn *txn;
     uint64_t now = gr_now_ms();
-    uint64_t t0;
+    uint64_t t0 = gr_mono_us();
+    uint64_t t1;
     int rv;
 
     *index_end = index;
-    store_effects_reset(&srv->fx);
+    store_effects_reset(&set->fx);
+    set->sent_valid = false;
     rv = store_txn_begin(srv->store, true, &txn);
     if (rv != 0) {
         return rv;
@@ -959,7 +985,7 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
         if (p->cmd.type == 0) {
             continue;
         }
-        rv = append_and_apply(srv, txn, p, index, now);
+        rv = append_and_apply(txn, &set->fx, p, index, now);
         if (rv != 0) {
             store_txn_abort(txn);
             return rv;
@@ -973,11 +999,13 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
         pthread_mutex_unlock(&srv->c_lock);
         event_active(srv->applied_ev, EV_READ, 0);
     } else {
+        srv->fxd = set;
         send_early(srv, batch);
     }
-    t0 = gr_now_ms();
+    t1 = gr_mono_us();
     rv = store_txn_commit(txn); /* releases txn whatever the result */
-    srv->commit_ms += gr_now_ms() - t0;
+    srv->apply_us += t1 - t0;
+    srv->commit_us += gr_mono_us() - t1;
     return rv;
 }
 
@@ -985,6 +1013,7 @@ static void *committer_main(void *arg)
 {
     struct gr_server *srv = arg;
     struct gr_proposal *batch;
+    struct gr_fxset *set;
     uint64_t start;
     uint64_t end = 0;
     int rv;
@@ -998,9 +1027,10 @@ static void *committer_main(void *arg)
             break;
         }
         batch = srv->c_batch;
+        set = srv->c_fxs;
         start = srv->c_index;
         pthread_mutex_unlock(&srv->c_lock);
-        rv = batch_work(srv, batch, start, &end, true);
+        rv = batch_work(srv, batch, set, start, &end, true);
         pthread_mutex_lock(&srv->c_lock);
         srv->c_batch = NULL;
         srv->c_rv = rv;
@@ -1029,16 +1059,34 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
     }
     pthread_mutex_unlock(&srv->c_lock);
     if (go) {
+        srv->fxd = srv->c_fxs;
         send_early(srv, srv->inflight);
     }
+}
+
+/* True if a session holds a request that reads queue state: such reads
+ * run only while no batch is in flight, so the next batch waits for
+ * them rather than starving them under load. */
+static bool readers_waiting(const struct gr_server *srv)
+{
+    const struct gm_session *s;
+
+    for (s = srv->sessions; s != NULL; s = s->next) {
+        if (s->state == GM_SS_WAIT_COMMIT) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Loop thread: the batch in flight has committed (or failed). */
 static void collect_inflight(struct gr_server *srv)
 {
     struct gr_proposal *batch;
+    struct gr_fxset *set;
     uint64_t end;
     bool early;
+    bool epoch;
     int rv;
 
     pthread_mutex_lock(&srv->c_lock);
@@ -1054,11 +1102,18 @@ static void collect_inflight(struct gr_server *srv)
     srv->c_applied = false;
     pthread_mutex_unlock(&srv->c_lock);
     batch = srv->inflight;
+    set = srv->c_fxs;
+    epoch = srv->inflight_epoch;
+    srv->inflight = NULL;
+    account_batch(srv, end, rv);
+    if (srv->head != NULL && !srv->closing_all && !readers_waiting(srv)) {
+        run_batch(srv); /* the next batch overlaps the answers below */
+    }
+    srv->fxd = set;
     if (early) {
         send_early(srv, batch);
     }
-    srv->inflight = NULL;
-    finish_batch(srv, batch, end, srv->inflight_epoch, rv);
+    finish_batch(srv, batch, epoch, rv);
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg)
@@ -1068,18 +1123,17 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     collect_inflight(arg);
 }
 
-/* Waits for the batch in flight, if any, and finishes it. */
+/* Waits until no batch is in flight, finishing each one that ends. */
 static void wait_inflight(struct gr_server *srv)
 {
-    if (srv->inflight == NULL) {
-        return;
+    while (srv->inflight != NULL) {
+        pthread_mutex_lock(&srv->c_lock);
+        while (!srv->c_done) {
+            pthread_cond_wait(&srv->c_cond, &srv->c_lock);
+        }
+        pthread_mutex_unlock(&srv->c_lock);
+        collect_inflight(srv);
     }
-    pthread_mutex_lock(&srv->c_lock);
-    while (!srv->c_done) {
-        pthread_cond_wait(&srv->c_cond, &srv->c_lock);
-    }
-    pthread_mutex_unlock(&srv->c_lock);
-    collect_inflight(srv);
 }
 
 static void run_batch(struct gr_server *srv)
@@ -1087,6 +1141,7 @@ static void run_batch(struct gr_server *srv)
     struct gr_proposal *batch = srv->head;
     uint64_t end = srv->next_index;
     bool epoch = srv->epoch_pending;
+    struct gr_fxset *set;
     int rv;
 
     if (batch == NULL || srv->inflight != NULL) {
@@ -1096,7 +1151,9 @@ static void run_batch(struct gr_server *srv)
     srv->tail = NULL;
     srv->n_props = 0;
     srv->epoch_pending = false;
-    srv->fx_sent_valid = false;
+    set = &srv->fxs[srv->fx_turn];
+    srv->fx_turn ^= 1u;
+    set->sent_valid = false;
     if (srv->c_started && !srv->closing_all) {
         pthread_mutex_lock(&srv->c_lock);
         srv->inflight = batch;
@@ -1105,13 +1162,16 @@ static void run_batch(struct gr_server *srv)
         srv->c_applied = false;
         srv->c_done = false;
         srv->c_index = srv->next_index;
+        srv->c_fxs = set;
         srv->c_batch = batch;
         pthread_cond_signal(&srv->c_cond);
         pthread_mutex_unlock(&srv->c_lock);
         return;
     }
-    rv = batch_work(srv, batch, srv->next_index, &end, false);
-    finish_batch(srv, batch, end, epoch, rv);
+    rv = batch_work(srv, batch, set, srv->next_index, &end, false);
+    account_batch(srv, end, rv);
+    srv->fxd = set;
+    finish_batch(srv, batch, epoch, rv);
 }
 
 static void on_commit(evutil_socket_t fd, short what, void *arg)
@@ -1317,7 +1377,9 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->base = base;
     srv->cfg = cfg;
     srv->space_ok = true;
-    store_effects_init(&srv->fx);
+    store_effects_init(&srv->fxs[0].fx);
+    store_effects_init(&srv->fxs[1].fx);
+    srv->fxd = &srv->fxs[0];
     srv->n_buckets = N_BUCKETS;
     srv->buckets = gr_calloc(N_BUCKETS, sizeof(*srv->buckets));
     if (srv->buckets == NULL) {
@@ -1433,7 +1495,8 @@ err_close_store:
     store_close(srv->store);
     srv->store = NULL;
 err_free_buckets:
-    store_effects_close(&srv->fx);
+    store_effects_close(&srv->fxs[0].fx);
+    store_effects_close(&srv->fxs[1].fx);
     gr_free(srv->buckets);
     srv->buckets = NULL;
     return rv;
@@ -1478,11 +1541,16 @@ void gr_server_close(struct gr_server *srv)
     }
     GR_LOG(
         GR_LOG_NOTICE, "loop",
-        "%llu write batches, %llu commands, %.1f per batch, %.2f ms per "
-        "commit",
+        "%llu write batches, %llu commands, %.1f per batch, %.2f ms to "
+        "apply and %.2f ms to commit (sync) a batch",
         (unsigned long long)srv->n_batches, (unsigned long long)srv->n_batched,
         srv->n_batches ? (double)srv->n_batched / (double)srv->n_batches : 0.0,
-        srv->n_batches ? (double)srv->commit_ms / (double)srv->n_batches : 0.0);
+        srv->n_batches
+            ? (double)srv->apply_us / 1000.0 / (double)srv->n_batches
+            : 0.0,
+        srv->n_batches
+            ? (double)srv->commit_us / 1000.0 / (double)srv->n_batches
+            : 0.0);
     srv->closing_all = true;
     while ((s = srv->sessions) != NULL) {
         gm_session_flush(s);
@@ -1537,9 +1605,12 @@ void gr_server_close(struct gr_server *srv)
     }
     srv->commit_ev = srv->reap_ev = srv->due_ev = srv->retry_ev = NULL;
     srv->sig_ev[0] = srv->sig_ev[1] = NULL;
-    store_effects_close(&srv->fx);
-    gr_free(srv->fx_sent);
-    srv->fx_sent = NULL;
+    for (i = 0; i < 2; i++) {
+        store_effects_close(&srv->fxs[i].fx);
+        gr_free(srv->fxs[i].sent);
+        srv->fxs[i].sent = NULL;
+        srv->fxs[i].sent_cap = 0;
+    }
     if (srv->store != NULL) {
         store_close(srv->store);
         srv->store = NULL;

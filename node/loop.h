@@ -43,11 +43,21 @@ struct gr_proposal {
     bool retry;             /* internal: repropose if the batch fails */
     bool admin;             /* answer failures as admin text, not ERROR */
     bool answered;          /* its reply left before the commit */
-    size_t fx_begin;        /* this command's effects in srv->fx */
+    size_t fx_begin;        /* this command's effects in its batch's set */
     size_t fx_end;
 };
 
 struct gr_known_func; /* function names seen through CAN_DO */
+
+/* The effects of one batch and which of them left before its commit. Two
+ * sets alternate: the committer applies batch k+1 into one while the loop
+ * still answers batch k from the other. */
+struct gr_fxset {
+    struct store_effects fx;
+    bool *sent; /* fx.v[i] already left before the commit */
+    size_t sent_cap;
+    bool sent_valid;
+};
 
 struct gr_server {
     struct event_base *base;
@@ -77,7 +87,9 @@ struct gr_server {
     uint64_t next_index;
     uint64_t compacted;
     uint64_t seq;
-    struct store_effects fx;
+    struct gr_fxset fxs[2];
+    unsigned fx_turn;      /* the set the next batch applies into */
+    struct gr_fxset *fxd;  /* loop thread: the set being answered */
 
     struct gr_known_func *known; /* names from CAN_DO, sorted on output */
 
@@ -88,7 +100,8 @@ struct gr_server {
     bool graceful;      /* waiting for running jobs to finish */
     /* The committer thread writes one batch at a time (begin, append,
      * apply, commit) while the loop goes on. c_* are shared with it under
-     * c_lock; `inflight` and srv->fx belong to it until "applied". */
+     * c_lock; `inflight` and its set c_fxs belong to it until
+     * "applied". */
     struct event *done_ev;    /* priority 0: the batch in flight ended */
     struct event *applied_ev; /* priority 0: ... is applied, not synced */
     struct event *linger_ev;  /* starts the next batch a moment later */
@@ -96,9 +109,7 @@ struct gr_server {
     bool inflight_epoch;
     bool early_sent;
     uint64_t batch_serial; /* bumped per send_early() */
-    bool *fx_sent;         /* fx.v[i] already left before the commit */
-    size_t fx_sent_cap;
-    bool fx_sent_valid;
+    struct gr_fxset *c_fxs; /* the set the batch in flight applies into */
     pthread_t c_thread;
     pthread_mutex_t c_lock;
     pthread_cond_t c_cond;
@@ -113,7 +124,8 @@ struct gr_server {
     bool c_sync_init;
     uint64_t n_batches; /* statistics, logged at shutdown */
     uint64_t n_batched;
-    uint64_t commit_ms;
+    uint64_t apply_us; /* begin, append and apply, summed */
+    uint64_t commit_us; /* mdb commit with its syncs, summed */
     bool closing_all; /* gr_server_close: sessions go without goodbyes */
     char errmsg[256];
 };
