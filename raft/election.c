@@ -189,7 +189,15 @@ void raft__campaign(struct raft *r, bool pre, bool transfer)
         raft__trace(r, RAFT_TRACE_BECOME_CANDIDATE, term, 0, 0);
     }
     raft__election_reset(r);
-    record_vote(r, r->cfg.id, true);
+    if (pre) {
+        /* A pre-vote changes no hard state: our own counts at once. */
+        record_vote(r, r->cfg.id, true);
+    }
+    /* A real vote for ourselves counts only once the hard state that
+     * records it is durable (raft__self_vote_persisted): a single voter
+     * that led term T and crashed before persisting T could otherwise
+     * vote again in T after its restart and let a second leader of T in
+     * (found by tests/sim, seed 714294). */
     for (size_t i = 0; i < r->conf.n_members; i++) {
         const struct raft_member *mb = &r->conf.members[i];
         struct raft_msg m;
@@ -204,7 +212,22 @@ void raft__campaign(struct raft *r, bool pre, bool transfer)
         m.u.vote.transfer = transfer;
         raft__send(r, &m);
     }
-    settle(r); /* a single voter wins at once */
+    if (pre) {
+        settle(r); /* a single voter goes on to the real vote at once */
+    }
+}
+
+/* Called by raft_advance once a batch is durable: if that made our vote
+ * for ourselves in the current term durable, count it (a single voter
+ * wins here). */
+void raft__self_vote_persisted(struct raft *r)
+{
+    if (r->role != RAFT_CANDIDATE || r->persisted_hs.term != r->term ||
+        r->persisted_hs.vote != r->cfg.id) {
+        return;
+    }
+    record_vote(r, r->cfg.id, true);
+    settle(r);
 }
 
 void raft__election_tick(struct raft *r)

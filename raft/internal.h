@@ -232,6 +232,7 @@ bool raft__in_lease(const struct raft *r);
 void raft__become_follower(struct raft *r, raft_term term, raft_id leader);
 void raft__become_leader(struct raft *r);
 void raft__campaign(struct raft *r, bool pre, bool transfer);
+void raft__self_vote_persisted(struct raft *r);
 void raft__election_tick(struct raft *r);
 void raft__recv_vote(struct raft *r, const struct raft_msg *m);
 void raft__recv_vote_resp(struct raft *r, const struct raft_msg *m);

@@ -815,6 +815,8 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
     r->batch.msgs = NULL;
     r->n_done_reads = 0;
     r->batch.active = false;
+    /* Our own vote may count now (a single voter becomes leader here). */
+    raft__self_vote_persisted(r);
     /* Our own durable match moved: thesis 10.2.1 lets it count now. */
     if (r->role == RAFT_LEADER) {
         (void)raft__maybe_commit(r);
