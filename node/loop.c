@@ -10,7 +10,7 @@
  * beforeSleep), and no reply leaves before the commit that makes it true.
  *
  * The shape is Raft's, with one voter: propose() queues; the batch
- * "persists" the entries; on_committed() applies them and turns effects
+ * "persists" the entries; gr_answer_committed() applies them and turns effects
  * into packets. raft/ will sit between the two without changing either
  * side's contract.
  *
@@ -33,6 +33,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "node/answer.h"
 #include "node/gm_session.h"
 
 #define N_BUCKETS      4096
@@ -173,7 +174,7 @@ void gr_session_want_flush(struct gr_server *srv, struct gm_session *s)
     srv->flush_list = s;
 }
 
-static void flush_all(struct gr_server *srv)
+void gr_sessions_flush(struct gr_server *srv)
 {
     struct gm_session *s;
 
@@ -388,397 +389,8 @@ static void on_due(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     gr_server_wake(srv, NULL, 0);
-    flush_all(srv);
+    gr_sessions_flush(srv);
     arm_due_timer(srv);
-}
-
-/* ---------------------------------------------------------------------
- * Effects -> packets (on_committed).
- */
-
-static struct gr_buf gb(struct store_buf b)
-{
-    struct gr_buf r;
-
-    r.base = (uint8_t *)(uintptr_t)b.base;
-    r.len = b.len;
-    return r;
-}
-
-static struct gm_session *target(struct gr_server *srv,
-                                 const struct store_conn_ref *to)
-{
-    if (to->node_id != srv->node_id || to->incarnation != srv->incarnation) {
-        return NULL;
-    }
-    return gr_session_find(srv, to->conn_id);
-}
-
-static void send_assign(struct gm_session *s, const struct gr_proposal *p,
-                        const struct store_effect *e)
-{
-    struct gr_buf a[5];
-    uint32_t type = GM_JOB_ASSIGN;
-    size_t n;
-
-    if (p != NULL && p->cmd.type == STORE_CMD_GRAB &&
-        p->conn_id == s->conn_id) {
-        type = p->reply_type == GM_GRAB_JOB_UNIQ  ? GM_JOB_ASSIGN_UNIQ
-               : p->reply_type == GM_GRAB_JOB_ALL ? GM_JOB_ASSIGN_ALL
-                                                  : GM_JOB_ASSIGN;
-    }
-    if (type == GM_JOB_ASSIGN_ALL && e->reducer.len == 0) {
-        type = GM_JOB_ASSIGN_UNIQ; /* gearmand: ALL only with a reducer */
-    }
-    a[0] = gb(e->handle);
-    a[1] = gb(e->function);
-    if (type == GM_JOB_ASSIGN) {
-        a[2] = gb(e->data);
-        n = 3;
-    } else if (type == GM_JOB_ASSIGN_UNIQ) {
-        a[2] = gb(e->unique);
-        a[3] = gb(e->data);
-        n = 4;
-    } else {
-        a[2] = gb(e->unique);
-        a[3] = gb(e->reducer);
-        a[4] = gb(e->data);
-        n = 5;
-    }
-    if (gm_packet_write(s->out, type, a, n) != 0) {
-        gm_session_close(s, false);
-        return;
-    }
-    gm_session_job_assigned(s, e->function.base, e->function.len,
-                            e->handle.base, e->handle.len);
-}
-
-static void send_forward(struct gm_session *s, const struct store_effect *e)
-{
-    struct gr_buf a[3];
-    uint32_t type;
-    size_t n = 2;
-
-    a[0] = gb(e->handle);
-    a[1] = gb(e->data);
-    switch (e->work_kind) {
-    case STORE_WORK_STATUS:
-        type = GM_WORK_STATUS;
-        a[1] = gb(e->numerator);
-        a[2] = gb(e->denominator);
-        n = 3;
-        break;
-    case STORE_WORK_DATA:
-        type = GM_WORK_DATA;
-        break;
-    case STORE_WORK_WARNING:
-        type = GM_WORK_WARNING;
-        break;
-    case STORE_WORK_COMPLETE:
-        type = GM_WORK_COMPLETE;
-        break;
-    case STORE_WORK_FAIL:
-        type = GM_WORK_FAIL;
-        n = 1;
-        break;
-    default:
-        if (s->exceptions) {
-            type = GM_WORK_EXCEPTION;
-        } else {
-            /* gearmand's converted WORK_FAIL keeps the NUL after the
-             * handle (GEARMAND.md 1.3): an empty second argument. */
-            type = GM_WORK_FAIL;
-            a[1].base = NULL;
-            a[1].len = 0;
-        }
-        break;
-    }
-    if (gm_packet_write(s->out, type, a, n) != 0) {
-        gm_session_close(s, false);
-    }
-}
-
-static void send_admin_reply(struct gm_session *s, const struct store_effect *e)
-{
-    int rv;
-
-    if (e->code == 0) {
-        rv = evbuffer_add(s->out, "OK\r\n", 4);
-    } else {
-        rv = evbuffer_add_printf(s->out, "ERR %.*s\r\n", (int)e->text.len,
-                                 (const char *)e->text.base) < 0
-                 ? -1
-                 : 0;
-    }
-    if (rv != 0) {
-        gm_session_close(s, false);
-    }
-}
-
-/* Effects that may leave before the commit: a job handed to a worker, a
- * NO_JOB, a WORK_* result forwarded to a client, an error answering a
- * WORK_* or GRAB. If the commit then fails, nothing acknowledged is lost -
- * the job is still queued and runs again (at-least-once) - and meanwhile
- * the worker runs the job while the disk syncs. JOB_CREATED and admin
- * replies acknowledge durable state and wait for the commit. A reply to
- * the proposer goes early only if no earlier proposal of the same
- * connection in this batch waits for a late reply, so replies keep their
- * order per connection. */
-static bool may_send_early(const struct gr_server *srv,
-                           const struct gr_proposal *p,
-                           const struct store_effect *e,
-                           const struct gm_session *s)
-{
-    bool own = e->to.conn_id == p->conn_id;
-
-    if (own && s->late_serial == srv->batch_serial) {
-        return false;
-    }
-    switch (e->type) {
-    case STORE_FX_FORWARD:
-        /* A client waiting for replies (JOB_CREATED of a coalescing
-         * submission) gets its WORK_* in order, after them. */
-        return s->n_pending == 0;
-    case STORE_FX_ASSIGN:
-    case STORE_FX_NO_JOB:
-        return own;
-    case STORE_FX_REFUSED:
-        return own &&
-               (p->cmd.type == STORE_CMD_WORK || p->cmd.type == STORE_CMD_GRAB);
-    default:
-        return false;
-    }
-}
-
-/* Sends effect e of proposal p if it belongs to this phase (early: before
- * the commit). Returns true if it was sent in this call. */
-static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
-                            const struct store_effect *e, bool early)
-{
-    static const struct gr_buf none = {NULL, 0};
-    struct gm_session *s;
-    struct gr_buf a[2];
-
-    if (e->type == STORE_FX_WAKE || e->type == STORE_FX_JOB_DONE) {
-        return false; /* handled per batch (wake) or not needed (done) */
-    }
-    s = target(srv, &e->to);
-    if (s == NULL || s->state == GM_SS_CLOSED) {
-        return false;
-    }
-    if (early) {
-        if (!may_send_early(srv, p, e, s)) {
-            return false;
-        }
-        srv->fxd->sent[e - srv->fxd->fx.v] = true;
-        if (e->type != STORE_FX_FORWARD && e->to.conn_id == p->conn_id) {
-            p->answered = true;
-        }
-    } else if (srv->fxd->sent_valid && srv->fxd->sent[e - srv->fxd->fx.v]) {
-        return false; /* went out before the commit */
-    }
-    switch (e->type) {
-    case STORE_FX_CREATED:
-        a[0] = gb(e->handle);
-        if (gm_packet_write(s->out, GM_JOB_CREATED, a, 1) != 0) {
-            gm_session_close(s, false);
-        }
-        break;
-    case STORE_FX_REFUSED:
-        a[0] = gb(e->error_code);
-        a[1] = gb(e->text);
-        if (gm_packet_write(s->out, GM_ERROR, a, 2) != 0) {
-            gm_session_close(s, false);
-        }
-        break;
-    case STORE_FX_ASSIGN:
-        send_assign(s, p, e);
-        break;
-    case STORE_FX_NO_JOB:
-        if (gm_packet_write(s->out, GM_NO_JOB, &none, 0) != 0) {
-            gm_session_close(s, false);
-        }
-        break;
-    case STORE_FX_FORWARD:
-        send_forward(s, e);
-        break;
-    case STORE_FX_ADMIN_REPLY:
-        send_admin_reply(s, e);
-        break;
-    default:
-        return false;
-    }
-    gr_session_want_flush(srv, s);
-    return true;
-}
-
-static void wake_from_effects(struct gr_server *srv)
-{
-    const struct store_effects *fx = &srv->fxd->fx;
-    struct store_buf *funcs;
-    size_t n = 0;
-    size_t i;
-    size_t j;
-
-    for (i = 0; i < fx->n; i++) {
-        if (fx->v[i].type == STORE_FX_WAKE) {
-            n++;
-        }
-    }
-    if (n == 0) {
-        return;
-    }
-    funcs = gr_calloc(n, sizeof(*funcs));
-    if (funcs == NULL) {
-        gr_server_wake(srv, NULL, 0); /* wake everyone rather than no one */
-        return;
-    }
-    n = 0;
-    for (i = 0; i < fx->n; i++) {
-        const struct store_effect *e = &fx->v[i];
-
-        if (e->type != STORE_FX_WAKE) {
-            continue;
-        }
-        for (j = 0; j < n; j++) {
-            if (funcs[j].len == e->function.len &&
-                memcmp(funcs[j].base, e->function.base, e->function.len) == 0) {
-                break;
-            }
-        }
-        if (j == n) {
-            funcs[n++] = e->function;
-        }
-    }
-    gr_server_wake(srv, funcs, n);
-    gr_free(funcs);
-}
-
-/* Proposal p is finished: tell its session, which may resume parsing. */
-static void finish(struct gr_server *srv, struct gr_proposal *p)
-{
-    struct gm_session *s;
-
-    if (p->conn_id == 0) {
-        return;
-    }
-    s = gr_session_find(srv, p->conn_id);
-    if (s != NULL && s->state != GM_SS_CLOSED) {
-        gm_session_proposal_done(s);
-    }
-}
-
-static void deliver_local(struct gr_server *srv, struct gr_proposal *p)
-{
-    struct gm_session *s = gr_session_find(srv, p->conn_id);
-
-    if (s != NULL && s->state != GM_SS_CLOSED) {
-        evbuffer_add_buffer(s->out, p->local);
-        gr_session_want_flush(srv, s);
-    }
-}
-
-/* Before the commit: what may leave early, and the wake-ups (a NOOP is
- * only a hint), written to the sockets while the disk syncs. */
-static void send_early(struct gr_server *srv, struct gr_proposal *batch)
-{
-    struct gr_fxset *set = srv->fxd;
-    struct gr_proposal *p;
-    struct gm_session *s;
-    size_t i;
-
-    srv->batch_serial++;
-    if (set->fx.n > set->sent_cap) {
-        bool *v = gr_realloc(set->sent, set->fx.n * sizeof(*v));
-
-        if (v == NULL) {
-            return; /* everything goes after the commit instead */
-        }
-        set->sent = v;
-        set->sent_cap = set->fx.n;
-    }
-    if (set->fx.n > 0) {
-        memset(set->sent, 0, set->fx.n * sizeof(*set->sent));
-    }
-    set->sent_valid = true;
-    for (p = batch; p != NULL; p = p->next) {
-        s = p->conn_id != 0 ? gr_session_find(srv, p->conn_id) : NULL;
-        if (p->cmd.type != 0) {
-            for (i = p->fx_begin; i < p->fx_end; i++) {
-                dispatch_effect(srv, p, &set->fx.v[i], true);
-            }
-        }
-        /* A reply of p still to come blocks the connection's later early
-         * replies in this batch. */
-        if (s != NULL && (p->cmd.type == 0 || !p->answered) &&
-            p->cmd.type != STORE_CMD_WORK) {
-            s->late_serial = srv->batch_serial;
-        }
-    }
-    wake_from_effects(srv);
-    flush_all(srv);
-}
-
-static void on_committed(struct gr_server *srv, struct gr_proposal *batch)
-{
-    struct gr_proposal *p;
-    size_t i;
-
-    for (p = batch; p != NULL; p = p->next) {
-        if (p->cmd.type == 0) {
-            deliver_local(srv, p);
-        } else {
-            for (i = p->fx_begin; i < p->fx_end; i++) {
-                dispatch_effect(srv, p, &srv->fxd->fx.v[i], false);
-            }
-        }
-    }
-    /* Only now resume the sessions: they may propose again. */
-    for (p = batch; p != NULL; p = p->next) {
-        finish(srv, p);
-    }
-}
-
-static void on_failed(struct gr_server *srv, struct gr_proposal *batch, int rv)
-{
-    struct gr_proposal *p;
-    struct gm_session *s;
-
-    GR_LOG(GR_LOG_ERROR, "loop",
-           "write batch failed (%s: %s): refusing its %s requests",
-           store_strerror(rv), store_errmsg(srv->store),
-           rv == STORE_ENOSPC ? "storage-full" : "failed");
-    if (rv == STORE_ENOSPC) {
-        srv->space_ok = false;
-        srv->space_checked_ms = gr_now_ms();
-    }
-    for (p = batch; p != NULL; p = p->next) {
-        if (p->cmd.type == 0) {
-            deliver_local(srv, p);
-            continue;
-        }
-        if (p->conn_id == 0 || p->answered) {
-            continue;
-        }
-        s = gr_session_find(srv, p->conn_id);
-        if (s == NULL || s->state == GM_SS_CLOSED) {
-            continue;
-        }
-        if (p->admin) {
-            evbuffer_add_printf(s->out, "ERR QUEUE_ERROR %s\r\n",
-                                rv == STORE_ENOSPC ? "Storage+is+full"
-                                                   : "Storage+write+failed");
-        } else {
-            gm_error_write(s->out, "QUEUE_ERROR",
-                           rv == STORE_ENOSPC
-                               ? "Job queue is full: storage is full"
-                               : "Job queue error: storage write failed");
-        }
-        gr_session_want_flush(srv, s);
-    }
-    for (p = batch; p != NULL; p = p->next) {
-        finish(srv, p);
-    }
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -865,7 +477,7 @@ static void resume_readers(struct gr_server *srv)
             gm_session_resume(s);
         }
     }
-    flush_all(srv);
+    gr_sessions_flush(srv);
 }
 
 /* Bookkeeping of a batch that ended, done before the next one may start:
@@ -896,24 +508,24 @@ static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
         for (p = batch; p != NULL; p = p->next) {
             p->retry = p->retry && p->conn_id == 0 && p->cmd.type != 0;
         }
-        on_failed(srv, batch, rv);
+        gr_answer_failed(srv, batch, rv);
         free_batch(srv, batch);
-        flush_all(srv);
+        gr_sessions_flush(srv);
         goto next;
     }
     for (p = batch; p != NULL; p = p->next) {
         p->retry = false;
     }
-    on_committed(srv, batch);
+    gr_answer_committed(srv, batch);
     /* Workers that went to sleep while the commit ran read the state
      * without this batch: wake them now (at most one NOOP each). */
-    wake_from_effects(srv);
+    gr_answer_wake(srv);
     free_batch(srv, batch);
     check_space(srv, false);
     if (epoch) {
         arm_due_timer(srv);
     }
-    flush_all(srv);
+    gr_sessions_flush(srv);
 next:
     if (srv->inflight == NULL) {
         resume_readers(srv);
@@ -1000,7 +612,7 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
         event_active(srv->applied_ev, EV_READ, 0);
     } else {
         srv->fxd = set;
-        send_early(srv, batch);
+        gr_answer_early(srv, batch);
     }
     t1 = gr_mono_us();
     rv = store_txn_commit(txn); /* releases txn whatever the result */
@@ -1060,7 +672,7 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&srv->c_lock);
     if (go) {
         srv->fxd = srv->c_fxs;
-        send_early(srv, srv->inflight);
+        gr_answer_early(srv, srv->inflight);
     }
 }
 
@@ -1111,7 +723,7 @@ static void collect_inflight(struct gr_server *srv)
     }
     srv->fxd = set;
     if (early) {
-        send_early(srv, batch);
+        gr_answer_early(srv, batch);
     }
     finish_batch(srv, batch, epoch, rv);
 }

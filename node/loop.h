@@ -159,6 +159,8 @@ struct gm_session *gr_session_find(struct gr_server *srv, uint64_t conn_id);
 void gr_session_register(struct gr_server *srv, struct gm_session *s);
 void gr_session_unregister(struct gr_server *srv, struct gm_session *s);
 void gr_session_want_flush(struct gr_server *srv, struct gm_session *s);
+/* Writes out every session that asked for a flush since the last call. */
+void gr_sessions_flush(struct gr_server *srv);
 void gr_session_reap_later(struct gr_server *srv, struct gm_session *s);
 
 /* True when new submissions may be accepted (map and disk headroom). */

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/answer.h - turning the effects of a write batch into packets.
+ *
+ * Why it is separate: loop.c decides WHEN a batch's answers may leave
+ * (early, while the disk syncs, or after the commit); this module decides
+ * WHAT leaves and to whom, from the effects store_apply() returned for
+ * the batch (srv->fxd, the effect set being answered).
+ *
+ * Not here: batching and the committer thread (loop.c), request parsing
+ * (gm_session.c).
+ */
+#ifndef GEARRAFT_ANSWER_H
+#define GEARRAFT_ANSWER_H
+
+#include "node/loop.h"
+
+/* Before the commit: sends what may leave early (a job handed to a worker,
+ * NO_JOB, a result forwarded to a waiting client, an error answering a
+ * WORK_* or GRAB) and the wake-ups, and marks them sent in srv->fxd so
+ * that gr_answer_committed does not send them again. Replies keep their
+ * order per connection: an early reply never overtakes a late one of an
+ * earlier proposal of the same connection. */
+void gr_answer_early(struct gr_server *srv, struct gr_proposal *batch);
+
+/* After the commit: sends every effect not sent early (JOB_CREATED, admin
+ * replies, ...), then tells each proposer's session its proposal is done
+ * (the session may parse and propose again). */
+void gr_answer_committed(struct gr_server *srv, struct gr_proposal *batch);
+
+/* The batch failed to commit (rv, a STORE_E* code): every proposer still
+ * waiting for an answer gets a QUEUE_ERROR (admin connections as text);
+ * then each session is told its proposal is done. */
+void gr_answer_failed(struct gr_server *srv, struct gr_proposal *batch,
+                      int rv);
+
+/* Wakes (NOOP) the sleeping workers of every function that got a runnable
+ * job in the batch whose effects are srv->fxd. */
+void gr_answer_wake(struct gr_server *srv);
+
+#endif /* GEARRAFT_ANSWER_H */
