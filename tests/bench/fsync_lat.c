@@ -11,6 +11,13 @@
  * journals metadata too).
  *
  *   gr_fsync_lat [DIR] [COUNT] [BYTES]     defaults: /tmp 1000 4096
+ *   gr_fsync_lat --pages N [DIR] [COUNT]   defaults: /tmp 200
+ *
+ * The second form measures what one LMDB commit costs by the number of
+ * pages it dirtied: N pages of 4 KiB written in place in a 64 MiB file,
+ * then one fdatasync - once at N scattered offsets (what a B-tree commit
+ * whose keys land all over the tree writes) and once as N contiguous
+ * pages.
  *
  * Prints one RESULT line per pattern. Not a test: it measures.
  */
@@ -47,6 +54,92 @@ static int measure(int fd, const char *pattern, const uint8_t *buf,
     return 0;
 }
 
+#define PAGE      4096u
+#define FILE_PAGES 16384u /* 64 MiB */
+
+static void report(const char *pattern, unsigned long pages,
+                   unsigned long count, double *lat)
+{
+    double sum = 0;
+
+    for (unsigned long i = 0; i < count; i++) {
+        sum += lat[i];
+    }
+    bench_sort(lat, count);
+    printf("RESULT case=fsync pattern=%s pages=%lu count=%lu mean_ms=%.3f "
+           "p50_ms=%.3f p99_ms=%.3f ops_per_s=%.0f\n",
+           pattern, pages, count, 1e3 * sum / (double)count,
+           1e3 * bench_percentile(lat, count, 50),
+           1e3 * bench_percentile(lat, count, 99), (double)count / sum);
+}
+
+/* N pages written in place, scattered or contiguous, then one sync. */
+static int pages_case(const char *dir, unsigned long pages,
+                      unsigned long count)
+{
+    static uint8_t page[PAGE];
+    char path[4096];
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    double *lat = calloc(count, sizeof(*lat));
+    int rc = 1;
+    int fd;
+
+    if (lat == NULL) {
+        return 1;
+    }
+    memset(page, 'g', sizeof(page));
+    snprintf(path, sizeof(path), "%s/gr_fsync_lat.XXXXXX", dir);
+    fd = mkstemp(path);
+    if (fd == -1) {
+        fprintf(stderr, "mkstemp in %s: %s\n", dir, strerror(errno));
+        free(lat);
+        return 1;
+    }
+    unlink(path);
+    for (unsigned long pg = 0; pg < FILE_PAGES; pg++) {
+        if (pwrite(fd, page, PAGE, (off_t)(pg * PAGE)) != (ssize_t)PAGE) {
+            goto out;
+        }
+    }
+    if (fsync(fd) == -1) {
+        goto out;
+    }
+    for (int contiguous = 0; contiguous < 2; contiguous++) {
+        for (unsigned long i = 0; i < count; i++) {
+            unsigned long first;
+            double t0 = bench_now();
+
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            first = (unsigned long)(seed >> 33) % (FILE_PAGES - pages);
+            for (unsigned long k = 0; k < pages; k++) {
+                unsigned long pg = first + k;
+
+                if (!contiguous) {
+                    seed = seed * 6364136223846793005ull +
+                           1442695040888963407ull;
+                    pg = (unsigned long)(seed >> 33) % FILE_PAGES;
+                }
+                if (pwrite(fd, page, PAGE, (off_t)(pg * PAGE)) !=
+                    (ssize_t)PAGE) {
+                    fprintf(stderr, "pwrite: %s\n", strerror(errno));
+                    goto out;
+                }
+            }
+            if (fdatasync(fd) == -1) {
+                fprintf(stderr, "fdatasync: %s\n", strerror(errno));
+                goto out;
+            }
+            lat[i] = bench_now() - t0;
+        }
+        report(contiguous ? "contiguous" : "scattered", pages, count, lat);
+    }
+    rc = 0;
+out:
+    close(fd);
+    free(lat);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const char *patterns[] = {"overwrite", "append"};
@@ -58,6 +151,16 @@ int main(int argc, char **argv)
     double *lat;
     int rc = 1;
 
+    if (argc > 2 && strcmp(argv[1], "--pages") == 0) {
+        unsigned long pages = strtoul(argv[2], NULL, 10);
+
+        count = argc > 4 ? strtoul(argv[4], NULL, 10) : 200;
+        if (pages == 0 || pages > 1024 || count == 0 || count > 100000) {
+            fprintf(stderr, "usage: gr_fsync_lat --pages N [DIR] [COUNT]\n");
+            return 2;
+        }
+        return pages_case(argc > 3 ? argv[3] : "/tmp", pages, count);
+    }
     if (argc > 2) {
         count = strtoul(argv[2], NULL, 10);
     }

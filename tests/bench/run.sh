@@ -173,6 +173,11 @@ print_table() {
         v["disk" SUBSEP "fsync" SUBSEP "overwrite" SUBSEP "ops_per_s"], v["disk" SUBSEP "fsync" SUBSEP "append" SUBSEP "p50_ms"], \
         v["disk" SUBSEP "fsync" SUBSEP "append" SUBSEP "p99_ms"], v["disk" SUBSEP "fsync" SUBSEP "append" SUBSEP "ops_per_s"]
     }
+    if (("disk" SUBSEP "fsync" SUBSEP "scattered" SUBSEP "p50_ms") in v) {
+      printf "disk 50 pages of 4 KiB + one fdatasync: scattered p50 %s ms p99 %s ms; contiguous p50 %s ms p99 %s ms\n", \
+        v["disk" SUBSEP "fsync" SUBSEP "scattered" SUBSEP "p50_ms"], v["disk" SUBSEP "fsync" SUBSEP "scattered" SUBSEP "p99_ms"], \
+        v["disk" SUBSEP "fsync" SUBSEP "contiguous" SUBSEP "p50_ms"], v["disk" SUBSEP "fsync" SUBSEP "contiguous" SUBSEP "p99_ms"]
+    }
   }' "${@:3}"
 }
 
@@ -361,6 +366,8 @@ done
 # Disk sync latency where the servers kept their data.
 if [ -x "$fsync_tool" ]; then
   "$fsync_tool" "$work" "$fsync_count" 4096 2>&1 | sed "s/^RESULT /disk /" >> "$results"
+  # What a commit of 50 dirty pages costs, scattered or contiguous.
+  "$fsync_tool" --pages 50 "$work" 200 2>&1 | sed "s/^RESULT /disk /" >> "$results"
 fi
 
 [ -z "$out" ] || cp "$results" "$out"
