@@ -12,6 +12,13 @@
  * through a local (nothing stored) proposal, in order, for the same
  * reason.
  *
+ * Back-pressure (gm_session.h, GM_SESSION_OUT_HIGH): a connection whose
+ * peer lets its replies pile up stops being read until they drain. The
+ * pause is a flag beside the state, checked before each new frame is
+ * parsed and after each write, so it composes with GM_SS_WAIT_COMMIT: a
+ * held frame is still answered when its commit comes, and parsing picks
+ * up again, from a deferred event, when the output is low again.
+ *
  * Not here: the batch, effects and timers of the server (loop.c), admin
  * commands (admin.c).
  */
@@ -34,6 +41,7 @@
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 static void on_timeout(evutil_socket_t fd, short what, void *arg);
+static void on_resume(evutil_socket_t fd, short what, void *arg);
 
 int gm_session_new(struct gr_server *srv, int fd, const char *ip,
                    struct gm_session **out)
@@ -50,18 +58,22 @@ int gm_session_new(struct gr_server *srv, int fd, const char *ip,
     s->client_id[0] = '\0';
     s->exceptions = srv->cfg->exceptions;
     s->state = GM_SS_READ;
+    s->out_high = GM_SESSION_OUT_HIGH;
+    s->out_low = GM_SESSION_OUT_LOW;
     s->in = evbuffer_new();
     s->out = evbuffer_new();
     s->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_read, s);
     s->write_ev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_write, s);
     s->timeout_ev = evtimer_new(srv->base, on_timeout, s);
+    s->resume_ev = event_new(srv->base, -1, 0, on_resume, s);
     if (s->in == NULL || s->out == NULL || s->read_ev == NULL ||
-        s->write_ev == NULL || s->timeout_ev == NULL) {
+        s->write_ev == NULL || s->timeout_ev == NULL || s->resume_ev == NULL) {
         goto err_free_session;
     }
     event_priority_set(s->read_ev, 0);
     event_priority_set(s->write_ev, 0);
     event_priority_set(s->timeout_ev, 0);
+    event_priority_set(s->resume_ev, 0);
     if (event_add(s->read_ev, NULL) != 0) {
         goto err_free_session;
     }
@@ -93,6 +105,9 @@ void gm_session_free(struct gm_session *s)
     if (s->timeout_ev != NULL) {
         event_free(s->timeout_ev);
     }
+    if (s->resume_ev != NULL) {
+        event_free(s->resume_ev);
+    }
     if (s->in != NULL) {
         evbuffer_free(s->in);
     }
@@ -111,8 +126,64 @@ void gm_session_free(struct gm_session *s)
 }
 
 /* ---------------------------------------------------------------------
- * Output.
+ * Output and back-pressure.
  */
+
+size_t gm_session_out_backlog(const struct gm_session *s)
+{
+    return evbuffer_get_length(s->out) + s->local_len;
+}
+
+/* True while the session may read and parse requests at all. */
+static bool is_open(const struct gm_session *s)
+{
+    return s->state == GM_SS_READ || s->state == GM_SS_PARSE ||
+           s->state == GM_SS_WAIT_COMMIT;
+}
+
+static void pause_reading(struct gm_session *s)
+{
+    if (s->out_paused) {
+        return;
+    }
+    s->out_paused = true;
+    event_del(s->read_ev);
+    GR_LOG(GR_LOG_DEBUG, "session",
+           "conn=%llu %zu bytes of output waiting: not reading requests",
+           (unsigned long long)s->conn_id, gm_session_out_backlog(s));
+}
+
+/* Reads again. Frames already buffered are parsed from resume_ev, not
+ * here: this runs inside gm_session_flush(), whose callers (loop.c's
+ * flush_all, on_write) do not expect the session to handle requests. */
+static void resume_reading(struct gm_session *s)
+{
+    s->out_paused = false;
+    GR_LOG(GR_LOG_DEBUG, "session", "conn=%llu output drained: reading again",
+           (unsigned long long)s->conn_id);
+    if (!s->read_eof) {
+        event_add(s->read_ev, NULL);
+    }
+    if (s->state == GM_SS_PARSE || s->read_eof) {
+        event_active(s->resume_ev, EV_TIMEOUT, 0);
+    }
+}
+
+/* Pauses above the high mark, resumes below the low one. */
+static void check_backlog(struct gm_session *s)
+{
+    size_t backlog;
+
+    if (!is_open(s)) {
+        return;
+    }
+    backlog = gm_session_out_backlog(s);
+    if (!s->out_paused && backlog > s->out_high) {
+        pause_reading(s);
+    } else if (s->out_paused && backlog < s->out_low) {
+        resume_reading(s);
+    }
+}
 
 void gm_session_flush(struct gm_session *s)
 {
@@ -140,12 +211,17 @@ void gm_session_flush(struct gm_session *s)
     }
     if (evbuffer_get_length(s->out) > 0) {
         event_add(s->write_ev, NULL);
-        return;
+    } else {
+        event_del(s->write_ev);
+        if (s->state == GM_SS_CLOSING) {
+            gm_session_close(s, false);
+            return;
+        }
     }
-    event_del(s->write_ev);
-    if (s->state == GM_SS_CLOSING) {
-        gm_session_close(s, false);
-    }
+    /* Output put here by other connections (forwarded results, NOOP)
+     * pauses this one's reading too: it cannot be refused, but what the
+     * peer asks for next can wait. */
+    check_backlog(s);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
@@ -184,6 +260,18 @@ static struct evbuffer *reply_buf(struct gm_session *s)
     return p->local;
 }
 
+/* Counts a reply written into a local proposal's buffer against the
+ * back-pressure mark. Each such buffer holds exactly one reply. The count
+ * is only cleared when no proposal of the session is in flight any more
+ * (gm_session_proposal_done), so it may overstate the backlog for a while;
+ * then the session pauses until its batch is answered, never longer. */
+static void count_local(struct gm_session *s, struct evbuffer *out)
+{
+    if (out != s->out) {
+        s->local_len += evbuffer_get_length(out);
+    }
+}
+
 static void reply(struct gm_session *s, uint32_t type,
                   const struct gr_buf *args, size_t n)
 {
@@ -191,7 +279,9 @@ static void reply(struct gm_session *s, uint32_t type,
 
     if (out == NULL || gm_packet_write(out, type, args, n) != 0) {
         gm_session_close(s, false);
+        return;
     }
+    count_local(s, out);
 }
 
 static void reply_error(struct gm_session *s, const char *code,
@@ -201,7 +291,9 @@ static void reply_error(struct gm_session *s, const char *code,
 
     if (out == NULL || gm_error_write(out, code, text) != 0) {
         gm_session_close(s, false);
+        return;
     }
+    count_local(s, out);
 }
 
 /* ---------------------------------------------------------------------
@@ -250,6 +342,7 @@ void gm_session_close(struct gm_session *s, bool flush)
     event_del(s->read_ev);
     event_del(s->write_ev);
     event_del(s->timeout_ev);
+    event_del(s->resume_ev);
     close(s->fd);
     s->fd = -1;
     gr_session_unregister(s->srv, s);
@@ -950,6 +1043,13 @@ void gm_session_drive(struct gm_session *s)
             gr_session_want_flush(s->srv, s);
             return;
         case GM_SS_PARSE:
+            /* Too much output waiting for the peer: the next request waits
+             * in s->in (and the socket) until it drains. */
+            if (s->out_paused || gm_session_out_backlog(s) > s->out_high) {
+                pause_reading(s);
+                gr_session_want_flush(s->srv, s);
+                return;
+            }
             memset(&frame, 0, sizeof(frame));
             rv = gm_frame_parse(s->in, (size_t)s->srv->cfg->max_packet_size,
                                 &frame, &type);
@@ -1003,6 +1103,12 @@ void gm_session_proposal_done(struct gm_session *s)
 {
     GR_ASSERT(s->n_pending > 0);
     s->n_pending--;
+    if (s->n_pending == 0) {
+        /* Every local proposal of this session was delivered (or dropped
+         * with its batch): its bytes are in s->out now, if anywhere. */
+        s->local_len = 0;
+        check_backlog(s);
+    }
     gm_session_resume(s);
 }
 
@@ -1034,6 +1140,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             s->state = GM_SS_PARSE;
         }
         gm_session_drive(s);
+        if (s->out_paused && is_open(s)) {
+            /* Requests are still buffered behind the backlog: on_resume
+             * answers them and closes once the output drains. */
+            s->read_eof = true;
+            gm_session_flush(s);
+            return;
+        }
         gm_session_close(s, true);
         return;
     }
@@ -1044,4 +1157,32 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     if (s->state != GM_SS_CLOSED && s->n_pending == 0) {
         gm_session_flush(s);
     }
+    check_backlog(s);
+}
+
+/* The output drained below s->out_low: parse what was buffered
+ * while paused, as on_read would have. */
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct gm_session *s = arg;
+
+    (void)fd;
+    (void)what;
+    if (!is_open(s) || s->out_paused) {
+        return;
+    }
+    if (s->state == GM_SS_PARSE) {
+        gm_session_drive(s);
+    }
+    if (s->read_eof && s->out_paused && is_open(s)) {
+        return; /* paused again: the next drain comes back here */
+    }
+    if (s->read_eof) {
+        gm_session_close(s, true);
+        return;
+    }
+    if (s->state != GM_SS_CLOSED && s->n_pending == 0) {
+        gm_session_flush(s);
+    }
+    check_backlog(s);
 }

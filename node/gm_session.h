@@ -31,6 +31,29 @@ struct event;
 struct evbuffer;
 struct gr_server;
 
+/* Back-pressure on a connection's output. When what is queued for the
+ * peer (s->out plus immediate replies still held in local proposals) goes
+ * above GM_SESSION_OUT_HIGH, the session stops reading and parsing
+ * requests from that connection; when it drains below GM_SESSION_OUT_LOW
+ * it reads again and first parses what is already buffered. A pause
+ * refuses nothing and never splits a reply: it only defers the NEXT
+ * request. So the marks need not exceed --max-packet-size (1 GiB by
+ * default, which would make a mark derived from it useless), and a peer
+ * that reads its replies never notices them; only a peer that stops
+ * reading more than 32 MiB of replies behind waits, and then waits for
+ * itself. What one connection can make the server hold for it is thus
+ * about GM_SESSION_OUT_HIGH + its largest single reply + one read chunk
+ * of requests (plus a partial frame of at most --max-packet-size).
+ *
+ * Output caused by OTHER connections (results and WORK_* forwarded to a
+ * waiting client, NOOP wake-ups, admin replies after a commit) cannot be
+ * refused: it still grows s->out past the mark, but then this connection's
+ * own requests are not read, which bounds what the peer itself can cause.
+ * The low mark is half the high one so a pipelining peer that reads
+ * slowly is not paused and resumed once per reply. */
+#define GM_SESSION_OUT_HIGH ((size_t)32 * 1024 * 1024)
+#define GM_SESSION_OUT_LOW  (GM_SESSION_OUT_HIGH / 2)
+
 enum gm_session_state {
     GM_SS_READ = 1,        /* everything buffered is handled; wait for bytes */
     GM_SS_PARSE = 2,       /* bytes are buffered: take the next frame */
@@ -59,6 +82,17 @@ struct gm_session {
     struct evbuffer *out;
     struct gm_frame held; /* GM_SS_WAIT_COMMIT: the frame that waits */
     size_t n_pending;     /* proposals in flight from this connection */
+
+    /* Back-pressure (GM_SESSION_OUT_HIGH). A pause is orthogonal to the
+     * state: a session in READ, PARSE or WAIT_COMMIT may be paused; it
+     * then neither reads nor parses a new frame (a held frame still runs
+     * when its commit comes, and the next frame waits). */
+    size_t out_high;         /* GM_SESSION_OUT_HIGH (tests lower it) */
+    size_t out_low;          /* GM_SESSION_OUT_LOW */
+    bool out_paused;         /* read_ev removed until s->out drains */
+    bool read_eof;           /* the peer closed its side while paused */
+    size_t local_len;        /* reply bytes in local proposals in flight */
+    struct event *resume_ev; /* deferred: parse what is buffered */
 
     /* client side */
     bool exceptions;   /* OPTION_REQ exceptions, or --exceptions */
@@ -103,8 +137,14 @@ void gm_session_proposal_done(struct gm_session *s);
  * continues. */
 void gm_session_resume(struct gm_session *s);
 
-/* Writes queued output now; arms the write event for the rest. */
+/* Writes queued output now; arms the write event for the rest. Pauses
+ * reading when the output left is above s->out_high, and resumes it (from
+ * a deferred event, never inside this call) once below s->out_low. */
 void gm_session_flush(struct gm_session *s);
+
+/* Bytes queued for the peer that count against s->out_high:
+ * s->out plus immediate replies still held in local proposals. */
+size_t gm_session_out_backlog(const struct gm_session *s);
 
 /* Starts closing: flushes what is queued when `flush`, then closes the
  * socket, tells the write path (CLIENT_GONE, RELEASE) and hands the

@@ -2,7 +2,9 @@
  * tests/unit/node/test_gm_session.c - a session's state machine on a real
  * server loop and store (fresh mkdtemp directory), driven through a
  * socketpair: replies keep request order across commits, a read waits in
- * GM_SS_WAIT_COMMIT, and malformed input closes only that connection.
+ * GM_SS_WAIT_COMMIT, malformed input closes only that connection, and a
+ * peer that does not read its replies stops being read (back-pressure)
+ * until they drain, in whatever state it was paused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -203,6 +206,372 @@ static void test_bad_magic_closes_only_that_session(void **state)
     close(good_peer);
 }
 
+/* ---------------------------------------------------------------------
+ * Back-pressure. The marks are lowered on the session under test (1 MiB
+ * and 512 KiB instead of 32 and 16 MiB) to keep the test small; the
+ * integration test 13_backpressure.t uses the real ones. The peer writes
+ * a request stream non-blockingly and reads replies packet by packet
+ * while the loop runs.
+ */
+
+#define ECHO_LEN  ((size_t)64 * 1024)
+#define N_ECHO    64 /* 4 MiB of echoes: far past the lowered mark */
+#define TEST_HIGH ((size_t)1024 * 1024)
+
+struct stream {
+    uint8_t *data;
+    size_t len;
+    size_t off;
+    size_t cap;
+};
+
+static void stream_add(struct stream *tx, uint32_t type, const uint8_t *a0,
+                       size_t a0_len, const char *a1, const char *a2, size_t n)
+{
+    struct gr_buf a[3] = {
+        {(uint8_t *)a0, a0_len}, gm_str(a1 ? a1 : ""), gm_str(a2 ? a2 : "")};
+    struct evbuffer *b = evbuffer_new();
+    size_t len;
+
+    assert_non_null(b);
+    assert_int_equal(gm_packet_write_magic(b, true, type, a, n), 0);
+    len = evbuffer_get_length(b);
+    if (tx->len + len > tx->cap) {
+        tx->cap = 2 * (tx->len + len);
+        tx->data = realloc(tx->data, tx->cap);
+        assert_non_null(tx->data);
+    }
+    evbuffer_remove(b, tx->data + tx->len, len);
+    tx->len += len;
+    evbuffer_free(b);
+}
+
+static void stream_str(struct stream *tx, uint32_t type, const char *a0,
+                       const char *a1, const char *a2, size_t n)
+{
+    stream_add(tx, type, (const uint8_t *)a0, strlen(a0), a1, a2, n);
+}
+
+/* Echo i's payload: i in its first and last four bytes around a pattern
+ * (filled in by the call for i == 0). */
+static void echo_payload(uint8_t *p, uint32_t i)
+{
+    size_t k;
+
+    if (i == 0) {
+        for (k = 0; k < ECHO_LEN; k++) {
+            p[k] = (uint8_t)((k * 131u) >> 3);
+        }
+    }
+    for (k = 0; k < 4; k++) {
+        p[k] = (uint8_t)(i >> (24 - 8 * k));
+        p[ECHO_LEN - 4 + k] = p[k];
+    }
+}
+
+/* Writes what the socket takes; true if it took something. */
+static bool stream_write(struct stream *tx, int fd)
+{
+    bool progress = false;
+
+    while (tx->off < tx->len) {
+        ssize_t n = write(fd, tx->data + tx->off, tx->len - tx->off);
+
+        if (n <= 0) {
+            break;
+        }
+        tx->off += (size_t)n;
+        progress = true;
+    }
+    return progress;
+}
+
+/* Runs one round of ready events, waiting at most 5 ms for one: it wakes
+ * on socket events and on the committer thread's "done", not on a sleep.
+ * (An exit timer left by an early return only ends a later round.) */
+static void turn(struct fixture *f)
+{
+    struct timeval tv = {0, 5000};
+
+    event_base_loopexit(f->base, &tv);
+    event_base_loop(f->base, EVLOOP_ONCE);
+}
+
+/* Like pump(), while also writing the rest of tx. */
+static size_t pump_io(struct fixture *f, int fd, struct stream *tx,
+                      uint8_t *out, size_t want)
+{
+    size_t got = 0;
+    int rounds;
+
+    for (rounds = 0; rounds < 4000 && got < want; rounds++) {
+        ssize_t n;
+
+        stream_write(tx, fd);
+        turn(f);
+        while (got < want && (n = read(fd, out + got, want - got)) > 0) {
+            got += (size_t)n;
+        }
+        if (got < want && n == 0) {
+            break; /* EOF */
+        }
+    }
+    return got;
+}
+
+/* Writes tx without reading until the session pauses and the socket
+ * stays full for a few loop rounds. */
+static void push_until_paused(struct fixture *f, struct gm_session *s, int fd,
+                              struct stream *tx)
+{
+    int idle = 0;
+    int rounds;
+
+    for (rounds = 0; rounds < 4000 && idle < 5; rounds++) {
+        bool progress = stream_write(tx, fd);
+
+        turn(f);
+        idle = (!progress && s->out_paused) ? idle + 1 : 0;
+    }
+}
+
+/* Reads one reply and checks its type and (unless NULL) its body. */
+static void expect_reply(struct fixture *f, int fd, struct stream *tx,
+                         uint32_t type, const void *body, size_t body_len)
+{
+    uint8_t hdr[GM_HEADER_LEN];
+    uint8_t *got;
+    size_t len;
+
+    assert_int_equal(pump_io(f, fd, tx, hdr, sizeof(hdr)), sizeof(hdr));
+    assert_int_equal(type_at(hdr), type);
+    len = size_at(hdr);
+    got = malloc(len + 1);
+    assert_non_null(got);
+    assert_int_equal(pump_io(f, fd, tx, got, len), len);
+    if (body != NULL) {
+        assert_int_equal(len, body_len);
+        assert_memory_equal(got, body, len);
+    }
+    free(got);
+}
+
+static struct gm_session *connect_small_marks(struct fixture *f, int *peer)
+{
+    struct gm_session *s = connect_session(f, peer);
+
+    s->out_high = TEST_HIGH;
+    s->out_low = TEST_HIGH / 2;
+    evutil_make_socket_nonblocking(*peer);
+    return s;
+}
+
+/* Fills the server-to-peer direction of the socket with junk written on
+ * the server's side, so that what the session sends next stays queued in
+ * s->out. Returns the junk length, to be read and skipped by the peer. */
+static size_t fill_peer(struct gm_session *s)
+{
+    static const uint8_t junk[4096];
+    size_t total = 0;
+    ssize_t n;
+
+    while ((n = write(s->fd, junk, sizeof(junk))) > 0) {
+        total += (size_t)n;
+    }
+    return total;
+}
+
+static void skip_junk(struct fixture *f, int fd, struct stream *tx, size_t len)
+{
+    uint8_t *buf = malloc(len);
+
+    assert_non_null(buf);
+    assert_int_equal(pump_io(f, fd, tx, buf, len), len);
+    free(buf);
+}
+
+/* ECHO x64, SUBMIT, ECHO: the session pauses while parsing the echoes and
+ * the server stops taking bytes; once the peer reads, it resumes with
+ * what it had buffered, the SUBMIT makes the last echo wait for the
+ * commit again, and every reply arrives, in order. */
+static void
+test_peer_not_reading_pauses_session_then_all_replies_arrive(void **state)
+{
+    struct fixture *f = *state;
+    int peer;
+    struct gm_session *s = connect_small_marks(f, &peer);
+    struct stream tx = {NULL, 0, 0, 0};
+    uint8_t *payload = malloc(ECHO_LEN);
+    uint32_t i;
+
+    assert_non_null(payload);
+    for (i = 0; i < N_ECHO; i++) {
+        echo_payload(payload, i);
+        stream_add(&tx, GM_ECHO_REQ, payload, ECHO_LEN, NULL, NULL, 1);
+    }
+    stream_str(&tx, GM_SUBMIT_JOB_BG, "bp", "", "b", 3);
+    stream_str(&tx, GM_ECHO_REQ, "tail", NULL, NULL, 1);
+
+    push_until_paused(f, s, peer, &tx);
+    assert_true(s->out_paused);
+    assert_true(tx.off < tx.len); /* the server stopped taking requests */
+    /* Over the mark by at most one reply. */
+    assert_true(gm_session_out_backlog(s) > TEST_HIGH);
+    assert_true(gm_session_out_backlog(s) <=
+                TEST_HIGH + GM_HEADER_LEN + ECHO_LEN);
+
+    for (i = 0; i < N_ECHO; i++) {
+        echo_payload(payload, i);
+        expect_reply(f, peer, &tx, GM_ECHO_RES, payload, ECHO_LEN);
+    }
+    expect_reply(f, peer, &tx, GM_JOB_CREATED, NULL, 0);
+    expect_reply(f, peer, &tx, GM_ECHO_RES, "tail", 4);
+    assert_int_equal(tx.off, tx.len);
+    assert_false(s->out_paused);
+    assert_int_equal(s->state, GM_SS_READ);
+    assert_int_equal(gm_session_out_backlog(s), 0);
+    free(payload);
+    free(tx.data);
+    close(peer);
+}
+
+/* The commit's JOB_CREATED cannot leave (the peer's socket is full) while
+ * an ECHO waits for it in GM_SS_WAIT_COMMIT: the session pauses with the
+ * frame held, answers the held frame, and parses nothing further until
+ * the output drains. */
+static void test_pause_with_held_frame_resumes_after_drain(void **state)
+{
+    struct fixture *f = *state;
+    int peer;
+    struct gm_session *s = connect_small_marks(f, &peer);
+    struct stream tx = {NULL, 0, 0, 0};
+    size_t junk;
+    size_t len;
+    int rounds;
+
+    s->out_high = 0; /* any byte that cannot leave pauses */
+    s->out_low = 1;
+    junk = fill_peer(s);
+    stream_str(&tx, GM_SUBMIT_JOB_BG, "held", "", "x", 3);
+    stream_str(&tx, GM_ECHO_REQ, "held", NULL, NULL, 1);
+    stream_str(&tx, GM_ECHO_REQ, "next", NULL, NULL, 1);
+    stream_write(&tx, peer);
+    assert_int_equal(tx.off, tx.len);
+    for (rounds = 0; rounds < 2000; rounds++) {
+        turn(f);
+        if (s->n_pending == 0 && s->state != GM_SS_READ) {
+            break;
+        }
+    }
+    assert_int_equal(s->n_pending, 0);
+    assert_true(s->out_paused);
+    /* The held ECHO was answered; "next" waits unparsed. */
+    assert_int_equal(s->state, GM_SS_PARSE);
+    len = evbuffer_get_length(s->out);
+    assert_true(len >= GM_HEADER_LEN + 4);
+    assert_memory_equal(evbuffer_pullup(s->out, -1) + len - 4, "held", 4);
+    assert_true(evbuffer_get_length(s->in) > 0);
+
+    skip_junk(f, peer, &tx, junk);
+    expect_reply(f, peer, &tx, GM_JOB_CREATED, NULL, 0);
+    expect_reply(f, peer, &tx, GM_ECHO_RES, "held", 4);
+    expect_reply(f, peer, &tx, GM_ECHO_RES, "next", 4);
+    assert_false(s->out_paused);
+    assert_int_equal(s->state, GM_SS_READ);
+    free(tx.data);
+    close(peer);
+}
+
+/* Output caused by another connection (a NOOP wake-up) that cannot leave
+ * pauses a worker idle in GM_SS_READ: its GRAB_JOB is not read until the
+ * NOOP drains, then it gets the job. */
+static void test_wakeup_to_full_socket_pauses_idle_worker(void **state)
+{
+    struct fixture *f = *state;
+    int wpeer;
+    int cpeer;
+    struct gm_session *w = connect_small_marks(f, &wpeer);
+    struct stream wtx = {NULL, 0, 0, 0};
+    struct stream ctx = {NULL, 0, 0, 0};
+    size_t junk;
+    int rounds;
+
+    (void)connect_session(f, &cpeer);
+    evutil_make_socket_nonblocking(cpeer);
+    w->out_high = 0;
+    w->out_low = 1;
+    stream_str(&wtx, GM_CAN_DO, "wk", NULL, NULL, 1);
+    stream_str(&wtx, GM_PRE_SLEEP, "", NULL, NULL, 0);
+    stream_str(&wtx, GM_ECHO_REQ, "asleep", NULL, NULL, 1);
+    expect_reply(f, wpeer, &wtx, GM_ECHO_RES, "asleep", 6);
+    assert_true(w->sleeping);
+    assert_int_equal(w->state, GM_SS_READ);
+
+    junk = fill_peer(w);
+    stream_str(&ctx, GM_SUBMIT_JOB_BG, "wk", "", "job", 3);
+    expect_reply(f, cpeer, &ctx, GM_JOB_CREATED, NULL, 0);
+    for (rounds = 0; rounds < 200 && !w->out_paused; rounds++) {
+        turn(f);
+    }
+    assert_true(w->out_paused);
+    assert_int_equal(w->state, GM_SS_READ);
+
+    /* Not read while paused: the GRAB_JOB stays in the socket. */
+    wtx.len = wtx.off = 0;
+    stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+    stream_write(&wtx, wpeer);
+    turn(f);
+    assert_int_equal(evbuffer_get_length(w->in), 0);
+
+    skip_junk(f, wpeer, &wtx, junk);
+    expect_reply(f, wpeer, &wtx, GM_NOOP, NULL, 0);
+    expect_reply(f, wpeer, &wtx, GM_JOB_ASSIGN, NULL, 0);
+    assert_false(w->out_paused);
+    free(wtx.data);
+    free(ctx.data);
+    close(wpeer);
+    close(cpeer);
+}
+
+/* The peer half-closes while requests are still buffered: the session
+ * pauses at EOF, answers the rest once the output drains, then closes. */
+static void test_eof_while_paused_answers_the_rest_then_closes(void **state)
+{
+    struct fixture *f = *state;
+    int peer;
+    struct gm_session *s = connect_small_marks(f, &peer);
+    struct stream tx = {NULL, 0, 0, 0};
+    uint8_t *payload = malloc(ECHO_LEN);
+    uint8_t byte;
+    uint32_t i;
+
+    assert_non_null(payload);
+    /* As if the bytes had been read while the session waited for a
+     * commit: buffered, not parsed. */
+    for (i = 0; i < N_ECHO; i++) {
+        echo_payload(payload, i);
+        stream_add(&tx, GM_ECHO_REQ, payload, ECHO_LEN, NULL, NULL, 1);
+    }
+    stream_str(&tx, GM_ECHO_REQ, "last", NULL, NULL, 1);
+    assert_int_equal(evbuffer_add(s->in, tx.data, tx.len), 0);
+    tx.off = tx.len;
+    assert_int_equal(shutdown(peer, SHUT_WR), 0);
+    turn(f);
+    assert_true(s->out_paused);
+    assert_true(s->read_eof);
+    assert_int_equal(s->state, GM_SS_PARSE);
+
+    for (i = 0; i < N_ECHO; i++) {
+        echo_payload(payload, i);
+        expect_reply(f, peer, &tx, GM_ECHO_RES, payload, ECHO_LEN);
+    }
+    expect_reply(f, peer, &tx, GM_ECHO_RES, "last", 4);
+    assert_int_equal(pump(f, peer, &byte, 1), 0); /* then EOF */
+    free(payload);
+    free(tx.data);
+    close(peer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +581,16 @@ int main(void)
             test_status_waits_for_the_pending_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_magic_closes_only_that_session,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_peer_not_reading_pauses_session_then_all_replies_arrive, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pause_with_held_frame_resumes_after_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_wakeup_to_full_socket_pauses_idle_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_eof_while_paused_answers_the_rest_then_closes, setup,
+            teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
