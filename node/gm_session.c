@@ -149,8 +149,10 @@ static void pause_reading(struct gm_session *s)
     s->out_paused = true;
     event_del(s->read_ev);
     GR_LOG(GR_LOG_DEBUG, "session",
-           "conn=%llu %zu bytes of output waiting: not reading requests",
-           (unsigned long long)s->conn_id, gm_session_out_backlog(s));
+           "conn=%llu %zu bytes of output or %zu requests waiting: not "
+           "reading requests",
+           (unsigned long long)s->conn_id, gm_session_out_backlog(s),
+           s->n_pending);
 }
 
 /* Reads again. Frames already buffered are parsed from resume_ev, not
@@ -178,9 +180,11 @@ static void check_backlog(struct gm_session *s)
         return;
     }
     backlog = gm_session_out_backlog(s);
-    if (!s->out_paused && backlog > s->out_high) {
+    if (!s->out_paused &&
+        (backlog > s->out_high || s->n_pending >= GM_SESSION_MAX_PENDING)) {
         pause_reading(s);
-    } else if (s->out_paused && backlog < s->out_low) {
+    } else if (s->out_paused && backlog < s->out_low &&
+               s->n_pending <= GM_SESSION_MAX_PENDING / 2) {
         resume_reading(s);
     }
 }
@@ -1045,7 +1049,8 @@ void gm_session_drive(struct gm_session *s)
         case GM_SS_PARSE:
             /* Too much output waiting for the peer: the next request waits
              * in s->in (and the socket) until it drains. */
-            if (s->out_paused || gm_session_out_backlog(s) > s->out_high) {
+            if (s->out_paused || gm_session_out_backlog(s) > s->out_high ||
+                s->n_pending >= GM_SESSION_MAX_PENDING) {
                 pause_reading(s);
                 gr_session_want_flush(s->srv, s);
                 return;
@@ -1107,8 +1112,8 @@ void gm_session_proposal_done(struct gm_session *s)
         /* Every local proposal of this session was delivered (or dropped
          * with its batch): its bytes are in s->out now, if anywhere. */
         s->local_len = 0;
-        check_backlog(s);
     }
+    check_backlog(s);
     gm_session_resume(s);
 }
 

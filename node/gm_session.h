@@ -54,6 +54,14 @@ struct gr_server;
 #define GM_SESSION_OUT_HIGH ((size_t)32 * 1024 * 1024)
 #define GM_SESSION_OUT_LOW  (GM_SESSION_OUT_HIGH / 2)
 
+/* The same pause bounds the requests of one connection that wait for the
+ * disk: past GM_SESSION_MAX_PENDING proposals in flight (a client that
+ * pipelines submissions faster than they commit) the session stops
+ * reading until half of them are answered. 4096 is far above what any
+ * client library pipelines, and keeps one connection's share of a batch
+ * (and of the server's memory) bounded. */
+#define GM_SESSION_MAX_PENDING 4096u
+
 enum gm_session_state {
     GM_SS_READ = 1,        /* everything buffered is handled; wait for bytes */
     GM_SS_PARSE = 2,       /* bytes are buffered: take the next frame */

@@ -572,6 +572,72 @@ static void test_eof_while_paused_answers_the_rest_then_closes(void **state)
     close(peer);
 }
 
+/* A client that pipelines more submissions than GM_SESSION_MAX_PENDING in
+ * one write: the session parses up to the cap, stops reading, goes on as
+ * the batches commit, and every submission gets its JOB_CREATED, in
+ * order, with distinct handles. (18-byte packets, so the cap falls inside
+ * a read chunk rather than at its end.) */
+static void test_pipelined_flood_is_capped_then_all_acknowledged(void **state)
+{
+    enum { N = GM_SESSION_MAX_PENDING + 904 };
+    struct fixture *f = *state;
+    struct stream tx = {0};
+    size_t cap = (size_t)N * 64;
+    uint8_t *rx = malloc(cap);
+    size_t got = 0;
+    size_t off = 0;
+    size_t prev_off = 0;
+    size_t prev_len = 0;
+    size_t max_pending = 0;
+    size_t parsed = 0;
+    bool paused = false;
+    int peer;
+    struct gm_session *s = connect_session(f, &peer);
+    int i;
+
+    assert_non_null(rx);
+    evutil_make_socket_nonblocking(peer);
+    for (i = 0; i < N; i++) {
+        stream_str(&tx, GM_SUBMIT_JOB_BG, "f", "", "xyz", 3);
+    }
+    /* Drive until every reply arrived, sampling the session. */
+    for (i = 0; i < 20000 && parsed < (size_t)N; i++) {
+        ssize_t n;
+
+        stream_write(&tx, peer);
+        n = read(peer, rx + got, cap - got);
+        if (n > 0) {
+            got += (size_t)n;
+        } else {
+            turn(f);
+        }
+        if (s->n_pending > max_pending) {
+            max_pending = s->n_pending;
+        }
+        paused = paused || s->out_paused;
+        while (got - off >= GM_HEADER_LEN &&
+               got - off >= GM_HEADER_LEN + size_at(rx + off)) {
+            size_t len = size_at(rx + off);
+
+            assert_int_equal(type_at(rx + off), GM_JOB_CREATED);
+            assert_true(len > 0);
+            assert_false(len == prev_len &&
+                         memcmp(rx + off + GM_HEADER_LEN,
+                                rx + prev_off + GM_HEADER_LEN, len) == 0);
+            prev_off = off;
+            prev_len = len;
+            off += GM_HEADER_LEN + len;
+            parsed++;
+        }
+    }
+    assert_int_equal(parsed, N);
+    assert_true(paused);
+    assert_int_equal(max_pending, GM_SESSION_MAX_PENDING);
+    free(rx);
+    free(tx.data);
+    close(peer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +656,9 @@ int main(void)
             test_wakeup_to_full_socket_pauses_idle_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_eof_while_paused_answers_the_rest_then_closes, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pipelined_flood_is_capped_then_all_acknowledged, setup,
             teardown),
     };
 
