@@ -141,6 +141,8 @@ static bool is_open(const struct gm_session *s)
            s->state == GM_SS_WAIT_COMMIT;
 }
 
+static void finish_eof(struct gm_session *s);
+
 static void pause_reading(struct gm_session *s)
 {
     if (s->out_paused) {
@@ -1115,13 +1117,29 @@ void gm_session_proposal_done(struct gm_session *s)
     }
     check_backlog(s);
     gm_session_resume(s);
+    finish_eof(s);
 }
 
 void gm_session_resume(struct gm_session *s)
 {
     if (s->state == GM_SS_WAIT_COMMIT && !must_wait(s, &s->held)) {
         gm_session_drive(s);
+        finish_eof(s);
     }
+}
+
+/* After the peer's EOF: closes (flushing) once every request it sent is
+ * answered - nothing buffered behind a pause, no proposal waiting for
+ * the disk, no frame held for a commit. Until then the session stays. */
+static void finish_eof(struct gm_session *s)
+{
+    if (!s->read_eof || !is_open(s)) {
+        return;
+    }
+    if (s->out_paused || s->n_pending > 0 || s->state != GM_SS_READ) {
+        return;
+    }
+    gm_session_close(s, true);
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -1139,20 +1157,19 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (n == 0) {
-        /* EOF: answer what was already sent, then close. */
+        /* EOF (the peer may only have shut down its sending side, as
+         * `echo status | nc` does): answer every request already sent,
+         * as gearmand does, then close. */
         event_del(s->read_ev);
+        s->read_eof = true;
         if (s->state == GM_SS_READ) {
             s->state = GM_SS_PARSE;
         }
         gm_session_drive(s);
-        if (s->out_paused && is_open(s)) {
-            /* Requests are still buffered behind the backlog: on_resume
-             * answers them and closes once the output drains. */
-            s->read_eof = true;
+        if (is_open(s)) {
             gm_session_flush(s);
-            return;
         }
-        gm_session_close(s, true);
+        finish_eof(s);
         return;
     }
     if (s->state == GM_SS_READ) {
@@ -1179,11 +1196,8 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     if (s->state == GM_SS_PARSE) {
         gm_session_drive(s);
     }
-    if (s->read_eof && s->out_paused && is_open(s)) {
-        return; /* paused again: the next drain comes back here */
-    }
     if (s->read_eof) {
-        gm_session_close(s, true);
+        finish_eof(s); /* or, paused again, the next drain comes back */
         return;
     }
     if (s->state != GM_SS_CLOSED && s->n_pending == 0) {

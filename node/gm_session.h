@@ -98,7 +98,7 @@ struct gm_session {
     size_t out_high;         /* GM_SESSION_OUT_HIGH (tests lower it) */
     size_t out_low;          /* GM_SESSION_OUT_LOW */
     bool out_paused;         /* read_ev removed until s->out drains */
-    bool read_eof;           /* the peer closed its side while paused */
+    bool read_eof;           /* the peer closed (or shut down) its side */
     size_t local_len;        /* reply bytes in local proposals in flight */
     struct event *resume_ev; /* deferred: parse what is buffered */
 
