@@ -149,9 +149,10 @@ like($c->admin('workers'), qr/^\d+ 127\.0\.0\.1 wid : adm2\n/m, 'workers shows t
        'same with CRLF');
     is($c->admin("drop function lfnam\r\n"), "OK\r\n", 'the truncated name drops');
   } else {
-    my ($name) = grep { $st->{$_} } 'lfname', 'lfnam';
-    ok($name, 'create function (LF) lists the function in status');
-    is($c->admin("drop function $name\r\n"), "OK\r\n", 'drop function: OK');
+    is_deeply($st->{lfname}, [0, 0, 0],
+              'create function (LF) creates the whole name (gearmand bug fixed)');
+    ok(!exists $st->{lfnam}, 'and no truncated name');
+    is($c->admin("drop function lfname\n"), "OK\r\n", 'drop function (LF): OK');
   }
   is($c->admin('drop function adm2'), "ERR there are still connected workers or executing clients\r\n",
      'drop function with a worker: refused');
