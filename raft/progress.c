@@ -175,8 +175,12 @@ static uint64_t kth_largest(uint64_t *vals, size_t n, size_t k)
     return vals[k - 1];
 }
 
-/* The highest index a majority of voters hold durably. */
-raft_index raft__quorum_match(const struct raft *r)
+/* What a majority of voters agree on, for one of two counters: with
+ * read_ack false the log index each holds durably (the leader's own from
+ * raft__self_match), with read_ack true the read-index round each
+ * acknowledged (the leader acknowledges every round it starts). Both are
+ * the quorum-th largest value over the voters (thesis 3.5, 6.4). */
+static uint64_t quorum_value(const struct raft *r, bool read_ack)
 {
     uint64_t vals[RAFT_MAX_MEMBERS];
     size_t n = 0;
@@ -187,7 +191,11 @@ raft_index raft__quorum_match(const struct raft *r)
         if (!pr->voter) {
             continue;
         }
-        vals[n++] = pr->id == r->cfg.id ? raft__self_match(r) : pr->match;
+        if (pr->id == r->cfg.id) {
+            vals[n++] = read_ack ? r->read_seq : raft__self_match(r);
+        } else {
+            vals[n++] = read_ack ? pr->read_ack : pr->match;
+        }
     }
     if (n == 0) {
         return 0;
@@ -195,23 +203,15 @@ raft_index raft__quorum_match(const struct raft *r)
     return kth_largest(vals, n, raft__quorum(r));
 }
 
+/* The highest index a majority of voters hold durably. */
+raft_index raft__quorum_match(const struct raft *r)
+{
+    return quorum_value(r, false);
+}
+
 /* The highest read-index round a majority of voters acknowledged; the
  * leader acknowledges every round it starts. */
 uint64_t raft__quorum_read_ack(const struct raft *r)
 {
-    uint64_t vals[RAFT_MAX_MEMBERS];
-    size_t n = 0;
-
-    for (size_t i = 0; i < r->n_prs; i++) {
-        const struct raft__progress *pr = &r->prs[i];
-
-        if (!pr->voter) {
-            continue;
-        }
-        vals[n++] = pr->id == r->cfg.id ? r->read_seq : pr->read_ack;
-    }
-    if (n == 0) {
-        return 0;
-    }
-    return kth_largest(vals, n, raft__quorum(r));
+    return quorum_value(r, true);
 }

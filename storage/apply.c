@@ -83,49 +83,43 @@ static int refvec_push(struct refvec *v, const struct store_conn_ref *r,
     return 0;
 }
 
+struct collect_arg {
+    const uint8_t *prefix;
+    size_t prefix_len;
+    uint64_t max_inc;
+    struct refvec *out;
+};
+
+static int collect_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+    struct collect_arg *a = arg;
+    struct store_conn_ref r;
+
+    (void)v;
+    if (!store__key_has_prefix(k, a->prefix, a->prefix_len)) {
+        return STORE__WALK_STOP;
+    }
+    if (k->mv_size != STORE__REF_KEY_LEN) {
+        return STORE_ECORRUPT;
+    }
+    store__get_ref(k->mv_data, &r);
+    if (r.incarnation > a->max_inc) {
+        return 0;
+    }
+    return refvec_push(a->out, &r,
+                       store__get64((uint8_t *)k->mv_data + STORE__REF_LEN));
+}
+
 /* Collects every key "ref | num" of db starting with prefix whose ref has
  * an incarnation <= max_inc. */
 static int collect(struct ctx *c, enum store__db db, const uint8_t *prefix,
                    size_t prefix_len, uint64_t max_inc, struct refvec *out)
 {
-    MDB_cursor *cur;
-    MDB_val k;
-    MDB_val v;
-    struct store_conn_ref r;
-    int rc;
-    int rv = 0;
+    struct collect_arg a = {prefix, prefix_len, max_inc, out};
+    int rv;
 
-    rc = mdb_cursor_open(c->txn->txn, store__dbi(c->txn, db), &cur);
-    if (rc != 0) {
-        return store__mdb_err(rc);
-    }
-    k.mv_data = (void *)(uintptr_t)prefix;
-    k.mv_size = prefix_len;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0) {
-        if (k.mv_size < prefix_len ||
-            memcmp(k.mv_data, prefix, prefix_len) != 0) {
-            break;
-        }
-        if (k.mv_size != STORE__REF_KEY_LEN) {
-            rv = STORE_ECORRUPT;
-            break;
-        }
-        store__get_ref(k.mv_data, &r);
-        if (r.incarnation <= max_inc) {
-            rv = refvec_push(
-                out, &r, store__get64((uint8_t *)k.mv_data + STORE__REF_LEN));
-            if (rv != 0) {
-                break;
-            }
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    if (rv != 0) {
-        return rv;
-    }
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+    rv = store__walk(c->txn, db, prefix, prefix_len, collect_one, &a);
+    return rv == STORE__WALK_STOP ? 0 : rv;
 }
 
 /* ---- effects ---- */
@@ -276,6 +270,51 @@ static int func_adjust(struct ctx *c, struct store_buf fn, enum store_prio prio,
 
 /* ---- job life cycle ---- */
 
+/* Loads job num, which an index of ours names: a missing job means the
+ * tables disagree (STORE_ECORRUPT). */
+static int load_indexed(struct ctx *c, uint64_t num, struct store__job *j)
+{
+    int rv = store__job_load(c->txn, num, j);
+
+    return rv == STORE_ENOTFOUND ? STORE_ECORRUPT : rv;
+}
+
+/* Records that client ref waits for job num. */
+static int waits_put(struct ctx *c, const struct store_conn_ref *ref,
+                     uint64_t num)
+{
+    uint8_t key[STORE__REF_KEY_LEN];
+
+    store__ref_key(key, ref, num);
+    return store__put(c->txn, STORE__DB_WAITS, key, sizeof(key), "", 0, 0);
+}
+
+/* Deletes the waits entries of every waiter of j (j itself keeps them). */
+static int waits_del_all(struct ctx *c, const struct store__job *j)
+{
+    uint8_t key[STORE__REF_KEY_LEN];
+    uint32_t i;
+    int rv = 0;
+
+    for (i = 0; rv == 0 && i < j->n_waiters; i++) {
+        store__ref_key(key, &j->waiters[i], j->num);
+        rv = store__del(c->txn, STORE__DB_WAITS, key, sizeof(key));
+    }
+    return rv;
+}
+
+/* All queued and running jobs of a function. */
+static uint64_t func_total(const struct store__func *f)
+{
+    uint64_t total = f->running;
+    int i;
+
+    for (i = 0; i < STORE_PRIO_COUNT; i++) {
+        total += f->queued[i];
+    }
+    return total;
+}
+
 static bool is_runnable(const struct ctx *c, uint64_t when)
 {
     return when == 0 || when <= c->now_ms / 1000u;
@@ -286,7 +325,6 @@ static int job_end(struct ctx *c, struct store__job *j)
 {
     uint8_t key[STORE__REF_KEY_LEN];
     struct store_buf data = {NULL, 0};
-    uint32_t i;
     int rv;
 
     if ((j->flags & (STORE__JOB_UNIQ | STORE__JOB_DASH)) ==
@@ -312,9 +350,8 @@ static int job_end(struct ctx *c, struct store__job *j)
             rv = func_adjust(c, j->function, j->prio, -1, 0);
         }
     }
-    for (i = 0; rv == 0 && i < j->n_waiters; i++) {
-        store__ref_key(key, &j->waiters[i], j->num);
-        rv = store__del(c->txn, STORE__DB_WAITS, key, sizeof(key));
+    if (rv == 0) {
+        rv = waits_del_all(c, j);
     }
     if (rv == 0 && (j->flags & STORE__JOB_DATA_EXT)) {
         store__put64(key, j->num);
@@ -423,127 +460,84 @@ static bool has_nul(struct store_buf b)
     return b.len > 0 && memchr(b.base, 0, b.len) != NULL;
 }
 
-static int do_submit(struct ctx *c, const struct store_submit *sub)
+/* Coalescing (GEARMAND.md 3.3): the queued or running job that the
+ * unique index maps ukey to gains this submission (a waiter, or the
+ * background flag), and the client gets CREATED for it; the first
+ * submission fixed its priority and payload. *joined says whether there
+ * was such a job. With a "-" unique (dash) whose data differs from that
+ * job's, the key is a hash collision: *collision is set instead, and the
+ * new job must stay out of the index so nobody can join it. */
+static int submit_join(struct ctx *c, const struct store_submit *sub,
+                       const uint8_t *ukey, size_t ukey_len, bool dash,
+                       bool *joined, bool *collision)
 {
-    uint8_t ukey[STORE__UNIQ_KEY_MAX];
-    uint8_t key[STORE__UNIQ_KEY_MAX];
     struct store__job j;
-    struct store__job nj;
-    struct store__func f;
     struct store_effect *e;
-    struct store_conn_ref waiter = sub->client;
-    bool dash;
-    bool index_unique;
-    size_t ukey_len = 0;
-    uint64_t total;
+    struct store_buf d;
     MDB_val v;
     int rv;
-    int i;
 
-    if (sub->function.len == 0 || has_nul(sub->function)) {
-        return fx_refused(c, &sub->client, "INVALID_FUNCTION_NAME",
-                          "Function name is empty or invalid");
+    *joined = false;
+    *collision = false;
+    rv = store__get(c->txn, STORE__DB_UNIQ, ukey, ukey_len, &v);
+    if (rv != 0) {
+        return rv == STORE_ENOTFOUND ? 0 : rv;
     }
-    if (sub->function.len > STORE_FUNCTION_MAX) {
-        return fx_refused(c, &sub->client, "ARGUMENT_TOO_LARGE",
-                          "Function name too large");
+    if (v.mv_size != 8) {
+        return STORE_ECORRUPT;
     }
-    if (sub->unique.len > STORE_UNIQUE_MAX) {
-        return fx_refused(c, &sub->client, "ARGUMENT_TOO_LARGE",
-                          "Unique value too large");
-    }
-    if ((unsigned)sub->prio >= STORE_PRIO_COUNT) {
-        return fx_refused(c, &sub->client, "INVALID_ARGUMENT",
-                          "Invalid priority");
-    }
-    dash = sub->unique.len == 1 && sub->unique.base[0] == '-';
-    index_unique = sub->unique.len > 0;
-
     store__job_init(&j);
-    /* Coalescing (GEARMAND.md 3.3): same function and unique, job queued
-     * or running. The first submission fixes priority and payload. */
-    if (index_unique) {
-        uint64_t num;
-        ukey_len =
-            store__uniq_key(ukey, sub->function, sub->unique, sub->data, dash);
-        rv = store__get(c->txn, STORE__DB_UNIQ, ukey, ukey_len, &v);
-        if (rv == 0) {
-            if (v.mv_size != 8) {
-                rv = STORE_ECORRUPT;
-                goto out;
-            }
-            num = store__get64(v.mv_data);
-            rv = store__job_load(c->txn, num, &j);
-            if (rv == STORE_ENOTFOUND) {
-                rv = STORE_ECORRUPT;
-            }
-            if (rv != 0) {
-                goto out;
-            }
-            if (dash) {
-                struct store_buf d;
-                rv = store__job_data(c->txn, &j, &d);
-                if (rv != 0) {
-                    goto out;
-                }
-                if (!store__buf_eq(d, sub->data)) {
-                    /* Hash collision: run it as a job of its own that
-                     * cannot be coalesced with. */
-                    index_unique = false;
-                    goto new_job;
-                }
-            }
-            /* Someone wants the result again. */
-            j.flags &= ~(uint32_t)STORE__JOB_IGNORE;
-            if (sub->background) {
-                j.flags |= STORE__JOB_BG;
-            } else {
-                rv = store__job_add_waiter(&j, &sub->client);
-                if (rv == 0) {
-                    store__ref_key(key, &sub->client, j.num);
-                    rv = store__put(c->txn, STORE__DB_WAITS, key,
-                                    STORE__REF_KEY_LEN, "", 0, 0);
-                }
-                if (rv != 0) {
-                    goto out;
-                }
-            }
-            rv = store__job_store(c->txn, &j);
-            if (rv != 0) {
-                goto out;
-            }
-            rv = store__fx_push(c->fx, STORE_FX_CREATED, &sub->client, &e);
-            if (rv == 0) {
-                e->coalesced = true;
-                e->background = sub->background;
-                rv = fx_handle(c, j.num, &e->handle);
-            }
+    rv = load_indexed(c, store__get64(v.mv_data), &j);
+    if (rv == 0 && dash) {
+        rv = store__job_data(c->txn, &j, &d);
+        if (rv == 0 && !store__buf_eq(d, sub->data)) {
+            *collision = true;
             goto out;
         }
-        if (rv != STORE_ENOTFOUND) {
-            goto out;
-        }
-    }
-
-new_job:
-    rv = store__func_get(c->txn, sub->function, &f);
-    if (rv == STORE_ENOTFOUND) {
-        memset(&f, 0, sizeof(f));
-        rv = 0;
     }
     if (rv != 0) {
         goto out;
     }
-    /* Max queue (3.8): all queued and running jobs of the function
-     * against the limit of the submitted priority. */
-    total = f.running;
-    for (i = 0; i < STORE_PRIO_COUNT; i++) {
-        total += f.queued[i];
+    /* Someone wants the result again. */
+    j.flags &= ~(uint32_t)STORE__JOB_IGNORE;
+    if (sub->background) {
+        j.flags |= STORE__JOB_BG;
+    } else {
+        rv = store__job_add_waiter(&j, &sub->client);
+        if (rv == 0) {
+            rv = waits_put(c, &sub->client, j.num);
+        }
     }
-    if (f.maxqueue[sub->prio] > 0 && total >= (uint64_t)f.maxqueue[sub->prio]) {
-        rv = fx_refused(c, &sub->client, "QUEUE_ERROR", "Job queue is full");
-        goto out;
+    if (rv == 0) {
+        rv = store__job_store(c->txn, &j);
     }
+    if (rv == 0) {
+        rv = store__fx_push(c->fx, STORE_FX_CREATED, &sub->client, &e);
+    }
+    if (rv == 0) {
+        e->coalesced = true;
+        e->background = sub->background;
+        rv = fx_handle(c, j.num, &e->handle);
+    }
+    *joined = rv == 0;
+out:
+    store__job_close(&j);
+    return rv;
+}
+
+/* A new job for sub, queued at this command's index (ukey and dash as
+ * for submit_join; index_unique false keeps it out of the unique index);
+ * f holds the function's counts, which it updates. CREATED, and WAKE if
+ * the job is runnable now. */
+static int submit_new(struct ctx *c, const struct store_submit *sub,
+                      struct store__func *f, const uint8_t *ukey,
+                      size_t ukey_len, bool dash, bool index_unique)
+{
+    uint8_t key[8];
+    struct store__job nj;
+    struct store_effect *e;
+    struct store_conn_ref waiter = sub->client;
+    int rv;
 
     store__job_init(&nj);
     nj.num = c->index;
@@ -567,7 +561,7 @@ new_job:
         nj.flags |= STORE__JOB_DATA_EXT;
         rv = store__job_data_put(c->txn, nj.num, sub->data);
         if (rv != 0) {
-            goto out;
+            return rv;
         }
     } else {
         nj.data = sub->data;
@@ -586,13 +580,11 @@ new_job:
         }
     }
     if (rv == 0 && !sub->background) {
-        store__ref_key(key, &sub->client, nj.num);
-        rv = store__put(c->txn, STORE__DB_WAITS, key, STORE__REF_KEY_LEN, "", 0,
-                        0);
+        rv = waits_put(c, &sub->client, nj.num);
     }
     if (rv == 0) {
-        f.queued[sub->prio]++;
-        rv = store__func_put(c->txn, sub->function, &f);
+        f->queued[sub->prio]++;
+        rv = store__func_put(c->txn, sub->function, f);
     }
     if (rv == 0) {
         rv = store__fx_push(c->fx, STORE_FX_CREATED, &sub->client, &e);
@@ -604,10 +596,93 @@ new_job:
     if (rv == 0 && is_runnable(c, nj.when)) {
         rv = fx_wake(c, sub->function);
     }
-
-out:
-    store__job_close(&j);
     return rv;
+}
+
+static int do_submit(struct ctx *c, const struct store_submit *sub)
+{
+    uint8_t ukey[STORE__UNIQ_KEY_MAX];
+    struct store__func f;
+    bool dash;
+    bool index_unique;
+    size_t ukey_len = 0;
+    int rv;
+
+    if (sub->function.len == 0 || has_nul(sub->function)) {
+        return fx_refused(c, &sub->client, "INVALID_FUNCTION_NAME",
+                          "Function name is empty or invalid");
+    }
+    if (sub->function.len > STORE_FUNCTION_MAX) {
+        return fx_refused(c, &sub->client, "ARGUMENT_TOO_LARGE",
+                          "Function name too large");
+    }
+    if (sub->unique.len > STORE_UNIQUE_MAX) {
+        return fx_refused(c, &sub->client, "ARGUMENT_TOO_LARGE",
+                          "Unique value too large");
+    }
+    if ((unsigned)sub->prio >= STORE_PRIO_COUNT) {
+        return fx_refused(c, &sub->client, "INVALID_ARGUMENT",
+                          "Invalid priority");
+    }
+    dash = sub->unique.len == 1 && sub->unique.base[0] == '-';
+    index_unique = sub->unique.len > 0;
+
+    /* Coalescing (GEARMAND.md 3.3). */
+    if (index_unique) {
+        bool joined;
+        bool collision;
+
+        ukey_len =
+            store__uniq_key(ukey, sub->function, sub->unique, sub->data, dash);
+        rv = submit_join(c, sub, ukey, ukey_len, dash, &joined, &collision);
+        if (rv != 0 || joined) {
+            return rv;
+        }
+        index_unique = !collision;
+    }
+
+    rv = store__func_get(c->txn, sub->function, &f);
+    if (rv == STORE_ENOTFOUND) {
+        memset(&f, 0, sizeof(f));
+        rv = 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    /* Max queue (3.8): all queued and running jobs of the function
+     * against the limit of the submitted priority. */
+    if (f.maxqueue[sub->prio] > 0 &&
+        func_total(&f) >= (uint64_t)f.maxqueue[sub->prio]) {
+        return fx_refused(c, &sub->client, "QUEUE_ERROR", "Job queue is full");
+    }
+    return submit_new(c, sub, &f, ukey, ukey_len, dash, index_unique);
+}
+
+struct runnable_arg {
+    const uint8_t *prefix; /* the function name and its NUL */
+    size_t fn_len;
+    uint64_t now_s;
+    uint64_t *num;
+};
+
+static int runnable_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+    struct runnable_arg *a = arg;
+    uint64_t when;
+
+    if (!store__key_has_prefix(k, a->prefix, a->fn_len + 1)) {
+        return STORE__WALK_STOP;
+    }
+    if (k->mv_size != a->fn_len + 18 || v->mv_size != 8) {
+        return STORE_ECORRUPT;
+    }
+    when = store__get64(v->mv_data);
+    /* Epoch jobs not yet due keep their place (3.9). */
+    if (when == 0 || when <= a->now_s) {
+        *a->num = store__get64((uint8_t *)k->mv_data + a->fn_len + 10);
+        return STORE__WALK_STOP;
+    }
+    return 0;
 }
 
 /* Finds the first runnable job of fn: best priority, then queue order
@@ -616,11 +691,8 @@ static int find_runnable(struct store_txn *txn, struct store_buf fn,
                          uint64_t now_s, uint64_t *num)
 {
     uint8_t prefix[STORE_FUNCTION_MAX + 1];
-    MDB_cursor *cur;
-    MDB_val k;
-    MDB_val v;
-    int rc;
-    int rv = 0;
+    struct runnable_arg a = {prefix, fn.len, now_s, num};
+    int rv;
 
     *num = 0;
     if (fn.len == 0 || fn.len > STORE_FUNCTION_MAX) {
@@ -628,36 +700,9 @@ static int find_runnable(struct store_txn *txn, struct store_buf fn,
     }
     memcpy(prefix, fn.base, fn.len);
     prefix[fn.len] = 0;
-    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_READY), &cur);
-    if (rc != 0) {
-        return store__mdb_err(rc);
-    }
-    k.mv_data = prefix;
-    k.mv_size = fn.len + 1;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0) {
-        const uint8_t *kp = k.mv_data;
-        uint64_t when;
-        if (k.mv_size <= fn.len || memcmp(kp, prefix, fn.len + 1) != 0) {
-            break;
-        }
-        if (k.mv_size != fn.len + 18 || v.mv_size != 8) {
-            rv = STORE_ECORRUPT;
-            break;
-        }
-        when = store__get64(v.mv_data);
-        /* Epoch jobs not yet due keep their place (3.9). */
-        if (when == 0 || when <= now_s) {
-            *num = store__get64(kp + fn.len + 10);
-            break;
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    if (rv != 0) {
-        return rv;
-    }
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+    rv =
+        store__walk(txn, STORE__DB_READY, prefix, fn.len + 1, runnable_one, &a);
+    return rv == STORE__WALK_STOP ? 0 : rv;
 }
 
 int store__find_runnable(struct store_txn *txn, struct store_buf fn,
@@ -809,32 +854,42 @@ out:
     return rv;
 }
 
+/* Requeues (or ends) the held jobs of a lost worker (job_requeue); with
+ * a non-empty function, only that function's jobs. */
+static int requeue_held(struct ctx *c, const struct refvec *held,
+                        struct store_buf function, uint32_t max_retries)
+{
+    struct store__job j;
+    size_t i;
+    int rv = 0;
+
+    store__job_init(&j);
+    for (i = 0; rv == 0 && i < held->n; i++) {
+        rv = load_indexed(c, held->nums[i], &j);
+        if (rv != 0) {
+            break;
+        }
+        if (function.len > 0 && !store__buf_eq(function, j.function)) {
+            continue;
+        }
+        rv = job_requeue(c, &j, max_retries);
+    }
+    store__job_close(&j);
+    return rv;
+}
+
 static int do_release(struct ctx *c, const struct store_release *r)
 {
     uint8_t prefix[STORE__REF_LEN];
     struct refvec held = {NULL, NULL, 0, 0};
-    struct store__job j;
-    size_t i;
     int rv;
 
     store__put_ref(prefix, &r->worker);
     rv =
         collect(c, STORE__DB_ASSIGN, prefix, sizeof(prefix), UINT64_MAX, &held);
-    store__job_init(&j);
-    for (i = 0; rv == 0 && i < held.n; i++) {
-        rv = store__job_load(c->txn, held.nums[i], &j);
-        if (rv == STORE_ENOTFOUND) {
-            rv = STORE_ECORRUPT;
-        }
-        if (rv != 0) {
-            break;
-        }
-        if (r->function.len > 0 && !store__buf_eq(r->function, j.function)) {
-            continue;
-        }
-        rv = job_requeue(c, &j, r->max_retries);
+    if (rv == 0) {
+        rv = requeue_held(c, &held, r->function, r->max_retries);
     }
-    store__job_close(&j);
     refvec_free(&held);
     return rv;
 }
@@ -873,10 +928,7 @@ static int detach(struct ctx *c, const struct refvec *w, bool may_drop)
         if (rv != 0) {
             break;
         }
-        rv = store__job_load(c->txn, w->nums[i], &j);
-        if (rv == STORE_ENOTFOUND) {
-            rv = STORE_ECORRUPT;
-        }
+        rv = load_indexed(c, w->nums[i], &j);
         if (rv != 0) {
             break;
         }
@@ -911,11 +963,10 @@ static int do_client_gone(struct ctx *c, const struct store_conn_ref *client)
 
 static int do_node_gone(struct ctx *c, const struct store_node_gone *ng)
 {
+    static const struct store_buf all = {NULL, 0}; /* every function */
     uint8_t prefix[8];
     struct refvec w = {NULL, NULL, 0, 0};
     struct refvec held = {NULL, NULL, 0, 0};
-    struct store__job j;
-    size_t i;
     int rv;
 
     store__put64(prefix, ng->node_id);
@@ -930,17 +981,9 @@ static int do_node_gone(struct ctx *c, const struct store_node_gone *ng)
         rv = collect(c, STORE__DB_ASSIGN, prefix, sizeof(prefix),
                      ng->incarnation, &held);
     }
-    store__job_init(&j);
-    for (i = 0; rv == 0 && i < held.n; i++) {
-        rv = store__job_load(c->txn, held.nums[i], &j);
-        if (rv == STORE_ENOTFOUND) {
-            rv = STORE_ECORRUPT;
-        }
-        if (rv == 0) {
-            rv = job_requeue(c, &j, ng->max_retries);
-        }
+    if (rv == 0) {
+        rv = requeue_held(c, &held, all, ng->max_retries);
     }
-    store__job_close(&j);
     refvec_free(&held);
     refvec_free(&w);
     return rv;
@@ -949,11 +992,9 @@ static int do_node_gone(struct ctx *c, const struct store_node_gone *ng)
 static int do_cancel(struct ctx *c, const struct store_admin *a)
 {
     static const struct store_buf none = {NULL, 0};
-    uint8_t key[STORE__REF_KEY_LEN];
     struct store_buf data = {NULL, 0};
     struct store__job j;
     bool found;
-    uint32_t i;
     int rv;
 
     store__job_init(&j);
@@ -970,10 +1011,7 @@ static int do_cancel(struct ctx *c, const struct store_admin *a)
     if (rv == 0 && (j.flags & STORE__JOB_RUNNING) == 0) {
         rv = job_end(c, &j);
     } else if (rv == 0) {
-        for (i = 0; rv == 0 && i < j.n_waiters; i++) {
-            store__ref_key(key, &j.waiters[i], j.num);
-            rv = store__del(c->txn, STORE__DB_WAITS, key, sizeof(key));
-        }
+        rv = waits_del_all(c, &j);
         if (rv == 0 && (j.flags & STORE__JOB_DASH)) {
             rv = store__job_data(c->txn, &j, &data);
         }
@@ -1008,7 +1046,6 @@ static int do_admin(struct ctx *c, enum store_cmd_type type,
     struct store__func f;
     struct store_buf fn =
         type == STORE_CMD_MAXQUEUE ? a->maxqueue.function : a->function;
-    uint64_t total;
     int rv;
     int i;
 
@@ -1046,11 +1083,7 @@ static int do_admin(struct ctx *c, enum store_cmd_type type,
         }
         /* node/ refuses while workers are connected; here any job,
          * queued or running, keeps the function. */
-        total = f.running;
-        for (i = 0; i < STORE_PRIO_COUNT; i++) {
-            total += f.queued[i];
-        }
-        if (total > 0) {
+        if (func_total(&f) > 0) {
             return fx_admin(c, &a->admin,
                             "there are still connected "
                             "workers or executing clients");
@@ -1062,6 +1095,16 @@ static int do_admin(struct ctx *c, enum store_cmd_type type,
     }
 }
 
+/* Dedupe keys "node | incarnation" of the node *arg (an origin) with an
+ * older incarnation than its own. */
+static bool older_incarnation(const void *arg, const MDB_val *k)
+{
+    const struct store_origin *o = arg;
+
+    return k->mv_size == 16 && store__get64(k->mv_data) == o->node_id &&
+           store__get64((uint8_t *)k->mv_data + 8) < o->incarnation;
+}
+
 /* Replay check: true if this origin's seq was already applied. Records
  * the seq otherwise. The table holds one row per (node, incarnation) and
  * forgets a node's older incarnations when a newer one shows up, so it
@@ -1071,9 +1114,6 @@ static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
     uint8_t key[16];
     uint8_t val[8];
     MDB_val v;
-    MDB_cursor *cur;
-    MDB_val k;
-    int rc;
     int rv;
 
     *dup = false;
@@ -1096,25 +1136,10 @@ static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
         uint8_t start[16];
         store__put64(start, o->node_id);
         store__put64(start + 8, 0);
-        rc = mdb_cursor_open(c->txn->txn, store__dbi(c->txn, STORE__DB_DEDUPE),
-                             &cur);
-        if (rc != 0) {
-            return store__mdb_err(rc);
-        }
-        k.mv_data = start;
-        k.mv_size = sizeof(start);
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        while (rc == 0 && k.mv_size == 16 &&
-               store__get64(k.mv_data) == o->node_id &&
-               store__get64((uint8_t *)k.mv_data + 8) < o->incarnation) {
-            rc = mdb_cursor_del(cur, 0);
-            if (rc == 0) {
-                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-            }
-        }
-        mdb_cursor_close(cur);
-        if (rc != 0 && rc != MDB_NOTFOUND) {
-            return store__mdb_err(rc);
+        rv = store__del_while(c->txn, STORE__DB_DEDUPE, start, sizeof(start),
+                              older_incarnation, o);
+        if (rv != 0) {
+            return rv;
         }
     } else {
         return rv;

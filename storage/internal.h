@@ -166,6 +166,41 @@ int store__put(struct store_txn *txn, enum store__db db, const void *key,
 int store__del(struct store_txn *txn, enum store__db db, const void *key,
                size_t key_len);
 
+/* What a walk callback returns to end a walk early without an error: a
+ * positive value, so no store error code takes it. */
+#define STORE__WALK_STOP 1
+
+/* Called for each record of a walk; k and v are borrowed for the call.
+ * Returns 0 to go on; anything else ends the walk. */
+typedef int (*store__walk_fn)(void *arg, const MDB_val *k, const MDB_val *v);
+
+/* Visits the records of db in key order from the first key >= start
+ * (start NULL: from the first record) until fn returns nonzero or the
+ * table ends. Returns 0 at the end of the table, fn's nonzero value as
+ * is (so STORE__WALK_STOP when fn stopped it), or an LMDB failure mapped
+ * by store__mdb_err. Writing to db from fn is not allowed. */
+int store__walk(struct store_txn *txn, enum store__db db, const void *start,
+                size_t start_len, store__walk_fn fn, void *arg);
+
+/* Says whether the record with key k is to go. */
+typedef bool (*store__key_pred_fn)(const void *arg, const MDB_val *k);
+
+/* Deletes the records of db in key order from the first key >= start
+ * (start NULL: from the first record) for as long as doomed(arg, key)
+ * holds, stopping at the first record it rejects or at the end of the
+ * table. Returns 0 or an LMDB failure mapped by store__mdb_err; what was
+ * deleted before a failure stays deleted until the transaction aborts. */
+int store__del_while(struct store_txn *txn, enum store__db db,
+                     const void *start, size_t start_len,
+                     store__key_pred_fn doomed, const void *arg);
+
+/* True if key k starts with the n bytes at prefix. */
+static inline bool store__key_has_prefix(const MDB_val *k, const void *prefix,
+                                         size_t n)
+{
+    return k->mv_size >= n && memcmp(k->mv_data, prefix, n) == 0;
+}
+
 /* ---- meta, env.c ---- */
 int store__meta_get_u64(struct store_txn *txn, const char *key, uint64_t *out);
 int store__meta_put_u64(struct store_txn *txn, const char *key, uint64_t v);

@@ -181,46 +181,37 @@ int store_log_get(struct store_txn *txn, uint64_t index,
     return 0;
 }
 
+static bool any_key(const void *arg, const MDB_val *k)
+{
+    (void)arg;
+    (void)k;
+    return true;
+}
+
 int store_log_truncate(struct store_txn *txn, uint64_t from)
 {
-    MDB_cursor *cur;
     uint8_t key[8];
-    MDB_val k;
-    MDB_val v;
-    int rc;
 
     if (!txn->write) {
         return STORE_EINVAL;
     }
     txn->log_last_known = false;
-    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_LOG), &cur);
-    if (rc != 0) {
-        return store__mdb_err(rc);
-    }
     key_of(key, from);
-    k.mv_data = key;
-    k.mv_size = sizeof(key);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0) {
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-        /* After a delete LMDB's cursor already sits on the next item and
-         * MDB_NEXT returns that item. */
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+    return store__del_while(txn, STORE__DB_LOG, key, sizeof(key), any_key,
+                            NULL);
+}
+
+/* Index keys up to *arg; a malformed key stops the deletion. */
+static bool key_upto(const void *arg, const MDB_val *k)
+{
+    const uint64_t *upto = arg;
+
+    return k->mv_size == 8 && store__get64(k->mv_data) <= *upto;
 }
 
 int store_log_compact(struct store_txn *txn, uint64_t upto)
 {
-    MDB_cursor *cur;
-    MDB_val k;
-    MDB_val v;
     uint64_t old;
-    int rc;
     int rv;
 
     if (!txn->write) {
@@ -234,24 +225,9 @@ int store_log_compact(struct store_txn *txn, uint64_t upto)
     if (upto <= old) {
         return 0;
     }
-    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_LOG), &cur);
-    if (rc != 0) {
-        return store__mdb_err(rc);
-    }
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (rc == 0) {
-        if (k.mv_size != 8 || store__get64(k.mv_data) > upto) {
-            break;
-        }
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return store__mdb_err(rc);
+    rv = store__del_while(txn, STORE__DB_LOG, NULL, 0, key_upto, &upto);
+    if (rv != 0) {
+        return rv;
     }
     return store__meta_put_u64(txn, META_COMPACTED, upto);
 }

@@ -23,38 +23,62 @@ static void status_of(const struct store__job *j, struct store_job_status *out)
     out->n_waiting = j->n_waiters;
 }
 
-int store_job_status(struct store_txn *txn, struct store_buf handle,
-                     struct store_job_status *out)
+/* Fills *out (zeroed by the caller) from job num; when there is no such
+ * job, returns missing_rv and leaves *out "unknown". */
+static int status_load(struct store_txn *txn, uint64_t num, int missing_rv,
+                       struct store_job_status *out)
 {
     struct store__job j;
-    uint64_t num;
     int rv;
 
-    memset(out, 0, sizeof(*out));
-    if (!store__handle_parse(txn->s, handle, &num)) {
-        return 0;
-    }
     store__job_init(&j);
     rv = store__job_load(txn, num, &j);
     if (rv == 0) {
         status_of(&j, out);
     } else if (rv == STORE_ENOTFOUND) {
-        rv = 0;
+        rv = missing_rv;
     }
     store__job_close(&j);
     return rv;
+}
+
+int store_job_status(struct store_txn *txn, struct store_buf handle,
+                     struct store_job_status *out)
+{
+    uint64_t num;
+
+    memset(out, 0, sizeof(*out));
+    if (!store__handle_parse(txn->s, handle, &num)) {
+        return 0;
+    }
+    return status_load(txn, num, 0, out);
+}
+
+struct unique_arg {
+    const uint8_t *prefix; /* the unique and its NUL */
+    size_t unique_len;
+    uint64_t *num;
+};
+
+/* Looks at the first record at or after the prefix only. */
+static int unique_first(void *arg, const MDB_val *k, const MDB_val *v)
+{
+    struct unique_arg *a = arg;
+
+    if (k->mv_size > a->unique_len + 1 &&
+        store__key_has_prefix(k, a->prefix, a->unique_len + 1) &&
+        v->mv_size == 8) {
+        *a->num = store__get64(v->mv_data);
+    }
+    return STORE__WALK_STOP;
 }
 
 int store_job_status_unique(struct store_txn *txn, struct store_buf unique,
                             struct store_job_status *out)
 {
     uint8_t prefix[STORE_UNIQUE_MAX + 1];
-    struct store__job j;
-    MDB_cursor *cur;
-    MDB_val k;
-    MDB_val v;
     uint64_t num = 0;
-    int rc;
+    struct unique_arg a = {prefix, unique.len, &num};
     int rv;
 
     memset(out, 0, sizeof(*out));
@@ -63,35 +87,18 @@ int store_job_status_unique(struct store_txn *txn, struct store_buf unique,
     }
     memcpy(prefix, unique.base, unique.len);
     prefix[unique.len] = 0;
-    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_UNIQS), &cur);
-    if (rc != 0) {
-        return store__mdb_err(rc);
-    }
-    k.mv_data = prefix;
-    k.mv_size = unique.len + 1;
     /* The first function in key order with a job of this unique; with
      * one such job (the usual case) it is the one. */
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc == 0 && k.mv_size > unique.len + 1 &&
-        memcmp(k.mv_data, prefix, unique.len + 1) == 0 && v.mv_size == 8) {
-        num = store__get64(v.mv_data);
-    }
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return store__mdb_err(rc);
+    rv = store__walk(txn, STORE__DB_UNIQS, prefix, unique.len + 1, unique_first,
+                     &a);
+    if (rv != STORE__WALK_STOP) {
+        return rv; /* 0: the table ends before the prefix */
     }
     if (num == 0) {
         return 0;
     }
-    store__job_init(&j);
-    rv = store__job_load(txn, num, &j);
-    if (rv == 0) {
-        status_of(&j, out);
-    } else if (rv == STORE_ENOTFOUND) {
-        rv = STORE_ECORRUPT; /* the index points at no job */
-    }
-    store__job_close(&j);
-    return rv;
+    /* The index points at no job: STORE_ECORRUPT. */
+    return status_load(txn, num, STORE_ECORRUPT, out);
 }
 
 int store_has_runnable(struct store_txn *txn, const struct store_buf *functions,
@@ -111,128 +118,119 @@ int store_has_runnable(struct store_txn *txn, const struct store_buf *functions,
     return 0;
 }
 
+/* The first key of the due table is "when | job": takes its when. */
+static int due_first(void *arg, const MDB_val *k, const MDB_val *v)
+{
+    uint64_t *when = arg;
+
+    (void)v;
+    if (k->mv_size != 16) {
+        return STORE_ECORRUPT;
+    }
+    *when = store__get64(k->mv_data);
+    return STORE__WALK_STOP;
+}
+
 int store_next_due(struct store_txn *txn, uint64_t now_ms, uint64_t *out)
 {
     uint8_t start[16];
-    MDB_cursor *cur;
-    MDB_val k;
-    MDB_val v;
-    uint64_t when;
-    int rc;
+    uint64_t when = 0;
+    int rv;
 
     /* Due at `when` seconds means runnable once now_ms / 1000 >= when. */
     store__put64(start, now_ms / 1000u + 1u);
     store__put64(start + 8, 0);
-    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_DUE), &cur);
-    if (rc != 0) {
-        return store__mdb_err(rc);
-    }
-    k.mv_data = start;
-    k.mv_size = sizeof(start);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc == 0 && k.mv_size != 16) {
-        mdb_cursor_close(cur);
-        return STORE_ECORRUPT;
-    }
-    when = rc == 0 ? store__get64(k.mv_data) : 0;
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return store__mdb_err(rc);
+    rv =
+        store__walk(txn, STORE__DB_DUE, start, sizeof(start), due_first, &when);
+    if (rv != 0 && rv != STORE__WALK_STOP) {
+        return rv;
     }
     *out = when > UINT64_MAX / 1000u ? UINT64_MAX : when * 1000u;
     return 0;
 }
 
-int store_funcs_walk(struct store_txn *txn, store_func_fn fn, void *arg)
+struct funcs_arg {
+    store_func_fn fn;
+    void *arg;
+};
+
+static int funcs_one(void *arg, const MDB_val *k, const MDB_val *v)
 {
+    struct funcs_arg *a = arg;
     struct store_func_info info;
     struct store__func f;
-    MDB_cursor *cur;
-    MDB_val k;
-    MDB_val v;
-    int rc;
-    int rv = 0;
+    int rv;
     int i;
 
-    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_FUNCS), &cur);
-    if (rc != 0) {
-        return store__mdb_err(rc);
-    }
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (rc == 0) {
-        rv = store__func_decode(&v, &f);
-        if (rv != 0) {
-            break;
-        }
-        info.name.base = k.mv_data;
-        info.name.len = k.mv_size;
-        for (i = 0; i < STORE_PRIO_COUNT; i++) {
-            info.queued[i] = f.queued[i];
-            info.maxqueue[i] = f.maxqueue[i];
-        }
-        info.running = f.running;
-        rv = fn(arg, &info);
-        if (rv != 0) {
-            break;
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
+    rv = store__func_decode(v, &f);
     if (rv != 0) {
         return rv;
     }
-    return rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+    info.name.base = k->mv_data;
+    info.name.len = k->mv_size;
+    for (i = 0; i < STORE_PRIO_COUNT; i++) {
+        info.queued[i] = f.queued[i];
+        info.maxqueue[i] = f.maxqueue[i];
+    }
+    info.running = f.running;
+    return a->fn(a->arg, &info);
+}
+
+int store_funcs_walk(struct store_txn *txn, store_func_fn fn, void *arg)
+{
+    struct funcs_arg a = {fn, arg};
+
+    return store__walk(txn, STORE__DB_FUNCS, NULL, 0, funcs_one, &a);
+}
+
+struct jobs_arg {
+    struct store_txn *txn;
+    struct store__job j; /* reused for every job of the walk */
+    store_job_fn fn;
+    void *arg;
+};
+
+static int jobs_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+    struct jobs_arg *a = arg;
+    char h[STORE_HANDLE_MAX];
+    struct store_job_info info;
+    int rv;
+
+    (void)v;
+    if (k->mv_size != 8) {
+        return STORE_ECORRUPT;
+    }
+    /* A second lookup of the same key: it reuses the decoder and its
+     * CRC check; the walk is for admin commands, not a hot path. */
+    rv = store__job_load(a->txn, store__get64(k->mv_data), &a->j);
+    if (rv != 0) {
+        return rv;
+    }
+    info.handle.len = store__handle_format(a->txn->s, a->j.num, h, sizeof(h));
+    info.handle.base = (const uint8_t *)h;
+    info.function = a->j.function;
+    info.unique = a->j.unique;
+    info.retries = a->j.retries;
+    info.running = (a->j.flags & STORE__JOB_RUNNING) != 0;
+    info.background = (a->j.flags & STORE__JOB_BG) != 0;
+    info.ignore = (a->j.flags & STORE__JOB_IGNORE) != 0;
+    info.prio = a->j.prio;
+    return a->fn(a->arg, &info);
 }
 
 int store_jobs_walk(struct store_txn *txn, store_job_fn fn, void *arg)
 {
-    char h[STORE_HANDLE_MAX];
-    struct store_job_info info;
-    struct store__job j;
-    MDB_cursor *cur;
-    MDB_val k;
-    MDB_val v;
-    int rc;
-    int rv = 0;
+    struct jobs_arg a;
+    int rv;
 
-    rc = mdb_cursor_open(txn->txn, store__dbi(txn, STORE__DB_JOBS), &cur);
-    if (rc != 0) {
-        return store__mdb_err(rc);
-    }
-    store__job_init(&j);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (rc == 0) {
-        if (k.mv_size != 8) {
-            rv = STORE_ECORRUPT;
-            break;
-        }
-        /* A second lookup of the same key: it reuses the decoder and its
-         * CRC check; the walk is for admin commands, not a hot path. */
-        rv = store__job_load(txn, store__get64(k.mv_data), &j);
-        if (rv != 0) {
-            break;
-        }
-        info.handle.len = store__handle_format(txn->s, j.num, h, sizeof(h));
-        info.handle.base = (const uint8_t *)h;
-        info.function = j.function;
-        info.unique = j.unique;
-        info.retries = j.retries;
-        info.running = (j.flags & STORE__JOB_RUNNING) != 0;
-        info.background = (j.flags & STORE__JOB_BG) != 0;
-        info.ignore = (j.flags & STORE__JOB_IGNORE) != 0;
-        info.prio = j.prio;
-        rv = fn(arg, &info);
-        if (rv != 0) {
-            break;
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    store__job_close(&j);
-    mdb_cursor_close(cur);
-    if (rv != 0) {
-        return rv;
-    }
-    return rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+    a.txn = txn;
+    a.fn = fn;
+    a.arg = arg;
+    store__job_init(&a.j);
+    rv = store__walk(txn, STORE__DB_JOBS, NULL, 0, jobs_one, &a);
+    store__job_close(&a.j);
+    return rv;
 }
 
 /* Pages on LMDB's free list (database 0): each record is a list of page

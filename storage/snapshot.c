@@ -61,43 +61,40 @@ static int emit(struct out *o, const void *buf, size_t len)
     return o->fn(o->arg, buf, len);
 }
 
+struct dump_arg {
+    enum store__db db;
+    struct out *o;
+};
+
+/* One record: db (1 byte), key and value lengths (4 bytes each, big
+ * endian), key, value. */
+static int dump_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+    struct dump_arg *a = arg;
+    uint8_t rec[9];
+    int rv;
+
+    if (v->mv_size > UINT32_MAX) {
+        return STORE_ECORRUPT;
+    }
+    rec[0] = (uint8_t)a->db;
+    store__put32(rec + 1, (uint32_t)k->mv_size);
+    store__put32(rec + 5, (uint32_t)v->mv_size);
+    rv = emit(a->o, rec, sizeof(rec));
+    if (rv == 0) {
+        rv = emit(a->o, k->mv_data, k->mv_size);
+    }
+    if (rv == 0 && v->mv_size > 0) {
+        rv = emit(a->o, v->mv_data, v->mv_size);
+    }
+    return rv;
+}
+
 static int dump_db(struct store_txn *txn, enum store__db db, struct out *o)
 {
-    uint8_t rec[9];
-    MDB_cursor *cur;
-    MDB_val k;
-    MDB_val v;
-    int rc;
-    int rv = 0;
+    struct dump_arg a = {db, o};
 
-    rc = mdb_cursor_open(txn->txn, store__dbi(txn, db), &cur);
-    if (rc != 0) {
-        return store__mdb_err(rc);
-    }
-    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-        if (v.mv_size > UINT32_MAX) {
-            rv = STORE_ECORRUPT;
-            break;
-        }
-        rec[0] = (uint8_t)db;
-        store__put32(rec + 1, (uint32_t)k.mv_size);
-        store__put32(rec + 5, (uint32_t)v.mv_size);
-        rv = emit(o, rec, sizeof(rec));
-        if (rv == 0) {
-            rv = emit(o, k.mv_data, k.mv_size);
-        }
-        if (rv == 0 && v.mv_size > 0) {
-            rv = emit(o, v.mv_data, v.mv_size);
-        }
-        if (rv != 0) {
-            break;
-        }
-    }
-    mdb_cursor_close(cur);
-    if (rv != 0) {
-        return rv;
-    }
-    return rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+    return store__walk(txn, db, NULL, 0, dump_one, &a);
 }
 
 int store_snap_write(struct store *s, store_snap_write_fn fn, void *arg,

@@ -129,6 +129,79 @@ int store__put(struct store_txn *txn, enum store__db db, const void *key,
     return store__mdb_err(rc);
 }
 
+/* Opens a cursor on db and puts it on the first key >= start (start
+ * NULL: the first record). Returns 0 with *cur open (the caller closes
+ * it) and *rc the LMDB code of that first get, or the mapped failure to
+ * open. */
+static int cursor_at(struct store_txn *txn, enum store__db db,
+                     const void *start, size_t start_len, MDB_cursor **cur,
+                     MDB_val *k, MDB_val *v, int *rc)
+{
+    int oc;
+
+    oc = mdb_cursor_open(txn->txn, store__dbi(txn, db), cur);
+    if (oc != 0) {
+        return store__mdb_err(oc);
+    }
+    k->mv_data = (void *)(uintptr_t)start;
+    k->mv_size = start_len;
+    *rc = mdb_cursor_get(*cur, k, v, start == NULL ? MDB_FIRST : MDB_SET_RANGE);
+    return 0;
+}
+
+int store__walk(struct store_txn *txn, enum store__db db, const void *start,
+                size_t start_len, store__walk_fn fn, void *arg)
+{
+    MDB_cursor *cur;
+    MDB_val k;
+    MDB_val v;
+    int rc;
+    int rv;
+
+    rv = cursor_at(txn, db, start, start_len, &cur, &k, &v, &rc);
+    if (rv != 0) {
+        return rv;
+    }
+    while (rc == 0) {
+        rv = fn(arg, &k, &v);
+        if (rv != 0) {
+            break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rv != 0) {
+        return rv;
+    }
+    return rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+}
+
+int store__del_while(struct store_txn *txn, enum store__db db,
+                     const void *start, size_t start_len,
+                     store__key_pred_fn doomed, const void *arg)
+{
+    MDB_cursor *cur;
+    MDB_val k;
+    MDB_val v;
+    int rc;
+    int rv;
+
+    rv = cursor_at(txn, db, start, start_len, &cur, &k, &v, &rc);
+    if (rv != 0) {
+        return rv;
+    }
+    while (rc == 0 && doomed(arg, &k)) {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc == 0) {
+            /* After a delete LMDB's cursor already sits on the next item
+             * and MDB_NEXT returns that item. */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : store__mdb_err(rc);
+}
+
 int store__del(struct store_txn *txn, enum store__db db, const void *key,
                size_t key_len)
 {

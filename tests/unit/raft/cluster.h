@@ -410,6 +410,44 @@ static inline void cl_run(struct cl *c, uint64_t ms)
     }
 }
 
+/* A cluster set up by cl_setup on the heap (a failed allocation fails the
+ * test). Caller frees with cl_free(). */
+static inline struct cl *cl_new(size_t n, size_t n_voters)
+{
+    struct cl *c = malloc(sizeof(*c));
+
+    assert_non_null(c);
+    cl_setup(c, n, n_voters);
+    return c;
+}
+
+/* Tears down and frees a cluster from cl_new; NULL is a no-op. */
+static inline void cl_free(struct cl *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    cl_teardown(c);
+    free(c);
+}
+
+/* cmocka fixture: *state becomes a cluster of three voters from cl_new,
+ * set up but not started, so a test may edit c->nodes[i].cfg before
+ * cl_start. Pair it with cl_fixture_free in cmocka_unit_test_setup_teardown
+ * so the cluster is freed even when the test fails. */
+static inline int cl_fixture3(void **state)
+{
+    *state = cl_new(3, 3);
+    return 0;
+}
+
+static inline int cl_fixture_free(void **state)
+{
+    cl_free(*state);
+    *state = NULL;
+    return 0;
+}
+
 /* The leader of the highest term among live nodes, or 0. */
 static inline raft_id cl_leader(const struct cl *c)
 {
@@ -440,6 +478,18 @@ static inline raft_id cl_run_until_leader(struct cl *c, uint64_t ms)
         cl_run(c, 1);
     }
     return cl_leader(c);
+}
+
+/* Boots every node and runs until one leads; fails the test if none does
+ * within a second of virtual time. Returns the leader. */
+static inline raft_id cl_start_leader(struct cl *c)
+{
+    raft_id l;
+
+    cl_start(c);
+    l = cl_run_until_leader(c, 1000);
+    assert_int_not_equal(l, 0);
+    return l;
 }
 
 static inline int cl_propose(struct cl *c, raft_id id, uint64_t value,
@@ -494,6 +544,25 @@ static inline void cl_assert_sm_consistent(const struct cl *c)
             }
         }
     }
+}
+
+/* What a host hands raft_new after a restart without a snapshot: the log
+ * entries (borrowed until raft_new returns), the hard state's term and
+ * commit index, and the index its state machine applied. */
+static inline struct raft_restore cl_restore(const struct raft_entry *entries,
+                                             size_t n_entries, raft_term term,
+                                             raft_index commit,
+                                             raft_index applied)
+{
+    struct raft_restore rs;
+
+    memset(&rs, 0, sizeof(rs));
+    rs.hard_state.term = term;
+    rs.hard_state.commit = commit;
+    rs.entries = entries;
+    rs.n_entries = n_entries;
+    rs.applied = applied;
+    return rs;
 }
 
 /* A single core driven by hand: messages it emits are collected. */
@@ -605,6 +674,30 @@ static inline void solo_tick_to(struct solo *s, uint64_t now)
         assert_int_equal(raft_tick(s->r, s->now), 0);
         solo_flush(s);
     }
+}
+
+/* A message of the given type from peer `from` to the solo core, in the
+ * core's current term; the body is zeroed for the caller to fill. */
+static inline struct raft_msg solo_msg(const struct solo *s,
+                                       enum raft_msg_type type, raft_id from)
+{
+    struct raft_msg m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.from = from;
+    m.to = raft_self(s->r);
+    m.term = raft_current_term(s->r);
+    return m;
+}
+
+/* Steps an APPEND_RESP from `from` saying it holds the log up to index. */
+static inline void solo_ack(struct solo *s, raft_id from, raft_index index)
+{
+    struct raft_msg m = solo_msg(s, RAFT_MSG_APPEND_RESP, from);
+
+    m.u.append_resp.index = index;
+    solo_step(s, &m);
 }
 
 /* Makes a solo core the leader of a 3-voter cluster in term 1+ by

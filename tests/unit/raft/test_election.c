@@ -162,12 +162,9 @@ static void test_election_vote_rejected_for_less_up_to_date_log(void **state)
 
     (void)state;
     memset(e, 0, sizeof(e));
-    memset(&rs, 0, sizeof(rs));
     e[0] = (struct raft_entry){1, 1, RAFT_ENTRY_NOOP, {NULL, 0}};
     e[1] = (struct raft_entry){2, 2, RAFT_ENTRY_NOOP, {NULL, 0}};
-    rs.hard_state.term = 2;
-    rs.entries = e;
-    rs.n_entries = 2;
+    rs = cl_restore(e, 2, 2, 0, 0);
     solo_start(&s, 1, 3, &rs);
     /* Higher term but older last term: paper 5.4.1 says no. */
     m = vote_req(RAFT_MSG_VOTE, 2, 1, 3, 5, 1);
@@ -285,11 +282,7 @@ static void test_election_candidate_yields_to_leader_of_its_term(void **state)
     assert_int_equal(raft_new(&s.cfg, NULL, 0, &s.r), 0);
     solo_tick_to(&s, 250);
     assert_int_equal(raft_role(s.r), RAFT_CANDIDATE);
-    memset(&hb, 0, sizeof(hb));
-    hb.type = RAFT_MSG_HEARTBEAT;
-    hb.from = 2;
-    hb.to = 1;
-    hb.term = raft_current_term(s.r);
+    hb = solo_msg(&s, RAFT_MSG_HEARTBEAT, 2);
     solo_step(&s, &hb);
     assert_int_equal(raft_role(s.r), RAFT_FOLLOWER);
     assert_int_equal(raft_leader(s.r), 2);
@@ -321,15 +314,11 @@ static void test_election_majority_of_rejections_ends_candidacy(void **state)
 
 static void test_election_three_nodes_agree_on_one_leader(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_term t;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
-    assert_int_not_equal(l, 0);
+    l = cl_start_leader(c);
     cl_run(c, 300);
     assert_int_equal(cl_leader(c), l);
     t = raft_current_term(c->nodes[l].r);
@@ -343,26 +332,31 @@ static void test_election_three_nodes_agree_on_one_leader(void **state)
         assert_int_equal(raft_commit_index(c->nodes[id].r),
                          raft_last_index(c->nodes[l].r));
     }
-    cl_teardown(c);
-    free(c);
+}
+
+/* Elects a leader, then cuts one follower off for twenty election
+ * timeouts and returns it; *l and *t are the leader and its term from
+ * before the cut. */
+static raft_id partition_a_follower(struct cl *c, raft_id *l, raft_term *t)
+{
+    raft_id lone;
+
+    *l = cl_start_leader(c);
+    *t = raft_current_term(c->nodes[*l].r);
+    lone = *l == 3 ? 2 : 3;
+    cl_isolate(c, lone, true);
+    cl_run(c, 2000);
+    return lone;
 }
 
 static void test_election_prevote_stops_partitioned_term_inflation(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id lone;
     raft_term t;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
-    assert_int_not_equal(l, 0);
-    t = raft_current_term(c->nodes[l].r);
-    lone = l == 3 ? 2 : 3;
-    cl_isolate(c, lone, true);
-    cl_run(c, 2000);
+    lone = partition_a_follower(c, &l, &t);
     /* Thesis 9.6: pre-votes fail, so the term never moves. */
     assert_int_equal(raft_current_term(c->nodes[lone].r), t);
     assert_true(cl_trace_count(c, RAFT_TRACE_BECOME_PRE_CANDIDATE, lone) > 3);
@@ -373,60 +367,44 @@ static void test_election_prevote_stops_partitioned_term_inflation(void **state)
     assert_int_equal(cl_leader(c), l);
     assert_int_equal(raft_current_term(c->nodes[l].r), t);
     assert_int_equal(raft_leader(c->nodes[lone].r), l);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_election_without_prevote_partition_inflates_term(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id lone;
     raft_term t;
 
-    (void)state;
-    cl_setup(c, 3, 3);
     for (raft_id id = 1; id <= 3; id++) {
         c->nodes[id].cfg.pre_vote = false;
     }
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
-    t = raft_current_term(c->nodes[l].r);
-    lone = l == 3 ? 2 : 3;
-    cl_isolate(c, lone, true);
-    cl_run(c, 2000);
+    lone = partition_a_follower(c, &l, &t);
     assert_true(raft_current_term(c->nodes[lone].r) > t + 3);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_election_learner_never_campaigns(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = cl_new(2, 1); /* node 2 knows no configuration */
 
     (void)state;
-    cl_setup(c, 2, 1); /* node 2 knows no configuration */
     cl_start(c);
     cl_isolate(c, 2, true);
     cl_run(c, 1000);
     assert_int_equal(raft_role(c->nodes[2].r), RAFT_FOLLOWER);
     assert_int_equal(raft_current_term(c->nodes[2].r), 0);
     assert_int_equal(cl_trace_count(c, RAFT_TRACE_BECOME_PRE_CANDIDATE, 2), 0);
-    cl_teardown(c);
-    free(c);
+    cl_free(c);
 }
 
 static void test_election_survives_leader_crash(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = cl_new(5, 5);
     raft_id l;
     raft_id l2;
 
     (void)state;
-    cl_setup(c, 5, 5);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
-    assert_int_not_equal(l, 0);
+    l = cl_start_leader(c);
     cl_crash(c, l);
     l2 = 0;
     for (int i = 0; i < 1000 && (l2 == 0 || l2 == l); i++) {
@@ -438,8 +416,7 @@ static void test_election_survives_leader_crash(void **state)
     cl_restart(c, l);
     cl_run(c, 500);
     assert_int_equal(raft_leader(c->nodes[l].r), cl_leader(c));
-    cl_teardown(c);
-    free(c);
+    cl_free(c);
 }
 
 int main(void)
@@ -456,10 +433,15 @@ int main(void)
         cmocka_unit_test(test_election_lease_ignores_disruptive_vote),
         cmocka_unit_test(test_election_candidate_yields_to_leader_of_its_term),
         cmocka_unit_test(test_election_majority_of_rejections_ends_candidacy),
-        cmocka_unit_test(test_election_three_nodes_agree_on_one_leader),
-        cmocka_unit_test(
-            test_election_prevote_stops_partitioned_term_inflation),
-        cmocka_unit_test(test_election_without_prevote_partition_inflates_term),
+        cmocka_unit_test_setup_teardown(
+            test_election_three_nodes_agree_on_one_leader, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_election_prevote_stops_partitioned_term_inflation, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_election_without_prevote_partition_inflates_term, cl_fixture3,
+            cl_fixture_free),
         cmocka_unit_test(test_election_learner_never_campaigns),
         cmocka_unit_test(test_election_survives_leader_crash),
     };

@@ -120,11 +120,10 @@ static void test_heap_cluster_survives_failing_allocations(void **st)
 {
     (void)st;
     for (unsigned long every = 5; every <= 29; every += 6) {
-        struct cl *c = malloc(sizeof(*c));
+        struct cl *c = cl_new(3, 3);
         raft_id l;
         uint64_t v = 1;
 
-        cl_setup(c, 3, 3);
         cl_start(c);
         c->tolerate_enomem = true;
         n_allocs = 0;
@@ -149,8 +148,7 @@ static void test_heap_cluster_survives_failing_allocations(void **st)
             assert_int_equal(c->nodes[id].st.sm[c->nodes[id].st.n_sm - 1], v);
         }
         cl_assert_sm_consistent(c);
-        cl_teardown(c);
-        free(c);
+        cl_free(c);
     }
 }
 

@@ -64,19 +64,6 @@ static void test_membership_conf_decode_rejects_garbage(void **state)
                      RAFT_EMALFORMED);
 }
 
-static void ack(struct solo *s, raft_id from, raft_index index)
-{
-    struct raft_msg m;
-
-    memset(&m, 0, sizeof(m));
-    m.type = RAFT_MSG_APPEND_RESP;
-    m.from = from;
-    m.to = raft_self(s->r);
-    m.term = raft_current_term(s->r);
-    m.u.append_resp.index = index;
-    solo_step(s, &m);
-}
-
 static void test_membership_one_change_at_a_time(void **state)
 {
     struct solo s;
@@ -87,7 +74,7 @@ static void test_membership_one_change_at_a_time(void **state)
     solo_make_leader(&s);
     /* No entry of this term committed yet (the no-op): refuse. */
     assert_int_equal(raft_add_learner(s.r, 4, NULL), RAFT_EBUSY);
-    ack(&s, 2, 1);
+    solo_ack(&s, 2, 1);
     assert_int_equal(raft_add_learner(s.r, 4, &idx), 0);
     assert_int_equal(idx, 2);
     /* Thesis 4.1: in effect on append, before commit. */
@@ -95,9 +82,9 @@ static void test_membership_one_change_at_a_time(void **state)
     assert_false(raft_conf_find(raft_conf_current(s.r), 4)->voter);
     assert_int_equal(raft_conf_index(s.r), 2);
     assert_int_equal(raft_add_learner(s.r, 5, NULL), RAFT_EBUSY);
-    ack(&s, 2, 2);
+    solo_ack(&s, 2, 2);
     assert_int_equal(raft_add_learner(s.r, 5, NULL), 0);
-    ack(&s, 3, 3);
+    solo_ack(&s, 3, 3);
     assert_int_equal(raft_add_learner(s.r, 4, NULL), RAFT_EINVAL);
     assert_int_equal(raft_add_learner(s.r, 0, NULL), RAFT_EINVAL);
     assert_int_equal(raft_promote(s.r, 9, NULL), RAFT_ENOTFOUND);
@@ -110,14 +97,12 @@ static void test_membership_one_change_at_a_time(void **state)
 
 static void test_membership_learner_catches_up_then_promoted(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = cl_new(4, 3);
     raft_id l;
     raft_index idx;
 
     (void)state;
-    cl_setup(c, 4, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     for (uint64_t v = 1; v <= 20; v++) {
         assert_int_equal(cl_propose(c, l, v, NULL), 0);
     }
@@ -160,20 +145,16 @@ static void test_membership_learner_catches_up_then_promoted(void **state)
         cl_run(c, 50);
         assert_int_equal(raft_commit_index(c->nodes[l].r), before);
     }
-    cl_teardown(c);
-    free(c);
+    cl_free(c);
 }
 
 static void test_membership_removed_leader_steps_down(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id l2;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     cl_run(c, 30);
     assert_int_equal(raft_remove(c->nodes[l].r, l, NULL), 0);
     cl_flush(c, l);
@@ -194,21 +175,17 @@ static void test_membership_removed_leader_steps_down(void **state)
             assert_int_equal(c->nodes[id].st.n_sm, 1);
         }
     }
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_membership_uncommitted_self_removal_still_campaigns(void **st)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = cl_new(2, 2);
     raft_id l;
     raft_id other;
     raft_id l2;
 
     (void)st;
-    cl_setup(c, 2, 2);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     other = l == 1 ? 2 : 1;
     cl_run(c, 20);
     /* The leader appends its own removal but nobody receives it. */
@@ -231,8 +208,7 @@ static void test_membership_uncommitted_self_removal_still_campaigns(void **st)
     assert_int_equal(cl_propose(c, other, 9, NULL), 0);
     cl_run(c, 50);
     assert_int_equal(c->nodes[other].st.sm[c->nodes[other].st.n_sm - 1], 9);
-    cl_teardown(c);
-    free(c);
+    cl_free(c);
 }
 
 static void test_membership_truncated_conf_entry_reverts(void **state)
@@ -306,7 +282,9 @@ int main(void)
         cmocka_unit_test(test_membership_conf_decode_rejects_garbage),
         cmocka_unit_test(test_membership_one_change_at_a_time),
         cmocka_unit_test(test_membership_learner_catches_up_then_promoted),
-        cmocka_unit_test(test_membership_removed_leader_steps_down),
+        cmocka_unit_test_setup_teardown(
+            test_membership_removed_leader_steps_down, cl_fixture3,
+            cl_fixture_free),
         cmocka_unit_test(
             test_membership_uncommitted_self_removal_still_campaigns),
         cmocka_unit_test(test_membership_truncated_conf_entry_reverts),

@@ -220,7 +220,7 @@ static void test_raft_ready_batch_must_be_acknowledged(void **state)
     assert_int_equal(raft_role(s.r), RAFT_LEADER);
     assert_true(raft_has_ready(s.r));
     assert_int_equal(raft_ready(s.r, &rd), 0);
-    assert_int_equal(rd.n_entries, 1); /* the leader's no-op */
+    assert_int_equal(rd.n_entries, 1);   /* the leader's no-op */
     assert_int_equal(rd.n_committed, 0); /* not persisted yet */
     assert_false(raft_has_ready(s.r));
     assert_int_equal(raft_ready(s.r, &rd2), RAFT_EINVAL);
@@ -253,12 +253,7 @@ static void test_raft_restart_rehands_unapplied_committed(void **state)
     struct solo s;
 
     (void)state;
-    memset(&rs, 0, sizeof(rs));
-    rs.hard_state.term = 1;
-    rs.hard_state.commit = 2;
-    rs.entries = e;
-    rs.n_entries = 2;
-    rs.applied = 1;
+    rs = cl_restore(e, 2, 1, 2, 1);
     solo_start(&s, 1, 3, &rs);
     assert_int_equal(raft_commit_index(s.r), 2);
     solo_flush(&s);
@@ -309,7 +304,7 @@ static void assert_one_leader_per_term(const struct cl *c)
 
 static void chaos_run(uint64_t seed, size_t n)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c;
     uint64_t next_value = 1;
     size_t max_applied = 0;
     raft_id l;
@@ -317,7 +312,7 @@ static void chaos_run(uint64_t seed, size_t n)
     chaos_rng = seed * 0x9e3779b97f4a7c15ULL + 1;
     /* Odd seeds: the last node starts outside the configuration, and the
      * run adds, promotes and removes members. */
-    cl_setup(c, n, (seed & 8) != 0 ? n - 1 : n);
+    c = cl_new(n, (seed & 8) != 0 ? n - 1 : n);
     for (raft_id id = 1; id <= n; id++) {
         c->nodes[id].cfg.seed = seed * 31 + id;
         c->nodes[id].cfg.max_msg_bytes = 32;
@@ -445,8 +440,7 @@ static void chaos_run(uint64_t seed, size_t n)
             cl_trace_count(c, RAFT_TRACE_SNAPSHOT_INSTALL, 0),
             cl_trace_count(c, RAFT_TRACE_CONF_CHANGE, 0), c->n_traces);
     }
-    cl_teardown(c);
-    free(c);
+    cl_free(c);
 }
 
 static void test_raft_random_faults_keep_state_machines_consistent(void **st)

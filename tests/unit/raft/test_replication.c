@@ -5,6 +5,23 @@
  */
 #include "unit/raft/cluster.h"
 
+/* An APPEND from leader 1 to follower 2 in term `term` whose entries
+ * follow (prev_index, prev_term); entries and commit are the caller's. */
+static struct raft_msg append_to_2(raft_term term, raft_index prev_index,
+                                   raft_term prev_term)
+{
+    struct raft_msg m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_MSG_APPEND;
+    m.from = 1;
+    m.to = 2;
+    m.term = term;
+    m.u.append.prev_index = prev_index;
+    m.u.append.prev_term = prev_term;
+    return m;
+}
+
 static struct raft_msg append_resp(raft_id from, raft_term term,
                                    raft_index index)
 {
@@ -26,13 +43,10 @@ static uint64_t val(const struct cl *c, raft_id id, size_t i)
 
 static void test_replication_commits_and_applies_in_order(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     for (uint64_t v = 1; v <= 50; v++) {
         raft_index idx;
 
@@ -48,26 +62,19 @@ static void test_replication_commits_and_applies_in_order(void **state)
             assert_int_equal(val(c, id, i), i + 1);
         }
     }
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_replication_follower_propose_is_refused_with_hint(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id f;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     cl_run(c, 20);
     f = l == 1 ? 2 : 1;
     assert_int_equal(cl_propose(c, f, 1, NULL), RAFT_ENOTLEADER);
     assert_int_equal(raft_leader(c->nodes[f].r), l);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_replication_leader_counts_itself_only_when_persisted(void **s_)
@@ -126,14 +133,9 @@ static void test_replication_follower_ack_waits_for_persist(void **state)
 
     (void)state;
     solo_start(&s, 2, 3, NULL);
-    memset(&m, 0, sizeof(m));
-    m.type = RAFT_MSG_APPEND;
-    m.from = 1;
-    m.to = 2;
-    m.term = 1;
+    m = append_to_2(1, 0, 0);
     m.u.append.n_entries = 1;
     m.u.append.entries = &e;
-    m.u.append.commit = 0;
     assert_int_equal(raft_step(s.r, 0, &m), 0);
     assert_int_equal(raft_ready(s.r, &rd), 0);
     assert_int_equal(rd.n_entries, 1);
@@ -162,20 +164,9 @@ static void test_replication_conflicting_suffix_is_truncated(void **state)
     struct raft_ready rd;
 
     (void)state;
-    memset(&rs, 0, sizeof(rs));
-    rs.hard_state.term = 2;
-    rs.hard_state.commit = 2;
-    rs.entries = log;
-    rs.n_entries = 4;
-    rs.applied = 2;
+    rs = cl_restore(log, 4, 2, 2, 2);
     solo_start(&s, 2, 3, &rs);
-    memset(&m, 0, sizeof(m));
-    m.type = RAFT_MSG_APPEND;
-    m.from = 1;
-    m.to = 2;
-    m.term = 3;
-    m.u.append.prev_index = 2;
-    m.u.append.prev_term = 1;
+    m = append_to_2(3, 2, 1);
     m.u.append.n_entries = 1;
     m.u.append.entries = &e;
     m.u.append.commit = 3;
@@ -212,18 +203,9 @@ static void test_replication_reject_hint_skips_a_whole_term(void **state)
         log[i] = (struct raft_entry){
             i < 3 ? 1 : 2, i + 1, RAFT_ENTRY_NOOP, {NULL, 0}};
     }
-    memset(&rs, 0, sizeof(rs));
-    rs.hard_state.term = 2;
-    rs.entries = log;
-    rs.n_entries = 7;
+    rs = cl_restore(log, 7, 2, 0, 0);
     solo_start(&s, 2, 3, &rs);
-    memset(&m, 0, sizeof(m));
-    m.type = RAFT_MSG_APPEND;
-    m.from = 1;
-    m.to = 2;
-    m.term = 4;
-    m.u.append.prev_index = 10;
-    m.u.append.prev_term = 3;
+    m = append_to_2(4, 10, 3);
     solo_step(&s, &m);
     resp = solo_find(&s, RAFT_MSG_APPEND_RESP, 1);
     assert_true(resp->u.append_resp.reject);
@@ -243,14 +225,11 @@ static void test_replication_reject_hint_skips_a_whole_term(void **state)
 
 static void test_replication_divergent_leader_is_repaired_fast(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id old;
     raft_id l;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    old = cl_run_until_leader(c, 1000);
+    old = cl_start_leader(c);
     cl_run(c, 20);
     cl_isolate(c, old, true);
     /* The deposed leader takes 30 proposals nobody else sees. */
@@ -286,8 +265,6 @@ static void test_replication_divergent_leader_is_repaired_fast(void **state)
     assert_int_equal(cl_trace_count(c, RAFT_TRACE_TRUNCATE, old), 1);
     assert_int_equal(c->nodes[old].st.n_sm, 40);
     cl_assert_sm_consistent(c);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_replication_commits_only_current_term_by_count(void **s_)
@@ -298,10 +275,7 @@ static void test_replication_commits_only_current_term_by_count(void **s_)
     struct raft_msg m;
 
     (void)s_;
-    memset(&rs, 0, sizeof(rs));
-    rs.hard_state.term = 1;
-    rs.entries = log;
-    rs.n_entries = 1;
+    rs = cl_restore(log, 1, 1, 0, 0);
     solo_start(&s, 1, 3, &rs);
     solo_make_leader(&s);
     assert_int_equal(raft_current_term(s.r), 2);
@@ -429,11 +403,7 @@ static void test_replication_probe_waits_for_an_answer(void **s_)
     assert_int_equal(appends_to(&s, 3), 0);
     assert_true(solo_count(&s, RAFT_MSG_HEARTBEAT) >= 10);
     /* Its heartbeat answer shows it is back: probe again, once. */
-    memset(&m, 0, sizeof(m));
-    m.type = RAFT_MSG_HEARTBEAT_RESP;
-    m.from = 3;
-    m.to = 1;
-    m.term = raft_current_term(s.r);
+    m = solo_msg(&s, RAFT_MSG_HEARTBEAT_RESP, 3);
     solo_step(&s, &m);
     solo_step(&s, &m);
     assert_int_equal(appends_to(&s, 3), 1);
@@ -454,16 +424,13 @@ static bool drop_some_appends(struct cl *c, const struct raft_msg *m)
 
 static void test_replication_recovers_from_lost_appends(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
 
-    (void)state;
-    cl_setup(c, 3, 3);
     for (raft_id id = 1; id <= 3; id++) {
         c->nodes[id].cfg.max_msg_bytes = 16;
     }
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     cl_run(c, 20);
     c->filter = drop_some_appends;
     for (uint64_t v = 1; v <= 60; v++) {
@@ -483,39 +450,29 @@ static void test_replication_recovers_from_lost_appends(void **state)
                          raft_commit_index(c->nodes[l].r));
     }
     cl_assert_sm_consistent(c);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_replication_check_quorum_deposes_isolated_leader(void **s_)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *s_;
     raft_id l;
 
-    (void)s_;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     cl_isolate(c, l, true);
     cl_run(c, 250); /* two CheckQuorum rounds at most */
     assert_int_not_equal(raft_role(c->nodes[l].r), RAFT_LEADER);
     assert_int_equal(cl_trace_count(c, RAFT_TRACE_CHECK_QUORUM_LOST, l), 1);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_replication_without_check_quorum_leader_stays(void **s_)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *s_;
     raft_id l;
 
-    (void)s_;
-    cl_setup(c, 3, 3);
     for (raft_id id = 1; id <= 3; id++) {
         c->nodes[id].cfg.check_quorum = false;
     }
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     cl_isolate(c, l, true);
     cl_run(c, 500);
     assert_int_equal(raft_role(c->nodes[l].r), RAFT_LEADER);
@@ -523,19 +480,14 @@ static void test_replication_without_check_quorum_leader_stays(void **s_)
     cl_isolate(c, l, false);
     cl_run(c, 100);
     assert_int_not_equal(raft_role(c->nodes[l].r), RAFT_LEADER);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_replication_full_restart_keeps_committed(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     for (uint64_t v = 1; v <= 10; v++) {
         assert_int_equal(cl_propose(c, l, v, NULL), 0);
     }
@@ -556,8 +508,6 @@ static void test_replication_full_restart_keeps_committed(void **state)
         assert_int_equal(val(c, id, 10), 11);
     }
     cl_assert_sm_consistent(c);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_replication_heartbeat_commit_capped_by_match(void **s_)
@@ -616,23 +566,36 @@ static void test_replication_proposals_of_a_turn_share_appends(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_replication_commits_and_applies_in_order),
-        cmocka_unit_test(
-            test_replication_follower_propose_is_refused_with_hint),
+        cmocka_unit_test_setup_teardown(
+            test_replication_commits_and_applies_in_order, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_replication_follower_propose_is_refused_with_hint, cl_fixture3,
+            cl_fixture_free),
         cmocka_unit_test(
             test_replication_leader_counts_itself_only_when_persisted),
         cmocka_unit_test(test_replication_follower_ack_waits_for_persist),
         cmocka_unit_test(test_replication_conflicting_suffix_is_truncated),
         cmocka_unit_test(test_replication_reject_hint_skips_a_whole_term),
-        cmocka_unit_test(test_replication_divergent_leader_is_repaired_fast),
+        cmocka_unit_test_setup_teardown(
+            test_replication_divergent_leader_is_repaired_fast, cl_fixture3,
+            cl_fixture_free),
         cmocka_unit_test(test_replication_commits_only_current_term_by_count),
         cmocka_unit_test(test_replication_flow_control_bounds_bytes),
         cmocka_unit_test(test_replication_uncommitted_bytes_limit_busy),
         cmocka_unit_test(test_replication_probe_waits_for_an_answer),
-        cmocka_unit_test(test_replication_recovers_from_lost_appends),
-        cmocka_unit_test(test_replication_check_quorum_deposes_isolated_leader),
-        cmocka_unit_test(test_replication_without_check_quorum_leader_stays),
-        cmocka_unit_test(test_replication_full_restart_keeps_committed),
+        cmocka_unit_test_setup_teardown(
+            test_replication_recovers_from_lost_appends, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_replication_check_quorum_deposes_isolated_leader, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_replication_without_check_quorum_leader_stays, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_replication_full_restart_keeps_committed, cl_fixture3,
+            cl_fixture_free),
         cmocka_unit_test(test_replication_heartbeat_commit_capped_by_match),
         cmocka_unit_test(test_replication_proposals_of_a_turn_share_appends),
     };

@@ -6,15 +6,13 @@
 
 static void test_snapshot_done_compacts_keeping_trailing(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = cl_new(1, 1);
     raft_id l;
     raft_index applied;
     struct raft_buf b = {"x", 1};
 
     (void)state;
-    cl_setup(c, 1, 1);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     for (uint64_t v = 1; v <= 20; v++) {
         assert_int_equal(cl_propose(c, l, v, NULL), 0);
         cl_run(c, 1);
@@ -40,32 +38,41 @@ static void test_snapshot_done_compacts_keeping_trailing(void **state)
     assert_int_equal(cl_propose(c, l, 22, NULL), 0);
     cl_run(c, 5);
     assert_int_equal(c->nodes[l].st.n_sm, 22);
-    cl_teardown(c);
-    free(c);
+    cl_free(c);
+}
+
+/* With 16-byte messages, elects a leader, runs settle_ms, cuts a follower
+ * off, commits values 1..n_values without it and snapshots the leader, so
+ * the follower can catch up only by InstallSnapshot (still cut off).
+ * Returns the follower; *l is the leader. */
+static raft_id leave_follower_behind(struct cl *c, uint64_t settle_ms,
+                                     uint64_t n_values, raft_id *l)
+{
+    raft_id lag;
+
+    for (raft_id id = 1; id <= 3; id++) {
+        c->nodes[id].cfg.max_msg_bytes = 16;
+    }
+    *l = cl_start_leader(c);
+    lag = *l == 3 ? 2 : 3;
+    cl_run(c, settle_ms);
+    cl_isolate(c, lag, true);
+    for (uint64_t v = 1; v <= n_values; v++) {
+        assert_int_equal(cl_propose(c, *l, v, NULL), 0);
+        cl_run(c, 2);
+    }
+    assert_int_equal(c->nodes[*l].st.n_sm, n_values);
+    assert_int_equal(cl_snapshot(c, *l), 0);
+    return lag;
 }
 
 static void test_snapshot_lagging_follower_installs_in_chunks(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id lag;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    for (raft_id id = 1; id <= 3; id++) {
-        c->nodes[id].cfg.max_msg_bytes = 16;
-    }
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
-    lag = l == 3 ? 2 : 3;
-    cl_run(c, 20);
-    cl_isolate(c, lag, true);
-    for (uint64_t v = 1; v <= 30; v++) {
-        assert_int_equal(cl_propose(c, l, v, NULL), 0);
-        cl_run(c, 2);
-    }
-    assert_int_equal(c->nodes[l].st.n_sm, 30);
-    assert_int_equal(cl_snapshot(c, l), 0);
+    lag = leave_follower_behind(c, 20, 30, &l);
     assert_true(raft_first_index(c->nodes[l].r) >
                 raft_last_index(c->nodes[lag].r) + 1);
     c->n_traces = 0;
@@ -90,8 +97,6 @@ static void test_snapshot_lagging_follower_installs_in_chunks(void **state)
     cl_run(c, 100);
     assert_int_equal(c->nodes[lag].st.n_sm, 32);
     cl_assert_sm_consistent(c);
-    cl_teardown(c);
-    free(c);
 }
 
 static unsigned snap_drop;
@@ -107,31 +112,16 @@ static bool drop_every_other_chunk(struct cl *c, const struct raft_msg *m)
 
 static void test_snapshot_lost_chunks_are_resent(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id lag;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    for (raft_id id = 1; id <= 3; id++) {
-        c->nodes[id].cfg.max_msg_bytes = 16;
-    }
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
-    lag = l == 3 ? 2 : 3;
-    cl_isolate(c, lag, true);
-    for (uint64_t v = 1; v <= 12; v++) {
-        assert_int_equal(cl_propose(c, l, v, NULL), 0);
-        cl_run(c, 2);
-    }
-    assert_int_equal(cl_snapshot(c, l), 0);
+    lag = leave_follower_behind(c, 0, 12, &l);
     c->filter = drop_every_other_chunk;
     cl_isolate(c, lag, false);
     cl_run(c, 1000);
     assert_int_equal(c->nodes[lag].st.n_sm, 12);
     cl_assert_sm_consistent(c);
-    cl_teardown(c);
-    free(c);
 }
 
 static struct raft_msg chunk(raft_index index, uint64_t total, uint64_t off,
@@ -234,8 +224,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_done_compacts_keeping_trailing),
-        cmocka_unit_test(test_snapshot_lagging_follower_installs_in_chunks),
-        cmocka_unit_test(test_snapshot_lost_chunks_are_resent),
+        cmocka_unit_test_setup_teardown(
+            test_snapshot_lagging_follower_installs_in_chunks, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(test_snapshot_lost_chunks_are_resent,
+                                        cl_fixture3, cl_fixture_free),
         cmocka_unit_test(test_snapshot_follower_checks_chunk_order),
         cmocka_unit_test(test_snapshot_meta_has_conf_as_of_its_index),
     };

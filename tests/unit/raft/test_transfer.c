@@ -6,15 +6,12 @@
 
 static void test_transfer_hands_leadership_to_target(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id t;
     raft_term term;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     cl_run(c, 20);
     term = raft_current_term(c->nodes[l].r);
     t = l == 3 ? 1 : 3;
@@ -31,20 +28,15 @@ static void test_transfer_hands_leadership_to_target(void **state)
     assert_int_equal(cl_propose(c, t, 2, NULL), 0);
     cl_run(c, 20);
     assert_int_equal(c->nodes[l].st.n_sm, 1);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_transfer_catches_target_up_first(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id t;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     t = l == 3 ? 1 : 3;
     cl_run(c, 20);
     cl_cut(c, l, t, true);
@@ -63,23 +55,18 @@ static void test_transfer_catches_target_up_first(void **state)
     cl_run(c, 60);
     assert_int_equal(cl_leader(c), t);
     assert_int_equal(c->nodes[t].st.n_sm, 10);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_transfer_is_abandoned_after_election_timeout(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id t;
 
-    (void)state;
-    cl_setup(c, 3, 3);
     for (raft_id id = 1; id <= 3; id++) {
         c->nodes[id].cfg.check_quorum = false;
     }
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     t = l == 3 ? 1 : 3;
     cl_run(c, 20);
     cl_isolate(c, t, true);
@@ -91,20 +78,15 @@ static void test_transfer_is_abandoned_after_election_timeout(void **state)
     assert_int_equal(cl_trace_count(c, RAFT_TRACE_TRANSFER_ABORT, l), 1);
     assert_int_equal(cl_leader(c), l);
     assert_int_equal(cl_propose(c, l, 1, NULL), 0);
-    cl_teardown(c);
-    free(c);
 }
 
 static void test_transfer_rejects_bad_targets(void **state)
 {
-    struct cl *c = malloc(sizeof(*c));
+    struct cl *c = *state;
     raft_id l;
     raft_id f;
 
-    (void)state;
-    cl_setup(c, 3, 3);
-    cl_start(c);
-    l = cl_run_until_leader(c, 1000);
+    l = cl_start_leader(c);
     f = l == 1 ? 2 : 1;
     cl_run(c, 20);
     assert_int_equal(raft_transfer_leadership(c->nodes[l].r, l), RAFT_EINVAL);
@@ -117,17 +99,21 @@ static void test_transfer_rejects_bad_targets(void **state)
     cl_run(c, 30);
     assert_int_not_equal(cl_leader(c), l);
     assert_int_not_equal(cl_leader(c), 0);
-    cl_teardown(c);
-    free(c);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_transfer_hands_leadership_to_target),
-        cmocka_unit_test(test_transfer_catches_target_up_first),
-        cmocka_unit_test(test_transfer_is_abandoned_after_election_timeout),
-        cmocka_unit_test(test_transfer_rejects_bad_targets),
+        cmocka_unit_test_setup_teardown(
+            test_transfer_hands_leadership_to_target, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(test_transfer_catches_target_up_first,
+                                        cl_fixture3, cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_transfer_is_abandoned_after_election_timeout, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(test_transfer_rejects_bad_targets,
+                                        cl_fixture3, cl_fixture_free),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -243,12 +243,28 @@ struct submit_opts {
     uint64_t client;
 };
 
-/* Submits; returns the CREATED handle in out (or "" when refused). */
-static inline void fix_submit(struct fixture *f, struct submit_opts o,
-                              char *out, size_t out_len)
+/* Submission options with no epoch time; NULL strings are empty. */
+static inline struct submit_opts S(const char *fn, const char *unique,
+                                   const char *data, enum store_prio prio,
+                                   bool bg, uint64_t client) {
+    struct submit_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.fn = fn;
+    o.unique = unique;
+    o.data = data;
+    o.prio = prio;
+    o.bg = bg;
+    o.client = client;
+    return o;
+}
+
+/* The SUBMIT command for o, from connection CONN(f, o.client); tests that
+ * need more (a reducer, binary data, an origin) set it before applying. */
+static inline struct store_cmd
+fix_submit_cmd(struct fixture *f, struct submit_opts o)
 {
     struct store_cmd c;
-    const struct store_effect *e;
 
     memset(&c, 0, sizeof(c));
     c.type = STORE_CMD_SUBMIT;
@@ -259,6 +275,25 @@ static inline void fix_submit(struct fixture *f, struct submit_opts o,
     c.u.submit.background = o.bg;
     c.u.submit.when = o.when;
     c.u.submit.client = CONN(f, o.client);
+    return c;
+}
+
+/* The handle of the CREATED effect of the last apply, into out. */
+static inline void fix_created(struct fixture *f, char *out, size_t out_len)
+{
+    const struct store_effect *e = fx_find(f, STORE_FX_CREATED, 0);
+
+    assert_non_null(e);
+    handle_copy(e->handle, out, out_len);
+}
+
+/* Submits; returns the CREATED handle in out (or "" when refused). */
+static inline void fix_submit(struct fixture *f, struct submit_opts o,
+                              char *out, size_t out_len)
+{
+    struct store_cmd c = fix_submit_cmd(f, o);
+    const struct store_effect *e;
+
     assert_int_equal(fix_apply(f, &c), 0);
     e = fx_find(f, STORE_FX_CREATED, 0);
     out[0] = '\0';
@@ -325,6 +360,19 @@ static inline void fix_release(struct fixture *f, uint64_t w, const char *fn,
     c.u.release.worker = CONN(f, w);
     c.u.release.function = B(fn);
     c.u.release.max_retries = max_retries;
+    assert_int_equal(fix_apply(f, &c), 0);
+}
+
+/* JOB_TIMEOUT of the job `handle` as seen by worker connection w. */
+static inline void fix_job_timeout(struct fixture *f, uint64_t w,
+                                   const char *handle)
+{
+    struct store_cmd c;
+
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_JOB_TIMEOUT;
+    c.u.timeout.worker = CONN(f, w);
+    c.u.timeout.handle = B(handle);
     assert_int_equal(fix_apply(f, &c), 0);
 }
 

@@ -10,23 +10,7 @@
 
 #define H 64
 
-static struct submit_opts S(const char *fn, const char *unique,
-                            const char *data, enum store_prio prio, bool bg,
-                            uint64_t client) {
-    struct submit_opts o;
-
-    memset(&o, 0, sizeof(o));
-    o.fn = fn;
-    o.unique = unique;
-    o.data = data;
-    o.prio = prio;
-    o.bg = bg;
-    o.client = client;
-    return o;
-}
-
-static void
-test_submit_creates_job_and_wakes(void **state)
+static void test_submit_creates_job_and_wakes(void **state)
 {
     struct fixture *f = *state;
     char h[H];
@@ -106,17 +90,12 @@ static void test_assign_carries_job_fields_and_large_payload(void **state)
     for (i = 0; i < big; i++) {
         data[i] = (uint8_t)(i * 7);
     }
-    memset(&c, 0, sizeof(c));
-    c.type = STORE_CMD_SUBMIT;
-    c.u.submit.function = B("fn");
-    c.u.submit.unique = B("u-1");
+    c = fix_submit_cmd(f, S("fn", "u-1", NULL, STORE_PRIO_NORMAL, false, 3));
     c.u.submit.reducer = B("red");
     c.u.submit.data.base = data;
     c.u.submit.data.len = big;
-    c.u.submit.prio = STORE_PRIO_NORMAL;
-    c.u.submit.client = CONN(f, 3);
     assert_int_equal(fix_apply(f, &c), 0);
-    handle_copy(fx_find(f, STORE_FX_CREATED, 0)->handle, h, H);
+    fix_created(f, h, H);
     fix_grab(f, 9, g, H, "fn", NULL);
     assert_string_equal(g, h);
     e = fx_find(f, STORE_FX_ASSIGN, 0);
@@ -446,22 +425,13 @@ static void test_retry_limit_fails_job(void **state)
 static void test_job_timeout_requeues_only_for_holder(void **state)
 {
     struct fixture *f = *state;
-    struct store_cmd c;
     char h[H], g[H];
 
     fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, true, 1), h, H);
     fix_grab(f, 9, g, H, "fn", NULL);
-    memset(&c, 0, sizeof(c));
-    c.type = STORE_CMD_JOB_TIMEOUT;
-    c.u.timeout.worker = CONN(f, 8);
-    c.u.timeout.handle = B(h);
-    assert_int_equal(fix_apply(f, &c), 0);
+    fix_job_timeout(f, 8, h);
     assert_true(fix_status(f, h).running);
-    memset(&c, 0, sizeof(c));
-    c.type = STORE_CMD_JOB_TIMEOUT;
-    c.u.timeout.worker = CONN(f, 9);
-    c.u.timeout.handle = B(h);
-    assert_int_equal(fix_apply(f, &c), 0);
+    fix_job_timeout(f, 9, h);
     assert_false(fix_status(f, h).running);
     assert_int_equal(fix_jobs(f).retries[0], 1);
     /* The worker's late result is refused, as gearmand does. */
@@ -478,14 +448,10 @@ static void test_node_gone_requeues_and_detaches_without_dropping(void **state)
 
     /* Node 2 incarnation 1: a client waiting on a foreground job and a
      * worker holding another; node 2 incarnation 2 holds a third. */
-    memset(&c, 0, sizeof(c));
-    c.type = STORE_CMD_SUBMIT;
-    c.u.submit.function = B("fn");
-    c.u.submit.data = B("w");
-    c.u.submit.prio = STORE_PRIO_NORMAL;
+    c = fix_submit_cmd(f, S("fn", NULL, "w", STORE_PRIO_NORMAL, false, 0));
     c.u.submit.client = REF(2, 1, 1);
     assert_int_equal(fix_apply(f, &c), 0);
-    handle_copy(fx_find(f, STORE_FX_CREATED, 0)->handle, waited, H);
+    fix_created(f, waited, H);
     fix_submit(f, S("fn", "", "h", STORE_PRIO_HIGH, true, 1), held, H);
     fix_submit(f, S("fn", "", "o", STORE_PRIO_HIGH, true, 1), other, H);
     memset(&c, 0, sizeof(c));
@@ -669,12 +635,7 @@ static void test_replayed_origin_seq_is_dropped(void **state)
     struct store_cmd c;
     struct fcounts fc;
 
-    memset(&c, 0, sizeof(c));
-    c.type = STORE_CMD_SUBMIT;
-    c.u.submit.function = B("fn");
-    c.u.submit.data = B("d");
-    c.u.submit.prio = STORE_PRIO_NORMAL;
-    c.u.submit.background = true;
+    c = fix_submit_cmd(f, S("fn", NULL, "d", STORE_PRIO_NORMAL, true, 0));
     c.origin.node_id = 3;
     c.origin.incarnation = 1;
     c.origin.seq = 5;
@@ -745,11 +706,7 @@ static void test_apply_skips_already_applied_index(void **state)
     char h[H];
 
     fix_submit(f, S("fn", "", "d", STORE_PRIO_NORMAL, true, 1), h, H);
-    memset(&c, 0, sizeof(c));
-    c.type = STORE_CMD_SUBMIT;
-    c.u.submit.function = B("fn");
-    c.u.submit.prio = STORE_PRIO_NORMAL;
-    c.u.submit.background = true;
+    c = fix_submit_cmd(f, S("fn", NULL, NULL, STORE_PRIO_NORMAL, true, 0));
     store_effects_reset(&f->fx);
     assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
     assert_int_equal(store_apply(txn, f->index, f->now_ms, &c, &f->fx), 0);

@@ -196,12 +196,8 @@ static void test_job_crc_mismatch_is_corrupt(void **state)
     struct store_txn *txn;
     struct store_job_status st;
 
-    memset(&c, 0, sizeof(c));
-    c.type = STORE_CMD_SUBMIT;
-    c.u.submit.function = B("fn");
-    c.u.submit.data = B("job-payload-to-damage");
-    c.u.submit.prio = STORE_PRIO_NORMAL;
-    c.u.submit.background = true;
+    c = fix_submit_cmd(
+        f, S("fn", NULL, "job-payload-to-damage", STORE_PRIO_NORMAL, true, 0));
     assert_int_equal(fix_apply(f, &c), 0);
     /* Compact the log so the payload's only copy is the job record. */
     assert_int_equal(store_txn_begin(f->s, true, &txn), 0);

@@ -80,22 +80,7 @@ static int load(struct store *s, struct mem *m, uint64_t *index)
     return store_txn_commit(txn);
 }
 
-static struct submit_opts S(const char *fn, const char *unique,
-                            const char *data, bool bg, uint64_t client) {
-    struct submit_opts o;
-
-    memset(&o, 0, sizeof(o));
-    o.fn = fn;
-    o.unique = unique;
-    o.data = data;
-    o.prio = STORE_PRIO_NORMAL;
-    o.bg = bg;
-    o.client = client;
-    return o;
-}
-
-static void
-test_snapshot_round_trip_gives_same_state(void **state)
+static void test_snapshot_round_trip_gives_same_state(void **state)
 {
     struct fixture *f = *state;
     struct other o;
@@ -108,9 +93,10 @@ test_snapshot_round_trip_gives_same_state(void **state)
     uint64_t applied = 0;
 
     memset(big, 'b', sizeof(big) - 1);
-    fix_submit(f, S("fn", "ua", "a", true, 1), a, sizeof(a));
-    fix_submit(f, S("fn", "", big, false, 2), b, sizeof(b));
-    fix_submit(f, S("fn2", "uc", "c", false, 3), c, sizeof(c));
+    fix_submit(f, S("fn", "ua", "a", STORE_PRIO_NORMAL, true, 1), a, sizeof(a));
+    fix_submit(f, S("fn", "", big, STORE_PRIO_NORMAL, false, 2), b, sizeof(b));
+    fix_submit(f, S("fn2", "uc", "c", STORE_PRIO_NORMAL, false, 3), c,
+               sizeof(c));
     fix_grab(f, 9, g, sizeof(g), "fn", NULL);
     assert_int_equal(store_snap_write(f->s, mem_write, &m, &index), 0);
     assert_int_equal(index, f->index);
@@ -168,7 +154,8 @@ static void test_damaged_or_truncated_snapshot_is_refused(void **state)
     size_t full;
     size_t i;
 
-    fix_submit(f, S("fn", "", "payload", true, 1), a, sizeof(a));
+    fix_submit(f, S("fn", "", "payload", STORE_PRIO_NORMAL, true, 1), a,
+               sizeof(a));
     assert_int_equal(store_snap_write(f->s, mem_write, &m, NULL), 0);
     full = m.len;
 
