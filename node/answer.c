@@ -222,6 +222,14 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
         break;
     case STORE_FX_FORWARD:
         send_forward(s, e);
+        if (p->conn_id != 0 && p->conn_id != s->conn_id &&
+            gm_session_out_backlog(s) > s->out_high) {
+            struct gm_session *w = gr_session_find(srv, p->conn_id);
+
+            if (w != NULL) {
+                        gm_session_block_on(w, s); /* until the client reads */
+            }
+        }
         break;
     case STORE_FX_ADMIN_REPLY:
         send_admin_reply(s, e);
@@ -285,7 +293,7 @@ static void finish(struct gr_server *srv, struct gr_proposal *p)
     }
     s = gr_session_find(srv, p->conn_id);
     if (s != NULL && s->state != GM_SS_CLOSED) {
-        gm_session_proposal_done(s);
+        gm_session_proposal_done(s, p->pkt.len);
     }
 }
 

@@ -173,6 +173,55 @@ static void resume_reading(struct gm_session *s)
     }
 }
 
+static void check_backlog(struct gm_session *s);
+
+/* Too much waits for this connection: replies it has not read, or
+ * requests of its still waiting for the disk (by count or by bytes: a
+ * worker streaming large WORK_DATA must not queue gigabytes of them). */
+static bool over_marks(const struct gm_session *s)
+{
+    return gm_session_out_backlog(s) > s->out_high ||
+           s->n_pending >= GM_SESSION_MAX_PENDING ||
+           s->pending_bytes > GM_SESSION_PENDING_BYTES;
+}
+
+/* Every request that changes state goes through here: counted until
+ * gm_session_proposal_done. */
+static void propose(struct gm_session *s, struct gr_proposal *p)
+{
+    s->n_pending++;
+    s->pending_bytes += p->pkt.len;
+    gr_propose(s->srv, p);
+}
+
+/* Client c drained (or is closing): the workers paused on it read again,
+ * unless something else keeps them paused. */
+static void release_blocked(struct gm_session *c)
+{
+    struct gm_session *w;
+
+    if (c->n_blocked == 0) {
+        return;
+    }
+    c->n_blocked = 0;
+    for (w = c->srv->sessions; w != NULL; w = w->next) {
+        if (w->blocked_on == c->conn_id) {
+            w->blocked_on = 0;
+            check_backlog(w);
+        }
+    }
+}
+
+void gm_session_block_on(struct gm_session *w, struct gm_session *c)
+{
+    if (w == c || !is_open(w) || w->blocked_on != 0) {
+        return;
+    }
+    w->blocked_on = c->conn_id;
+    c->n_blocked++;
+    pause_reading(w);
+}
+
 /* Pauses above the high mark, resumes below the low one. */
 static void check_backlog(struct gm_session *s)
 {
@@ -182,11 +231,15 @@ static void check_backlog(struct gm_session *s)
         return;
     }
     backlog = gm_session_out_backlog(s);
-    if (!s->out_paused &&
-        (backlog > s->out_high || s->n_pending >= GM_SESSION_MAX_PENDING)) {
+    if (s->n_blocked > 0 && backlog < s->out_low) {
+        release_blocked(s);
+    }
+    if (!s->out_paused && over_marks(s)) {
         pause_reading(s);
     } else if (s->out_paused && backlog < s->out_low &&
-               s->n_pending <= GM_SESSION_MAX_PENDING / 2) {
+               s->n_pending <= GM_SESSION_MAX_PENDING / 2 &&
+               s->pending_bytes <= GM_SESSION_PENDING_BYTES / 2 &&
+               s->blocked_on == 0) {
         resume_reading(s);
     }
 }
@@ -261,8 +314,7 @@ static struct evbuffer *reply_buf(struct gm_session *s)
         return NULL;
     }
     p->conn_id = s->conn_id;
-    s->n_pending++;
-    gr_propose(s->srv, p);
+    propose(s, p);
     return p->local;
 }
 
@@ -344,6 +396,7 @@ void gm_session_close(struct gm_session *s, bool flush)
         gm_session_flush(s);
         return;
     }
+    release_blocked(s);
     s->state = GM_SS_CLOSED;
     event_del(s->read_ev);
     event_del(s->write_ev);
@@ -653,8 +706,7 @@ static void handle_submit(struct gm_session *s, struct gm_packet *pkt)
     if (!sub->background) {
         s->submitted_fg = true;
     }
-    s->n_pending++;
-    gr_propose(srv, p);
+    propose(s, p);
 }
 
 static bool runnable_now(struct gm_session *s)
@@ -736,8 +788,7 @@ static void handle_grab(struct gm_session *s, uint32_t type)
     p->cmd.u.grab.worker = gr_conn_ref(s->srv, s->conn_id);
     p->cmd.u.grab.functions = fv;
     p->cmd.u.grab.n_functions = i;
-    s->n_pending++;
-    gr_propose(s->srv, p);
+    propose(s, p);
 }
 
 static void handle_work(struct gm_session *s, struct gm_packet *pkt)
@@ -787,8 +838,7 @@ static void handle_work(struct gm_session *s, struct gm_packet *pkt)
         w->kind == STORE_WORK_EXCEPTION) {
         gm_session_job_ended(s, w->handle.base, w->handle.len);
     }
-    s->n_pending++;
-    gr_propose(s->srv, p);
+    propose(s, p);
 }
 
 static void handle_pre_sleep(struct gm_session *s)
@@ -1051,8 +1101,7 @@ void gm_session_drive(struct gm_session *s)
         case GM_SS_PARSE:
             /* Too much output waiting for the peer: the next request waits
              * in s->in (and the socket) until it drains. */
-            if (s->out_paused || gm_session_out_backlog(s) > s->out_high ||
-                s->n_pending >= GM_SESSION_MAX_PENDING) {
+            if (s->out_paused || over_marks(s)) {
                 pause_reading(s);
                 gr_session_want_flush(s->srv, s);
                 return;
@@ -1106,10 +1155,11 @@ void gm_session_drive(struct gm_session *s)
     }
 }
 
-void gm_session_proposal_done(struct gm_session *s)
+void gm_session_proposal_done(struct gm_session *s, size_t bytes)
 {
     GR_ASSERT(s->n_pending > 0);
     s->n_pending--;
+    s->pending_bytes -= bytes < s->pending_bytes ? bytes : s->pending_bytes;
     if (s->n_pending == 0) {
         /* Every local proposal of this session was delivered (or dropped
          * with its batch): its bytes are in s->out now, if anywhere. */

@@ -61,6 +61,9 @@ struct gr_server;
  * client library pipelines, and keeps one connection's share of a batch
  * (and of the server's memory) bounded. */
 #define GM_SESSION_MAX_PENDING 4096u
+/* ... and past this many bytes of those requests (a worker streaming
+ * large WORK_DATA, a client pipelining big payloads). */
+#define GM_SESSION_PENDING_BYTES ((size_t)32 * 1024 * 1024)
 
 enum gm_session_state {
     GM_SS_READ = 1,        /* everything buffered is handled; wait for bytes */
@@ -90,6 +93,7 @@ struct gm_session {
     struct evbuffer *out;
     struct gm_frame held; /* GM_SS_WAIT_COMMIT: the frame that waits */
     size_t n_pending;     /* proposals in flight from this connection */
+    size_t pending_bytes; /* their packet bytes (GM_SESSION_PENDING_BYTES) */
 
     /* Back-pressure (GM_SESSION_OUT_HIGH). A pause is orthogonal to the
      * state: a session in READ, PARSE or WAIT_COMMIT may be paused; it
@@ -100,6 +104,8 @@ struct gm_session {
     bool out_paused;         /* read_ev removed until s->out drains */
     bool read_eof;           /* the peer closed (or shut down) its side */
     size_t local_len;        /* reply bytes in local proposals in flight */
+    uint64_t blocked_on;     /* worker: paused until this client drains */
+    size_t n_blocked;        /* client: workers paused on its backlog */
     struct event *resume_ev; /* deferred: parse what is buffered */
 
     /* client side */
@@ -139,7 +145,7 @@ void gm_session_drive(struct gm_session *s);
 
 /* Called by loop.c when one of this session's proposals has been
  * dispatched (committed or failed): resumes a waiting session. */
-void gm_session_proposal_done(struct gm_session *s);
+void gm_session_proposal_done(struct gm_session *s, size_t bytes);
 
 /* Called by loop.c after a batch ended: a session waiting to read state
  * continues. */
@@ -149,6 +155,12 @@ void gm_session_resume(struct gm_session *s);
  * reading when the output left is above s->out_high, and resumes it (from
  * a deferred event, never inside this call) once below s->out_low. */
 void gm_session_flush(struct gm_session *s);
+
+/* A result worker w produced for client c (a forwarded WORK_*) pushed c's
+ * backlog over c->out_high: w is not read until c drains below c->out_low
+ * or closes, so a worker cannot stream without bound into a client that
+ * does not read. w == c, or w already blocked: nothing. */
+void gm_session_block_on(struct gm_session *w, struct gm_session *c);
 
 /* Bytes queued for the peer that count against s->out_high:
  * s->out plus immediate replies still held in local proposals. */

@@ -197,4 +197,96 @@ is($bad->expect(ECHO_RES, 10)->{data}, 'after', 'the same connection works norma
 $bad->close;
 ok($srv->alive, 'server still running');
 
+
+# A worker streaming WORK_DATA to a foreground client that does not read:
+# the worker stops being read once the client's backlog passes the mark
+# (so it cannot fill the server's memory through someone else's socket),
+# and both go on once the client reads.
+{
+  my $NS = 100;   # 100 x 1 MiB of WORK_DATA
+  my $client = $srv->conn;
+  my $csock = $client->sock;
+  setsockopt($csock, SOL_SOCKET, SO_RCVBUF, 256 * 1024);
+  my $worker = $srv->conn;
+  $worker->can_do('bp_stream');
+  $client->send_pkt(SUBMIT_JOB, 'bp_stream', '', 'go');
+  my $h = $client->expect(JOB_CREATED)->{data};
+  my $a = $worker->grab;
+  is($a->{args}[0], $h, 'stream: the worker got the job');
+
+  my $wsock = $worker->sock;
+  setsockopt($wsock, SOL_SOCKET, SO_SNDBUF, 256 * 1024);
+  $wsock->blocking(0);
+  my ($wnext, $wpend, $wacc) = (0, '', 0);
+  my $wdone = sub {
+    while (1) {
+      if ($wpend eq '') {
+        return 1 if $wnext > $NS;
+        $wpend = $wnext < $NS
+               ? GRTest::Conn::encode(WORK_DATA, $h, payload($wnext))
+               : GRTest::Conn::encode(WORK_COMPLETE, $h, 'end');
+        $wnext++;
+      }
+      my $n = syswrite($wsock, $wpend);
+      if (!defined $n) {
+        next if $! == EINTR;
+        return 0 if $! == EAGAIN || $! == EWOULDBLOCK;
+        die "worker write: $!";
+      }
+      $wacc += $n;
+      substr($wpend, 0, $n) = '';
+    }
+  };
+  my $wsel2 = IO::Select->new($wsock);
+  my $stall = 0;
+  my $until = Time::HiRes::time() + deadline_secs(60);
+  while (Time::HiRes::time() < $until) {
+    last if $wdone->();
+    if (!$wsel2->can_write($STALL) && $wacc > $HIGH) { $stall = 1; last; }
+  }
+  ok($stall, sprintf('stream: the server stopped reading the worker '
+                     . '(after %.1f MiB of WORK_DATA)', $wacc / $MIB));
+  cmp_ok($wacc, '<', $limit, 'stream: well under the 100 MiB the worker had');
+  my $t = $srv->conn;
+  $t->sync;
+  pass('stream: other clients are served meanwhile');
+  $t->close;
+
+  # The client reads: every WORK_DATA in order, then WORK_COMPLETE, while
+  # the worker writes the rest.
+  $csock->blocking(0);
+  my ($cbuf, $cgot, $cbad, $complete) = ('', 0, 0, 0);
+  my $csel = IO::Select->new($csock);
+  $until = Time::HiRes::time() + deadline_secs(120);
+  while (!$complete && Time::HiRes::time() < $until) {
+    my $wopen = $wnext <= $NS || $wpend ne '';
+    $wdone->() if $wopen;
+    my ($r) = IO::Select->select($csel, $wopen ? $wsel2 : undef, undef, 1);
+    next unless $r && @$r;
+    my $n = sysread($csock, $cbuf, 4 * $MIB, length $cbuf);
+    if (!defined $n) {
+      next if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
+      die "client read: $!";
+    }
+    last if $n == 0;
+    while (length($cbuf) >= 12) {
+      my ($magic, $type, $len) = unpack('a4NN', $cbuf);
+      last if length($cbuf) < 12 + $len;
+      my $data = substr($cbuf, 12, $len);
+      substr($cbuf, 0, 12 + $len) = '';
+      if ($type == WORK_COMPLETE) {
+        $complete = $data eq "$h\0end";
+        last;
+      }
+      $cbad++ unless $type == WORK_DATA && $data eq "$h\0" . payload($cgot);
+      $cgot++;
+    }
+  }
+  is($cgot, $NS, "stream: the client got all $NS WORK_DATA once it read");
+  is($cbad, 0, 'stream: each complete and in order');
+  ok($complete, 'stream: then WORK_COMPLETE');
+  $client->close;
+  $worker->close;
+}
+
 done_testing();
