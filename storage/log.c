@@ -68,8 +68,8 @@ static int edge(struct store_txn *txn, MDB_cursor_op op, uint64_t *out)
 
 int store_log_bounds(struct store_txn *txn, uint64_t *first, uint64_t *last)
 {
-    uint64_t f;
-    uint64_t l;
+    uint64_t f = 0;
+    uint64_t l = 0;
     int rv;
 
     rv = edge(txn, MDB_FIRST, &f);

@@ -155,7 +155,7 @@ int store__walk(struct store_txn *txn, enum store__db db, const void *start,
     MDB_cursor *cur;
     MDB_val k;
     MDB_val v;
-    int rc;
+    int rc = MDB_NOTFOUND;
     int rv;
 
     rv = cursor_at(txn, db, start, start_len, &cur, &k, &v, &rc);
@@ -183,7 +183,7 @@ int store__del_while(struct store_txn *txn, enum store__db db,
     MDB_cursor *cur;
     MDB_val k;
     MDB_val v;
-    int rc;
+    int rc = MDB_NOTFOUND;
     int rv;
 
     rv = cursor_at(txn, db, start, start_len, &cur, &k, &v, &rc);
