@@ -1876,10 +1876,15 @@ static bool has_ready_leader(struct sim_cluster *c, void *arg)
 }
 
 /* Keeps proposing the liveness batch at the leader until all of it is
- * acknowledged. */
+ * acknowledged. A proposal is made again only when the term changed since
+ * (a new leader may have dropped it), or after a long time: re-proposing
+ * within one term could only lengthen the leader's backlog, and on a
+ * slow configuration (one one-entry message in flight per follower) it
+ * grew that backlog faster than it committed, for ever (seed 976559). */
 static bool live_acked(struct sim_cluster *c, void *arg)
 {
     raft_id leader = sim_cluster_leader(c);
+    raft_term term = leader != 0 ? raft_current_term(c->nodes[leader].r) : 0;
     size_t k;
     bool all = true;
 
@@ -1890,13 +1895,14 @@ static bool live_acked(struct sim_cluster *c, void *arg)
         }
         all = false;
         if (leader != 0 &&
-            (c->live[k].id == 0 ||
-             c->q.now >= c->live_sent[k] + 5 * c->sw.election_ms)) {
+            (c->live[k].id == 0 || c->live_term[k] != term ||
+             c->q.now >= c->live_sent[k] + 100 * c->sw.election_ms)) {
             uint64_t before = c->next_prop_id;
 
             if (sim_cluster_propose(c, leader, NULL) == 0) {
                 c->live[k].id = before + 1;
                 c->live_sent[k] = c->q.now;
+                c->live_term[k] = term;
             }
         }
     }
@@ -1936,6 +1942,7 @@ static bool run_until_progressing(struct sim_cluster *c, sim_pred_fn pred,
 {
     uint64_t last = progress(c);
     uint64_t last_at = c->q.now;
+    uint64_t give_up = c->q.now + SIM_LIVE_MAX_MS;
 
     while (!pred(c, NULL)) {
         uint64_t p = progress(c);
@@ -1944,7 +1951,10 @@ static bool run_until_progressing(struct sim_cluster *c, sim_pred_fn pred,
             last = p;
             last_at = c->q.now;
         }
-        if (c->q.now - last_at > stall || !sim_cluster_step(c)) {
+        /* Progress that never reaches the goal is a failure too, and the
+         * bound keeps every seed finite in time and memory. */
+        if (c->q.now - last_at > stall || c->q.now > give_up ||
+            !sim_cluster_step(c)) {
             return false;
         }
     }
@@ -2006,18 +2016,19 @@ bool sim_cluster_liveness(struct sim_cluster *c)
                    ? false
                    : sim_check_fail(&c->check,
                                     "liveness: no leader committed an "
-                                    "entry of its term; no progress for "
-                                    "%llu ms",
+                                    "entry of its term (no progress for "
+                                    "%llu ms, or over an hour)",
                                     (unsigned long long)bound);
     }
     memset(c->live, 0, sizeof(c->live));
     memset(c->live_acked, 0, sizeof(c->live_acked));
+    memset(c->live_term, 0, sizeof(c->live_term));
     if (!run_until_progressing(c, live_acked, bound)) {
         return c->check.failed
                    ? false
                    : sim_check_fail(&c->check,
-                                    "liveness: proposals not committed; no "
-                                    "progress for %llu ms",
+                                    "liveness: proposals not committed (no "
+                                    "progress for %llu ms, or over an hour)",
                                     (unsigned long long)bound);
     }
     target = c->check.commit_max;
@@ -2027,7 +2038,8 @@ bool sim_cluster_liveness(struct sim_cluster *c)
                    ? false
                    : sim_check_fail(&c->check,
                                     "liveness: members did not all apply "
-                                    "index %llu: no progress for %llu ms",
+                                    "index %llu (no progress for %llu ms, "
+                                    "or over an hour)",
                                     (unsigned long long)target,
                                     (unsigned long long)bound);
     }

@@ -115,6 +115,8 @@ struct sim_vote {
 
 /* Proposals the liveness phase needs committed. */
 #define SIM_LIVE_PROPS 5
+/* Virtual time a liveness step may take, progress or not (1 hour). */
+#define SIM_LIVE_MAX_MS 3600000u
 
 struct sim_stats {
     uint64_t steps;
@@ -161,6 +163,7 @@ struct sim_cluster {
     uint64_t next_read;
     struct sim_prop live[SIM_LIVE_PROPS];
     uint64_t live_sent[SIM_LIVE_PROPS];
+    uint64_t live_term[SIM_LIVE_PROPS]; /* leader's term when proposed */
     bool live_acked[SIM_LIVE_PROPS];
     uint64_t live_target; /* index every member must apply */
     uint64_t torn;        /* crashes that kept part of a write */
