@@ -243,7 +243,9 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
 
 void gr_answer_wake(struct gr_server *srv)
 {
-    const struct store_effects *fx = &srv->fxd->fx;
+    struct gr_fxset *set = srv->fxd;
+    const struct store_effects *fx = &set->fx;
+    uint32_t per_job = srv->cfg->worker_wakeup;
     struct store_buf *funcs;
     size_t n = 0;
     size_t i;
@@ -259,9 +261,24 @@ void gr_answer_wake(struct gr_server *srv)
     }
     funcs = gr_calloc(n, sizeof(*funcs));
     if (funcs == NULL) {
-        gr_server_wake(srv, NULL, 0); /* wake everyone rather than no one */
+        gr_server_wake(srv, NULL, NULL, 0); /* everyone rather than no one */
         return;
     }
+    if (per_job > 0 && n > set->wake_budget_cap) {
+        size_t *b = gr_realloc(set->wake_budget, n * sizeof(*b));
+
+        if (b == NULL) {
+            gr_free(funcs);
+            gr_server_wake(srv, NULL, NULL, 0);
+            return;
+        }
+        set->wake_budget = b;
+        set->wake_budget_cap = n;
+    }
+    /* One WAKE effect per job that became runnable: the distinct
+     * functions, in effect order (the same for both calls of a batch),
+     * and per function --worker-wakeup NOOPs per job, spent across the
+     * wake before and the wake after the commit. */
     n = 0;
     for (i = 0; i < fx->n; i++) {
         const struct store_effect *e = &fx->v[i];
@@ -277,9 +294,16 @@ void gr_answer_wake(struct gr_server *srv)
         }
         if (j == n) {
             funcs[n++] = e->function;
+            if (per_job > 0 && !set->wake_budget_set) {
+                set->wake_budget[j] = 0;
+            }
+        }
+        if (per_job > 0 && !set->wake_budget_set) {
+            set->wake_budget[j] += per_job;
         }
     }
-    gr_server_wake(srv, funcs, n);
+    set->wake_budget_set = per_job > 0;
+    gr_server_wake(srv, funcs, per_job > 0 ? set->wake_budget : NULL, n);
     gr_free(funcs);
 }
 

@@ -35,6 +35,7 @@ static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'L'},
     {"backlog", required_argument, NULL, 'b'},
     {"job-retries", required_argument, NULL, 'j'},
+    {"worker-wakeup", required_argument, NULL, 'w'},
     {"log-file", required_argument, NULL, 'l'},
     {"pid-file", required_argument, NULL, 'P'},
     {"verbose", required_argument, NULL, OPT_VERBOSE},
@@ -155,7 +156,7 @@ int gr_config_parse(struct gr_config *c, int argc, char **argv, char *errmsg,
 
     optind = 0; /* glibc: full reinitialisation, so tests may parse twice */
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":p:L:b:j:l:P:dt:Vh", long_opts,
+    while ((ch = getopt_long(argc, argv, ":p:L:b:j:w:l:P:dt:Vh", long_opts,
                              NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -184,6 +185,13 @@ int gr_config_parse(struct gr_config *c, int argc, char **argv, char *errmsg,
                            "expected 0 (unlimited) to 255");
             }
             c->job_retries = (uint32_t)v;
+            break;
+        case 'w':
+            if (parse_u64(optarg, 1000000, &v) != 0) {
+                return bad(errmsg, errmsg_len, "--worker-wakeup", optarg,
+                           "expected 0 (every worker) to 1000000");
+            }
+            c->worker_wakeup = (uint32_t)v;
             break;
         case 'l':
             if (copy_str(c->log_file, sizeof(c->log_file), optarg) != 0) {
@@ -290,6 +298,8 @@ void gr_config_help(FILE *fp, const char *prog)
         "  -b, --backlog N          listen() backlog (default %d)\n"
         "  -j, --job-retries N      fail a job once its worker was lost N\n"
         "                           times; 0 = retry forever (default 0)\n"
+        "  -w, --worker-wakeup N    sleeping workers woken (NOOP) per job\n"
+        "                           queued; 0 = all of them (default 0)\n"
         "  -l, --log-file PATH      log to PATH, 'stderr' or 'none'\n"
         "                           (default stderr)\n"
         "  -P, --pid-file PATH      write the process id to PATH\n"

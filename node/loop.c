@@ -333,7 +333,7 @@ bool gr_server_has_space(struct gr_server *srv)
 }
 
 void gr_server_wake(struct gr_server *srv, const struct store_buf *funcs,
-                    size_t n)
+                    size_t *budget, size_t n)
 {
     struct gm_session *s;
     size_t i;
@@ -347,8 +347,12 @@ void gr_server_wake(struct gr_server *srv, const struct store_buf *funcs,
             continue;
         }
         for (i = 0; i < n; i++) {
-            if (gm_session_can_do(s, funcs[i].base, funcs[i].len)) {
+            if ((budget == NULL || budget[i] > 0) &&
+                gm_session_can_do(s, funcs[i].base, funcs[i].len)) {
                 gm_session_wake(s);
+                if (budget != NULL) {
+                    budget[i]--;
+                }
                 break;
             }
         }
@@ -388,7 +392,7 @@ static void on_due(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    gr_server_wake(srv, NULL, 0);
+    gr_server_wake(srv, NULL, NULL, 0);
     gr_sessions_flush(srv);
     arm_due_timer(srv);
 }
@@ -580,6 +584,7 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
     *index_end = index;
     store_effects_reset(&set->fx);
     set->sent_valid = false;
+    set->wake_budget_set = false;
     rv = store_txn_begin(srv->store, true, &txn);
     if (rv != 0) {
         return rv;
@@ -1222,6 +1227,9 @@ void gr_server_close(struct gr_server *srv)
         gr_free(srv->fxs[i].sent);
         srv->fxs[i].sent = NULL;
         srv->fxs[i].sent_cap = 0;
+        gr_free(srv->fxs[i].wake_budget);
+        srv->fxs[i].wake_budget = NULL;
+        srv->fxs[i].wake_budget_cap = 0;
     }
     if (srv->store != NULL) {
         store_close(srv->store);

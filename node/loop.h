@@ -57,6 +57,11 @@ struct gr_fxset {
     bool *sent; /* fx.v[i] already left before the commit */
     size_t sent_cap;
     bool sent_valid;
+    /* --worker-wakeup: NOOPs left per function of the batch's wake-ups,
+     * shared by the wake before and the wake after the commit. */
+    size_t *wake_budget;
+    size_t wake_budget_cap;
+    bool wake_budget_set;
 };
 
 struct gr_server {
@@ -177,8 +182,10 @@ typedef void (*gr_known_fn)(void *arg, const uint8_t *name, size_t len);
 void gr_known_func_walk(struct gr_server *srv, gr_known_fn fn, void *arg);
 
 /* Wakes every sleeping worker that can do one of the functions (NULL:
- * every sleeping worker). */
+ * every sleeping worker). With budget (n counters, one per function), at
+ * most budget[i] workers are woken for funcs[i], and budget[i] is
+ * decremented for each (gearmand's --worker-wakeup). */
 void gr_server_wake(struct gr_server *srv, const struct store_buf *funcs,
-                    size_t n);
+                    size_t *budget, size_t n);
 
 #endif /* GEARRAFT_LOOP_H */
