@@ -31,6 +31,7 @@ static void test_defaults_are_the_embedded_single_node(void **state)
     assert_string_equal(c.listen, "0.0.0.0");
     assert_string_equal(c.data_dir, "./gearraft-data");
     assert_int_equal(c.job_retries, 0);
+    assert_int_equal(c.worker_wakeup, 0);
     assert_int_equal(c.backlog, 32);
     assert_true(c.max_packet_size >= 128ull * 1024 * 1024);
     assert_int_equal(c.verbose, GR_LOG_ERROR);
@@ -44,10 +45,12 @@ static void test_gearmand_flags_mean_the_same(void **state)
     const char *argv[] = {
         "gearraftd",    "-p",   "4731", "-L",         "127.0.0.1", "-j",   "3",
         "-l",           "none", "-P",   "/tmp/x.pid", "--verbose", "INFO", "-d",
-        "--exceptions", "-b",   "64",   "-t",         "4",         NULL};
+        "--exceptions", "-b",   "64",   "-t",         "4",         "-w",
+        "2",            NULL};
 
     (void)state;
-    assert_int_equal(parse(&c, 19, argv), 0);
+    assert_int_equal(parse(&c, 21, argv), 0);
+    assert_int_equal(c.worker_wakeup, 2);
     assert_int_equal(c.port, 4731);
     assert_string_equal(c.listen, "127.0.0.1");
     assert_int_equal(c.job_retries, 3);
@@ -104,6 +107,8 @@ static void test_bad_flags_are_usage_errors(void **state)
         {"gearraftd", "--port", "12x"},
         {"gearraftd", "-p", "-1"},
         {"gearraftd", "--job-retries", "256"},
+        {"gearraftd", "--worker-wakeup", "x"},
+        {"gearraftd", "-w", "-1"},
         {"gearraftd", "--verbose", "LOUD"},
         {"gearraftd", "--max-packet-size", "5G"},
         {"gearraftd", "--max-packet-size", "0"},
