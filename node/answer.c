@@ -16,7 +16,6 @@
 
 #include "node/gm_session.h"
 
-
 static struct gr_buf gb(struct store_buf b)
 {
     struct gr_buf r;
@@ -227,7 +226,7 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
             struct gm_session *w = gr_session_find(srv, p->conn_id);
 
             if (w != NULL) {
-                        gm_session_block_on(w, s); /* until the client reads */
+                gm_session_block_on(w, s); /* until the client reads */
             }
         }
         break;
@@ -433,4 +432,3 @@ void gr_answer_failed(struct gr_server *srv, struct gr_proposal *batch, int rv)
         finish(srv, p);
     }
 }
-

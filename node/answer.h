@@ -30,8 +30,7 @@ void gr_answer_committed(struct gr_server *srv, struct gr_proposal *batch);
 /* The batch failed to commit (rv, a STORE_E* code): every proposer still
  * waiting for an answer gets a QUEUE_ERROR (admin connections as text);
  * then each session is told its proposal is done. */
-void gr_answer_failed(struct gr_server *srv, struct gr_proposal *batch,
-                      int rv);
+void gr_answer_failed(struct gr_server *srv, struct gr_proposal *batch, int rv);
 
 /* Wakes (NOOP) the sleeping workers of every function that got a runnable
  * job in the batch whose effects are srv->fxd. */

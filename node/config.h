@@ -28,10 +28,10 @@ struct gr_config {
     uint16_t port;
     char listen[256];
     int backlog;
-    uint32_t job_retries; /* 0 = unlimited (gearmand 1.1.x) */
+    uint32_t job_retries;   /* 0 = unlimited (gearmand 1.1.x) */
     uint32_t worker_wakeup; /* NOOPs per queued job; 0 = every sleeper */
-    char log_file[1024];  /* "" = stderr; "stderr"; "none"; path */
-    char pid_file[1024];  /* "" = none */
+    char log_file[1024];    /* "" = stderr; "stderr"; "none"; path */
+    char pid_file[1024];    /* "" = none */
     enum gr_log_level verbose;
     bool daemon;
     bool exceptions;

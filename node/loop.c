@@ -571,8 +571,8 @@ next:
 
 /* Runs on either thread. Sets *index_end; returns the store code. */
 static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
-                      struct gr_fxset *set, uint64_t index,
-                      uint64_t *index_end, bool threaded)
+                      struct gr_fxset *set, uint64_t index, uint64_t *index_end,
+                      bool threaded)
 {
     struct gr_proposal *p;
     struct store_txn *txn;
@@ -1162,9 +1162,8 @@ void gr_server_close(struct gr_server *srv)
         "apply and %.2f ms to commit (sync) a batch",
         (unsigned long long)srv->n_batches, (unsigned long long)srv->n_batched,
         srv->n_batches ? (double)srv->n_batched / (double)srv->n_batches : 0.0,
-        srv->n_batches
-            ? (double)srv->apply_us / 1000.0 / (double)srv->n_batches
-            : 0.0,
+        srv->n_batches ? (double)srv->apply_us / 1000.0 / (double)srv->n_batches
+                       : 0.0,
         srv->n_batches
             ? (double)srv->commit_us / 1000.0 / (double)srv->n_batches
             : 0.0);

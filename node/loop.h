@@ -93,8 +93,8 @@ struct gr_server {
     uint64_t compacted;
     uint64_t seq;
     struct gr_fxset fxs[2];
-    unsigned fx_turn;      /* the set the next batch applies into */
-    struct gr_fxset *fxd;  /* loop thread: the set being answered */
+    unsigned fx_turn;     /* the set the next batch applies into */
+    struct gr_fxset *fxd; /* loop thread: the set being answered */
 
     struct gr_known_func *known; /* names from CAN_DO, sorted on output */
 
@@ -113,7 +113,7 @@ struct gr_server {
     struct gr_proposal *inflight;
     bool inflight_epoch;
     bool early_sent;
-    uint64_t batch_serial; /* bumped per send_early() */
+    uint64_t batch_serial;  /* bumped per send_early() */
     struct gr_fxset *c_fxs; /* the set the batch in flight applies into */
     pthread_t c_thread;
     pthread_mutex_t c_lock;
@@ -129,9 +129,9 @@ struct gr_server {
     bool c_sync_init;
     uint64_t n_batches; /* statistics, logged at shutdown */
     uint64_t n_batched;
-    uint64_t apply_us; /* begin, append and apply, summed */
+    uint64_t apply_us;  /* begin, append and apply, summed */
     uint64_t commit_us; /* mdb commit with its syncs, summed */
-    bool closing_all; /* gr_server_close: sessions go without goodbyes */
+    bool closing_all;   /* gr_server_close: sessions go without goodbyes */
     char errmsg[256];
 };
 

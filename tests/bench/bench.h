@@ -51,18 +51,17 @@ void bench_payload_fill(uint8_t *buf, size_t size, unsigned long index);
 /* Checks a payload made by bench_payload_fill() of any index. Returns true
  * and writes *index when the bytes are exactly what that index carries.
  * A truncated payload still passes: callers compare the size themselves. */
-bool bench_payload_check(const uint8_t *buf, size_t size,
-                         unsigned long *index);
+bool bench_payload_check(const uint8_t *buf, size_t size, unsigned long *index);
 
 /* Counts executions per job index, so that "exactly once" can be checked.
  * Counters saturate at 255. */
 struct bench_ledger {
-    unsigned long n;          /* job indexes 0 .. n-1 */
-    size_t size;              /* payload size every job must have */
-    _Atomic uint8_t *seen;    /* executions per index; owned */
-    atomic_ulong n_done;      /* executions of valid payloads */
-    atomic_ulong n_dup;       /* executions of an index already seen */
-    atomic_ulong n_bad;       /* payloads that failed the check */
+    unsigned long n;       /* job indexes 0 .. n-1 */
+    size_t size;           /* payload size every job must have */
+    _Atomic uint8_t *seen; /* executions per index; owned */
+    atomic_ulong n_done;   /* executions of valid payloads */
+    atomic_ulong n_dup;    /* executions of an index already seen */
+    atomic_ulong n_bad;    /* payloads that failed the check */
 };
 
 /* Returns 0, or -1 when out of memory. */
@@ -86,9 +85,8 @@ struct bench_pool;
 /* Starts n worker threads. Returns NULL on failure (message on stderr).
  * The pool borrows opts, fn and ledger until bench_pool_free(). */
 struct bench_pool *bench_pool_start(const struct bench_opts *opts,
-                                    const char *fn,
-                                    struct bench_ledger *ledger, bool echo,
-                                    unsigned n);
+                                    const char *fn, struct bench_ledger *ledger,
+                                    bool echo, unsigned n);
 
 /* Waits until the ledger has counted `target` executions or the deadline
  * (monotonic seconds) passes. Returns true if the target was reached. */
@@ -128,9 +126,8 @@ int bench_admin_status(const char *host, unsigned port, const char *fn,
 
 /* Polls the admin status (every 5 ms) until fn has `avail` workers, or the
  * deadline passes. Returns true if it got there. */
-bool bench_admin_wait_workers(const char *host, unsigned port,
-                              const char *fn, unsigned long avail,
-                              double deadline);
+bool bench_admin_wait_workers(const char *host, unsigned port, const char *fn,
+                              unsigned long avail, double deadline);
 
 /* The cases. Each returns 0 when the run was measured and verified, and 1
  * otherwise. */

@@ -39,8 +39,9 @@ static bool wait_counts(const struct bench_opts *opts, const char *fn,
             return true;
         }
         if (bench_now() >= deadline) {
-            fprintf(stderr, "status of %s: %lu queued, %lu running; "
-                            "expected %lu queued, 0 running\n",
+            fprintf(stderr,
+                    "status of %s: %lu queued, %lu running; "
+                    "expected %lu queued, 0 running\n",
                     fn, q, r, queued);
             return false;
         }
@@ -62,8 +63,7 @@ static void print_memory(const struct bench_opts *opts, const char *when)
                bench_proc_kb(opts->server_pid, "RssFile"),
                bench_proc_kb(opts->server_pid, "VmHWM"));
     }
-    if (opts->du_path != NULL &&
-        bench_du(opts->du_path, &app, &alloc) == 0) {
+    if (opts->du_path != NULL && bench_du(opts->du_path, &app, &alloc) == 0) {
         printf("RESULT case=deep_disk when=%s apparent_b=%llu "
                "allocated_b=%llu\n",
                when, app, alloc);
@@ -100,8 +100,7 @@ static int fill_and_drain(const struct bench_opts *opts, const char *name,
     }
     fprintf(stderr, "%s: %lu background jobs acknowledged in %.3f s\n", name,
             opts->n_jobs, fill_s);
-    if (!wait_counts(opts, fn, opts->n_jobs,
-                     bench_now() + opts->time_limit)) {
+    if (!wait_counts(opts, fn, opts->n_jobs, bench_now() + opts->time_limit)) {
         goto fail;
     }
     printf("RESULT case=%s jobs=%lu size=%zu threads=%u pipeline=%u "
@@ -201,10 +200,10 @@ static void describe_mismatch(unsigned long idx, gearman_return_t rc,
             }
             free(expect);
         }
-        fprintf(stderr, "roundtrip: job %lu: %zu bytes back, first %zu "
-                        "right; starts \"%.*s\"\n",
-                idx, rsize, k, (int)(rsize < 40 ? rsize : 40),
-                (const char *)r);
+        fprintf(stderr,
+                "roundtrip: job %lu: %zu bytes back, first %zu "
+                "right; starts \"%.*s\"\n",
+                idx, rsize, k, (int)(rsize < 40 ? rsize : 40), (const char *)r);
     }
 }
 
@@ -245,8 +244,8 @@ static void *rt_client(void *arg)
         }
         bench_payload_fill(payload, opts->size, idx);
         t0 = bench_now();
-        result = gearman_client_do(c, sh->fn, NULL, payload, opts->size,
-                                   &rsize, &rc);
+        result = gearman_client_do(c, sh->fn, NULL, payload, opts->size, &rsize,
+                                   &rc);
         sh->lat[idx] = bench_now() - t0;
         if (rc == GEARMAN_SUCCESS && result != NULL && rsize == opts->size &&
             memcmp(result, payload, rsize) == 0) {
@@ -304,8 +303,8 @@ int bench_case_roundtrip(const struct bench_opts *opts)
     }
     pool = bench_pool_start(opts, fn, &ledger, true, opts->n_workers);
     if (pool == NULL ||
-        !bench_admin_wait_workers(opts->host, opts->port, fn,
-                                  opts->n_workers, bench_now() + 30.0)) {
+        !bench_admin_wait_workers(opts->host, opts->port, fn, opts->n_workers,
+                                  bench_now() + 30.0)) {
         goto out;
     }
     /* One party per client plus this thread, which starts the clock. */
@@ -328,13 +327,12 @@ int bench_case_roundtrip(const struct bench_opts *opts)
     }
     secs = bench_now() - t0;
     pthread_barrier_destroy(&sh.start);
-    ok = atomic_load(&sh.n_bad) == 0 &&
-         atomic_load(&sh.n_ok) == opts->n_jobs;
+    ok = atomic_load(&sh.n_bad) == 0 && atomic_load(&sh.n_ok) == opts->n_jobs;
     if (!ok) {
-        fprintf(stderr, "verify roundtrip: FAILED: %lu of %lu results came "
-                        "back right, %lu failures\n",
-                atomic_load(&sh.n_ok), opts->n_jobs,
-                atomic_load(&sh.n_bad));
+        fprintf(stderr,
+                "verify roundtrip: FAILED: %lu of %lu results came "
+                "back right, %lu failures\n",
+                atomic_load(&sh.n_ok), opts->n_jobs, atomic_load(&sh.n_bad));
     }
     /* Go on checking after a failure: the worker's ledger and the server's
      * counts tell where a wrong result came from. */
@@ -350,8 +348,9 @@ int bench_case_roundtrip(const struct bench_opts *opts)
     }
     ok = bench_ledger_verify(&ledger, "roundtrip") && ok;
     if (ok) {
-        fprintf(stderr, "verify roundtrip: all %lu results equal their "
-                        "payloads\n",
+        fprintf(stderr,
+                "verify roundtrip: all %lu results equal their "
+                "payloads\n",
                 opts->n_jobs);
     }
     /* The measurement is printed either way, marked when unverified. */
@@ -363,8 +362,7 @@ int bench_case_roundtrip(const struct bench_opts *opts)
            (double)opts->n_jobs / secs,
            1e3 * bench_percentile(sh.lat, opts->n_jobs, 50),
            1e3 * bench_percentile(sh.lat, opts->n_jobs, 99),
-           1e3 * sh.lat[opts->n_jobs - 1], ok ? 1 : 0,
-           atomic_load(&sh.n_bad));
+           1e3 * sh.lat[opts->n_jobs - 1], ok ? 1 : 0, atomic_load(&sh.n_bad));
     if (!ok) {
         goto out;
     }

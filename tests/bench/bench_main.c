@@ -188,14 +188,13 @@ int main(int argc, char **argv)
             o.port = (unsigned)v;
             break;
         case OPT_JOBS:
-            bad = parse_ulong(optarg, &v) != 0 || v == 0 ||
-                  v > 999999999999ul;
+            bad = parse_ulong(optarg, &v) != 0 || v == 0 || v > 999999999999ul;
             o.n_jobs = v;
             jobs_set = true;
             break;
         case OPT_SIZE:
-            bad = parse_size(optarg, &o.size) != 0 ||
-                  o.size > 0xfff00000ul || o.size < BENCH_HDR;
+            bad = parse_size(optarg, &o.size) != 0 || o.size > 0xfff00000ul ||
+                  o.size < BENCH_HDR;
             size_set = true;
             break;
         case OPT_THREADS:
@@ -240,8 +239,7 @@ int main(int argc, char **argv)
             return 2;
         }
         if (bad) {
-            fprintf(stderr, "gr_bench: bad value '%s' for an option\n",
-                    optarg);
+            fprintf(stderr, "gr_bench: bad value '%s' for an option\n", optarg);
             return 2;
         }
     }

@@ -81,8 +81,7 @@ int bench_raw_connect(const char *host, unsigned port, double timeout_s,
             continue;
         }
         if (!quiet) {
-            fprintf(stderr, "connect %s:%u: %s\n", host, port,
-                    strerror(errno));
+            fprintf(stderr, "connect %s:%u: %s\n", host, port, strerror(errno));
         }
         close(fd);
         return -1;
@@ -144,8 +143,8 @@ static void put_u32(uint8_t *p, uint32_t v)
 
 static uint32_t get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
 }
 
 /* Sends one request: n_args NUL-terminated arguments, then data. */
@@ -308,9 +307,8 @@ int bench_admin_status(const char *host, unsigned port, const char *fn,
     return 0;
 }
 
-bool bench_admin_wait_workers(const char *host, unsigned port,
-                              const char *fn, unsigned long avail,
-                              double deadline)
+bool bench_admin_wait_workers(const char *host, unsigned port, const char *fn,
+                              unsigned long avail, double deadline)
 {
     unsigned long q;
     unsigned long r;
@@ -327,8 +325,8 @@ bool bench_admin_wait_workers(const char *host, unsigned port,
         /* Polling the server's own count: there is no event to wait on. */
         nanosleep(&step, NULL);
     }
-    fprintf(stderr, "only %lu of %lu workers registered for %s in time\n",
-            a, avail, fn);
+    fprintf(stderr, "only %lu of %lu workers registered for %s in time\n", a,
+            avail, fn);
     return false;
 }
 
@@ -389,8 +387,8 @@ static void *big_worker_main(void *arg)
 
     fd = bench_raw_connect(w->opts->host, w->opts->port, w->opts->time_limit,
                            false);
-    if (fd == -1 || raw_send(fd, RAW_CAN_DO, NULL, 0,
-                             (const uint8_t *)w->fn, strlen(w->fn)) != 0) {
+    if (fd == -1 || raw_send(fd, RAW_CAN_DO, NULL, 0, (const uint8_t *)w->fn,
+                             strlen(w->fn)) != 0) {
         goto fail;
     }
     while (done < w->n_jobs) {
@@ -443,8 +441,9 @@ static void *big_worker_main(void *arg)
             ok = len - off == w->opts->size &&
                  bench_payload_check(data + off, len - off, &index);
             if (!ok) {
-                fprintf(stderr, "big worker: payload of %zu bytes is not "
-                                "what was sent\n",
+                fprintf(stderr,
+                        "big worker: payload of %zu bytes is not "
+                        "what was sent\n",
                         len - off);
                 free(data);
                 goto fail;
@@ -574,8 +573,9 @@ out_join:
     }
     if (rc == 0) {
         bench_sort(secs, reps);
-        fprintf(stderr, "verify big: %u round trips of %zu bytes came back "
-                        "byte for byte\n",
+        fprintf(stderr,
+                "verify big: %u round trips of %zu bytes came back "
+                "byte for byte\n",
                 reps, opts->size);
         printf("RESULT case=big size=%zu reps=%u best_s=%.4f median_s=%.4f "
                "mib_per_s=%.1f\n",

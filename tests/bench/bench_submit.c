@@ -38,7 +38,7 @@ static void *submit_thread(void *arg)
     gearman_client_st *c;
     gearman_task_st **tasks;
     uint8_t *payloads;
-    char (*uniqs)[48];
+    char(*uniqs)[48];
 
     tasks = calloc(pl, sizeof(*tasks));
     payloads = malloc((size_t)pl * opts->size);
@@ -86,15 +86,13 @@ static void *submit_thread(void *arg)
             break;
         }
         rc = gearman_client_run_tasks(c);
-        if (rc != GEARMAN_SUCCESS &&
-            atomic_load(&sh->n_failed) < 5) {
-            fprintf(stderr, "submit: run tasks: %s\n",
-                    gearman_client_error(c));
+        if (rc != GEARMAN_SUCCESS && atomic_load(&sh->n_failed) < 5) {
+            fprintf(stderr, "submit: run tasks: %s\n", gearman_client_error(c));
         }
         for (unsigned i = 0; i < n; i++) {
             const char *h = gearman_task_job_handle(tasks[i]);
-            if (gearman_task_return(tasks[i]) == GEARMAN_SUCCESS &&
-                h != NULL && h[0] != 0) {
+            if (gearman_task_return(tasks[i]) == GEARMAN_SUCCESS && h != NULL &&
+                h[0] != 0) {
                 atomic_fetch_add(&sh->n_ok, 1);
             } else {
                 atomic_fetch_add(&sh->n_failed, 1);

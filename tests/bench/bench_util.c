@@ -44,8 +44,7 @@ void bench_payload_fill(uint8_t *buf, size_t size, unsigned long index)
     }
 }
 
-bool bench_payload_check(const uint8_t *buf, size_t size,
-                         unsigned long *index)
+bool bench_payload_check(const uint8_t *buf, size_t size, unsigned long *index)
 {
     unsigned long v = 0;
 
@@ -126,8 +125,9 @@ bool bench_ledger_verify(struct bench_ledger *l, const char *what)
         }
     }
     if (missing == 0 && dup == 0 && bad == 0) {
-        fprintf(stderr, "verify %s: all %lu jobs ran exactly once with the "
-                        "right bytes\n",
+        fprintf(stderr,
+                "verify %s: all %lu jobs ran exactly once with the "
+                "right bytes\n",
                 what, l->n);
         return true;
     }

@@ -81,8 +81,7 @@ static void run_worker(struct bench_pool *p)
      * comes, so the thread would never see the stop flag. */
     gearman_worker_add_options(w, GEARMAN_WORKER_TIMEOUT_RETURN);
     gearman_worker_set_timeout(w, POOL_WORK_TIMEOUT_MS);
-    rc = gearman_worker_add_server(w, p->opts->host,
-                                   (in_port_t)p->opts->port);
+    rc = gearman_worker_add_server(w, p->opts->host, (in_port_t)p->opts->port);
     if (rc == GEARMAN_SUCCESS) {
         rc = gearman_worker_add_function(w, p->fn, 0, on_job, p);
     }
@@ -121,9 +120,8 @@ static void *pool_thread_main(void *arg)
 }
 
 struct bench_pool *bench_pool_start(const struct bench_opts *opts,
-                                    const char *fn,
-                                    struct bench_ledger *ledger, bool echo,
-                                    unsigned n)
+                                    const char *fn, struct bench_ledger *ledger,
+                                    bool echo, unsigned n)
 {
     struct bench_pool *p = calloc(1, sizeof(*p));
 

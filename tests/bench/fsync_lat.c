@@ -31,13 +31,11 @@
 
 #include "bench.h"
 
-static int measure(int fd, const char *pattern, const uint8_t *buf,
-                   size_t len, unsigned long count, double *lat)
+static int measure(int fd, const char *pattern, const uint8_t *buf, size_t len,
+                   unsigned long count, double *lat)
 {
     for (unsigned long i = 0; i < count; i++) {
-        off_t off = strcmp(pattern, "append") == 0
-                        ? (off_t)(i * len)
-                        : 0;
+        off_t off = strcmp(pattern, "append") == 0 ? (off_t)(i * len) : 0;
         double t0 = bench_now();
         ssize_t n = pwrite(fd, buf, len, off);
         if (n == -1 || (size_t)n != len) {
@@ -54,7 +52,7 @@ static int measure(int fd, const char *pattern, const uint8_t *buf,
     return 0;
 }
 
-#define PAGE      4096u
+#define PAGE       4096u
 #define FILE_PAGES 16384u /* 64 MiB */
 
 static void report(const char *pattern, unsigned long pages,
@@ -74,8 +72,7 @@ static void report(const char *pattern, unsigned long pages,
 }
 
 /* N pages written in place, scattered or contiguous, then one sync. */
-static int pages_case(const char *dir, unsigned long pages,
-                      unsigned long count)
+static int pages_case(const char *dir, unsigned long pages, unsigned long count)
 {
     static uint8_t page[PAGE];
     char path[4096];
@@ -115,8 +112,8 @@ static int pages_case(const char *dir, unsigned long pages,
                 unsigned long pg = first + k;
 
                 if (!contiguous) {
-                    seed = seed * 6364136223846793005ull +
-                           1442695040888963407ull;
+                    seed =
+                        seed * 6364136223846793005ull + 1442695040888963407ull;
                     pg = (unsigned long)(seed >> 33) % FILE_PAGES;
                 }
                 if (pwrite(fd, page, PAGE, (off_t)(pg * PAGE)) !=
@@ -213,8 +210,8 @@ int main(int argc, char **argv)
                "ops_per_s=%.0f\n",
                patterns[p], len, count, 1e3 * sum / (double)count,
                1e3 * bench_percentile(lat, count, 50),
-               1e3 * bench_percentile(lat, count, 99),
-               1e3 * lat[count - 1], (double)count / sum);
+               1e3 * bench_percentile(lat, count, 99), 1e3 * lat[count - 1],
+               (double)count / sum);
     }
     rc = 0;
 out:

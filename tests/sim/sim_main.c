@@ -33,21 +33,22 @@ struct opts {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: sim [--seeds A..B | --seed S] [--trace] [--nodes N]\n"
-            "           [--steps N] [--last N] [--verbose] [--tear-hs-last]\n"
-            "           [--stop-on-fail]\n"
-            "  --seeds A..B  run seeds A to B inclusive (default 1..100)\n"
-            "  --seed S      run one seed\n"
-            "  --trace       print every event of the run as it happens\n"
-            "  --nodes N     initial voters (1, 3 or 5; default: the seed "
-            "picks)\n"
-            "  --steps N     events in the fault phase (default 4000)\n"
-            "  --last N      trace events printed on failure (default 200)\n"
-            "  --verbose     one summary line per seed\n"
-            "  --stop-on-fail  stop at the first failing seed\n"
-            "  --tear-hs-last  model a host that breaks raft.h: torn writes keep\n"
-            "                the entries but lose the hard state after them\n");
+    fprintf(
+        out,
+        "usage: sim [--seeds A..B | --seed S] [--trace] [--nodes N]\n"
+        "           [--steps N] [--last N] [--verbose] [--tear-hs-last]\n"
+        "           [--stop-on-fail]\n"
+        "  --seeds A..B  run seeds A to B inclusive (default 1..100)\n"
+        "  --seed S      run one seed\n"
+        "  --trace       print every event of the run as it happens\n"
+        "  --nodes N     initial voters (1, 3 or 5; default: the seed "
+        "picks)\n"
+        "  --steps N     events in the fault phase (default 4000)\n"
+        "  --last N      trace events printed on failure (default 200)\n"
+        "  --verbose     one summary line per seed\n"
+        "  --stop-on-fail  stop at the first failing seed\n"
+        "  --tear-hs-last  model a host that breaks raft.h: torn writes keep\n"
+        "                the entries but lose the hard state after them\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)

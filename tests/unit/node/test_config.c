@@ -43,10 +43,11 @@ static void test_gearmand_flags_mean_the_same(void **state)
 {
     struct gr_config c;
     const char *argv[] = {
-        "gearraftd",    "-p",   "4731", "-L",         "127.0.0.1", "-j",   "3",
-        "-l",           "none", "-P",   "/tmp/x.pid", "--verbose", "INFO", "-d",
-        "--exceptions", "-b",   "64",   "-t",         "4",         "-w",
-        "2",            NULL};
+        "gearraftd",  "-p",        "4731", "-L",   "127.0.0.1",
+        "-j",         "3",         "-l",   "none", "-P",
+        "/tmp/x.pid", "--verbose", "INFO", "-d",   "--exceptions",
+        "-b",         "64",        "-t",   "4",    "-w",
+        "2",          NULL};
 
     (void)state;
     assert_int_equal(parse(&c, 21, argv), 0);
