@@ -5,9 +5,8 @@
  * and every value is range-checked here so that main.c trusts the struct.
  * gearmand flags that make no sense for gearraftd (--threads, whose work
  * is done by one event loop here) are accepted and ignored, so existing
- * init scripts keep working; --help says so. Two hidden flags exist for
- * tests only: --test-map-size (a tiny LMDB map, to reach "map full") and
- * --test-nometasync.
+ * init scripts keep working; --help says so. One hidden flag exists for
+ * tests only: --test-map-size (a tiny LMDB map, to reach "map full").
  *
  * Not here: acting on the flags (main.c).
  */
@@ -27,7 +26,6 @@ enum {
     OPT_MAX_CONN,
     OPT_MIN_FREE,
     OPT_TEST_MAP,
-    OPT_TEST_NOMETASYNC,
 };
 
 static const struct option long_opts[] = {
@@ -47,7 +45,6 @@ static const struct option long_opts[] = {
     {"max-connections", required_argument, NULL, OPT_MAX_CONN},
     {"min-free-space", required_argument, NULL, OPT_MIN_FREE},
     {"test-map-size", required_argument, NULL, OPT_TEST_MAP},
-    {"test-nometasync", no_argument, NULL, OPT_TEST_NOMETASYNC},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -258,9 +255,6 @@ int gr_config_parse(struct gr_config *c, int argc, char **argv, char *errmsg,
                            "expected at least 64K");
             }
             c->map_size = v;
-            break;
-        case OPT_TEST_NOMETASYNC:
-            c->nometasync = true;
             break;
         case 'V':
             c->show_version = true;

@@ -40,7 +40,6 @@ struct gr_config {
     uint32_t max_connections;
     uint64_t min_free_space; /* refuse submissions below this headroom */
     uint64_t map_size;       /* hidden --test-map-size; 0 = default */
-    bool nometasync;         /* hidden --test-nometasync */
     bool show_help;
     bool show_version;
 };

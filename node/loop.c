@@ -40,7 +40,6 @@
 #define COMPACT_EVERY  4096 /* entries kept behind the applied index */
 #define SPACE_CHECK_MS 200
 #define RETRY_MS       1000
-#define LINGER_US      0 /* >0: wait for more proposals after a busy commit */
 #define TERM           1 /* one voter: a single term until raft/ arrives */
 
 struct gr_known_func {
@@ -97,9 +96,7 @@ void gr_propose(struct gr_server *srv, struct gr_proposal *p)
         srv->tail->next = p;
     }
     srv->tail = p;
-    srv->n_props++;
     if (srv->commit_ev != NULL && srv->inflight == NULL &&
-        !(srv->linger_ev != NULL && evtimer_pending(srv->linger_ev, NULL)) &&
         !event_pending(srv->commit_ev, EV_TIMEOUT, NULL)) {
         event_active(srv->commit_ev, EV_TIMEOUT, 0);
     }
@@ -486,6 +483,13 @@ static void resume_readers(struct gr_server *srv)
 
 /* Bookkeeping of a batch that ended, done before the next one may start:
  * the next batch's first index and the log compaction point. */
+/* True when the batch starting at log index `index` compacts the log up
+ * to index - 1: with one voter nobody needs entries once applied. */
+static bool compact_due(const struct gr_server *srv, uint64_t index)
+{
+    return index > 1 && index - 1 - srv->compacted >= COMPACT_EVERY;
+}
+
 static void account_batch(struct gr_server *srv, uint64_t index, int rv)
 {
     srv->n_batches++;
@@ -493,8 +497,7 @@ static void account_batch(struct gr_server *srv, uint64_t index, int rv)
     if (rv != 0) {
         return; /* nothing of it was kept: the next batch reuses its indexes */
     }
-    if (srv->next_index > 1 &&
-        srv->next_index - 1 - srv->compacted >= COMPACT_EVERY) {
+    if (compact_due(srv, srv->next_index)) {
         srv->compacted = srv->next_index - 1;
     }
     srv->next_index = index;
@@ -536,14 +539,6 @@ next:
     }
     if (srv->inflight != NULL) {
         /* The next batch is on its way already; it ends in on_done. */
-    } else if (srv->head != NULL && LINGER_US > 0 && srv->linger_ev != NULL &&
-               !srv->closing_all) {
-        /* Under load, the clients just answered are about to send their
-         * next requests: let them join this batch rather than split the
-         * load into two half-full batches that alternate. */
-        struct timeval tv = {0, LINGER_US};
-
-        evtimer_add(srv->linger_ev, &tv);
     } else if (srv->head != NULL) {
         event_active(srv->commit_ev, EV_TIMEOUT, 0);
     } else if (srv->stopping && !srv->graceful) {
@@ -591,7 +586,7 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
     }
     /* Compact the log behind the applied index: with one voter nobody
      * needs the entries once they are applied. */
-    if (index > 1 && index - 1 - srv->compacted >= COMPACT_EVERY) {
+    if (compact_due(srv, index)) {
         rv = store_log_compact(txn, index - 1);
         if (rv != 0) {
             store_txn_abort(txn);
@@ -766,7 +761,6 @@ static void run_batch(struct gr_server *srv)
     }
     srv->head = NULL;
     srv->tail = NULL;
-    srv->n_props = 0;
     srv->epoch_pending = false;
     set = &srv->fxs[srv->fx_turn];
     srv->fx_turn ^= 1u;
@@ -1012,7 +1006,6 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     memset(&sc, 0, sizeof(sc));
     sc.dir = cfg->data_dir;
     sc.map_size = (size_t)cfg->map_size;
-    sc.nometasync = cfg->nometasync;
     sc.node_id = 1;
     rv = store_open(&sc, &srv->store, srv->errmsg, sizeof(srv->errmsg));
     if (rv != 0) {
@@ -1031,7 +1024,6 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->commit_ev = event_new(base, -1, 0, on_commit, srv);
     srv->done_ev = event_new(base, -1, 0, on_done, srv);
     srv->applied_ev = event_new(base, -1, 0, on_applied, srv);
-    srv->linger_ev = evtimer_new(base, on_commit, srv);
     srv->reap_ev = event_new(base, -1, 0, on_reap, srv);
     srv->due_ev = evtimer_new(base, on_due, srv);
     srv->retry_ev = evtimer_new(base, on_retry, srv);
@@ -1039,15 +1031,13 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->sig_ev[1] = evsignal_new(base, SIGINT, on_signal, srv);
     if (srv->commit_ev == NULL || srv->reap_ev == NULL ||
         srv->done_ev == NULL || srv->applied_ev == NULL ||
-        srv->linger_ev == NULL || srv->due_ev == NULL ||
-        srv->retry_ev == NULL || srv->sig_ev[0] == NULL ||
-        srv->sig_ev[1] == NULL) {
+        srv->due_ev == NULL || srv->retry_ev == NULL ||
+        srv->sig_ev[0] == NULL || srv->sig_ev[1] == NULL) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
         rv = GR_ENOMEM;
         goto err_free_events;
     }
     event_priority_set(srv->commit_ev, 1);
-    event_priority_set(srv->linger_ev, 1);
     event_priority_set(srv->reap_ev, 0);
     event_priority_set(srv->done_ev, 0);
     event_priority_set(srv->applied_ev, 0);
@@ -1203,10 +1193,6 @@ void gr_server_close(struct gr_server *srv)
     if (srv->applied_ev != NULL) {
         event_free(srv->applied_ev);
         srv->applied_ev = NULL;
-    }
-    if (srv->linger_ev != NULL) {
-        event_free(srv->linger_ev);
-        srv->linger_ev = NULL;
     }
     if (srv->due_ev != NULL) {
         event_free(srv->due_ev);

@@ -87,7 +87,6 @@ struct gr_server {
 
     struct gr_proposal *head;
     struct gr_proposal *tail;
-    size_t n_props;
     struct gr_proposal *retry_head;
     uint64_t next_index;
     uint64_t compacted;
@@ -109,7 +108,6 @@ struct gr_server {
      * "applied". */
     struct event *done_ev;    /* priority 0: the batch in flight ended */
     struct event *applied_ev; /* priority 0: ... is applied, not synced */
-    struct event *linger_ev;  /* starts the next batch a moment later */
     struct gr_proposal *inflight;
     bool inflight_epoch;
     bool early_sent;
