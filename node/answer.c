@@ -151,7 +151,7 @@ static bool may_send_early(const struct gr_server *srv,
 {
     bool own = e->to.conn_id == p->conn_id;
 
-    if (own && s->late_serial == srv->batch_serial) {
+    if (own && s->late_serial > srv->answered_serial) {
         return false;
     }
     switch (e->type) {
@@ -339,7 +339,7 @@ void gr_answer_early(struct gr_server *srv, struct gr_proposal *batch)
     struct gm_session *s;
     size_t i;
 
-    srv->batch_serial++;
+    set->serial = ++srv->batch_serial;
     if (set->fx.n > set->sent_cap) {
         bool *v = gr_realloc(set->sent, set->fx.n * sizeof(*v));
 

@@ -1070,7 +1070,7 @@ static bool must_wait(const struct gm_session *s, const struct gm_frame *f)
     if (!answers_now(f)) {
         return false;
     }
-    return s->n_pending > 0 || (reads_state(f) && s->srv->inflight != NULL);
+    return s->n_pending > 0 || (reads_state(f) && gr_server_writing(s->srv));
 }
 
 static void handle_frame(struct gm_session *s, struct gm_frame *f)

@@ -130,7 +130,8 @@ struct gm_session {
     struct gm_session *flush_next;
     bool in_flush;
     struct gm_session *dead_next;
-    uint64_t late_serial; /* batch in which a late reply blocks early ones */
+    uint64_t late_serial; /* the last batch with a late reply to it: until
+                           * that is answered, no reply leaves early */
 };
 
 /* Creates a session for an accepted socket (takes ownership of fd: it is

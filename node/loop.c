@@ -503,9 +503,14 @@ static void account_batch(struct gr_server *srv, uint64_t index, int rv)
     srv->next_index = index;
 }
 
-/* After the commit (or its failure) of a batch already accounted for:
- * answer from srv->fxd, free, and start the next batch if proposals
- * queued up meanwhile (unless it started already). */
+bool gr_server_writing(const struct gr_server *srv)
+{
+    return srv->inflight != NULL || srv->gen_answered + 1 < srv->gen_next;
+}
+
+/* After the commit (or its failure) of a batch already accounted for,
+ * once it is durable: answer from srv->fxd, free, and start the next
+ * batch if proposals queued up meanwhile (unless it started already). */
 static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
                          bool epoch, int rv)
 {
@@ -534,15 +539,43 @@ static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
     }
     gr_sessions_flush(srv);
 next:
-    if (srv->inflight == NULL) {
+    if (srv->fxd->serial > srv->answered_serial) {
+        srv->answered_serial = srv->fxd->serial;
+    }
+    if (!gr_server_writing(srv)) {
         resume_readers(srv);
     }
     if (srv->inflight != NULL) {
         /* The next batch is on its way already; it ends in on_done. */
     } else if (srv->head != NULL) {
         event_active(srv->commit_ev, EV_TIMEOUT, 0);
-    } else if (srv->stopping && !srv->graceful) {
+    } else if (srv->stopping && !srv->graceful && !gr_server_writing(srv)) {
         event_base_loopexit(srv->base, NULL);
+    }
+}
+
+/* Loop thread: answers, in order, every batch whose commit returned and
+ * is durable (or failed: nothing to wait for). */
+static void answer_durable(struct gr_server *srv)
+{
+    uint64_t durable = 0;
+
+    if (srv->c_sync_init) {
+        pthread_mutex_lock(&srv->c_lock);
+        durable = srv->c_durable_gen;
+        pthread_mutex_unlock(&srv->c_lock);
+    }
+    while (srv->gen_answered + 1 < srv->gen_next) {
+        struct gr_fxset *set = &srv->fxs[(srv->gen_answered + 1) % GR_FXSETS];
+
+        if (!set->done ||
+            (set->rv == 0 && !set->durable && set->gen > durable)) {
+            break;
+        }
+        srv->gen_answered = set->gen;
+        srv->fxd = set;
+        finish_batch(srv, set->batch, set->epoch, set->rv);
+        set->batch = NULL;
     }
 }
 
@@ -556,12 +589,21 @@ next:
  * neither the batch nor its effect set until the thread says "applied"
  * (early effects may then leave while the disk syncs) and "done".
  *
+ * A commit syncs the batch's pages and writes, without syncing, the meta
+ * page that makes the batch current (MDB_NOMETASYNC, as DESIGN.md allows):
+ * after a crash before that page reaches the disk, the file is the
+ * previous batch's, intact. The batch is durable once the syncer thread's
+ * next sync returns or the next commit (whose sync covers that page) does,
+ * whichever comes first; only then do its late replies (JOB_CREATED,
+ * admin) leave. So the meta page's sync overlaps the next batch instead of
+ * lengthening every commit.
+ *
  * When a batch is done, the loop hands over the next one FIRST and only
- * then answers the batch that ended, from the other effect set: the
- * replies (hundreds of socket writes under load) then overlap the next
- * apply and sync instead of delaying them. Replies keep their order: the
- * next batch's early replies are sent by a later callback of the same
- * loop thread.
+ * then answers what is durable: the replies (hundreds of socket writes
+ * under load) overlap the next apply and sync instead of delaying them.
+ * Replies keep their order per connection: batches are answered in order,
+ * and a session with a late reply still unanswered gets no early one (its
+ * late_serial is past answered_serial).
  */
 
 /* Runs on either thread. Sets *index_end; returns the store code. */
@@ -644,12 +686,75 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&srv->c_lock);
         rv = batch_work(srv, batch, set, start, &end, true);
         pthread_mutex_lock(&srv->c_lock);
+        if (rv == 0) {
+            /* This commit synced the file after the previous commit had
+             * written its meta page: that one is durable now. */
+            if (srv->c_committed_gen > srv->c_durable_gen) {
+                srv->c_durable_gen = srv->c_committed_gen;
+            }
+            srv->c_committed_gen = srv->c_gen;
+            pthread_cond_signal(&srv->s_cond);
+        }
         srv->c_batch = NULL;
         srv->c_rv = rv;
         srv->c_index_end = end;
         srv->c_done = true;
         pthread_cond_broadcast(&srv->c_cond);
         event_active(srv->done_ev, EV_READ, 0);
+    }
+    pthread_mutex_unlock(&srv->c_lock);
+    return NULL;
+}
+
+/* The syncer thread: after each commit, syncs the file so that the
+ * commit's meta page is durable - while the committer already writes the
+ * next batch - and tells the loop. */
+static void *syncer_main(void *arg)
+{
+    struct gr_server *srv = arg;
+    uint64_t target;
+    bool failing = false;
+    int rv;
+
+    pthread_mutex_lock(&srv->c_lock);
+    for (;;) {
+        while (srv->c_committed_gen <= srv->c_durable_gen && !srv->c_quit) {
+            pthread_cond_wait(&srv->s_cond, &srv->c_lock);
+        }
+        if (srv->c_committed_gen <= srv->c_durable_gen) {
+            break;
+        }
+        target = srv->c_committed_gen;
+        pthread_mutex_unlock(&srv->c_lock);
+        rv = store_sync(srv->store);
+        pthread_mutex_lock(&srv->c_lock);
+        if (rv != 0) {
+            /* Nothing is answered until a sync or a commit succeeds. */
+            struct timespec ts;
+
+            if (!failing) {
+                GR_LOG(GR_LOG_ERROR, "loop",
+                       "syncing the data file failed: %s; holding "
+                       "acknowledgments and retrying",
+                       store_errmsg(srv->store));
+            }
+            failing = true;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000 * 1000 * 1000;
+            }
+            (void)pthread_cond_timedwait(&srv->s_cond, &srv->c_lock, &ts);
+            continue;
+        }
+        failing = false;
+        srv->n_syncs++;
+        if (target > srv->c_durable_gen) {
+            srv->c_durable_gen = target;
+        }
+        pthread_cond_broadcast(&srv->c_cond);
+        event_active(srv->durable_ev, EV_READ, 0);
     }
     pthread_mutex_unlock(&srv->c_lock);
     return NULL;
@@ -677,7 +782,7 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
 }
 
 /* True if a session holds a request that reads queue state: such reads
- * run only while no batch is in flight, so the next batch waits for
+ * run only while no batch is being written, so the next batch waits for
  * them rather than starving them under load. */
 static bool readers_waiting(const struct gr_server *srv)
 {
@@ -694,11 +799,9 @@ static bool readers_waiting(const struct gr_server *srv)
 /* Loop thread: the batch in flight has committed (or failed). */
 static void collect_inflight(struct gr_server *srv)
 {
-    struct gr_proposal *batch;
     struct gr_fxset *set;
     uint64_t end;
     bool early;
-    bool epoch;
     int rv;
 
     pthread_mutex_lock(&srv->c_lock);
@@ -713,19 +816,19 @@ static void collect_inflight(struct gr_server *srv)
     srv->c_done = false;
     srv->c_applied = false;
     pthread_mutex_unlock(&srv->c_lock);
-    batch = srv->inflight;
     set = srv->c_fxs;
-    epoch = srv->inflight_epoch;
+    set->rv = rv;
+    set->done = true;
     srv->inflight = NULL;
     account_batch(srv, end, rv);
     if (srv->head != NULL && !srv->closing_all && !readers_waiting(srv)) {
         run_batch(srv); /* the next batch overlaps the answers below */
     }
-    srv->fxd = set;
     if (early) {
-        gr_answer_early(srv, batch);
+        srv->fxd = set;
+        gr_answer_early(srv, set->batch);
     }
-    finish_batch(srv, batch, epoch, rv);
+    answer_durable(srv);
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg)
@@ -735,16 +838,42 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     collect_inflight(arg);
 }
 
-/* Waits until no batch is in flight, finishing each one that ends. */
+static void on_durable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    answer_durable(arg);
+}
+
+/* True when the oldest unanswered batch can be answered or the one in
+ * flight collected. Called with c_lock held. */
+static bool batch_progress(const struct gr_server *srv)
+{
+    const struct gr_fxset *set;
+
+    if (srv->inflight != NULL && srv->c_done) {
+        return true;
+    }
+    if (srv->gen_answered + 1 >= srv->gen_next) {
+        return true;
+    }
+    set = &srv->fxs[(srv->gen_answered + 1) % GR_FXSETS];
+    return set->done &&
+           (set->rv != 0 || set->durable || set->gen <= srv->c_durable_gen);
+}
+
+/* Waits until no batch is written or waits to be durable, answering
+ * each. */
 static void wait_inflight(struct gr_server *srv)
 {
-    while (srv->inflight != NULL) {
+    while (gr_server_writing(srv)) {
         pthread_mutex_lock(&srv->c_lock);
-        while (!srv->c_done) {
+        while (!batch_progress(srv)) {
             pthread_cond_wait(&srv->c_cond, &srv->c_lock);
         }
         pthread_mutex_unlock(&srv->c_lock);
         collect_inflight(srv);
+        answer_durable(srv);
     }
 }
 
@@ -752,37 +881,51 @@ static void run_batch(struct gr_server *srv)
 {
     struct gr_proposal *batch = srv->head;
     uint64_t end = srv->next_index;
-    bool epoch = srv->epoch_pending;
     struct gr_fxset *set;
     int rv;
 
-    if (batch == NULL || srv->inflight != NULL) {
-        return; /* the next batch starts when the one in flight ends */
+    if (batch == NULL || srv->inflight != NULL ||
+        srv->gen_next - 1 - srv->gen_answered >= GR_FXSETS) {
+        return; /* it starts when the one in flight ends or is answered */
     }
+    set = &srv->fxs[srv->gen_next % GR_FXSETS];
+    set->gen = srv->gen_next++;
+    set->batch = batch;
+    set->epoch = srv->epoch_pending;
+    set->serial = 0;
+    set->done = false;
+    set->durable = false;
+    set->rv = 0;
+    set->sent_valid = false;
     srv->head = NULL;
     srv->tail = NULL;
     srv->epoch_pending = false;
-    set = &srv->fxs[srv->fx_turn];
-    srv->fx_turn ^= 1u;
-    set->sent_valid = false;
     if (srv->c_started && !srv->closing_all) {
         pthread_mutex_lock(&srv->c_lock);
         srv->inflight = batch;
-        srv->inflight_epoch = epoch;
         srv->early_sent = false;
         srv->c_applied = false;
         srv->c_done = false;
         srv->c_index = srv->next_index;
         srv->c_fxs = set;
+        srv->c_gen = set->gen;
         srv->c_batch = batch;
         pthread_cond_signal(&srv->c_cond);
         pthread_mutex_unlock(&srv->c_lock);
         return;
     }
+    /* No committer thread (start and close): write, sync, answer here. */
     rv = batch_work(srv, batch, set, srv->next_index, &end, false);
     account_batch(srv, end, rv);
-    srv->fxd = set;
-    finish_batch(srv, batch, epoch, rv);
+    if (rv == 0 && store_sync(srv->store) != 0) {
+        /* Committed but maybe not durable: answer it as failed (a client
+         * may submit twice, but never believes a lost job is queued). */
+        rv = STORE_EIO;
+    }
+    set->rv = rv;
+    set->done = true;
+    set->durable = true;
+    answer_durable(srv);
 }
 
 static void on_commit(evutil_socket_t fd, short what, void *arg)
@@ -793,7 +936,7 @@ static void on_commit(evutil_socket_t fd, short what, void *arg)
     (void)what;
     run_batch(srv);
     if (srv->stopping && !srv->graceful && srv->head == NULL &&
-        srv->inflight == NULL) {
+        !gr_server_writing(srv)) {
         event_base_loopexit(srv->base, NULL);
     }
 }
@@ -853,7 +996,8 @@ static void on_graceful_check(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (running_jobs(srv) == 0 && srv->head == NULL && srv->inflight == NULL) {
+    if (running_jobs(srv) == 0 && srv->head == NULL &&
+        !gr_server_writing(srv)) {
         event_base_loopexit(srv->base, NULL);
         return;
     }
@@ -910,7 +1054,7 @@ void gr_server_shutdown(struct gr_server *srv, bool graceful)
     for (s = srv->sessions; s != NULL; s = s->next) {
         event_del(s->read_ev);
     }
-    if (srv->head != NULL || srv->inflight != NULL) {
+    if (srv->head != NULL || gr_server_writing(srv)) {
         event_active(srv->commit_ev, EV_TIMEOUT, 0);
     } else {
         event_base_loopexit(srv->base, NULL);
@@ -988,9 +1132,11 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->base = base;
     srv->cfg = cfg;
     srv->space_ok = true;
-    store_effects_init(&srv->fxs[0].fx);
-    store_effects_init(&srv->fxs[1].fx);
+    for (int i = 0; i < GR_FXSETS; i++) {
+        store_effects_init(&srv->fxs[i].fx);
+    }
     srv->fxd = &srv->fxs[0];
+    srv->gen_next = 1;
     srv->n_buckets = N_BUCKETS;
     srv->buckets = gr_calloc(N_BUCKETS, sizeof(*srv->buckets));
     if (srv->buckets == NULL) {
@@ -1006,6 +1152,7 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     memset(&sc, 0, sizeof(sc));
     sc.dir = cfg->data_dir;
     sc.map_size = (size_t)cfg->map_size;
+    sc.nometasync = true; /* the syncer thread syncs the meta page */
     sc.node_id = 1;
     rv = store_open(&sc, &srv->store, srv->errmsg, sizeof(srv->errmsg));
     if (rv != 0) {
@@ -1024,6 +1171,7 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->commit_ev = event_new(base, -1, 0, on_commit, srv);
     srv->done_ev = event_new(base, -1, 0, on_done, srv);
     srv->applied_ev = event_new(base, -1, 0, on_applied, srv);
+    srv->durable_ev = event_new(base, -1, 0, on_durable, srv);
     srv->reap_ev = event_new(base, -1, 0, on_reap, srv);
     srv->due_ev = evtimer_new(base, on_due, srv);
     srv->retry_ev = evtimer_new(base, on_retry, srv);
@@ -1031,8 +1179,9 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->sig_ev[1] = evsignal_new(base, SIGINT, on_signal, srv);
     if (srv->commit_ev == NULL || srv->reap_ev == NULL ||
         srv->done_ev == NULL || srv->applied_ev == NULL ||
-        srv->due_ev == NULL || srv->retry_ev == NULL ||
-        srv->sig_ev[0] == NULL || srv->sig_ev[1] == NULL) {
+        srv->durable_ev == NULL || srv->due_ev == NULL ||
+        srv->retry_ev == NULL || srv->sig_ev[0] == NULL ||
+        srv->sig_ev[1] == NULL) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
         rv = GR_ENOMEM;
         goto err_free_events;
@@ -1041,6 +1190,7 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     event_priority_set(srv->reap_ev, 0);
     event_priority_set(srv->done_ev, 0);
     event_priority_set(srv->applied_ev, 0);
+    event_priority_set(srv->durable_ev, 0);
     event_add(srv->sig_ev[0], NULL);
     event_add(srv->sig_ev[1], NULL);
 
@@ -1073,12 +1223,20 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
         goto err_free_events;
     }
     if (pthread_mutex_init(&srv->c_lock, NULL) != 0 ||
-        pthread_cond_init(&srv->c_cond, NULL) != 0) {
+        pthread_cond_init(&srv->c_cond, NULL) != 0 ||
+        pthread_cond_init(&srv->s_cond, NULL) != 0) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "cannot create locks");
         rv = GR_ENOMEM;
         goto err_free_events;
     }
     srv->c_sync_init = true;
+    if (pthread_create(&srv->s_thread, NULL, syncer_main, srv) != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg),
+                 "cannot start the syncer thread");
+        rv = GR_ENOMEM;
+        goto err_free_events;
+    }
+    srv->s_started = true;
     if (pthread_create(&srv->c_thread, NULL, committer_main, srv) != 0) {
         snprintf(srv->errmsg, sizeof(srv->errmsg),
                  "cannot start the committer thread");
@@ -1102,8 +1260,9 @@ err_close_store:
     store_close(srv->store);
     srv->store = NULL;
 err_free_buckets:
-    store_effects_close(&srv->fxs[0].fx);
-    store_effects_close(&srv->fxs[1].fx);
+    for (int i = 0; i < GR_FXSETS; i++) {
+        store_effects_close(&srv->fxs[i].fx);
+    }
     gr_free(srv->buckets);
     srv->buckets = NULL;
     return rv;
@@ -1137,9 +1296,18 @@ void gr_server_close(struct gr_server *srv)
         pthread_join(srv->c_thread, NULL);
         srv->c_started = false;
     }
+    if (srv->s_started) {
+        pthread_mutex_lock(&srv->c_lock);
+        srv->c_quit = true;
+        pthread_cond_broadcast(&srv->s_cond);
+        pthread_mutex_unlock(&srv->c_lock);
+        pthread_join(srv->s_thread, NULL);
+        srv->s_started = false;
+    }
     if (srv->c_sync_init) {
         pthread_mutex_destroy(&srv->c_lock);
         pthread_cond_destroy(&srv->c_cond);
+        pthread_cond_destroy(&srv->s_cond);
         srv->c_sync_init = false;
     }
     /* Flush the current batch so nothing queued is dropped silently. */
@@ -1149,14 +1317,16 @@ void gr_server_close(struct gr_server *srv)
     GR_LOG(
         GR_LOG_NOTICE, "loop",
         "%llu write batches, %llu commands, %.1f per batch, %.2f ms to "
-        "apply and %.2f ms to commit (sync) a batch",
+        "apply and %.2f ms to commit (sync) a batch, %llu syncs of meta "
+        "pages besides",
         (unsigned long long)srv->n_batches, (unsigned long long)srv->n_batched,
         srv->n_batches ? (double)srv->n_batched / (double)srv->n_batches : 0.0,
         srv->n_batches ? (double)srv->apply_us / 1000.0 / (double)srv->n_batches
                        : 0.0,
         srv->n_batches
             ? (double)srv->commit_us / 1000.0 / (double)srv->n_batches
-            : 0.0);
+            : 0.0,
+        (unsigned long long)srv->n_syncs);
     srv->closing_all = true;
     while ((s = srv->sessions) != NULL) {
         gm_session_flush(s);
@@ -1194,6 +1364,10 @@ void gr_server_close(struct gr_server *srv)
         event_free(srv->applied_ev);
         srv->applied_ev = NULL;
     }
+    if (srv->durable_ev != NULL) {
+        event_free(srv->durable_ev);
+        srv->durable_ev = NULL;
+    }
     if (srv->due_ev != NULL) {
         event_free(srv->due_ev);
     }
@@ -1207,7 +1381,7 @@ void gr_server_close(struct gr_server *srv)
     }
     srv->commit_ev = srv->reap_ev = srv->due_ev = srv->retry_ev = NULL;
     srv->sig_ev[0] = srv->sig_ev[1] = NULL;
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < GR_FXSETS; i++) {
         store_effects_close(&srv->fxs[i].fx);
         gr_free(srv->fxs[i].sent);
         srv->fxs[i].sent = NULL;

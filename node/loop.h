@@ -5,11 +5,12 @@
  * Every change of queue state is a struct store_cmd queued as a proposal
  * (gr_propose). Once per event-loop turn - from a low-priority event, so
  * after every ready socket of that turn was read - the batch becomes one
- * LMDB write transaction: each proposal is encoded, appended to the log,
- * and applied; then the transaction commits (fsync). Only after the commit
- * are the effects turned into packets (gr_on_committed). A single node is a
- * one-voter cluster: "appended" is "committed". raft/ will later sit
- * between gr_propose() and gr_on_committed() without reshaping either.
+ * LMDB write transaction, on the committer thread: each proposal is
+ * encoded, appended to the log, and applied; then the transaction commits.
+ * Replies that acknowledge state (JOB_CREATED, admin) leave only once the
+ * batch is durable; node/answer.c turns the effects into packets. A single
+ * node is a one-voter cluster: "appended" is "committed". raft/ will later
+ * sit between gr_propose() and the answers without reshaping either.
  *
  * Not here: packet handling (gm_session.c), admin (admin.c).
  */
@@ -49,9 +50,13 @@ struct gr_proposal {
 
 struct gr_known_func; /* function names seen through CAN_DO */
 
-/* The effects of one batch and which of them left before its commit. Two
- * sets alternate: the committer applies batch k+1 into one while the loop
- * still answers batch k from the other. */
+/* One write batch from its start until it is answered: its proposals,
+ * their effects, and which effects left before the commit. Batches are
+ * numbered (gen) from 1 and answered in that order; batch g lives in
+ * fxs[g % GR_FXSETS]. At once there may be one batch on the committer
+ * thread, one committed whose meta page is not yet synced, and one being
+ * answered: the loop answers batch k while the committer writes k+1. */
+#define GR_FXSETS 4
 struct gr_fxset {
     struct store_effects fx;
     bool *sent; /* fx.v[i] already left before the commit */
@@ -62,6 +67,13 @@ struct gr_fxset {
     size_t *wake_budget;
     size_t wake_budget_cap;
     bool wake_budget_set;
+    uint64_t gen;              /* the batch's number */
+    uint64_t serial;           /* its early phase's batch_serial; 0: none */
+    struct gr_proposal *batch; /* NULL once answered */
+    bool epoch;                /* it queued an epoch job */
+    bool done;                 /* its commit returned (rv) */
+    bool durable;              /* known durable without the syncer */
+    int rv;
 };
 
 struct gr_server {
@@ -91,9 +103,11 @@ struct gr_server {
     uint64_t next_index;
     uint64_t compacted;
     uint64_t seq;
-    struct gr_fxset fxs[2];
-    unsigned fx_turn;     /* the set the next batch applies into */
-    struct gr_fxset *fxd; /* loop thread: the set being answered */
+    struct gr_fxset fxs[GR_FXSETS];
+    struct gr_fxset *fxd;     /* loop thread: the set being answered */
+    uint64_t gen_next;        /* the number of the next batch to start */
+    uint64_t gen_answered;    /* every batch up to this one is answered */
+    uint64_t answered_serial; /* the latest early phase now answered */
 
     struct gr_known_func *known; /* names from CAN_DO, sorted on output */
 
@@ -108,8 +122,8 @@ struct gr_server {
      * "applied". */
     struct event *done_ev;    /* priority 0: the batch in flight ended */
     struct event *applied_ev; /* priority 0: ... is applied, not synced */
+    struct event *durable_ev; /* priority 0: the syncer synced */
     struct gr_proposal *inflight;
-    bool inflight_epoch;
     bool early_sent;
     uint64_t batch_serial;  /* bumped per send_early() */
     struct gr_fxset *c_fxs; /* the set the batch in flight applies into */
@@ -124,6 +138,18 @@ struct gr_server {
     bool c_done;
     bool c_quit;
     bool c_started;
+    /* The commit of a batch syncs its pages but not the meta page that
+     * makes it current (MDB_NOMETASYNC): it is durable once the next
+     * commit returns, or the syncer thread's sync does - whichever comes
+     * first. Its late replies (JOB_CREATED, admin) wait for that, while
+     * the next batch is already being written. */
+    uint64_t c_gen;           /* the batch handed to the committer */
+    uint64_t c_committed_gen; /* the last batch committed */
+    uint64_t c_durable_gen;   /* every commit up to this batch is durable */
+    pthread_cond_t s_cond;    /* wakes the syncer */
+    pthread_t s_thread;
+    bool s_started;
+    uint64_t n_syncs; /* statistics: syncs the syncer made */
     bool c_sync_init;
     uint64_t n_batches; /* statistics, logged at shutdown */
     uint64_t n_batched;
@@ -165,6 +191,10 @@ void gr_session_want_flush(struct gr_server *srv, struct gm_session *s);
 /* Writes out every session that asked for a flush since the last call. */
 void gr_sessions_flush(struct gr_server *srv);
 void gr_session_reap_later(struct gr_server *srv, struct gm_session *s);
+
+/* True while a batch is being written or waits to be durable: reads of
+ * queue state that answer a client wait until it is false. */
+bool gr_server_writing(const struct gr_server *srv);
 
 /* True when new submissions may be accepted (map and disk headroom). */
 bool gr_server_has_space(struct gr_server *srv);

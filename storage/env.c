@@ -342,6 +342,9 @@ int store_open(const struct store_config *cfg, struct store **out, char *errmsg,
         goto err_close_env;
     }
     rv = init_meta(s, cfg);
+    if (rv == 0 && cfg->nometasync) {
+        rv = store_sync(s); /* the incarnation bump is durable on return */
+    }
     if (rv != 0) {
         goto err_close_env;
     }
@@ -361,11 +364,23 @@ err_free_s:
     return rv;
 }
 
+int store_sync(struct store *s)
+{
+    int rc = mdb_env_sync(s->env, 1);
+
+    if (rc != 0) {
+        store__errmsgf(s, "sync %s: %s", s->dir, mdb_strerror(rc));
+        return STORE_EIO;
+    }
+    return 0;
+}
+
 void store_close(struct store *s)
 {
     if (s == NULL) {
         return;
     }
+    (void)mdb_env_sync(s->env, 1); /* the last commit's meta page */
     mdb_env_close(s->env);
     if (s->lock_fd != -1) {
         close(s->lock_fd); /* releases the flock */

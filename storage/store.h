@@ -290,7 +290,8 @@ struct store_txn;
 struct store_config {
     const char *dir;     /* created if missing */
     size_t map_size;     /* bytes; 0 = default (large) */
-    bool nometasync;     /* MDB_NOMETASYNC (see DESIGN.md); else full sync */
+    bool nometasync;     /* MDB_NOMETASYNC: a commit syncs the data but not
+                          * the meta page; see store_sync() */
     uint64_t node_id;    /* recorded at creation, checked afterwards */
     const char *cluster; /* handle prefix part; NULL = keep/choose default */
 };
@@ -322,8 +323,16 @@ uint64_t store_node_id(const struct store *s);
  * STORE_EIO. */
 int store_txn_begin(struct store *s, bool write, struct store_txn **out);
 /* Commits (and, for a write transaction, syncs) and frees txn whatever the
- * result. Errors: STORE_ENOSPC (nothing of the txn is kept), STORE_EIO. */
+ * result. Errors: STORE_ENOSPC (nothing of the txn is kept), STORE_EIO.
+ * Opened with cfg->nometasync, a write commit returns with its data synced
+ * but its meta page (which makes it the current state after a crash) only
+ * written: it is durable once the next write commit has synced, or
+ * store_sync() has returned, whichever comes first. */
 int store_txn_commit(struct store_txn *txn);
+/* Syncs the environment's file: every commit that returned before this
+ * call is durable when it returns 0. Safe to call from one thread while
+ * another runs a write transaction. Errors: STORE_EIO. */
+int store_sync(struct store *s);
 void store_txn_abort(struct store_txn *txn);
 
 struct store_stat {
