@@ -146,7 +146,7 @@ sub start_server {
                                 CLEANUP => !$ENV{GR_KEEP_TMP});
   my $srv = bless { host => '127.0.0.1', dir => $dir,
                     args => $opt{args} || [], kind => server_kind(),
-                    starts => 0 }, 'GRTest::Server';
+                    env => $opt{env} || {}, starts => 0 }, 'GRTest::Server';
   $srv->{datadir} = "$dir/data";
   push @LIVE, $srv;
   for my $try (1 .. 5) {
@@ -237,6 +237,7 @@ sub _spawn {
     open STDIN, '<', '/dev/null';
     open STDOUT, '>>', "$s->{dir}/stdout.log";
     open STDERR, '>>', "$s->{dir}/stderr.log";
+    $ENV{$_} = $s->{env}{$_} for keys %{ $s->{env} };
     { exec @cmd; }
     POSIX::_exit(127);
   }
