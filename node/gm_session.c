@@ -43,6 +43,52 @@ static void on_write(evutil_socket_t fd, short what, void *arg);
 static void on_timeout(evutil_socket_t fd, short what, void *arg);
 static void on_resume(evutil_socket_t fd, short what, void *arg);
 
+/* Every state change goes through here: the server counts the sessions
+ * holding a read until no batch is being written (readers_waiting). */
+static void set_state(struct gm_session *s, enum gm_session_state st)
+{
+    if (s->state == GM_SS_WAIT_COMMIT) {
+        s->srv->n_wait_commit--;
+    }
+    if (st == GM_SS_WAIT_COMMIT) {
+        s->srv->n_wait_commit++;
+    }
+    s->state = st;
+}
+
+/* Sleep flags; the server lists the sessions a wake-up may NOOP (asleep,
+ * not woken yet), so that it need not walk every connection. */
+static void set_sleep(struct gm_session *s, bool sleeping, bool noop_sent)
+{
+    struct gr_server *srv = s->srv;
+    bool was = s->sleeping && !s->noop_sent;
+    bool now = sleeping && !noop_sent;
+
+    s->sleeping = sleeping;
+    s->noop_sent = noop_sent;
+    if (was == now) {
+        return;
+    }
+    if (now) {
+        s->sleep_prev = NULL;
+        s->sleep_next = srv->sleepers;
+        if (srv->sleepers != NULL) {
+            srv->sleepers->sleep_prev = s;
+        }
+        srv->sleepers = s;
+        return;
+    }
+    if (s->sleep_prev != NULL) {
+        s->sleep_prev->sleep_next = s->sleep_next;
+    } else {
+        srv->sleepers = s->sleep_next;
+    }
+    if (s->sleep_next != NULL) {
+        s->sleep_next->sleep_prev = s->sleep_prev;
+    }
+    s->sleep_next = s->sleep_prev = NULL;
+}
+
 int gm_session_new(struct gr_server *srv, int fd, const char *ip,
                    struct gm_session **out)
 {
@@ -57,7 +103,7 @@ int gm_session_new(struct gr_server *srv, int fd, const char *ip,
     snprintf(s->ip, sizeof(s->ip), "%s", ip);
     s->client_id[0] = '\0';
     s->exceptions = srv->cfg->exceptions;
-    s->state = GM_SS_READ;
+    s->state = GM_SS_READ; /* not WAIT_COMMIT: no count to keep */
     s->out_high = GM_SESSION_OUT_HIGH;
     s->out_low = GM_SESSION_OUT_LOW;
     s->in = evbuffer_new();
@@ -391,13 +437,14 @@ void gm_session_close(struct gm_session *s, bool flush)
         return;
     }
     if (flush && evbuffer_get_length(s->out) > 0) {
-        s->state = GM_SS_CLOSING;
+        set_state(s, GM_SS_CLOSING);
         event_del(s->read_ev);
         gm_session_flush(s);
         return;
     }
     release_blocked(s);
-    s->state = GM_SS_CLOSED;
+    set_sleep(s, false, false);
+    set_state(s, GM_SS_CLOSED);
     event_del(s->read_ev);
     event_del(s->write_ev);
     event_del(s->timeout_ev);
@@ -597,7 +644,7 @@ void gm_session_wake(struct gm_session *s)
         s->state == GM_SS_CLOSING) {
         return;
     }
-    s->noop_sent = true;
+    set_sleep(s, true, true);
     if (gm_packet_write(s->out, GM_NOOP, &none, 0) != 0) {
         gm_session_close(s, false);
         return;
@@ -749,8 +796,7 @@ static void handle_grab(struct gm_session *s, uint32_t type)
     size_t i = 0;
     uint8_t *names;
 
-    s->sleeping = false;
-    s->noop_sent = false;
+    set_sleep(s, false, false);
     /* Nothing to do for this worker: answer without a write. A job queued
      * by this very batch still wakes it if it goes to sleep (WAKE). */
     if (s->srv->inflight == NULL && !runnable_now(s)) {
@@ -848,13 +894,11 @@ static void handle_pre_sleep(struct gm_session *s)
     evtimer_del(s->timeout_ev);
     s->timeout_handle_len = 0;
     if (runnable_now(s)) {
-        s->sleeping = true;
-        s->noop_sent = true;
+        set_sleep(s, true, true);
         reply(s, GM_NOOP, &none, 0);
         return;
     }
-    s->sleeping = true;
-    s->noop_sent = false;
+    set_sleep(s, true, false);
 }
 
 static void write_status(struct gm_session *s, uint32_t type, struct gr_buf key,
@@ -1110,7 +1154,7 @@ void gm_session_drive(struct gm_session *s)
             rv = gm_frame_parse(s->in, (size_t)s->srv->cfg->max_packet_size,
                                 &frame, &type);
             if (rv == GR_EAGAIN) {
-                s->state = GM_SS_READ;
+                set_state(s, GM_SS_READ);
                 break;
             }
             if (rv == GR_ETOOBIG) {
@@ -1133,7 +1177,7 @@ void gm_session_drive(struct gm_session *s)
             }
             if (must_wait(s, &frame)) {
                 s->held = frame;
-                s->state = GM_SS_WAIT_COMMIT;
+                set_state(s, GM_SS_WAIT_COMMIT);
                 break;
             }
             handle_frame(s, &frame);
@@ -1145,7 +1189,7 @@ void gm_session_drive(struct gm_session *s)
             }
             frame = s->held;
             memset(&s->held, 0, sizeof(s->held));
-            s->state = GM_SS_PARSE;
+            set_state(s, GM_SS_PARSE);
             handle_frame(s, &frame);
             break;
         case GM_SS_CLOSING:
@@ -1213,7 +1257,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         event_del(s->read_ev);
         s->read_eof = true;
         if (s->state == GM_SS_READ) {
-            s->state = GM_SS_PARSE;
+            set_state(s, GM_SS_PARSE);
         }
         gm_session_drive(s);
         if (is_open(s)) {
@@ -1223,7 +1267,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (s->state == GM_SS_READ) {
-        s->state = GM_SS_PARSE;
+        set_state(s, GM_SS_PARSE);
         gm_session_drive(s);
     }
     if (s->state != GM_SS_CLOSED && s->n_pending == 0) {

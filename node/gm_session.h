@@ -130,6 +130,8 @@ struct gm_session {
     struct gm_session *flush_next;
     bool in_flush;
     struct gm_session *dead_next;
+    struct gm_session *sleep_next; /* srv->sleepers: asleep, not woken */
+    struct gm_session *sleep_prev;
     uint64_t late_serial; /* the last batch with a late reply to it: until
                            * that is answered, no reply leaves early */
 };

@@ -333,12 +333,12 @@ void gr_server_wake(struct gr_server *srv, const struct store_buf *funcs,
                     size_t *budget, size_t n)
 {
     struct gm_session *s;
+    struct gm_session *next;
     size_t i;
 
-    for (s = srv->sessions; s != NULL; s = s->next) {
-        if (!s->sleeping || s->noop_sent) {
-            continue;
-        }
+    /* gm_session_wake() takes a session off the list: keep `next`. */
+    for (s = srv->sleepers; s != NULL; s = next) {
+        next = s->sleep_next;
         if (funcs == NULL) {
             gm_session_wake(s);
             continue;
@@ -472,7 +472,7 @@ static void resume_readers(struct gr_server *srv)
     struct gm_session *s;
     struct gm_session *next;
 
-    for (s = srv->sessions; s != NULL; s = next) {
+    for (s = srv->sessions; s != NULL && srv->n_wait_commit > 0; s = next) {
         next = s->next;
         if (s->state == GM_SS_WAIT_COMMIT) {
             gm_session_resume(s);
@@ -674,12 +674,15 @@ static void *committer_main(void *arg)
 
     pthread_mutex_lock(&srv->c_lock);
     for (;;) {
+        uint64_t t0 = gr_mono_us();
+
         while (srv->c_batch == NULL && !srv->c_quit) {
             pthread_cond_wait(&srv->c_cond, &srv->c_lock);
         }
         if (srv->c_batch == NULL) {
             break;
         }
+        srv->idle_us += gr_mono_us() - t0;
         batch = srv->c_batch;
         set = srv->c_fxs;
         start = srv->c_index;
@@ -786,14 +789,7 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
  * them rather than starving them under load. */
 static bool readers_waiting(const struct gr_server *srv)
 {
-    const struct gm_session *s;
-
-    for (s = srv->sessions; s != NULL; s = s->next) {
-        if (s->state == GM_SS_WAIT_COMMIT) {
-            return true;
-        }
-    }
-    return false;
+    return srv->n_wait_commit > 0;
 }
 
 /* Loop thread: the batch in flight has committed (or failed). */
@@ -1317,8 +1313,8 @@ void gr_server_close(struct gr_server *srv)
     GR_LOG(
         GR_LOG_NOTICE, "loop",
         "%llu write batches, %llu commands, %.1f per batch, %.2f ms to "
-        "apply and %.2f ms to commit (sync) a batch, %llu syncs of meta "
-        "pages besides",
+        "apply and %.2f ms to commit (sync) a batch, %.2f ms idle "
+        "between batches, %llu syncs of meta pages besides",
         (unsigned long long)srv->n_batches, (unsigned long long)srv->n_batched,
         srv->n_batches ? (double)srv->n_batched / (double)srv->n_batches : 0.0,
         srv->n_batches ? (double)srv->apply_us / 1000.0 / (double)srv->n_batches
@@ -1326,6 +1322,8 @@ void gr_server_close(struct gr_server *srv)
         srv->n_batches
             ? (double)srv->commit_us / 1000.0 / (double)srv->n_batches
             : 0.0,
+        srv->n_batches ? (double)srv->idle_us / 1000.0 / (double)srv->n_batches
+                       : 0.0,
         (unsigned long long)srv->n_syncs);
     srv->closing_all = true;
     while ((s = srv->sessions) != NULL) {

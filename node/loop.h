@@ -90,6 +90,8 @@ struct gr_server {
     struct event *sig_ev[2]; /* SIGTERM, SIGINT */
 
     struct gm_session *sessions; /* newest first */
+    struct gm_session *sleepers; /* workers asleep and not woken yet */
+    size_t n_wait_commit;        /* sessions in GM_SS_WAIT_COMMIT */
     struct gm_session **buckets;
     size_t n_buckets;
     size_t n_sessions;
@@ -155,6 +157,7 @@ struct gr_server {
     uint64_t n_batched;
     uint64_t apply_us;  /* begin, append and apply, summed */
     uint64_t commit_us; /* mdb commit with its syncs, summed */
+    uint64_t idle_us;   /* the committer waiting for a batch, summed */
     bool closing_all;   /* gr_server_close: sessions go without goodbyes */
     char errmsg[256];
 };
