@@ -50,6 +50,7 @@ static void send_assign(struct gm_session *s, const struct gr_proposal *p,
     if (type == GM_JOB_ASSIGN_ALL && e->reducer.len == 0) {
         type = GM_JOB_ASSIGN_UNIQ; /* gearmand: ALL only with a reducer */
     }
+    gm_session_assigned(s, e->function.base, e->function.len);
     a[0] = gb(e->handle);
     a[1] = gb(e->function);
     if (type == GM_JOB_ASSIGN) {

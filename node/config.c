@@ -34,6 +34,7 @@ static const struct option long_opts[] = {
     {"backlog", required_argument, NULL, 'b'},
     {"job-retries", required_argument, NULL, 'j'},
     {"worker-wakeup", required_argument, NULL, 'w'},
+    {"round-robin", no_argument, NULL, 'R'},
     {"log-file", required_argument, NULL, 'l'},
     {"pid-file", required_argument, NULL, 'P'},
     {"verbose", required_argument, NULL, OPT_VERBOSE},
@@ -153,7 +154,7 @@ int gr_config_parse(struct gr_config *c, int argc, char **argv, char *errmsg,
 
     optind = 0; /* glibc: full reinitialisation, so tests may parse twice */
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":p:L:b:j:w:l:P:dt:Vh", long_opts,
+    while ((ch = getopt_long(argc, argv, ":p:L:b:j:w:Rl:P:dt:Vh", long_opts,
                              NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -189,6 +190,9 @@ int gr_config_parse(struct gr_config *c, int argc, char **argv, char *errmsg,
                            "expected 0 (every worker) to 1000000");
             }
             c->worker_wakeup = (uint32_t)v;
+            break;
+        case 'R':
+            c->round_robin = true;
             break;
         case 'l':
             if (copy_str(c->log_file, sizeof(c->log_file), optarg) != 0) {
@@ -294,6 +298,9 @@ void gr_config_help(FILE *fp, const char *prog)
         "                           times; 0 = retry forever (default 0)\n"
         "  -w, --worker-wakeup N    sleeping workers woken (NOOP) per job\n"
         "                           queued; 0 = all of them (default 0)\n"
+        "  -R, --round-robin        a worker of several functions gets them\n"
+        "                           in turn; without it, its most recently\n"
+        "                           registered function is drained first\n"
         "  -l, --log-file PATH      log to PATH, 'stderr' or 'none'\n"
         "                           (default stderr)\n"
         "  -P, --pid-file PATH      write the process id to PATH\n"

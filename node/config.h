@@ -35,6 +35,7 @@ struct gr_config {
     enum gr_log_level verbose;
     bool daemon;
     bool exceptions;
+    bool round_robin; /* -R: a worker's function just assigned goes last */
     char data_dir[1024];
     uint64_t max_packet_size; /* bytes of a packet body */
     uint32_t max_connections;

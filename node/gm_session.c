@@ -483,6 +483,26 @@ static struct gm_func *func_find(const struct gm_session *s,
     return NULL;
 }
 
+void gm_session_assigned(struct gm_session *s, const uint8_t *name, size_t len)
+{
+    struct gm_func **pp = NULL;
+    struct gm_func *f;
+
+    if (!s->srv->cfg->round_robin) {
+        return;
+    }
+    f = func_find(s, name, len, &pp);
+    if (f == NULL || f->next == NULL) {
+        return; /* not registered (any more), or already last */
+    }
+    *pp = f->next;
+    while (*pp != NULL) {
+        pp = &(*pp)->next;
+    }
+    f->next = NULL;
+    *pp = f;
+}
+
 bool gm_session_can_do(const struct gm_session *s, const uint8_t *name,
                        size_t len)
 {

@@ -177,6 +177,10 @@ void gm_session_close(struct gm_session *s, bool flush);
 /* Frees a closed session (the reaper's job only). */
 void gm_session_free(struct gm_session *s);
 
+/* The worker was handed a job of this function: with -R/--round-robin the
+ * function moves to the end of its list, so its others come first. */
+void gm_session_assigned(struct gm_session *s, const uint8_t *name, size_t len);
+
 /* True if the worker registered function name. */
 bool gm_session_can_do(const struct gm_session *s, const uint8_t *name,
                        size_t len);

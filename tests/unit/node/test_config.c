@@ -37,20 +37,21 @@ static void test_defaults_are_the_embedded_single_node(void **state)
     assert_int_equal(c.verbose, GR_LOG_ERROR);
     assert_false(c.daemon);
     assert_false(c.exceptions);
+    assert_false(c.round_robin);
 }
 
 static void test_gearmand_flags_mean_the_same(void **state)
 {
     struct gr_config c;
     const char *argv[] = {
-        "gearraftd",  "-p",        "4731", "-L",   "127.0.0.1",
-        "-j",         "3",         "-l",   "none", "-P",
-        "/tmp/x.pid", "--verbose", "INFO", "-d",   "--exceptions",
-        "-b",         "64",        "-t",   "4",    "-w",
-        "2",          NULL};
+        "gearraftd",    "-p",   "4731", "-L",         "127.0.0.1", "-j",   "3",
+        "-l",           "none", "-P",   "/tmp/x.pid", "--verbose", "INFO", "-d",
+        "--exceptions", "-b",   "64",   "-t",         "4",         "-w",   "2",
+        "-R",           NULL};
 
     (void)state;
-    assert_int_equal(parse(&c, 21, argv), 0);
+    assert_int_equal(parse(&c, 22, argv), 0);
+    assert_true(c.round_robin);
     assert_int_equal(c.worker_wakeup, 2);
     assert_int_equal(c.port, 4731);
     assert_string_equal(c.listen, "127.0.0.1");
