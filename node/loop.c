@@ -1117,6 +1117,17 @@ static int recover_index(struct gr_server *srv)
     return 0;
 }
 
+static int start_thread(struct gr_server *srv, pthread_t *tid,
+                        void *(*fn)(void *), const char *name)
+{
+    if (pthread_create(tid, NULL, fn, srv) != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "cannot start the %s thread",
+                 name);
+        return GR_ENOMEM;
+    }
+    return 0;
+}
+
 int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
                    struct event_base *base)
 {
@@ -1226,17 +1237,13 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
         goto err_free_events;
     }
     srv->c_sync_init = true;
-    if (pthread_create(&srv->s_thread, NULL, syncer_main, srv) != 0) {
-        snprintf(srv->errmsg, sizeof(srv->errmsg),
-                 "cannot start the syncer thread");
-        rv = GR_ENOMEM;
+    rv = start_thread(srv, &srv->s_thread, syncer_main, "syncer");
+    if (rv != 0) {
         goto err_free_events;
     }
     srv->s_started = true;
-    if (pthread_create(&srv->c_thread, NULL, committer_main, srv) != 0) {
-        snprintf(srv->errmsg, sizeof(srv->errmsg),
-                 "cannot start the committer thread");
-        rv = GR_ENOMEM;
+    rv = start_thread(srv, &srv->c_thread, committer_main, "committer");
+    if (rv != 0) {
         goto err_free_events;
     }
     srv->c_started = true;
@@ -1284,19 +1291,20 @@ void gr_server_close(struct gr_server *srv)
         srv->listener = NULL;
     }
     wait_inflight(srv);
-    if (srv->c_started) {
+    /* Both threads end once told to quit; the syncer first syncs what
+     * the committer committed last. */
+    if (srv->c_started || srv->s_started) {
         pthread_mutex_lock(&srv->c_lock);
         srv->c_quit = true;
         pthread_cond_broadcast(&srv->c_cond);
+        pthread_cond_broadcast(&srv->s_cond);
         pthread_mutex_unlock(&srv->c_lock);
+    }
+    if (srv->c_started) {
         pthread_join(srv->c_thread, NULL);
         srv->c_started = false;
     }
     if (srv->s_started) {
-        pthread_mutex_lock(&srv->c_lock);
-        srv->c_quit = true;
-        pthread_cond_broadcast(&srv->s_cond);
-        pthread_mutex_unlock(&srv->c_lock);
         pthread_join(srv->s_thread, NULL);
         srv->s_started = false;
     }

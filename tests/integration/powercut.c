@@ -236,40 +236,31 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
     return pwrite(fd, buf, len, off);
 }
 
-ssize_t write(int fd, const void *buf, size_t len)
+/* write(2) and writev(2) on a watched fd write at the file position. */
+static ssize_t watched_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    off_t off;
-    ssize_t n;
+    off_t off = lseek(fd, 0, SEEK_CUR);
+    ssize_t n = real_writev(fd, iov, iovcnt);
 
-    init();
-    if (!watching(fd)) {
-        return real_write(fd, buf, len);
-    }
-    off = lseek(fd, 0, SEEK_CUR);
-    n = real_write(fd, buf, len);
-    if (n > 0) {
-        struct iovec v = {(void *)(uintptr_t)buf, len};
-
-        note_write(fd, &v, 1, off, (size_t)n);
-    }
-    return n;
-}
-
-ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
-{
-    off_t off;
-    ssize_t n;
-
-    init();
-    if (!watching(fd)) {
-        return real_writev(fd, iov, iovcnt);
-    }
-    off = lseek(fd, 0, SEEK_CUR);
-    n = real_writev(fd, iov, iovcnt);
     if (n > 0) {
         note_write(fd, iov, iovcnt, off, (size_t)n);
     }
     return n;
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+    struct iovec v = {(void *)(uintptr_t)buf, len};
+
+    init();
+    return watching(fd) ? watched_writev(fd, &v, 1) : real_write(fd, buf, len);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    init();
+    return watching(fd) ? watched_writev(fd, iov, iovcnt)
+                        : real_writev(fd, iov, iovcnt);
 }
 
 /* A sync of a watched fd: the writes recorded before it began are durable
