@@ -39,93 +39,69 @@ static void parse(const char *line, struct admin_req *out, char *buf,
     admin_parse(buf, out);
 }
 
-static void test_commands_ignore_case_and_extra_words(void **state)
+/* A line, the command it parses to, and (when not NULL) the command word
+ * and argument the parser must report. */
+struct parse_case {
+    const char *line;
+    enum admin_cmd cmd;
+    const char *word;
+    const char *arg;
+};
+
+static const struct parse_case cases[] = {
+    /* case is ignored, and so are extra words */
+    {"STATUS", ADMIN_STATUS, NULL, NULL},
+    {"status extra", ADMIN_STATUS, NULL, NULL},
+    {"workers   ", ADMIN_WORKERS, NULL, NULL},
+    {"prioritystatus", ADMIN_PRIORITYSTATUS, NULL, NULL},
+    {"Version", ADMIN_VERSION, NULL, NULL},
+    {"getpid", ADMIN_GETPID, NULL, NULL},
+    {"verbose", ADMIN_VERBOSE, NULL, NULL},
+    {"shutdown", ADMIN_SHUTDOWN, NULL, NULL},
+    {"shutdown graceful", ADMIN_SHUTDOWN_GRACEFUL, NULL, NULL},
+    /* a leading space gives an empty command word */
+    {"  status", ADMIN_UNKNOWN, "", NULL},
+    {"", ADMIN_UNKNOWN, "", NULL},
+    {"foo bar", ADMIN_UNKNOWN, "foo", NULL},
+    /* show */
+    {"show", ADMIN_UNKNOWN, "show", NULL},
+    {"show  jobs", ADMIN_SHOW_JOBS, NULL, NULL},
+    {"show unique jobs", ADMIN_SHOW_UNIQUE_JOBS, NULL, NULL},
+    {"show jobs extra", ADMIN_SHOW_BAD, NULL, NULL},
+    {"show unique", ADMIN_SHOW_BAD, NULL, NULL},
+    /* cancel, create, drop and their arguments */
+    {"cancel job H:vm:1", ADMIN_CANCEL_JOB, NULL, "H:vm:1"},
+    {"cancel job", ADMIN_UNKNOWN, "cancel", NULL},
+    {"cancel foo", ADMIN_UNKNOWN, NULL, NULL},
+    {"create function f1", ADMIN_CREATE_FUNCTION, NULL, "f1"},
+    {"create foo", ADMIN_INCOMPLETE, "create", NULL},
+    {"drop function f1", ADMIN_DROP_FUNCTION, NULL, "f1"},
+    {"drop function", ADMIN_INCOMPLETE, "drop", NULL},
+    {"maxqueue", ADMIN_INCOMPLETE, "maxqueue", NULL},
+};
+
+static void test_command_lines(void **state)
 {
     struct admin_req r;
     char buf[128];
+    size_t i;
 
     (void)state;
-    parse("STATUS", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_STATUS);
-    parse("status extra", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_STATUS);
-    parse("workers   ", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_WORKERS);
-    parse("prioritystatus", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_PRIORITYSTATUS);
-    parse("Version", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_VERSION);
-    parse("getpid", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_GETPID);
-    parse("verbose", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_VERBOSE);
-    parse("shutdown", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_SHUTDOWN);
-    parse("shutdown graceful", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_SHUTDOWN_GRACEFUL);
-}
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct parse_case *c = &cases[i];
 
-static void test_leading_space_gives_an_empty_command_word(void **state)
-{
-    struct admin_req r;
-    char buf[128];
-
-    (void)state;
-    parse("  status", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_UNKNOWN);
-    assert_string_equal(r.word, "");
-    parse("", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_UNKNOWN);
-    assert_string_equal(r.word, "");
-    parse("foo bar", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_UNKNOWN);
-    assert_string_equal(r.word, "foo");
-}
-
-static void test_show_variants(void **state)
-{
-    struct admin_req r;
-    char buf[128];
-
-    (void)state;
-    parse("show", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_UNKNOWN);
-    assert_string_equal(r.word, "show");
-    parse("show  jobs", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_SHOW_JOBS);
-    parse("show unique jobs", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_SHOW_UNIQUE_JOBS);
-    parse("show jobs extra", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_SHOW_BAD);
-    parse("show unique", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_SHOW_BAD);
-}
-
-static void test_cancel_create_drop_arguments(void **state)
-{
-    struct admin_req r;
-    char buf[128];
-
-    (void)state;
-    parse("cancel job H:vm:1", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_CANCEL_JOB);
-    assert_string_equal(r.arg, "H:vm:1");
-    parse("cancel job", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_UNKNOWN);
-    assert_string_equal(r.word, "cancel");
-    parse("cancel foo", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_UNKNOWN);
-    parse("create function f1", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_CREATE_FUNCTION);
-    assert_string_equal(r.arg, "f1");
-    parse("create foo", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_INCOMPLETE);
-    assert_string_equal(r.word, "create");
-    parse("drop function f1", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_DROP_FUNCTION);
-    parse("drop function", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_INCOMPLETE);
-    assert_string_equal(r.word, "drop");
+        parse(c->line, &r, buf, sizeof(buf));
+        if (r.cmd != c->cmd) {
+            fail_msg("\"%s\": command %d, expected %d", c->line, (int)r.cmd,
+                     (int)c->cmd);
+        }
+        if (c->word != NULL) {
+            assert_string_equal(r.word, c->word);
+        }
+        if (c->arg != NULL) {
+            assert_string_equal(r.arg, c->arg);
+        }
+    }
 }
 
 static void test_maxqueue_forms(void **state)
@@ -134,9 +110,6 @@ static void test_maxqueue_forms(void **state)
     char buf[128];
 
     (void)state;
-    parse("maxqueue", &r, buf, sizeof(buf));
-    assert_int_equal(r.cmd, ADMIN_INCOMPLETE);
-    assert_string_equal(r.word, "maxqueue");
     parse("maxqueue f", &r, buf, sizeof(buf));
     assert_int_equal(r.cmd, ADMIN_MAXQUEUE);
     assert_int_equal(r.n_limits, 0);
@@ -198,10 +171,7 @@ static void test_reply_bytes_and_line_endings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_commands_ignore_case_and_extra_words),
-        cmocka_unit_test(test_leading_space_gives_an_empty_command_word),
-        cmocka_unit_test(test_show_variants),
-        cmocka_unit_test(test_cancel_create_drop_arguments),
+        cmocka_unit_test(test_command_lines),
         cmocka_unit_test(test_maxqueue_forms),
         cmocka_unit_test(test_reply_bytes_and_line_endings),
     };
