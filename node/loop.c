@@ -689,9 +689,11 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&srv->c_lock);
         rv = batch_work(srv, batch, set, start, &end, true);
         pthread_mutex_lock(&srv->c_lock);
-        if (rv == 0) {
+        if (rv == 0 && end > start) {
             /* This commit synced the file after the previous commit had
-             * written its meta page: that one is durable now. */
+             * written its meta page: that one is durable now. (A batch
+             * of local replies only appends nothing, and LMDB commits an
+             * unchanged transaction without a sync: no claim then.) */
             if (srv->c_committed_gen > srv->c_durable_gen) {
                 srv->c_durable_gen = srv->c_committed_gen;
             }
@@ -815,6 +817,9 @@ static void collect_inflight(struct gr_server *srv)
     set = srv->c_fxs;
     set->rv = rv;
     set->done = true;
+    /* Nothing appended: nothing of its own to wait for (its replies still
+     * follow the earlier batches'). */
+    set->durable = end == srv->next_index;
     srv->inflight = NULL;
     account_batch(srv, end, rv);
     if (srv->head != NULL && !srv->closing_all && !readers_waiting(srv)) {
