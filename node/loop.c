@@ -606,6 +606,21 @@ static void answer_durable(struct gr_server *srv)
  * late_serial is past answered_serial).
  */
 
+/* A write or sync of the data file failed, and not for want of space:
+ * the kernel may have dropped the pages it could not write, and no later
+ * sync could tell (a commit after it could even point at them). So the
+ * node stops at once, from whichever thread found it, as if it had
+ * crashed: nothing written since is ever acknowledged, and a restart reads
+ * what is really on disk, where every acknowledged job is. */
+static void storage_failed(struct gr_server *srv, const char *what)
+{
+    GR_LOG(GR_LOG_CRIT, "loop",
+           "%s failed (%s): stopping now, without acknowledging anything "
+           "not yet durable; restart gearraftd once the disk is healthy",
+           what, store_errmsg(srv->store));
+    _exit(1);
+}
+
 /* Runs on either thread. Sets *index_end; returns the store code. */
 static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
                       struct gr_fxset *set, uint64_t index, uint64_t *index_end,
@@ -658,6 +673,9 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
     }
     t1 = gr_mono_us();
     rv = store_txn_commit(txn); /* releases txn whatever the result */
+    if (rv == STORE_EIO) {
+        storage_failed(srv, "committing a batch");
+    }
     srv->apply_us += t1 - t0;
     srv->commit_us += gr_mono_us() - t1;
     return rv;
@@ -718,8 +736,6 @@ static void *syncer_main(void *arg)
 {
     struct gr_server *srv = arg;
     uint64_t target;
-    bool failing = false;
-    int rv;
 
     pthread_mutex_lock(&srv->c_lock);
     for (;;) {
@@ -731,29 +747,10 @@ static void *syncer_main(void *arg)
         }
         target = srv->c_committed_gen;
         pthread_mutex_unlock(&srv->c_lock);
-        rv = store_sync(srv->store);
-        pthread_mutex_lock(&srv->c_lock);
-        if (rv != 0) {
-            /* Nothing is answered until a sync or a commit succeeds. */
-            struct timespec ts;
-
-            if (!failing) {
-                GR_LOG(GR_LOG_ERROR, "loop",
-                       "syncing the data file failed: %s; holding "
-                       "acknowledgments and retrying",
-                       store_errmsg(srv->store));
-            }
-            failing = true;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000 * 1000 * 1000;
-            }
-            (void)pthread_cond_timedwait(&srv->s_cond, &srv->c_lock, &ts);
-            continue;
+        if (store_sync(srv->store) != 0) {
+            storage_failed(srv, "syncing the data file");
         }
-        failing = false;
+        pthread_mutex_lock(&srv->c_lock);
         srv->n_syncs++;
         if (target > srv->c_durable_gen) {
             srv->c_durable_gen = target;
@@ -919,9 +916,7 @@ static void run_batch(struct gr_server *srv)
     rv = batch_work(srv, batch, set, srv->next_index, &end, false);
     account_batch(srv, end, rv);
     if (rv == 0 && store_sync(srv->store) != 0) {
-        /* Committed but maybe not durable: answer it as failed (a client
-         * may submit twice, but never believes a lost job is queued). */
-        rv = STORE_EIO;
+        storage_failed(srv, "syncing the data file");
     }
     set->rv = rv;
     set->done = true;

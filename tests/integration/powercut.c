@@ -19,6 +19,10 @@
  * longer (a slow disk), which widens the window in which a commit is
  * written but not yet durable, so a test sees early acknowledgments.
  *
+ * GR_POWERCUT_FAIL_FILE=<path>: while that file exists, every sync of the
+ * data file fails with EIO and the writes it would have covered are lost
+ * from the shadow, as Linux may drop pages it could not write back.
+ *
  * The shadow starts as a copy of data.mdb at the first open. Only what
  * liblmdb calls is covered: open, write, writev (at lseek's position),
  * pwrite, fdatasync, fsync, close.
@@ -64,6 +68,7 @@ static struct span *synced; /* oldest first: begun, not yet returned */
 static struct span **synced_tail = &synced;
 static uint64_t seq;
 static useconds_t slow_us;
+static const char *fail_file;
 
 static int (*real_open)(const char *, int, ...);
 static ssize_t (*real_write)(int, const void *, size_t);
@@ -92,6 +97,7 @@ static void resolve(void)
         !real_fdatasync || !real_fsync || !real_close) {
         die("dlsym");
     }
+    fail_file = getenv("GR_POWERCUT_FAIL_FILE");
     if (getenv("GR_POWERCUT_SLOW_SYNC_US") != NULL) {
         slow_us = (useconds_t)atoi(getenv("GR_POWERCUT_SLOW_SYNC_US"));
     }
@@ -263,6 +269,29 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
                         : real_writev(fd, iov, iovcnt);
 }
 
+/* A failed sync: its writes never reach the shadow. */
+static void drop_span(struct span *mine)
+{
+    struct span **pp;
+    struct rec *r;
+
+    pthread_mutex_lock(&mu);
+    for (pp = &synced; *pp != NULL && *pp != mine; pp = &(*pp)->next) {
+    }
+    if (*pp == mine) {
+        *pp = mine->next;
+        if (synced_tail == &mine->next) {
+            synced_tail = pp;
+        }
+        while ((r = mine->head) != NULL) {
+            mine->head = r->next;
+            free(r);
+        }
+        free(mine);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
 /* A sync of a watched fd: the writes recorded before it began are durable
  * when it returns 0 - and so are those of every sync begun before it. */
 static int synced_call(int fd, int (*fn)(int))
@@ -283,6 +312,11 @@ static int synced_call(int fd, int (*fn)(int))
     pthread_mutex_unlock(&mu);
     if (slow_us > 0) {
         usleep(slow_us);
+    }
+    if (fail_file != NULL && access(fail_file, F_OK) == 0) {
+        drop_span(mine);
+        errno = EIO;
+        return -1;
     }
     rv = fn(fd);
     if (rv != 0) {
