@@ -621,6 +621,23 @@ static void storage_failed(struct gr_server *srv, const char *what)
     _exit(1);
 }
 
+/* A commit failed with EIO. On a full file system LMDB's page writes come
+ * up short, which it reports as EIO too: that failure comes before any
+ * sync, nothing acknowledged is at risk, and the batch is refused as for a
+ * full disk (STORE_ENOSPC) while the node goes on. Otherwise the node
+ * stops. */
+static int commit_failed(struct gr_server *srv)
+{
+    struct store_stat st;
+
+    if (store_stat(srv->store, &st) == 0 &&
+        st.disk_free < srv->cfg->min_free_space) {
+        return STORE_ENOSPC;
+    }
+    storage_failed(srv, "committing a batch");
+    return STORE_EIO;
+}
+
 /* Runs on either thread. Sets *index_end; returns the store code. */
 static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
                       struct gr_fxset *set, uint64_t index, uint64_t *index_end,
@@ -674,7 +691,7 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
     t1 = gr_mono_us();
     rv = store_txn_commit(txn); /* releases txn whatever the result */
     if (rv == STORE_EIO) {
-        storage_failed(srv, "committing a batch");
+        rv = commit_failed(srv);
     }
     srv->apply_us += t1 - t0;
     srv->commit_us += gr_mono_us() - t1;
