@@ -4,7 +4,9 @@
  * socketpair: replies keep request order across commits, a read waits in
  * GM_SS_WAIT_COMMIT, malformed input closes only that connection, and a
  * peer that does not read its replies stops being read (back-pressure)
- * until they drain, in whatever state it was paused.
+ * until they drain, in whatever state it was paused; the server lists
+ * exactly the sleeping workers not yet woken, and counts the sessions
+ * holding a read for the commit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,6 +178,7 @@ static void test_status_waits_for_the_pending_submission(void **state)
     event_base_loop(f->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
     if (s->n_pending > 0) {
         assert_int_equal(s->state, GM_SS_WAIT_COMMIT);
+        assert_int_equal(f->srv.n_wait_commit, 1);
     }
     assert_int_equal(pump(f, peer, buf, GM_HEADER_LEN), GM_HEADER_LEN);
     assert_int_equal(type_at(buf), GM_JOB_CREATED);
@@ -183,6 +186,7 @@ static void test_status_waits_for_the_pending_submission(void **state)
     /* status then lists the queued job: "g\t1\t0\t0\n.\n" */
     assert_int_equal(pump(f, peer, buf, 10), 10);
     assert_memory_equal(buf, "g\t1\t0\t0\n.\n", 10);
+    assert_int_equal(f->srv.n_wait_commit, 0);
     close(peer);
 }
 
@@ -533,6 +537,74 @@ static void test_wakeup_to_full_socket_pauses_idle_worker(void **state)
     close(cpeer);
 }
 
+static size_t count_sleepers(const struct fixture *f)
+{
+    const struct gm_session *s;
+    size_t n = 0;
+
+    for (s = f->srv.sleepers; s != NULL; s = s->sleep_next) {
+        assert_true(s->sleeping && !s->noop_sent);
+        assert_true(s->sleep_next == NULL || s->sleep_next->sleep_prev == s);
+        n++;
+    }
+    return n;
+}
+
+/* A worker asleep on PRE_SLEEP (ECHO answered after it). */
+static void sleeper(struct fixture *f, const char *fn, int *peer)
+{
+    struct stream tx = {NULL, 0, 0, 0};
+
+    (void)connect_session(f, peer);
+    evutil_make_socket_nonblocking(*peer);
+    stream_str(&tx, GM_CAN_DO, fn, NULL, NULL, 1);
+    stream_str(&tx, GM_PRE_SLEEP, "", NULL, NULL, 0);
+    stream_str(&tx, GM_ECHO_REQ, "asleep", NULL, NULL, 1);
+    expect_reply(f, *peer, &tx, GM_ECHO_RES, "asleep", 6);
+    free(tx.data);
+}
+
+/* The server lists exactly the workers asleep and not yet woken: a
+ * wake-up walks them, not every connection. */
+static void test_sleepers_list_follows_sleep_wake_and_close(void **state)
+{
+    struct fixture *f = *state;
+    struct stream ctx = {NULL, 0, 0, 0};
+    struct stream wtx = {NULL, 0, 0, 0};
+    int p[4];
+    int cpeer;
+    int rounds;
+
+    sleeper(f, "sl", &p[0]);
+    sleeper(f, "sl", &p[1]);
+    sleeper(f, "sl", &p[2]);
+    sleeper(f, "other", &p[3]);
+    assert_int_equal(count_sleepers(f), 4);
+
+    close(p[1]); /* a sleeper goes away */
+    for (rounds = 0; rounds < 200 && count_sleepers(f) != 3; rounds++) {
+        turn(f);
+    }
+    assert_int_equal(count_sleepers(f), 3);
+
+    (void)connect_session(f, &cpeer);
+    evutil_make_socket_nonblocking(cpeer);
+    stream_str(&ctx, GM_SUBMIT_JOB_BG, "sl", "", "job", 3);
+    expect_reply(f, cpeer, &ctx, GM_JOB_CREATED, NULL, 0);
+    expect_reply(f, p[0], &wtx, GM_NOOP, NULL, 0);
+    expect_reply(f, p[2], &wtx, GM_NOOP, NULL, 0);
+    /* Woken once: off the list; the other function's sleeper stays. */
+    assert_int_equal(count_sleepers(f), 1);
+    assert_true(
+        f->srv.sleepers != NULL &&
+        gm_session_can_do(f->srv.sleepers, (const uint8_t *)"other", 5));
+    free(ctx.data);
+    close(p[0]);
+    close(p[2]);
+    close(p[3]);
+    close(cpeer);
+}
+
 /* The peer half-closes while requests are still buffered: the session
  * pauses at EOF, answers the rest once the output drains, then closes. */
 static void test_eof_while_paused_answers_the_rest_then_closes(void **state)
@@ -654,6 +726,8 @@ int main(void)
             test_pause_with_held_frame_resumes_after_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_wakeup_to_full_socket_pauses_idle_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sleepers_list_follows_sleep_wake_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_eof_while_paused_answers_the_rest_then_closes, setup,
             teardown),
