@@ -152,7 +152,7 @@ static bool may_send_early(const struct gr_server *srv,
 {
     bool own = e->to.conn_id == p->conn_id;
 
-    if (own && s->late_serial > srv->answered_serial) {
+    if (own && s->late_gen > srv->gen_answered) {
         return false;
     }
     switch (e->type) {
@@ -340,7 +340,6 @@ void gr_answer_early(struct gr_server *srv, struct gr_proposal *batch)
     struct gm_session *s;
     size_t i;
 
-    set->serial = ++srv->batch_serial;
     if (set->fx.n > set->sent_cap) {
         bool *v = gr_realloc(set->sent, set->fx.n * sizeof(*v));
 
@@ -365,7 +364,7 @@ void gr_answer_early(struct gr_server *srv, struct gr_proposal *batch)
          * replies in this batch. */
         if (s != NULL && (p->cmd.type == 0 || !p->answered) &&
             p->cmd.type != STORE_CMD_WORK) {
-            s->late_serial = srv->batch_serial;
+            s->late_gen = set->gen;
         }
     }
     gr_answer_wake(srv);

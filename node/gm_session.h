@@ -132,8 +132,8 @@ struct gm_session {
     struct gm_session *dead_next;
     struct gm_session *sleep_next; /* srv->sleepers: asleep, not woken */
     struct gm_session *sleep_prev;
-    uint64_t late_serial; /* the last batch with a late reply to it: until
-                           * that is answered, no reply leaves early */
+    uint64_t late_gen; /* the last batch with a late reply to it: until that
+                        * batch is answered, no reply leaves early */
 };
 
 /* Creates a session for an accepted socket (takes ownership of fd: it is

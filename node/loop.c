@@ -539,9 +539,6 @@ static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
     }
     gr_sessions_flush(srv);
 next:
-    if (srv->fxd->serial > srv->answered_serial) {
-        srv->answered_serial = srv->fxd->serial;
-    }
     if (!gr_server_writing(srv)) {
         resume_readers(srv);
     }
@@ -552,6 +549,15 @@ next:
     } else if (srv->stopping && !srv->graceful && !gr_server_writing(srv)) {
         event_base_loopexit(srv->base, NULL);
     }
+}
+
+/* True when batch `set` may be answered: its commit returned, and it
+ * failed (nothing to wait for), stores nothing of its own, or every commit
+ * up to `durable_gen` is durable and it is one of them. */
+static bool answerable(const struct gr_fxset *set, uint64_t durable_gen)
+{
+    return set->done &&
+           (set->rv != 0 || set->durable || set->gen <= durable_gen);
 }
 
 /* Loop thread: answers, in order, every batch whose commit returned and
@@ -568,8 +574,7 @@ static void answer_durable(struct gr_server *srv)
     while (srv->gen_answered + 1 < srv->gen_next) {
         struct gr_fxset *set = &srv->fxs[(srv->gen_answered + 1) % GR_FXSETS];
 
-        if (!set->done ||
-            (set->rv == 0 && !set->durable && set->gen > durable)) {
+        if (!answerable(set, durable)) {
             break;
         }
         srv->gen_answered = set->gen;
@@ -603,7 +608,7 @@ static void answer_durable(struct gr_server *srv)
  * under load) overlap the next apply and sync instead of delaying them.
  * Replies keep their order per connection: batches are answered in order,
  * and a session with a late reply still unanswered gets no early one (its
- * late_serial is past answered_serial).
+ * late_gen is past gen_answered).
  */
 
 /* A write or sync of the data file failed, and not for want of space:
@@ -873,8 +878,7 @@ static bool batch_progress(const struct gr_server *srv)
         return true;
     }
     set = &srv->fxs[(srv->gen_answered + 1) % GR_FXSETS];
-    return set->done &&
-           (set->rv != 0 || set->durable || set->gen <= srv->c_durable_gen);
+    return answerable(set, srv->c_durable_gen);
 }
 
 /* Waits until no batch is written or waits to be durable, answering
@@ -907,11 +911,9 @@ static void run_batch(struct gr_server *srv)
     set->gen = srv->gen_next++;
     set->batch = batch;
     set->epoch = srv->epoch_pending;
-    set->serial = 0;
     set->done = false;
     set->durable = false;
     set->rv = 0;
-    set->sent_valid = false;
     srv->head = NULL;
     srv->tail = NULL;
     srv->epoch_pending = false;

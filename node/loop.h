@@ -68,11 +68,11 @@ struct gr_fxset {
     size_t wake_budget_cap;
     bool wake_budget_set;
     uint64_t gen;              /* the batch's number */
-    uint64_t serial;           /* its early phase's batch_serial; 0: none */
     struct gr_proposal *batch; /* NULL once answered */
     bool epoch;                /* it queued an epoch job */
     bool done;                 /* its commit returned (rv) */
-    bool durable;              /* known durable without the syncer */
+    bool durable;              /* nothing to wait for: synced by the
+                                * loop, or it stores nothing */
     int rv;
 };
 
@@ -106,10 +106,9 @@ struct gr_server {
     uint64_t compacted;
     uint64_t seq;
     struct gr_fxset fxs[GR_FXSETS];
-    struct gr_fxset *fxd;     /* loop thread: the set being answered */
-    uint64_t gen_next;        /* the number of the next batch to start */
-    uint64_t gen_answered;    /* every batch up to this one is answered */
-    uint64_t answered_serial; /* the latest early phase now answered */
+    struct gr_fxset *fxd;  /* loop thread: the set being answered */
+    uint64_t gen_next;     /* the number of the next batch to start */
+    uint64_t gen_answered; /* every batch up to this one is answered */
 
     struct gr_known_func *known; /* names from CAN_DO, sorted on output */
 
@@ -127,7 +126,6 @@ struct gr_server {
     struct event *durable_ev; /* priority 0: the syncer synced */
     struct gr_proposal *inflight;
     bool early_sent;
-    uint64_t batch_serial;  /* bumped per send_early() */
     struct gr_fxset *c_fxs; /* the set the batch in flight applies into */
     pthread_t c_thread;
     pthread_mutex_t c_lock;

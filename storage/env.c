@@ -377,10 +377,14 @@ int store_sync(struct store *s)
 
 void store_close(struct store *s)
 {
+    unsigned int flags = 0;
+
     if (s == NULL) {
         return;
     }
-    (void)mdb_env_sync(s->env, 1); /* the last commit's meta page */
+    if (mdb_env_get_flags(s->env, &flags) == 0 && (flags & MDB_NOMETASYNC)) {
+        (void)mdb_env_sync(s->env, 1); /* the last commit's meta page */
+    }
     mdb_env_close(s->env);
     if (s->lock_fd != -1) {
         close(s->lock_fd); /* releases the flock */

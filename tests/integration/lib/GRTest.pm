@@ -39,7 +39,7 @@ our @EXPORT = qw(
   SUBMIT_JOB_HIGH_BG SUBMIT_JOB_LOW SUBMIT_JOB_LOW_BG SUBMIT_JOB_SCHED
   SUBMIT_JOB_EPOCH SUBMIT_REDUCE_JOB SUBMIT_REDUCE_JOB_BACKGROUND
   GRAB_JOB_ALL JOB_ASSIGN_ALL GET_STATUS_UNIQUE STATUS_RES_UNIQUE
-  pkt_name deadline_secs wait_until
+  pkt_name deadline_secs wait_until powercut_env
 );
 
 # Packet numbers (PROTOCOL.md).
@@ -128,6 +128,25 @@ sub _free_port {
 #   args    => [extra flags, e.g. '--job-retries', 2]
 #   need_own => 1 : the test needs its own process (flags, restart); it is
 #                   skipped under GR_TEST_NODES.
+# The power-cut variant (tests/integration/powercut.c): the environment
+# that preloads the library into gearraftd, which keeps the data file's
+# image as of its last completed sync in shadow.mdb in the server's
+# directory ($srv->cut_power puts it in place). EXTRA adds settings
+# (GR_POWERCUT_SLOW_SYNC_US, GR_POWERCUT_FAIL_FILE). Empty without
+# GR_POWERCUT_LIB.
+sub powercut_env {
+  my (%extra) = @_;
+  my $lib = $ENV{GR_POWERCUT_LIB} or return {};
+  return {
+    LD_PRELOAD => $lib,
+    GR_POWERCUT_SHADOW => 'shadow.mdb',    # relative to the server's cwd
+    # A sanitizer build wants its runtime first; this library comes ahead.
+    ASAN_OPTIONS => join(':', grep { length } $ENV{ASAN_OPTIONS} // '',
+                         'verify_asan_link_order=0'),
+    %extra,
+  };
+}
+
 sub start_server {
   my (%opt) = @_;
   if ($ENV{GR_TEST_NODES}) {
@@ -345,6 +364,24 @@ sub start_again {
     return 1 if $s->_spawn;    # the old port may linger briefly
   }
   die "server did not restart on port $s->{port}; logs in $s->{dir}";
+}
+
+# After the server died (powercut_env): its data file becomes what a power
+# cut would have left, the image as of the last completed sync.
+sub cut_power {
+  my ($s) = @_;
+  return rename("$s->{dir}/shadow.mdb", "$s->{datadir}/data.mdb");
+}
+
+# One background submission on a fresh connection: true if it got
+# JOB_CREATED (false for ERROR, a close, or no answer in 10 s).
+sub submit_accepted {
+  my ($s, $func, $payload) = @_;
+  my $t = $s->conn;
+  $t->send_pkt(GRTest::SUBMIT_JOB_BG, $func, '', $payload);
+  my $p = $t->read_pkt(10);
+  $t->close;
+  return $p && $p->{type} == GRTest::JOB_CREATED;
 }
 
 sub alive {

@@ -77,12 +77,6 @@ is(scalar keys %seen, scalar keys %acked, 'the worker got every acknowledged job
 is($w->grab->{type}, NO_JOB, 'and then nothing more');
 
 # Room again: submissions are accepted (the node rechecks its headroom).
-my $again = wait_until(sub {
-  my $t = $srv->conn;
-  $t->send_pkt(SUBMIT_JOB_BG, 'full', '', 'after the drain');
-  my $p = $t->read_pkt(10);
-  $t->close;
-  return $p && $p->{type} == JOB_CREATED;
-}, 20);
+my $again = wait_until(sub { $srv->submit_accepted('full', 'after the drain') }, 20);
 ok($again, 'submissions are accepted again once the jobs are done');
 done_testing();

@@ -55,13 +55,7 @@ is($srv->status->{disk}[0], scalar keys %acked, 'after SIGKILL: every acknowledg
 
 # Room again once the other file goes.
 unlink $filler or die "unlink: $!";
-my $again = wait_until(sub {
-  my $t = $srv->conn;
-  $t->send_pkt(SUBMIT_JOB_BG, 'disk', '', 'after room was made');
-  my $p = $t->read_pkt(10);
-  $t->close;
-  return $p && $p->{type} == JOB_CREATED;
-}, 20);
+my $again = wait_until(sub { $srv->submit_accepted('disk', 'after room was made') }, 20);
 ok($again, 'submissions are accepted again once there is room');
 
 my $w = $srv->conn;

@@ -34,16 +34,10 @@ my $crash = is_gearraftd() || server_kind() eq 'gearmand-sqlite';
 my $powercut = $ENV{GR_POWERCUT_LIB};
 plan(skip_all => 'the power-cut variant preloads into gearraftd only')
   if $powercut && !is_gearraftd();
-my %env = !$powercut ? () : (
-  LD_PRELOAD => $powercut,
-  GR_POWERCUT_SHADOW => 'shadow.mdb',    # in the server's cwd, its temp dir
-  # A slow disk (2 ms more per sync) widens the window between a commit
-  # and its durability, where an early acknowledgment would be caught.
-  GR_POWERCUT_SLOW_SYNC_US => 2000,
-  # A sanitizer build wants its runtime first; this library is loaded ahead.
-  ASAN_OPTIONS => join(':', grep { length } $ENV{ASAN_OPTIONS} // '',
-                       'verify_asan_link_order=0'));
-my $srv = start_server(need_own => 1, env => \%env);
+# A slow disk (2 ms more per sync) widens the window between a commit and
+# its durability, where an early acknowledgment would be caught.
+my $srv = start_server(need_own => 1,
+                       env => powercut_env(GR_POWERCUT_SLOW_SYNC_US => 2000));
 my $dir = $srv->dir;
 my $func = 'crashf';
 
@@ -118,7 +112,7 @@ for my $r (1 .. $ROUNDS) {
     $srv->kill('KILL');
     pass("round $r: server SIGKILLed mid-flood");
     if ($powercut) {
-      ok(rename("$dir/shadow.mdb", "$dir/data/data.mdb"),
+      ok($srv->cut_power,
          "round $r: data.mdb replaced by its image at the last sync (power cut)");
     }
   }

@@ -24,13 +24,8 @@ plan(skip_all => 'needs GR_POWERCUT_LIB (the power-cut variant, gearraftd)')
   unless $powercut && is_gearraftd();
 
 my $ROUNDS = 5;
-my $srv = start_server(need_own => 1, env => {
-  LD_PRELOAD => $powercut,
-  GR_POWERCUT_SHADOW => 'shadow.mdb',
-  GR_POWERCUT_SLOW_SYNC_US => 20000,
-  ASAN_OPTIONS => join(':', grep { length } $ENV{ASAN_OPTIONS} // '',
-                       'verify_asan_link_order=0'),
-});
+my $srv = start_server(need_own => 1,
+                       env => powercut_env(GR_POWERCUT_SLOW_SYNC_US => 20000));
 my $dir = $srv->dir;
 
 for my $r (1 .. $ROUNDS) {
@@ -45,7 +40,7 @@ for my $r (1 .. $ROUNDS) {
   my $p = $c->read_pkt(30);
   is($p && $p->{name}, 'JOB_CREATED', "round $r: JOB_CREATED first");
   $srv->kill('KILL');    # at once: the power goes
-  ok(rename("$dir/shadow.mdb", "$dir/data/data.mdb"),
+  ok($srv->cut_power,
      "round $r: data.mdb replaced by its image at the last sync");
   $srv->start_again;
   is_deeply($srv->status->{"acks$r"}, [1, 0, 0],

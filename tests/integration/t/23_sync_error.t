@@ -19,13 +19,8 @@ my $powercut = $ENV{GR_POWERCUT_LIB};
 plan(skip_all => 'needs GR_POWERCUT_LIB (the power-cut variant, gearraftd)')
   unless $powercut && is_gearraftd();
 
-my $srv = start_server(need_own => 1, env => {
-  LD_PRELOAD => $powercut,
-  GR_POWERCUT_SHADOW => 'shadow.mdb',
-  GR_POWERCUT_FAIL_FILE => 'fail-syncs',
-  ASAN_OPTIONS => join(':', grep { length } $ENV{ASAN_OPTIONS} // '',
-                       'verify_asan_link_order=0'),
-});
+my $srv = start_server(need_own => 1,
+                       env => powercut_env(GR_POWERCUT_FAIL_FILE => 'fail-syncs'));
 my $dir = $srv->dir;
 
 my $c = $srv->conn;
@@ -48,7 +43,7 @@ like($log, qr/syncing the data file failed|committing a batch failed/,
 like($log, qr/stopping now/, 'and that it stopped');
 
 unlink "$dir/fail-syncs";
-ok(rename("$dir/shadow.mdb", "$dir/data/data.mdb"),
+ok($srv->cut_power,
    'data.mdb replaced by its image at the last good sync');
 $srv->start_again;
 is_deeply($srv->status->{syncerr}, [1, 0, 0],
