@@ -503,9 +503,21 @@ static void account_batch(struct gr_server *srv, uint64_t index, int rv)
     srv->next_index = index;
 }
 
+/* Batches started and not yet answered (each holds an effect set). */
+static uint64_t unanswered(const struct gr_server *srv)
+{
+    return srv->gen_next - 1 - srv->gen_answered;
+}
+
+/* The oldest of them (meaningful while unanswered() > 0). */
+static struct gr_fxset *oldest_unanswered(struct gr_server *srv)
+{
+    return &srv->fxs[(srv->gen_answered + 1) % GR_FXSETS];
+}
+
 bool gr_server_writing(const struct gr_server *srv)
 {
-    return srv->inflight != NULL || srv->gen_answered + 1 < srv->gen_next;
+    return srv->inflight != NULL || unanswered(srv) > 0;
 }
 
 /* After the commit (or its failure) of a batch already accounted for,
@@ -571,8 +583,8 @@ static void answer_durable(struct gr_server *srv)
         durable = srv->c_durable_gen;
         pthread_mutex_unlock(&srv->c_lock);
     }
-    while (srv->gen_answered + 1 < srv->gen_next) {
-        struct gr_fxset *set = &srv->fxs[(srv->gen_answered + 1) % GR_FXSETS];
+    while (unanswered(srv) > 0) {
+        struct gr_fxset *set = oldest_unanswered(srv);
 
         if (!answerable(set, durable)) {
             break;
@@ -867,18 +879,13 @@ static void on_durable(evutil_socket_t fd, short what, void *arg)
 
 /* True when the oldest unanswered batch can be answered or the one in
  * flight collected. Called with c_lock held. */
-static bool batch_progress(const struct gr_server *srv)
+static bool batch_progress(struct gr_server *srv)
 {
-    const struct gr_fxset *set;
-
     if (srv->inflight != NULL && srv->c_done) {
         return true;
     }
-    if (srv->gen_answered + 1 >= srv->gen_next) {
-        return true;
-    }
-    set = &srv->fxs[(srv->gen_answered + 1) % GR_FXSETS];
-    return answerable(set, srv->c_durable_gen);
+    return unanswered(srv) == 0 ||
+           answerable(oldest_unanswered(srv), srv->c_durable_gen);
 }
 
 /* Waits until no batch is written or waits to be durable, answering
@@ -904,7 +911,7 @@ static void run_batch(struct gr_server *srv)
     int rv;
 
     if (batch == NULL || srv->inflight != NULL ||
-        srv->gen_next - 1 - srv->gen_answered >= GR_FXSETS) {
+        unanswered(srv) >= GR_FXSETS) {
         return; /* it starts when the one in flight ends or is answered */
     }
     set = &srv->fxs[srv->gen_next % GR_FXSETS];
