@@ -333,6 +333,14 @@ int store_txn_commit(struct store_txn *txn);
  * call is durable when it returns 0. Safe to call from one thread while
  * another runs a write transaction. Errors: STORE_EIO. */
 int store_sync(struct store *s);
+/* Keeps a few MiB of zeroed, allocated file past the last page in use, so
+ * that commits overwrite blocks rather than grow the file (which costs
+ * every commit's sync extra metadata writes while the queue grows).
+ * Writes at most 1 MiB per call. Call it only from the thread that runs
+ * write transactions, between them: it writes where LMDB's next pages go.
+ * An error only means the file was not grown (the commits grow it then):
+ * STORE_ENOSPC, STORE_EIO. */
+int store_grow_ahead(struct store *s);
 void store_txn_abort(struct store_txn *txn);
 
 struct store_stat {

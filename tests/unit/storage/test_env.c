@@ -182,6 +182,106 @@ static void test_allocation_failures_in_apply_leave_nothing(void **state)
     assert_true(ok > 0); /* the loop reached a count with no failure */
 }
 
+static void file_size(const struct fixture *f, uint64_t *size,
+                      uint64_t *allocated)
+{
+    char path[128];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+    assert_int_equal(stat(path, &st), 0);
+    *size = (uint64_t)st.st_size;
+    *allocated = (uint64_t)st.st_blocks * 512u;
+}
+
+static uint64_t high_water(const struct fixture *f)
+{
+    MDB_envinfo info;
+
+    assert_int_equal(mdb_env_info(f->s->env, &info), 0);
+    return ((uint64_t)info.me_last_pgno + 1u) * 4096u;
+}
+
+/* Grows until 8 MiB past the last page, 1 MiB per call; returns the calls
+ * that grew the file. */
+static int grow_fully(struct fixture *f)
+{
+    uint64_t size;
+    uint64_t prev;
+    uint64_t allocated;
+    int grew = 0;
+
+    file_size(f, &prev, &allocated);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(store_grow_ahead(f->s), 0);
+        file_size(f, &size, &allocated);
+        if (size == prev) {
+            break;
+        }
+        assert_true(size - prev <= (1u << 20));
+        /* Written zeros, not a hole: later commits overwrite blocks. */
+        assert_true(allocated >= size);
+        prev = size;
+        grew++;
+    }
+    assert_true(size >= high_water(f) + (8u << 20));
+    assert_true(size <= high_water(f) + (9u << 20));
+    return grew;
+}
+
+/* The file is kept 8 MiB ahead of LMDB's last page; what LMDB writes into
+ * that space reads back after a reopen. */
+static void test_grow_ahead_keeps_zeroed_space_past_the_last_page(void **state)
+{
+    struct fixture *f = *state;
+    static uint8_t chunk[512 * 1024];
+    struct store_txn *txn;
+    struct store_entry e;
+    uint64_t i;
+
+    assert_true(grow_fully(f) >= 8);
+    assert_int_equal(grow_fully(f), 0); /* nothing more to do */
+    memset(chunk, 'g', sizeof(chunk));
+    assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
+    for (i = 1; i <= 8; i++) {
+        memset(&e, 0, sizeof(e));
+        e.index = i;
+        e.type = STORE_ENTRY_COMMAND;
+        e.data.base = chunk;
+        e.data.len = sizeof(chunk);
+        assert_int_equal(store_log_append(txn, &e), 0);
+    }
+    assert_int_equal(store_txn_commit(txn), 0);
+    assert_true(grow_fully(f) >= 4); /* LMDB used 4 MiB of it */
+    fix_reopen(f);
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    for (i = 1; i <= 8; i++) {
+        assert_int_equal(store_log_get(txn, i, &e), 0);
+        assert_int_equal(e.data.len, sizeof(chunk));
+        assert_memory_equal(e.data.base, chunk, sizeof(chunk));
+    }
+    store_txn_abort(txn);
+}
+
+/* Never past the map: LMDB could not use it. */
+static void test_grow_ahead_stops_at_the_map_size(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t size;
+    uint64_t allocated;
+
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(store_grow_ahead(f->s), 0);
+    }
+    file_size(f, &size, &allocated);
+    assert_int_equal(size, 4u << 20);
+}
+
+static int setup_4mib(void **state)
+{
+    return fix_setup_sized(state, (size_t)4 << 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +293,9 @@ int main(void)
         cmocka_unit_test(test_default_cluster_is_nodename),
         cmocka_unit_test(test_crc32c_matches_reference),
         T(test_allocation_failures_in_apply_leave_nothing),
+        T(test_grow_ahead_keeps_zeroed_space_past_the_last_page),
+        cmocka_unit_test_setup_teardown(test_grow_ahead_stops_at_the_map_size,
+                                        setup_4mib, fix_teardown),
 #undef T
     };
 
