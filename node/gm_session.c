@@ -43,15 +43,26 @@ static void on_write(evutil_socket_t fd, short what, void *arg);
 static void on_timeout(evutil_socket_t fd, short what, void *arg);
 static void on_resume(evutil_socket_t fd, short what, void *arg);
 
+static bool reads_state(const struct gm_frame *f);
+
 /* Every state change goes through here: the server counts the sessions
- * holding a read until no batch is being written (readers_waiting). */
+ * holding a frame (n_wait_commit) and, among them, those holding a read
+ * of queue state, which the next batch waits for (readers_waiting). */
 static void set_state(struct gm_session *s, enum gm_session_state st)
 {
     if (s->state == GM_SS_WAIT_COMMIT) {
         s->srv->n_wait_commit--;
+        if (s->held_reads) {
+            s->srv->n_wait_readers--;
+            s->held_reads = false;
+        }
     }
     if (st == GM_SS_WAIT_COMMIT) {
         s->srv->n_wait_commit++;
+        s->held_reads = reads_state(&s->held);
+        if (s->held_reads) {
+            s->srv->n_wait_readers++;
+        }
     }
     s->state = st;
 }
@@ -1113,7 +1124,14 @@ static bool answers_now(const struct gm_frame *f)
 
 /* Requests that read queue state wait while a batch is in flight: its
  * early replies (JOB_ASSIGN, forwarded WORK_STATUS) may already be out,
- * and a reader must not see a state older than what it was told. */
+ * and a reader must not see a state older than what it was told.
+ * PRE_SLEEP is not one of them: its read only decides whether to NOOP at
+ * once. A job it cannot see yet (in a batch in flight) wakes it anyway:
+ * the read and the listing as a sleeper are one step of the loop thread,
+ * which sends every wake-up, and each batch wakes the listed sleepers
+ * again when it is answered (loop.c, finish_batch), when a read sees it.
+ * Holding PRE_SLEEP would hold the next batch too, for a whole commit and
+ * sync, whenever a worker found nothing to do. */
 static bool reads_state(const struct gm_frame *f)
 {
     if (f->kind == GM_FRAME_ADMIN) {
@@ -1122,7 +1140,6 @@ static bool reads_state(const struct gm_frame *f)
     switch (f->packet.type) {
     case GM_GET_STATUS:
     case GM_GET_STATUS_UNIQUE:
-    case GM_PRE_SLEEP:
         return f->packet.is_request;
     default:
         return false;

@@ -37,7 +37,6 @@
 #include "node/gm_session.h"
 
 #define N_BUCKETS      4096
-#define COMPACT_EVERY  4096 /* entries kept behind the applied index */
 #define SPACE_CHECK_MS 200
 #define RETRY_MS       1000
 #define TERM           1 /* one voter: a single term until raft/ arrives */
@@ -482,23 +481,13 @@ static void resume_readers(struct gr_server *srv)
 }
 
 /* Bookkeeping of a batch that ended, done before the next one may start:
- * the next batch's first index and the log compaction point. */
-/* True when the batch starting at log index `index` compacts the log up
- * to index - 1: with one voter nobody needs entries once applied. */
-static bool compact_due(const struct gr_server *srv, uint64_t index)
-{
-    return index > 1 && index - 1 - srv->compacted >= COMPACT_EVERY;
-}
-
+ * the next batch's first index. */
 static void account_batch(struct gr_server *srv, uint64_t index, int rv)
 {
     srv->n_batches++;
     srv->n_batched += index - srv->next_index;
     if (rv != 0) {
         return; /* nothing of it was kept: the next batch reuses its indexes */
-    }
-    if (compact_due(srv, srv->next_index)) {
-        srv->compacted = srv->next_index - 1;
     }
     srv->next_index = index;
 }
@@ -662,6 +651,7 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
 {
     struct gr_proposal *p;
     struct store_txn *txn;
+    const uint64_t start = index;
     uint64_t now = gr_now_ms();
     uint64_t t0 = gr_mono_us();
     uint64_t t1;
@@ -675,15 +665,6 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
     if (rv != 0) {
         return rv;
     }
-    /* Compact the log behind the applied index: with one voter nobody
-     * needs the entries once they are applied. */
-    if (compact_due(srv, index)) {
-        rv = store_log_compact(txn, index - 1);
-        if (rv != 0) {
-            store_txn_abort(txn);
-            return rv;
-        }
-    }
     for (p = batch; p != NULL; p = p->next) {
         if (p->cmd.type == 0) {
             continue;
@@ -694,6 +675,17 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
             return rv;
         }
         index++;
+    }
+    /* Compact the log behind the applied index: with one voter nobody
+     * needs an entry once it is applied, which is in this transaction. The
+     * entries are deleted before the commit that wrote them, so LMDB never
+     * writes their pages: the log adds no page writes to the batch. */
+    if (index > start) {
+        rv = store_log_compact(txn, index - 1);
+        if (rv != 0) {
+            store_txn_abort(txn);
+            return rv;
+        }
     }
     *index_end = index;
     if (threaded) {
@@ -739,6 +731,10 @@ static void *committer_main(void *arg)
         set = srv->c_fxs;
         start = srv->c_index;
         pthread_mutex_unlock(&srv->c_lock);
+        /* Between write transactions, on the one thread that runs them:
+         * no error of its own to act on (the commit grows the file then,
+         * and reports what the disk says). */
+        (void)store_grow_ahead(srv->store);
         rv = batch_work(srv, batch, set, start, &end, true);
         pthread_mutex_lock(&srv->c_lock);
         if (rv == 0 && end > start) {
@@ -822,7 +818,7 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
  * them rather than starving them under load. */
 static bool readers_waiting(const struct gr_server *srv)
 {
-    return srv->n_wait_commit > 0;
+    return srv->n_wait_readers > 0;
 }
 
 /* Loop thread: the batch in flight has committed (or failed). */
@@ -1139,7 +1135,6 @@ static int recover_index(struct gr_server *srv)
         last = applied;
     }
     srv->next_index = last + 1;
-    srv->compacted = first > 0 ? first - 1 : last;
     return 0;
 }
 

@@ -92,6 +92,7 @@ struct gr_server {
     struct gm_session *sessions; /* newest first */
     struct gm_session *sleepers; /* workers asleep and not woken yet */
     size_t n_wait_commit;        /* sessions in GM_SS_WAIT_COMMIT */
+    size_t n_wait_readers;       /* ... holding a read of queue state */
     struct gm_session **buckets;
     size_t n_buckets;
     size_t n_sessions;
@@ -103,7 +104,6 @@ struct gr_server {
     struct gr_proposal *tail;
     struct gr_proposal *retry_head;
     uint64_t next_index;
-    uint64_t compacted;
     uint64_t seq;
     struct gr_fxset fxs[GR_FXSETS];
     struct gr_fxset *fxd;  /* loop thread: the set being answered */

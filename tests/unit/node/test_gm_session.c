@@ -179,6 +179,7 @@ static void test_status_waits_for_the_pending_submission(void **state)
     if (s->n_pending > 0) {
         assert_int_equal(s->state, GM_SS_WAIT_COMMIT);
         assert_int_equal(f->srv.n_wait_commit, 1);
+        assert_int_equal(f->srv.n_wait_readers, 1); /* holds the next batch */
     }
     assert_int_equal(pump(f, peer, buf, GM_HEADER_LEN), GM_HEADER_LEN);
     assert_int_equal(type_at(buf), GM_JOB_CREATED);
@@ -605,6 +606,56 @@ static void test_sleepers_list_follows_sleep_wake_and_close(void **state)
     close(cpeer);
 }
 
+/* A worker pipelining GRAB_JOB and PRE_SLEEP: PRE_SLEEP waits for the
+ * grab's reply, but reads no state the next batch must wait for (a job it
+ * cannot see yet wakes it anyway), so it holds no batch back; once it has
+ * its job it sleeps, and the next job wakes it. */
+static void test_pre_sleep_behind_a_grab_holds_no_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct stream ctx = {NULL, 0, 0, 0};
+    struct stream wtx = {NULL, 0, 0, 0};
+    struct gm_session *w;
+    int cpeer;
+    int wpeer;
+    int rounds;
+
+    (void)connect_session(f, &cpeer);
+    evutil_make_socket_nonblocking(cpeer);
+    stream_str(&ctx, GM_SUBMIT_JOB_BG, "ps", "", "one", 3);
+    expect_reply(f, cpeer, &ctx, GM_JOB_CREATED, NULL, 0);
+
+    w = connect_session(f, &wpeer);
+    evutil_make_socket_nonblocking(wpeer);
+    stream_str(&wtx, GM_CAN_DO, "ps", NULL, NULL, 1);
+    stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+    stream_str(&wtx, GM_PRE_SLEEP, "", NULL, NULL, 0);
+    stream_write(&wtx, wpeer);
+    for (rounds = 0; rounds < 200 && w->n_pending == 0 &&
+                     w->state != GM_SS_WAIT_COMMIT;
+         rounds++) {
+        turn(f);
+    }
+    if (w->n_pending > 0) { /* the grab is not answered yet */
+        assert_int_equal(w->state, GM_SS_WAIT_COMMIT);
+        assert_int_equal(f->srv.n_wait_commit, 1);
+        assert_int_equal(f->srv.n_wait_readers, 0);
+    }
+    expect_reply(f, wpeer, &wtx, GM_JOB_ASSIGN, NULL, 0);
+    stream_str(&wtx, GM_ECHO_REQ, "asleep", NULL, NULL, 1);
+    expect_reply(f, wpeer, &wtx, GM_ECHO_RES, "asleep", 6);
+    assert_int_equal(count_sleepers(f), 1);
+
+    stream_str(&ctx, GM_SUBMIT_JOB_BG, "ps", "", "two", 3);
+    expect_reply(f, cpeer, &ctx, GM_JOB_CREATED, NULL, 0);
+    expect_reply(f, wpeer, &wtx, GM_NOOP, NULL, 0);
+    assert_int_equal(count_sleepers(f), 0);
+    free(ctx.data);
+    free(wtx.data);
+    close(cpeer);
+    close(wpeer);
+}
+
 /* The peer half-closes while requests are still buffered: the session
  * pauses at EOF, answers the rest once the output drains, then closes. */
 static void test_eof_while_paused_answers_the_rest_then_closes(void **state)
@@ -728,6 +779,8 @@ int main(void)
             test_wakeup_to_full_socket_pauses_idle_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sleepers_list_follows_sleep_wake_and_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pre_sleep_behind_a_grab_holds_no_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_eof_while_paused_answers_the_rest_then_closes, setup,
             teardown),

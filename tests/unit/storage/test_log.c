@@ -308,6 +308,56 @@ static void test_stat_used_goes_down_after_compaction(void **state)
     assert_int_equal(after.last_index, 64);
 }
 
+static uint64_t data_file_size(const struct fixture *f)
+{
+    char path[128];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+    assert_int_equal(stat(path, &st), 0);
+    return (uint64_t)st.st_size;
+}
+
+/* What a one-voter batch does: entries appended and compacted in the
+ * same transaction. Nothing of them stays, in the map or in the file
+ * (LMDB does not write pages freed before the commit), and the log goes
+ * on after the compaction point. */
+static void test_log_compacted_in_its_own_txn_leaves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    static uint8_t chunk[64 * 1024];
+    struct store_txn *txn;
+    struct store_entry e;
+    struct store_stat before;
+    struct store_stat after;
+    uint64_t size_before;
+    uint64_t i;
+
+    append(f, 1, 1, "first", 0);
+    assert_int_equal(store_stat(f->s, &before), 0);
+    size_before = data_file_size(f);
+    memset(chunk, 'q', sizeof(chunk));
+    assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
+    for (i = 2; i <= 65; i++) {
+        memset(&e, 0, sizeof(e));
+        e.index = i;
+        e.type = STORE_ENTRY_COMMAND;
+        e.data.base = chunk;
+        e.data.len = sizeof(chunk);
+        assert_int_equal(store_log_append(txn, &e), 0);
+    }
+    assert_int_equal(store_log_compact(txn, 65), 0);
+    assert_int_equal(store_txn_commit(txn), 0);
+    assert_int_equal(store_stat(f->s, &after), 0);
+    assert_true(after.map_used < before.map_used + 4u * sizeof(chunk));
+    assert_true(data_file_size(f) < size_before + 4u * sizeof(chunk));
+    bounds(f, 0, 65);
+    fix_reopen(f);
+    bounds(f, 0, 65);
+    append(f, 66, 1, "next", 0);
+    bounds(f, 66, 66);
+}
+
 static void test_apply_on_full_map_is_enospc_and_leaves_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -347,6 +397,7 @@ int main(void)
         T(test_job_crc_mismatch_is_corrupt),
         T(test_hard_state_defaults_and_persists),
         T(test_stat_used_goes_down_after_compaction),
+        T(test_log_compacted_in_its_own_txn_leaves_nothing),
         cmocka_unit_test_setup_teardown(
             test_map_full_is_enospc_and_leaves_nothing, setup_tiny,
             fix_teardown),
