@@ -1124,14 +1124,8 @@ static bool answers_now(const struct gm_frame *f)
 
 /* Requests that read queue state wait while a batch is in flight: its
  * early replies (JOB_ASSIGN, forwarded WORK_STATUS) may already be out,
- * and a reader must not see a state older than what it was told.
- * PRE_SLEEP is not one of them: its read only decides whether to NOOP at
- * once. A job it cannot see yet (in a batch in flight) wakes it anyway:
- * the read and the listing as a sleeper are one step of the loop thread,
- * which sends every wake-up, and each batch wakes the listed sleepers
- * again when it is answered (loop.c, finish_batch), when a read sees it.
- * Holding PRE_SLEEP would hold the next batch too, for a whole commit and
- * sync, whenever a worker found nothing to do. */
+ * and a reader must not see a state older than what it was told (a
+ * PRE_SLEEP would get a NOOP for a job just handed to another worker). */
 static bool reads_state(const struct gm_frame *f)
 {
     if (f->kind == GM_FRAME_ADMIN) {
@@ -1140,6 +1134,7 @@ static bool reads_state(const struct gm_frame *f)
     switch (f->packet.type) {
     case GM_GET_STATUS:
     case GM_GET_STATUS_UNIQUE:
+    case GM_PRE_SLEEP:
         return f->packet.is_request;
     default:
         return false;
