@@ -394,18 +394,30 @@ int store_grow_ahead(struct store *s)
 {
     MDB_envinfo info;
     MDB_stat ms;
-    struct stat st;
     uint64_t used;
     uint64_t end;
     uint64_t stop;
     int fd;
 
     if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &ms) != 0 ||
-        mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0) {
+        mdb_env_get_fd(s->env, &fd) != 0) {
         return STORE_EIO;
     }
+    if (s->grown_to == 0) {
+        /* Once: a stat of the file on every call would make the kernel
+         * stamp each later write with a fine-grained time (multigrain
+         * timestamps), dirtying the inode for every commit's sync. */
+        struct stat st;
+
+        if (fstat(fd, &st) != 0) {
+            return STORE_EIO;
+        }
+        s->grown_to = (uint64_t)st.st_size;
+    }
+    /* LMDB may have written past our zeros (a big transaction): never
+     * below its last page. */
     used = ((uint64_t)info.me_last_pgno + 1u) * ms.ms_psize;
-    end = (uint64_t)st.st_size;
+    end = s->grown_to > used ? s->grown_to : used;
     if (end >= used + GROW_AHEAD || end >= info.me_mapsize) {
         return 0;
     }
@@ -421,11 +433,14 @@ int store_grow_ahead(struct store *s)
         if (w < 0 && errno == EINTR) {
             continue;
         }
+        if (w < 0 && (errno == ENOSPC || errno == EDQUOT)) {
+            return STORE_ENOSPC;
+        }
         if (w <= 0) {
-            return errno == ENOSPC || errno == EDQUOT ? STORE_ENOSPC
-                                                      : STORE_EIO;
+            return STORE_EIO;
         }
         end += (uint64_t)w;
+        s->grown_to = end;
     }
     return 0;
 }

@@ -64,6 +64,7 @@ struct store {
     size_t cluster_len;
     char *dir;
     char errmsg[256];
+    uint64_t grown_to; /* file bytes known written, 0 = not looked yet */
 };
 
 struct store_txn {
