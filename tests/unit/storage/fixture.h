@@ -108,6 +108,24 @@ static inline int fix_teardown(void **state)
     return 0;
 }
 
+/* Appends log entries first..last to txn, each carrying the same payload
+ * (big payloads for the space and file-size tests). */
+static inline void fix_append_blobs(struct store_txn *txn, uint64_t first,
+                                    uint64_t last, const uint8_t *data,
+                                    size_t len)
+{
+    struct store_entry e;
+
+    for (uint64_t i = first; i <= last; i++) {
+        memset(&e, 0, sizeof(e));
+        e.index = i;
+        e.type = STORE_ENTRY_COMMAND;
+        e.data.base = data;
+        e.data.len = len;
+        assert_int_equal(store_log_append(txn, &e), 0);
+    }
+}
+
 /* Encodes cmd, appends it at the next index, decodes the entry read back
  * and applies that, all in one write txn, and commits. Effects are in
  * f->fx until the next call. Returns the first error. */

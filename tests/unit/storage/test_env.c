@@ -243,14 +243,7 @@ static void test_grow_ahead_keeps_zeroed_space_past_the_last_page(void **state)
     assert_int_equal(grow_fully(f), 0); /* nothing more to do */
     memset(chunk, 'g', sizeof(chunk));
     assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
-    for (i = 1; i <= 8; i++) {
-        memset(&e, 0, sizeof(e));
-        e.index = i;
-        e.type = STORE_ENTRY_COMMAND;
-        e.data.base = chunk;
-        e.data.len = sizeof(chunk);
-        assert_int_equal(store_log_append(txn, &e), 0);
-    }
+    fix_append_blobs(txn, 1, 8, chunk, sizeof(chunk));
     assert_int_equal(store_txn_commit(txn), 0);
     assert_true(grow_fully(f) >= 4); /* LMDB used 4 MiB of it */
     fix_reopen(f);

@@ -281,21 +281,12 @@ static void test_stat_used_goes_down_after_compaction(void **state)
     struct fixture *f = *state;
     static uint8_t chunk[64 * 1024];
     struct store_txn *txn;
-    struct store_entry e;
     struct store_stat full;
     struct store_stat after;
-    uint64_t i;
 
     memset(chunk, 'z', sizeof(chunk));
     assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
-    for (i = 1; i <= 64; i++) {
-        memset(&e, 0, sizeof(e));
-        e.index = i;
-        e.type = STORE_ENTRY_COMMAND;
-        e.data.base = chunk;
-        e.data.len = sizeof(chunk);
-        assert_int_equal(store_log_append(txn, &e), 0);
-    }
+    fix_append_blobs(txn, 1, 64, chunk, sizeof(chunk));
     assert_int_equal(store_txn_commit(txn), 0);
     assert_int_equal(store_stat(f->s, &full), 0);
     assert_true(full.map_used >= 64u * sizeof(chunk));
@@ -327,25 +318,16 @@ static void test_log_compacted_in_its_own_txn_leaves_nothing(void **state)
     struct fixture *f = *state;
     static uint8_t chunk[64 * 1024];
     struct store_txn *txn;
-    struct store_entry e;
     struct store_stat before;
     struct store_stat after;
     uint64_t size_before;
-    uint64_t i;
 
     append(f, 1, 1, "first", 0);
     assert_int_equal(store_stat(f->s, &before), 0);
     size_before = data_file_size(f);
     memset(chunk, 'q', sizeof(chunk));
     assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
-    for (i = 2; i <= 65; i++) {
-        memset(&e, 0, sizeof(e));
-        e.index = i;
-        e.type = STORE_ENTRY_COMMAND;
-        e.data.base = chunk;
-        e.data.len = sizeof(chunk);
-        assert_int_equal(store_log_append(txn, &e), 0);
-    }
+    fix_append_blobs(txn, 2, 65, chunk, sizeof(chunk));
     assert_int_equal(store_log_compact(txn, 65), 0);
     assert_int_equal(store_txn_commit(txn), 0);
     assert_int_equal(store_stat(f->s, &after), 0);
