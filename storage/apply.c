@@ -573,11 +573,6 @@ static int submit_new(struct ctx *c, const struct store_submit *sub,
     if (rv == 0 && index_unique) {
         store__put64(key, nj.num);
         rv = store__put(c->txn, STORE__DB_UNIQ, ukey, ukey_len, key, 8, 0);
-        if (rv == 0 && !dash) {
-            uint8_t skey[STORE__UNIQ_KEY_MAX];
-            size_t n = store__uniqs_key(skey, sub->function, sub->unique);
-            rv = store__put(c->txn, STORE__DB_UNIQS, skey, n, key, 8, 0);
-        }
     }
     if (rv == 0 && !sub->background) {
         rv = waits_put(c, &sub->client, nj.num);

@@ -104,6 +104,18 @@ static int choose_cluster(const struct store_config *cfg, char *out,
     return 0;
 }
 
+/* Format 1 -> 2, in the transaction that opens the environment: the
+ * second unique index goes (its entries are all in `uniq` too). */
+static int migrate_from_1(struct store_txn *txn)
+{
+    int rc = mdb_drop(txn->txn, store__dbi(txn, STORE__DB_UNIQS), 0);
+
+    if (rc != 0) {
+        return store__mdb_err(rc);
+    }
+    return store__meta_put_u64(txn, META_FORMAT, STORE__FORMAT_VERSION);
+}
+
 /* First open: write the format, node id and cluster name. Later opens:
  * check them. Then bump the incarnation. */
 static int init_meta(struct store *s, const struct store_config *cfg)
@@ -147,7 +159,11 @@ static int init_meta(struct store *s, const struct store_config *cfg)
         }
     } else if (rv != 0) {
         goto err_abort;
-    } else if (format != STORE__FORMAT_VERSION) {
+    } else if (format == 1 && (rv = migrate_from_1(txn)) != 0) {
+        store__errmsgf(s, "open %s: converting format 1: %s", s->dir,
+                       store_strerror(rv));
+        goto err_abort;
+    } else if (format != 1 && format != STORE__FORMAT_VERSION) {
         store__errmsgf(s, "open %s: format version %llu, this build reads %u",
                        s->dir, (unsigned long long)format,
                        STORE__FORMAT_VERSION);

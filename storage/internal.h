@@ -33,9 +33,15 @@
 /* On-disk format of the whole environment. Checklist: bump when any
  * record layout (log, job, function, meta) or key encoding changes in a
  * way old binaries cannot read; store_open refuses other versions with
- * STORE_EVERSION. Record-level versions (first byte after the CRC) allow
- * reading old records during a migration. */
-#define STORE__FORMAT_VERSION 1u
+ * STORE_EVERSION, or converts them (env.c, migrate). Record-level
+ * versions (first byte after the CRC) allow reading old records during a
+ * migration.
+ *   1: the first.
+ *   2: no second unique index: `uniqs` stays empty (emptied when a
+ *      format 1 directory is opened); GET_STATUS_UNIQUE looks a unique up
+ *      in `uniq` once per function. Format 1 binaries must not open it:
+ *      they would look for jobs in `uniqs` and fail to delete them there. */
+#define STORE__FORMAT_VERSION 2u
 
 /* The named databases of the environment. */
 enum store__db {
@@ -45,7 +51,7 @@ enum store__db {
     STORE__DB_JDATA = 3,   /* u64be job number -> CRC + large payload */
     STORE__DB_READY = 4,   /* fn NUL prio u64be qseq u64be job -> u64be when */
     STORE__DB_UNIQ = 5,    /* fn NUL ukey -> u64be job */
-    STORE__DB_UNIQS = 6,   /* unique NUL fn -> u64be job (GET_STATUS_UNIQUE) */
+    STORE__DB_UNIQS = 6,   /* format 1 only, empty since (STORE__FORMAT_VERSION) */
     STORE__DB_ASSIGN = 7,  /* worker ref (24) u64be job -> empty */
     STORE__DB_WAITS = 8,   /* client ref (24) u64be job -> empty */
     STORE__DB_DUE = 9,     /* u64be when u64be job -> empty (queued epoch) */
@@ -286,9 +292,6 @@ size_t store__ready_key(uint8_t *out, struct store_buf fn, enum store_prio prio,
 size_t store__uniq_key(uint8_t *out, struct store_buf fn,
                        struct store_buf unique, struct store_buf data,
                        bool dash);
-/* unique NUL fn. */
-size_t store__uniqs_key(uint8_t *out, struct store_buf fn,
-                        struct store_buf unique);
 /* ref (24) | u64be num: keys of assign and waits. */
 #define STORE__REF_KEY_LEN (STORE__REF_LEN + 8)
 size_t store__ref_key(uint8_t *out, const struct store_conn_ref *ref,

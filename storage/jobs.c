@@ -403,15 +403,6 @@ size_t store__uniq_key(uint8_t *out, struct store_buf fn,
     return n + unique.len;
 }
 
-size_t store__uniqs_key(uint8_t *out, struct store_buf fn,
-                        struct store_buf unique)
-{
-    memcpy(out, unique.base, unique.len);
-    out[unique.len] = 0;
-    memcpy(out + unique.len + 1, fn.base, fn.len);
-    return unique.len + 1 + fn.len;
-}
-
 size_t store__ref_key(uint8_t *out, const struct store_conn_ref *ref,
                       uint64_t num)
 {
@@ -463,19 +454,13 @@ int store__job_uniq_del(struct store_txn *txn, const struct store__job *j,
 {
     uint8_t key[STORE_FUNCTION_MAX + 1 + STORE__UKEY_MAX];
     size_t n;
-    int rv;
 
     if ((j->flags & STORE__JOB_UNIQ) == 0) {
         return 0;
     }
     n = store__uniq_key(key, j->function, j->unique, data,
                         (j->flags & STORE__JOB_DASH) != 0);
-    rv = store__del(txn, STORE__DB_UNIQ, key, n);
-    if (rv == 0 && (j->flags & STORE__JOB_DASH) == 0) {
-        n = store__uniqs_key(key, j->function, j->unique);
-        rv = store__del(txn, STORE__DB_UNIQS, key, n);
-    }
-    return rv;
+    return store__del(txn, STORE__DB_UNIQ, key, n);
 }
 
 /* ---- function records ---- */

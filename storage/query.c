@@ -55,50 +55,68 @@ int store_job_status(struct store_txn *txn, struct store_buf handle,
 }
 
 struct unique_arg {
-    const uint8_t *prefix; /* the unique and its NUL */
-    size_t unique_len;
-    uint64_t *num;
+    struct store_txn *txn;
+    struct store_buf unique;
+    uint64_t num;
 };
 
-/* Looks at the first record at or after the prefix only. */
-static int unique_first(void *arg, const MDB_val *k, const MDB_val *v)
+/* For one function (a key of the function table): the job of this unique,
+ * if any, stops the walk. */
+static int unique_in_function(void *arg, const MDB_val *k, const MDB_val *v)
 {
     struct unique_arg *a = arg;
+    uint8_t ukey[STORE__UNIQ_KEY_MAX];
+    struct store_buf fn;
+    struct store_buf none = {NULL, 0};
+    MDB_val found;
+    size_t n;
+    int rv;
 
-    if (k->mv_size > a->unique_len + 1 &&
-        store__key_has_prefix(k, a->prefix, a->unique_len + 1) &&
-        v->mv_size == 8) {
-        *a->num = store__get64(v->mv_data);
+    (void)v;
+    if (k->mv_size == 0 || k->mv_size > STORE_FUNCTION_MAX) {
+        return STORE_ECORRUPT;
     }
+    fn.base = k->mv_data;
+    fn.len = k->mv_size;
+    n = store__uniq_key(ukey, fn, a->unique, none, false);
+    rv = store__get(a->txn, STORE__DB_UNIQ, ukey, n, &found);
+    if (rv == STORE_ENOTFOUND) {
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if (found.mv_size != 8) {
+        return STORE_ECORRUPT;
+    }
+    a->num = store__get64(found.mv_data);
     return STORE__WALK_STOP;
 }
 
 int store_job_status_unique(struct store_txn *txn, struct store_buf unique,
                             struct store_job_status *out)
 {
-    uint8_t prefix[STORE_UNIQUE_MAX + 1];
-    uint64_t num = 0;
-    struct unique_arg a = {prefix, unique.len, &num};
+    struct unique_arg a;
     int rv;
 
     memset(out, 0, sizeof(*out));
     if (unique.len == 0 || unique.len > STORE_UNIQUE_MAX) {
         return 0;
     }
-    memcpy(prefix, unique.base, unique.len);
-    prefix[unique.len] = 0;
-    /* The first function in key order with a job of this unique; with
-     * one such job (the usual case) it is the one. */
-    rv = store__walk(txn, STORE__DB_UNIQS, prefix, unique.len + 1, unique_first,
-                     &a);
+    a.txn = txn;
+    a.unique = unique;
+    a.num = 0;
+    /* The first function in name order with a job of this unique (with
+     * one such job, the usual case, it is the one): one lookup in the
+     * unique index per function, which keeps that index to one entry per
+     * job - a second index by unique cost every submission a B-tree path
+     * more to write (docs/benchmarks.md). */
+    rv = store__walk(txn, STORE__DB_FUNCS, NULL, 0, unique_in_function, &a);
     if (rv != STORE__WALK_STOP) {
-        return rv; /* 0: the table ends before the prefix */
-    }
-    if (num == 0) {
-        return 0;
+        return rv; /* 0: no function has it */
     }
     /* The index points at no job: STORE_ECORRUPT. */
-    return status_load(txn, num, STORE_ECORRUPT, out);
+    return status_load(txn, a.num, STORE_ECORRUPT, out);
 }
 
 int store_has_runnable(struct store_txn *txn, const struct store_buf *functions,

@@ -68,6 +68,40 @@ static void test_open_refuses_other_format_version(void **state)
     fix_open(f);
 }
 
+/* A format 1 directory (two unique indexes) opens as format 2: the second
+ * index is emptied, the jobs and their unique keys stay, and
+ * GET_STATUS_UNIQUE finds them through the one index left. */
+static void test_format_1_is_converted_on_open(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    struct store_job_status st;
+    MDB_stat ms;
+    uint64_t format = 0;
+    char h[64];
+
+    fix_submit(f, S("conv", "u-1", "payload", STORE_PRIO_NORMAL, true, 1), h,
+               sizeof(h));
+    assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
+    assert_int_equal(store__meta_put_u64(txn, "format", 1), 0);
+    /* What format 1 kept besides: unique NUL function -> job. */
+    assert_int_equal(store__put(txn, STORE__DB_UNIQS, "u-1\0conv", 8,
+                                "\0\0\0\0\0\0\0\1", 8, 0),
+                     0);
+    assert_int_equal(store_txn_commit(txn), 0);
+    fix_reopen(f);
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store__meta_get_u64(txn, "format", &format), 0);
+    assert_int_equal(format, 2);
+    assert_int_equal(mdb_stat(txn->txn, txn->s->dbi[STORE__DB_UNIQS], &ms), 0);
+    assert_int_equal(ms.ms_entries, 0);
+    assert_int_equal(store_job_status_unique(txn, B("u-1"), &st), 0);
+    assert_true(st.known);
+    assert_int_equal(store_job_status_unique(txn, B("u-2"), &st), 0);
+    assert_false(st.known);
+    store_txn_abort(txn);
+}
+
 static void test_incarnation_bumps_on_every_open(void **state)
 {
     struct fixture *f = *state;
@@ -282,6 +316,7 @@ int main(void)
         T(test_second_open_is_locked),
         T(test_open_checks_node_id_and_cluster),
         T(test_open_refuses_other_format_version),
+        T(test_format_1_is_converted_on_open),
         T(test_incarnation_bumps_on_every_open),
         cmocka_unit_test(test_default_cluster_is_nodename),
         cmocka_unit_test(test_crc32c_matches_reference),
