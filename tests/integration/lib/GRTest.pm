@@ -209,6 +209,7 @@ package GRTest::Server;
 
 use strict;
 use warnings;
+use Cwd ();
 use IO::Select;
 use POSIX ();
 use Time::HiRes ();
@@ -219,6 +220,7 @@ sub dir { $_[0]{dir} }
 sub pid { $_[0]{pid} }
 sub addr { my $s = shift; return "$s->{host}:$s->{port}"; }
 sub external { $_[0]{external} }
+sub datadir { $_[0]{datadir} }
 
 sub command {
   my ($s) = @_;
@@ -227,6 +229,8 @@ sub command {
   $s->{log} = $log;
   if ($s->{kind} eq 'gearraftd') {
     my $bin = $ENV{GEARRAFTD} or die 'GR_SERVER=gearraftd needs GEARRAFTD';
+    # The server runs in its own directory: a relative path would break.
+    $bin = Cwd::abs_path($bin) // $bin;
     return ($bin, '--port', $s->{port}, '--listen', '127.0.0.1',
             '--data-dir', $s->{datadir}, '--log-file', $log,
             @{ $s->{args} });
