@@ -477,7 +477,8 @@ int store_job_status(struct store_txn *txn, struct store_buf handle,
                      struct store_job_status *out);
 /* GET_STATUS_UNIQUE: the job with this unique in any function (the
  * first function in byte order if several have one; jobs of the unique
- * "-" are keyed by payload and not found here). */
+ * "-" are keyed by payload and not found here). One index lookup per
+ * function in the function table. */
 int store_job_status_unique(struct store_txn *txn, struct store_buf unique,
                             struct store_job_status *out);
 
