@@ -48,19 +48,15 @@ static void on_resume(evutil_socket_t fd, short what, void *arg);
 static bool reads_state(const struct gm_frame *f);
 
 /* Every state change goes through here: the server counts the sessions
- * holding a frame (n_wait_commit) and, among them, those holding a read
- * of queue state, which the next batch waits for (readers_waiting). */
+ * holding a read of queue state, which the next batch waits for
+ * (readers_waiting) and which are resumed once no batch is written. */
 static void set_state(struct gm_session *s, enum gm_session_state st)
 {
-    if (s->state == GM_SS_WAIT_COMMIT) {
-        s->srv->n_wait_commit--;
-        if (s->held_reads) {
-            s->srv->n_wait_readers--;
-            s->held_reads = false;
-        }
+    if (s->state == GM_SS_WAIT_COMMIT && s->held_reads) {
+        s->srv->n_wait_readers--;
+        s->held_reads = false;
     }
     if (st == GM_SS_WAIT_COMMIT) {
-        s->srv->n_wait_commit++;
         s->held_reads = reads_state(&s->held);
         if (s->held_reads) {
             s->srv->n_wait_readers++;

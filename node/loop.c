@@ -465,15 +465,17 @@ static void free_batch(struct gr_server *srv, struct gr_proposal *batch)
     }
 }
 
-/* Sessions that wait to read state until no batch is in flight. */
+/* Sessions that wait to read state until no batch is in flight. (A
+ * session that holds a frame only behind its own proposals is resumed
+ * when they are answered, gm_session_proposal_done.) */
 static void resume_readers(struct gr_server *srv)
 {
     struct gm_session *s;
     struct gm_session *next;
 
-    for (s = srv->sessions; s != NULL && srv->n_wait_commit > 0; s = next) {
+    for (s = srv->sessions; s != NULL && srv->n_wait_readers > 0; s = next) {
         next = s->next;
-        if (s->state == GM_SS_WAIT_COMMIT) {
+        if (s->state == GM_SS_WAIT_COMMIT && s->held_reads) {
             gm_session_resume(s);
         }
     }

@@ -91,8 +91,7 @@ struct gr_server {
 
     struct gm_session *sessions; /* newest first */
     struct gm_session *sleepers; /* workers asleep and not woken yet */
-    size_t n_wait_commit;        /* sessions in GM_SS_WAIT_COMMIT */
-    size_t n_wait_readers;       /* ... holding a read of queue state */
+    size_t n_wait_readers;       /* sessions holding a read of queue state */
     struct gm_session **buckets;
     size_t n_buckets;
     size_t n_sessions;
