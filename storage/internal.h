@@ -106,6 +106,10 @@ void store__errmsgf(struct store *s, const char *fmt, ...)
 
 /* ---- CRC32C (Castagnoli), crc32c.c ---- */
 uint32_t store__crc32c(uint32_t crc, const void *buf, size_t len);
+/* The software path alone, and whether store__crc32c uses the CPU's
+ * instruction instead (tests compare the two). */
+uint32_t store__crc32c_sw(uint32_t crc, const void *buf, size_t len);
+bool store__crc32c_hw(void);
 
 /* ---- byte order ---- */
 static inline void store__put32(uint8_t *p, uint32_t v)
