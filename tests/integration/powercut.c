@@ -19,6 +19,10 @@
  * longer (a slow disk), which widens the window in which a commit is
  * written but not yet durable, so a test sees early acknowledgments.
  *
+ * GR_POWERCUT_SYNC_FIFO=<path>: each watched sync writes one byte to this
+ * FIFO as it begins (never blocking; lost if nobody reads), so that a test
+ * can wait for "a commit is being synced now" instead of sleeping.
+ *
  * GR_POWERCUT_FAIL_FILE=<path>: while that file exists, every sync of the
  * data file fails with EIO and the writes it would have covered are lost
  * from the shadow, as Linux may drop pages it could not write back.
@@ -69,6 +73,8 @@ static struct span **synced_tail = &synced;
 static uint64_t seq;
 static useconds_t slow_us;
 static const char *fail_file;
+static const char *sync_fifo;
+static int sync_fifo_fd = -1;
 
 static int (*real_open)(const char *, int, ...);
 static ssize_t (*real_write)(int, const void *, size_t);
@@ -98,6 +104,7 @@ static void resolve(void)
         die("dlsym");
     }
     fail_file = getenv("GR_POWERCUT_FAIL_FILE");
+    sync_fifo = getenv("GR_POWERCUT_SYNC_FIFO");
     if (getenv("GR_POWERCUT_SLOW_SYNC_US") != NULL) {
         slow_us = (useconds_t)atoi(getenv("GR_POWERCUT_SLOW_SYNC_US"));
     }
@@ -292,6 +299,26 @@ static void drop_span(struct span *mine)
     pthread_mutex_unlock(&mu);
 }
 
+/* Tells the test a sync begins: one byte into GR_POWERCUT_SYNC_FIFO, if
+ * someone holds its read end (else the FIFO cannot be opened: try again
+ * next time). Called with mu held. */
+static void announce_sync(void)
+{
+    static const char byte = 's';
+
+    if (sync_fifo == NULL) {
+        return;
+    }
+    if (sync_fifo_fd < 0) {
+        sync_fifo_fd =
+            real_open(sync_fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (sync_fifo_fd < 0) {
+            return;
+        }
+    }
+    (void)real_write(sync_fifo_fd, &byte, 1); /* full: the test drains */
+}
+
 /* A sync of a watched fd: the writes recorded before it began are durable
  * when it returns 0 - and so are those of every sync begun before it. */
 static int synced_call(int fd, int (*fn)(int))
@@ -309,6 +336,7 @@ static int synced_call(int fd, int (*fn)(int))
     *synced_tail = mine;
     synced_tail = &mine->next;
     cur = span_new();
+    announce_sync();
     pthread_mutex_unlock(&mu);
     if (slow_us > 0) {
         usleep(slow_us);
