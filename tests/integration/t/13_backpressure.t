@@ -70,6 +70,65 @@ is(length payload(7), $MIB, 'each echo payload is 1 MiB');
 my $rss0 = rss_kib();
 ok(defined $rss0, "server RSS readable from /proc/$pid/status ($rss0 KiB)");
 
+# Writes packets to a non-blocking socket: $next_packet->() gives the
+# next one's bytes, undef at the end. ->{pump}->() writes until the socket
+# is full (returns 0) or everything is written (returns 1, and {done} is
+# set); {bytes} counts what the kernel took.
+sub packet_writer {
+  my ($sock, $next_packet) = @_;
+  my $w = {sock => $sock, pending => '', bytes => 0, done => 0};
+  $w->{pump} = sub {
+    while (1) {
+      if ($w->{pending} eq '') {
+        my $p = $next_packet->();
+        return $w->{done} = 1 unless defined $p;
+        $w->{pending} = $p;
+      }
+      my $n = syswrite($sock, $w->{pending});
+      if (!defined $n) {
+        next if $! == EINTR;
+        return 0 if $! == EAGAIN || $! == EWOULDBLOCK;
+        die "write: $!";
+      }
+      $w->{bytes} += $n;
+      substr($w->{pending}, 0, $n) = '';
+    }
+  };
+  return $w;
+}
+
+# Reads frames from the non-blocking $sock until $done->() or the
+# deadline, pumping writer $w (when given and not done) in between.
+# Each whole frame goes to $on_frame->($magic, $type, $data), which
+# returns false to leave the rest buffered. Returns the bytes left.
+sub read_frames {
+  my ($sock, $w, $on_frame, $done, $secs) = @_;
+  my $buf = '';
+  my $rsel = IO::Select->new($sock);
+  my $wsel = $w ? IO::Select->new($w->{sock}) : undef;
+  my $end = Time::HiRes::time() + deadline_secs($secs);
+  FRAMES: while (!$done->() && Time::HiRes::time() < $end) {
+    my $writing = $w && !$w->{done};
+    $w->{pump}->() if $writing;
+    my ($r) = IO::Select->select($rsel, $writing ? $wsel : undef, undef, 1);
+    next unless $r && @$r;
+    my $n = sysread($sock, $buf, 4 * $MIB, length $buf);
+    if (!defined $n) {
+      next if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
+      die "read: $!";
+    }
+    last if $n == 0;
+    while (length($buf) >= 12) {
+      my ($magic, $type, $len) = unpack('a4NN', $buf);
+      last if length($buf) < 12 + $len;
+      my $data = substr($buf, 12, $len);
+      substr($buf, 0, 12 + $len) = '';
+      next FRAMES unless $on_frame->($magic, $type, $data);
+    }
+  }
+  return $buf;
+}
+
 # The bad client: small client-side socket buffers, non-blocking writes.
 my $bad = $srv->conn;
 my $sock = $bad->sock;
@@ -78,24 +137,9 @@ setsockopt($sock, SOL_SOCKET, SO_RCVBUF, 256 * 1024);
 $sock->blocking(0);
 
 my $next = 0;       # next echo to queue
-my $pending = '';   # bytes of the current packet not yet written
-my $accepted = 0;   # bytes the kernel took from us
-sub write_some {
-  while (1) {
-    if ($pending eq '') {
-      return 1 if $next >= $N;
-      $pending = GRTest::Conn::encode(ECHO_REQ, payload($next++));
-    }
-    my $n = syswrite($sock, $pending);
-    if (!defined $n) {
-      next if $! == EINTR;
-      return 0 if $! == EAGAIN || $! == EWOULDBLOCK;
-      die "write: $!";
-    }
-    $accepted += $n;
-    substr($pending, 0, $n) = '';
-  }
-}
+my $bw = packet_writer($sock, sub {
+  return $next < $N ? GRTest::Conn::encode(ECHO_REQ, payload($next++)) : undef;
+});
 
 # Push until the socket stays unwritable for STALL seconds: the server
 # stopped reading. (A server without back-pressure keeps reading, so the
@@ -107,14 +151,14 @@ my $end = Time::HiRes::time() + deadline_secs(60);
 my $stalled = 0;
 my $wsel = IO::Select->new($sock);
 while (Time::HiRes::time() < $end) {
-  last if write_some();
-  if (!$wsel->can_write($STALL) && $accepted > $HIGH) {
+  last if $bw->{pump}->();
+  if (!$wsel->can_write($STALL) && $bw->{bytes} > $HIGH) {
     $stalled = 1;
     last;
   }
 }
 ok($stalled, sprintf('the server stopped reading the client that does not read '
-                     . '(after %.1f MiB accepted)', $accepted / $MIB));
+                     . '(after %.1f MiB accepted)', $bw->{bytes} / $MIB));
 
 # What the server may take before it stops: the 32 MiB mark, one echo
 # past it, a read chunk and a partial frame buffered, and the kernel
@@ -124,7 +168,7 @@ ok($stalled, sprintf('the server stopped reading the client that does not read '
 my $limit = $HIGH + 4 * $MIB + sysctl_max('tcp_rmem')
           + 2 * sysctl_max('tcp_wmem') + $MIB;
 $limit = 100 * $MIB if $limit > 100 * $MIB;
-cmp_ok($accepted, '<', $limit,
+cmp_ok($bw->{bytes}, '<', $limit,
        sprintf('it accepted well under the %d MiB pushed (limit %.0f MiB)',
                $N, $limit / $MIB));
 
@@ -154,37 +198,20 @@ ok(!$wsel->can_write(0), 'the bad client is still not being read');
 
 # Now read everything back (and write the rest); every echo must come
 # back complete and in order.
-my $rbuf = '';
 my $got = 0;
 my $wrong = 0;
 my $first_wrong;
-my $rsel = IO::Select->new($sock);
-$end = Time::HiRes::time() + deadline_secs(120);
-while ($got < $N && Time::HiRes::time() < $end) {
-  write_some() if $next < $N || $pending ne '';
-  my $want_w = ($next < $N || $pending ne '') ? $wsel : undef;
-  my ($r) = IO::Select->select($rsel, $want_w, undef, 1);
-  next unless $r && @$r;
-  my $n = sysread($sock, $rbuf, 4 * $MIB, length $rbuf);
-  if (!defined $n) {
-    next if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
-    die "read: $!";
+my $rbuf = read_frames($sock, $bw, sub {
+  my ($magic, $type, $data) = @_;
+  if ($magic ne "\0RES" || $type != ECHO_RES || $data ne payload($got)) {
+    $wrong++;
+    $first_wrong //= sprintf('reply %d: %s type %d, %d bytes, starts %s', $got,
+                             $magic eq "\0RES" ? 'RES' : 'bad magic', $type,
+                             length $data, substr($data, 0, 12));
   }
-  last if $n == 0;
-  while (length($rbuf) >= 12) {
-    my ($magic, $type, $len) = unpack('a4NN', $rbuf);
-    last if length($rbuf) < 12 + $len;
-    my $data = substr($rbuf, 12, $len);
-    substr($rbuf, 0, 12 + $len) = '';
-    if ($magic ne "\0RES" || $type != ECHO_RES || $data ne payload($got)) {
-      $wrong++;
-      $first_wrong //= sprintf('reply %d: %s type %d, %d bytes, starts %s', $got,
-                               $magic eq "\0RES" ? 'RES' : 'bad magic', $type,
-                               $len, substr($data, 0, 12));
-    }
-    $got++;
-  }
-}
+  $got++;
+  return 1;
+}, sub { $got >= $N }, 120);
 is($got, $N, "all $N echoes came back once the client read");
 is($wrong, 0, 'every echo complete and in order')
   or diag($first_wrong);
@@ -217,36 +244,23 @@ ok($srv->alive, 'server still running');
   my $wsock = $worker->sock;
   setsockopt($wsock, SOL_SOCKET, SO_SNDBUF, 256 * 1024);
   $wsock->blocking(0);
-  my ($wnext, $wpend, $wacc) = (0, '', 0);
-  my $wdone = sub {
-    while (1) {
-      if ($wpend eq '') {
-        return 1 if $wnext > $NS;
-        $wpend = $wnext < $NS
-               ? GRTest::Conn::encode(WORK_DATA, $h, payload($wnext))
-               : GRTest::Conn::encode(WORK_COMPLETE, $h, 'end');
-        $wnext++;
-      }
-      my $n = syswrite($wsock, $wpend);
-      if (!defined $n) {
-        next if $! == EINTR;
-        return 0 if $! == EAGAIN || $! == EWOULDBLOCK;
-        die "worker write: $!";
-      }
-      $wacc += $n;
-      substr($wpend, 0, $n) = '';
-    }
-  };
+  my $wnext = 0;
+  my $ww = packet_writer($wsock, sub {
+    return undef if $wnext > $NS;
+    my $i = $wnext++;
+    return $i < $NS ? GRTest::Conn::encode(WORK_DATA, $h, payload($i))
+                    : GRTest::Conn::encode(WORK_COMPLETE, $h, 'end');
+  });
   my $wsel2 = IO::Select->new($wsock);
   my $stall = 0;
   my $until = Time::HiRes::time() + deadline_secs(60);
   while (Time::HiRes::time() < $until) {
-    last if $wdone->();
-    if (!$wsel2->can_write($STALL) && $wacc > $HIGH) { $stall = 1; last; }
+    last if $ww->{pump}->();
+    if (!$wsel2->can_write($STALL) && $ww->{bytes} > $HIGH) { $stall = 1; last; }
   }
   ok($stall, sprintf('stream: the server stopped reading the worker '
-                     . '(after %.1f MiB of WORK_DATA)', $wacc / $MIB));
-  cmp_ok($wacc, '<', $limit, 'stream: well under the 100 MiB the worker had');
+                     . '(after %.1f MiB of WORK_DATA)', $ww->{bytes} / $MIB));
+  cmp_ok($ww->{bytes}, '<', $limit, 'stream: well under the 100 MiB the worker had');
   my $t = $srv->conn;
   $t->sync;
   pass('stream: other clients are served meanwhile');
@@ -255,33 +269,17 @@ ok($srv->alive, 'server still running');
   # The client reads: every WORK_DATA in order, then WORK_COMPLETE, while
   # the worker writes the rest.
   $csock->blocking(0);
-  my ($cbuf, $cgot, $cbad, $complete) = ('', 0, 0, 0);
-  my $csel = IO::Select->new($csock);
-  $until = Time::HiRes::time() + deadline_secs(120);
-  while (!$complete && Time::HiRes::time() < $until) {
-    my $wopen = $wnext <= $NS || $wpend ne '';
-    $wdone->() if $wopen;
-    my ($r) = IO::Select->select($csel, $wopen ? $wsel2 : undef, undef, 1);
-    next unless $r && @$r;
-    my $n = sysread($csock, $cbuf, 4 * $MIB, length $cbuf);
-    if (!defined $n) {
-      next if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
-      die "client read: $!";
+  my ($cgot, $cbad, $complete) = (0, 0, 0);
+  read_frames($csock, $ww, sub {
+    my ($magic, $type, $data) = @_;
+    if ($type == WORK_COMPLETE) {
+      $complete = $data eq "$h\0end";
+      return 0;
     }
-    last if $n == 0;
-    while (length($cbuf) >= 12) {
-      my ($magic, $type, $len) = unpack('a4NN', $cbuf);
-      last if length($cbuf) < 12 + $len;
-      my $data = substr($cbuf, 12, $len);
-      substr($cbuf, 0, 12 + $len) = '';
-      if ($type == WORK_COMPLETE) {
-        $complete = $data eq "$h\0end";
-        last;
-      }
-      $cbad++ unless $type == WORK_DATA && $data eq "$h\0" . payload($cgot);
-      $cgot++;
-    }
-  }
+    $cbad++ unless $type == WORK_DATA && $data eq "$h\0" . payload($cgot);
+    $cgot++;
+    return 1;
+  }, sub { $complete }, 120);
   is($cgot, $NS, "stream: the client got all $NS WORK_DATA once it read");
   is($cbad, 0, 'stream: each complete and in order');
   ok($complete, 'stream: then WORK_COMPLETE');
