@@ -415,23 +415,14 @@ static int append_and_apply(struct store_txn *txn, struct store_effects *fx,
                             struct gr_proposal *p, uint64_t index, uint64_t now)
 {
     struct store_entry e;
-    uint8_t *enc = NULL;
-    size_t enc_len = 0;
     int rv;
 
-    rv = store_cmd_encode(&p->cmd, &enc, &enc_len);
-    if (rv != 0) {
-        return rv;
-    }
     memset(&e, 0, sizeof(e));
     e.index = index;
     e.term = TERM;
     e.leader_time_ms = now;
     e.type = STORE_ENTRY_COMMAND;
-    e.data.base = enc;
-    e.data.len = enc_len;
-    rv = store_log_append(txn, &e);
-    store_free(enc);
+    rv = store_log_append_cmd(txn, &e, &p->cmd);
     if (rv != 0) {
         return rv;
     }

@@ -40,8 +40,8 @@ static void ref_to_pb(Gearraft__ConnRef *pb, const struct store_conn_ref *r)
     pb->conn_id = r->conn_id;
 }
 
-int store_cmd_encode(const struct store_cmd *cmd, uint8_t **out,
-                     size_t *out_len)
+int store__cmd_encode_to(const struct store_cmd *cmd,
+                         store__reserve_fn reserve, void *arg)
 {
     Gearraft__Command pb;
     Gearraft__Origin origin;
@@ -199,26 +199,55 @@ int store_cmd_encode(const struct store_cmd *cmd, uint8_t **out,
     }
 
     len = gearraft__command__get_packed_size(&pb);
-    buf = store__malloc(len);
+    rv = 0;
+    buf = reserve(arg, len, &rv);
     if (buf == NULL) {
-        rv = STORE_ENOMEM;
         goto err_free_fns;
     }
     if (gearraft__command__pack(&pb, buf) != len) {
-        store__free(buf);
         rv = STORE_EINVAL;
         goto err_free_fns;
     }
     store__free(fns);
-    *out = buf;
-    *out_len = len;
     return 0;
 
 err_free_fns:
     store__free(fns);
 err:
-    STORE_ASSERT(rv == STORE_ENOMEM || rv == STORE_EINVAL);
     return rv;
+}
+
+struct malloc_out {
+    uint8_t *buf;
+    size_t len;
+};
+
+static uint8_t *reserve_malloc(void *arg, size_t len, int *rv)
+{
+    struct malloc_out *o = arg;
+
+    o->buf = store__malloc(len > 0 ? len : 1);
+    o->len = len;
+    if (o->buf == NULL) {
+        *rv = STORE_ENOMEM;
+    }
+    return o->buf;
+}
+
+int store_cmd_encode(const struct store_cmd *cmd, uint8_t **out,
+                     size_t *out_len)
+{
+    struct malloc_out o = {NULL, 0};
+    int rv = store__cmd_encode_to(cmd, reserve_malloc, &o);
+
+    if (rv != 0) {
+        store__free(o.buf);
+        STORE_ASSERT(rv == STORE_ENOMEM || rv == STORE_EINVAL);
+        return rv;
+    }
+    *out = o.buf;
+    *out_len = o.len;
+    return 0;
 }
 
 /* ---- decode ---- */

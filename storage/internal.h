@@ -104,6 +104,15 @@ int store__mdb_err(int rc);
 void store__errmsgf(struct store *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- encoding commands in place, codec.c ---- */
+/* Hands out len bytes to encode into, or NULL with *rv set. */
+typedef uint8_t *(*store__reserve_fn)(void *arg, size_t len, int *rv);
+/* Encodes cmd into the buffer reserve() returns (store_cmd_encode with
+ * the caller's memory: the log reserves it inside LMDB). Errors:
+ * STORE_EINVAL, STORE_ENOMEM, or what reserve set. */
+int store__cmd_encode_to(const struct store_cmd *cmd,
+                         store__reserve_fn reserve, void *arg);
+
 /* ---- CRC32C (Castagnoli), crc32c.c ---- */
 uint32_t store__crc32c(uint32_t crc, const void *buf, size_t len);
 /* The software path alone, and whether store__crc32c uses the CPU's

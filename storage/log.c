@@ -87,19 +87,21 @@ int store_log_bounds(struct store_txn *txn, uint64_t *first, uint64_t *last)
     return 0;
 }
 
-int store_log_append(struct store_txn *txn, const struct store_entry *e)
+/* Checks that index may come next and reserves its record of
+ * LOG_HDR + data_len bytes inside LMDB (MDB_RESERVE: the caller writes
+ * the data in place, saving a copy of possibly large payloads). */
+static int log_reserve(struct store_txn *txn, uint64_t index, size_t data_len,
+                       uint8_t **rec)
 {
     uint64_t first;
     uint64_t last;
     uint8_t key[8];
     MDB_val k;
     MDB_val v;
-    uint8_t *p;
     int rc;
     int rv;
 
-    if (!txn->write || e->index == 0 || e->data.len > SIZE_MAX - LOG_HDR ||
-        (e->data.len > 0 && e->data.base == NULL)) {
+    if (!txn->write || index == 0 || data_len > SIZE_MAX - LOG_HDR) {
         return STORE_EINVAL;
     }
     if (txn->log_last_known) {
@@ -111,42 +113,97 @@ int store_log_append(struct store_txn *txn, const struct store_entry *e)
             return rv;
         }
     }
-    if (first != 0 && e->index != last + 1) {
+    if (first != 0 && index != last + 1) {
         store__errmsgf(txn->s, "log append %llu: last is %llu",
-                       (unsigned long long)e->index, (unsigned long long)last);
+                       (unsigned long long)index, (unsigned long long)last);
         return STORE_EINVAL;
     }
-    if (first == 0 && e->index <= last) {
+    if (first == 0 && index <= last) {
         /* Below the compaction point: those indexes are gone for good. */
         return STORE_EINVAL;
     }
-    key_of(key, e->index);
+    key_of(key, index);
     k.mv_data = key;
     k.mv_size = sizeof(key);
     v.mv_data = NULL;
-    v.mv_size = LOG_HDR + e->data.len;
-    /* MDB_RESERVE: LMDB hands out the space and we fill it, saving a copy
-     * of possibly large payloads. */
+    v.mv_size = LOG_HDR + data_len;
     rc = mdb_put(txn->txn, store__dbi(txn, STORE__DB_LOG), &k, &v,
                  MDB_APPEND | MDB_RESERVE);
     if (rc != 0) {
         store__errmsgf(txn->s, "log append %llu: %s",
-                       (unsigned long long)e->index, mdb_strerror(rc));
+                       (unsigned long long)index, mdb_strerror(rc));
         return store__mdb_err(rc);
     }
-    p = v.mv_data;
+    *rec = v.mv_data;
+    return 0;
+}
+
+/* Writes the header and the CRC of a record whose data is in place. */
+static void log_seal(struct store_txn *txn, const struct store_entry *e,
+                     uint8_t *p, size_t data_len)
+{
     p[4] = LOG_REC_VERSION;
     p[5] = (uint8_t)e->type;
     p[6] = 0;
     p[7] = 0;
     store__put64(p + 8, e->term);
     store__put64(p + 16, e->leader_time_ms);
+    store__put32(p, store__crc32c(0, p + 4, LOG_HDR - 4 + data_len));
+    txn->log_last_known = true;
+    txn->log_last = e->index;
+}
+
+int store_log_append(struct store_txn *txn, const struct store_entry *e)
+{
+    uint8_t *p;
+    int rv;
+
+    if (e->data.len > 0 && e->data.base == NULL) {
+        return STORE_EINVAL;
+    }
+    rv = log_reserve(txn, e->index, e->data.len, &p);
+    if (rv != 0) {
+        return rv;
+    }
     if (e->data.len > 0) {
         memcpy(p + LOG_HDR, e->data.base, e->data.len);
     }
-    store__put32(p, store__crc32c(0, p + 4, v.mv_size - 4));
-    txn->log_last_known = true;
-    txn->log_last = e->index;
+    log_seal(txn, e, p, e->data.len);
+    return 0;
+}
+
+struct cmd_slot {
+    struct store_txn *txn;
+    uint64_t index;
+    uint8_t *rec;
+    size_t len;
+};
+
+static uint8_t *reserve_in_log(void *arg, size_t len, int *rv)
+{
+    struct cmd_slot *slot = arg;
+
+    *rv = log_reserve(slot->txn, slot->index, len, &slot->rec);
+    if (*rv != 0) {
+        return NULL;
+    }
+    slot->len = len;
+    return slot->rec + LOG_HDR;
+}
+
+int store_log_append_cmd(struct store_txn *txn, const struct store_entry *e,
+                         const struct store_cmd *cmd)
+{
+    struct cmd_slot slot = {txn, e->index, NULL, 0};
+    struct store_entry hdr = *e;
+    int rv;
+
+    rv = store__cmd_encode_to(cmd, reserve_in_log, &slot);
+    if (rv != 0) {
+        return rv;
+    }
+    hdr.type = STORE_ENTRY_COMMAND;
+    log_seal(txn, &hdr, slot.rec, slot.len);
     return 0;
 }
 

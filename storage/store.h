@@ -380,6 +380,12 @@ struct store_entry {
  * an empty log). Record carries a CRC32C. Errors: STORE_EINVAL (index out
  * of order), STORE_ENOSPC, STORE_ENOMEM. */
 int store_log_append(struct store_txn *txn, const struct store_entry *e);
+/* The same for a command entry, encoded straight into its log record
+ * (one copy of the payload fewer than store_cmd_encode + append): e gives
+ * index, term and leader time; its type and data are ignored. On an error
+ * the transaction must be aborted. Errors: those of both. */
+int store_log_append_cmd(struct store_txn *txn, const struct store_entry *e,
+                         const struct store_cmd *cmd);
 /* Reads one entry; data borrowed until the txn ends. Errors:
  * STORE_ENOTFOUND, STORE_ECORRUPT (CRC mismatch). */
 int store_log_get(struct store_txn *txn, uint64_t index,

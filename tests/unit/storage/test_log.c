@@ -89,6 +89,72 @@ static void test_log_append_get_and_bounds(void **state)
     bounds(f, 1, 3);
 }
 
+/* A command appended by store_log_append_cmd is the same record as its
+ * store_cmd_encode bytes appended by store_log_append: same bytes back,
+ * same CRC check, and it decodes to the command; out of order it is
+ * refused like any append. */
+static void test_log_append_cmd_is_encode_then_append(void **state)
+{
+    struct fixture *f = *state;
+    static uint8_t big[100000];
+    struct store_txn *txn;
+    struct store_entry e;
+    struct store_entry got;
+    struct store_cmd c;
+    struct store_cmd *back = NULL;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    size_t i;
+
+    for (i = 0; i < sizeof(big); i++) {
+        big[i] = (uint8_t)(i * 7u + 1u);
+    }
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_SUBMIT;
+    c.origin.node_id = 3;
+    c.origin.incarnation = 4;
+    c.origin.seq = 5;
+    c.u.submit.function = B("fn");
+    c.u.submit.unique = B("u-1");
+    c.u.submit.data.base = big;
+    c.u.submit.data.len = sizeof(big);
+    c.u.submit.prio = STORE_PRIO_HIGH;
+    c.u.submit.client = CONN(f, 9);
+    assert_int_equal(store_cmd_encode(&c, &bytes, &len), 0);
+
+    memset(&e, 0, sizeof(e));
+    e.index = 1;
+    e.term = 2;
+    e.leader_time_ms = 1001;
+    e.type = STORE_ENTRY_NOOP; /* ignored: a command entry */
+    assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
+    assert_int_equal(store_log_append_cmd(txn, &e, &c), 0);
+    assert_int_equal(store_txn_commit(txn), 0);
+
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_log_get(txn, 1, &got), 0);
+    assert_int_equal(got.term, 2);
+    assert_int_equal(got.leader_time_ms, 1001);
+    assert_int_equal(got.type, STORE_ENTRY_COMMAND);
+    assert_int_equal(got.data.len, len);
+    assert_memory_equal(got.data.base, bytes, len);
+    assert_int_equal(store_cmd_decode(got.data.base, got.data.len, &back), 0);
+    assert_int_equal(back->type, STORE_CMD_SUBMIT);
+    assert_int_equal(back->origin.seq, 5);
+    assert_int_equal(back->u.submit.data.len, sizeof(big));
+    assert_memory_equal(back->u.submit.data.base, big, sizeof(big));
+    store_cmd_free(back);
+    store_txn_abort(txn);
+    bounds(f, 1, 1);
+
+    e.index = 3; /* not next */
+    assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
+    assert_int_equal(store_log_append_cmd(txn, &e, &c), STORE_EINVAL);
+    store_txn_abort(txn);
+    bounds(f, 1, 1);
+    store_free(bytes);
+}
+
 static void test_log_truncate_then_append_reuses_index(void **state)
 {
     struct fixture *f = *state;
@@ -372,6 +438,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, fix_setup, fix_teardown)
         T(test_log_append_get_and_bounds),
+        T(test_log_append_cmd_is_encode_then_append),
         T(test_log_truncate_then_append_reuses_index),
         T(test_log_compact_keeps_last_index),
         T(test_log_survives_reopen),
