@@ -25,6 +25,36 @@ static struct gr_buf gb(struct store_buf b)
     return r;
 }
 
+/* Payloads at least this large leave from the effect's own memory
+ * (store_effects_hold) instead of being copied into the session's
+ * output: the same threshold as storage's blocks of their own. */
+#define BY_REFERENCE_MIN ((size_t)64 * 1024 + 1)
+
+static void unhold(const void *data, size_t len, void *token)
+{
+    (void)data;
+    (void)len;
+    store_effects_unhold(token);
+}
+
+/* Writes a packet whose last argument is e->data. */
+static int write_with_data(struct gm_session *s, uint32_t type,
+                           const struct gr_buf *args, size_t n,
+                           const struct store_effect *e)
+{
+    struct gr_server *srv = s->srv;
+    void *token = NULL;
+
+    if (n > 0 && e->data.len >= BY_REFERENCE_MIN &&
+        args[n - 1].base == e->data.base && srv->fxd != NULL) {
+        token = store_effects_hold(&srv->fxd->fx, e->data.base);
+    }
+    if (token == NULL) {
+        return gm_packet_write(s->out, type, args, n);
+    }
+    return gm_packet_write_ref(s->out, type, args, n, unhold, token);
+}
+
 static struct gm_session *target(struct gr_server *srv,
                                  const struct store_conn_ref *to)
 {
@@ -66,7 +96,7 @@ static void send_assign(struct gm_session *s, const struct gr_proposal *p,
         a[4] = gb(e->data);
         n = 5;
     }
-    if (gm_packet_write(s->out, type, a, n) != 0) {
+    if (write_with_data(s, type, a, n, e) != 0) {
         gm_session_close(s, false);
         return;
     }
@@ -114,7 +144,7 @@ static void send_forward(struct gm_session *s, const struct store_effect *e)
         }
         break;
     }
-    if (gm_packet_write(s->out, type, a, n) != 0) {
+    if (write_with_data(s, type, a, n, e) != 0) {
         gm_session_close(s, false);
     }
 }

@@ -261,11 +261,16 @@ int gm_frame_parse(struct evbuffer *in, size_t max_body, struct gm_frame *out,
     return 0;
 }
 
-int gm_packet_write_magic(struct evbuffer *out, bool request, uint32_t type,
-                          const struct gr_buf *args, size_t n)
+/* Appends the packet; with release set, the last argument is added by
+ * reference (libevent calls release(base, len, extra) once it is sent or
+ * dropped) instead of copied. */
+static int write_packet(struct evbuffer *out, bool request, uint32_t type,
+                        const struct gr_buf *args, size_t n,
+                        gm_ref_release release, void *extra)
 {
     uint8_t hdr[GM_HEADER_LEN];
     uint64_t total = 0;
+    size_t copied;
     size_t i;
     static const uint8_t nul = 0;
 
@@ -278,16 +283,27 @@ int gm_packet_write_magic(struct evbuffer *out, bool request, uint32_t type,
     if (total > UINT32_MAX) {
         return GR_ETOOBIG;
     }
+    copied = (size_t)total;
+    if (release != NULL) {
+        copied -= args[n - 1].len;
+    }
     memcpy(hdr, request ? "\0REQ" : "\0RES", 4);
     put_be32(hdr + 4, type);
     put_be32(hdr + 8, (uint32_t)total);
-    if (evbuffer_expand(out, GM_HEADER_LEN + (size_t)total) != 0 ||
+    if (evbuffer_expand(out, GM_HEADER_LEN + copied) != 0 ||
         evbuffer_add(out, hdr, sizeof(hdr)) != 0) {
         return GR_ENOMEM;
     }
     for (i = 0; i < n; i++) {
-        if (args[i].len > 0 &&
+        bool by_ref = release != NULL && i + 1 == n;
+
+        if (args[i].len > 0 && !by_ref &&
             evbuffer_add(out, args[i].base, args[i].len) != 0) {
+            return GR_ENOMEM;
+        }
+        if (args[i].len > 0 && by_ref &&
+            evbuffer_add_reference(out, args[i].base, args[i].len, release,
+                                   extra) != 0) {
             return GR_ENOMEM;
         }
         if (i + 1 < n && evbuffer_add(out, &nul, 1) != 0) {
@@ -295,6 +311,32 @@ int gm_packet_write_magic(struct evbuffer *out, bool request, uint32_t type,
         }
     }
     return 0;
+}
+
+int gm_packet_write_magic(struct evbuffer *out, bool request, uint32_t type,
+                          const struct gr_buf *args, size_t n)
+{
+    return write_packet(out, request, type, args, n, NULL, NULL);
+}
+
+int gm_packet_write_ref(struct evbuffer *out, uint32_t type,
+                        const struct gr_buf *args, size_t n,
+                        gm_ref_release release, void *extra)
+{
+    int rv;
+
+    if (n == 0 || args[n - 1].len == 0) {
+        rv = write_packet(out, false, type, args, n, NULL, NULL);
+        release(NULL, 0, extra); /* nothing referenced */
+        return rv;
+    }
+    rv = write_packet(out, false, type, args, n, release, extra);
+    if (rv != 0) {
+        /* The reference is the last thing added, so on any failure
+         * libevent never took it (and calls nothing): release here. */
+        release(args[n - 1].base, args[n - 1].len, extra);
+    }
+    return rv;
 }
 
 int gm_packet_write(struct evbuffer *out, uint32_t type,

@@ -8,8 +8,17 @@
  * per batch makes the copies cheap (bump allocation) and the release one
  * call (store_effects_reset).
  *
+ * A copy larger than an arena block gets a block of its own, with a
+ * reference count: the node may hold it (store_effects_hold) so that a
+ * socket sends those bytes straight from here, after the list has been
+ * reset and reused, instead of copying a payload of many megabytes once
+ * more. The count is atomic: the committer thread resets lists while the
+ * loop thread releases what it held.
+ *
  * Not here: deciding which effects a command has (apply.c).
  */
+#include <stdatomic.h>
+
 #include "storage/effects.h"
 
 #define ARENA_BLOCK (64u * 1024u)
@@ -18,8 +27,16 @@ struct arena_block {
     struct arena_block *next;
     size_t used;
     size_t cap;
+    atomic_uint refs; /* a block of its own: the list's + each hold */
     uint8_t data[];
 };
+
+static void block_unref(struct arena_block *b)
+{
+    if (atomic_fetch_sub(&b->refs, 1u) == 1u) {
+        store__free(b);
+    }
+}
 
 void store_effects_init(struct store_effects *fx)
 {
@@ -41,7 +58,7 @@ static void arena_free(struct store_effects *fx, bool keep_small)
             keep->used = 0;
             keep->next = NULL;
         } else {
-            store__free(b);
+            block_unref(b);
         }
         b = next;
     }
@@ -86,6 +103,7 @@ void *store__fx_alloc(struct store_effects *fx, size_t n)
     }
     b->cap = cap;
     b->used = need;
+    atomic_init(&b->refs, 1u);
     if (fx->arena != NULL && cap != ARENA_BLOCK) {
         /* A large one-off block goes behind the current small block so
          * that the small block keeps serving small copies. */
@@ -146,4 +164,24 @@ void store__fx_pop(struct store_effects *fx)
 {
     STORE_ASSERT(fx->n > 0);
     fx->n--;
+}
+
+void *store_effects_hold(struct store_effects *fx, const void *base)
+{
+    struct arena_block *b;
+
+    for (b = fx->arena; b != NULL && base != NULL; b = b->next) {
+        if (b->cap != ARENA_BLOCK && (const void *)b->data == base) {
+            atomic_fetch_add(&b->refs, 1u);
+            return b;
+        }
+    }
+    return NULL;
+}
+
+void store_effects_unhold(void *token)
+{
+    if (token != NULL) {
+        block_unref(token);
+    }
 }

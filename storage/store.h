@@ -281,6 +281,14 @@ void store_effects_init(struct store_effects *fx);
 void store_effects_reset(struct store_effects *fx);
 void store_effects_close(struct store_effects *fx);
 
+/* Keeps the bytes at base alive past store_effects_reset and _close when
+ * they are a large copy of their own (over 64 KiB: a payload), so they
+ * can be sent without another copy; returns a token for
+ * store_effects_unhold, or NULL when base is anything else (copy it
+ * then). Unhold may run on any thread. */
+void *store_effects_hold(struct store_effects *fx, const void *base);
+void store_effects_unhold(void *token);
+
 /* ---------------------------------------------------------------------
  * The environment and transactions.
  */

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "storage/effects.h"
 #include "storage/internal.h"
 #include "unit/storage/fixture.h"
 
@@ -210,6 +211,52 @@ static void test_crc32c_hardware_and_software_agree(void **state)
     free(buf);
 }
 
+/* A payload copied into an effect list can be held past the list's
+ * reset and close (the node sends it from there); small copies cannot.
+ * Under the sanitizers a use after free or a leak fails the test. */
+static void test_large_effect_bytes_can_be_held(void **state)
+{
+    enum { BIG = 200 * 1024 };
+    struct store_effects fx;
+    struct store_buf small = B("handle");
+    struct store_buf big;
+    struct store_buf small_copy;
+    struct store_buf big_copy;
+    struct store_buf other;
+    uint8_t *src = malloc(BIG);
+    void *token;
+    void *second;
+    size_t i;
+
+    (void)state;
+    assert_non_null(src);
+    for (i = 0; i < BIG; i++) {
+        src[i] = (uint8_t)(i % 251u);
+    }
+    big.base = src;
+    big.len = BIG;
+    store_effects_init(&fx);
+    assert_int_equal(store__fx_copy(&fx, small, &small_copy), 0);
+    assert_int_equal(store__fx_copy(&fx, big, &big_copy), 0);
+    assert_int_equal(store__fx_copy(&fx, big, &other), 0);
+    assert_null(store_effects_hold(&fx, small_copy.base));
+    assert_null(store_effects_hold(&fx, big_copy.base + 1));
+    assert_null(store_effects_hold(&fx, src)); /* not the list's */
+    token = store_effects_hold(&fx, big_copy.base);
+    second = store_effects_hold(&fx, big_copy.base);
+    assert_non_null(token);
+    assert_ptr_equal(token, second);
+    store_effects_reset(&fx); /* the list reuses its memory... */
+    assert_int_equal(store__fx_copy(&fx, small, &small_copy), 0);
+    assert_memory_equal(big_copy.base, src, BIG); /* ...the held bytes stay */
+    store_effects_unhold(second);
+    store_effects_close(&fx);
+    assert_memory_equal(big_copy.base, src, BIG);
+    store_effects_unhold(token); /* the last reference frees the block */
+    store_effects_unhold(NULL);
+    free(src);
+}
+
 static void test_allocation_failures_in_apply_leave_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -360,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_crc32c_matches_reference),
         cmocka_unit_test(test_crc32c_hardware_and_software_agree),
         T(test_allocation_failures_in_apply_leave_nothing),
+        cmocka_unit_test(test_large_effect_bytes_can_be_held),
         T(test_grow_ahead_keeps_zeroed_space_past_the_last_page),
         cmocka_unit_test_setup_teardown(test_grow_ahead_stops_at_the_map_size,
                                         setup_4mib, fix_teardown),
