@@ -109,17 +109,10 @@ static void test_log_append_cmd_is_encode_then_append(void **state)
     for (i = 0; i < sizeof(big); i++) {
         big[i] = (uint8_t)(i * 7u + 1u);
     }
-    memset(&c, 0, sizeof(c));
-    c.type = STORE_CMD_SUBMIT;
-    c.origin.node_id = 3;
-    c.origin.incarnation = 4;
+    c = fix_submit_cmd(f, S("fn", "u-1", "", STORE_PRIO_HIGH, false, 9));
     c.origin.seq = 5;
-    c.u.submit.function = B("fn");
-    c.u.submit.unique = B("u-1");
     c.u.submit.data.base = big;
     c.u.submit.data.len = sizeof(big);
-    c.u.submit.prio = STORE_PRIO_HIGH;
-    c.u.submit.client = CONN(f, 9);
     assert_int_equal(store_cmd_encode(&c, &bytes, &len), 0);
 
     memset(&e, 0, sizeof(e));
