@@ -31,7 +31,9 @@
 #   --out FILE           also write the raw RESULT lines here
 #   --keep               keep the temporary directories
 #   --report FILE        (repeatable) print the table of earlier --out files
-#                        instead of running anything
+#                        instead of running anything; given two or more,
+#                        also each run's gearraftd/gearmand ratio of every
+#                        rate both servers have, and its median
 # Exit status: 0 all measured and verified, 1 a case failed, 2 usage,
 # 77 nothing to benchmark (no gearmand and no gearraftd).
 set -uo pipefail
@@ -181,10 +183,51 @@ print_table() {
   }' "${@:3}"
 }
 
+# One line per rate that both gearmand and gearraftd measured in a run
+# (one --out file): the ratio in each run, then the median of the runs.
+# A run is only comparable with itself, so ratios are taken inside a run
+# and only then summarised.
+print_run_ratios() {
+  awk '
+    FNR == 1 { run++ }
+    $1 == "gearmand" || $1 == "gearraftd" {
+      cs = ""; rate = ""
+      for (i = 2; i <= NF; i++) {
+        split($i, kv, "=")
+        if (kv[1] == "case") cs = kv[2]
+        if (kv[1] == "rate") rate = kv[2]
+      }
+      if (cs != "" && rate != "") { r[run, cs, $1] = rate; seen[cs] = 1 }
+    }
+    END {
+      for (cs in seen) {
+        n = 0; line = ""
+        for (k = 1; k <= run; k++) {
+          a = r[k, cs, "gearraftd"]; b = r[k, cs, "gearmand"]
+          if (a == "" || b == "" || b == 0) { line = line "     -"; continue }
+          x[++n] = a / b; line = line sprintf(" %5.2f", a / b)
+        }
+        if (n == 0) continue
+        for (i = 2; i <= n; i++) {   # insertion sort, n is small
+          v = x[i]
+          for (j = i - 1; j >= 1 && x[j] > v; j--) x[j + 1] = x[j]
+          x[j + 1] = v
+        }
+        med = (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+        printf "  %-14s%s   median %.2f\n", cs, line, med
+      }
+    }' "$@" | sort
+}
+
 if [ ${#report[@]} -gt 0 ]; then
   # Report mode: merge RESULT files of earlier runs into one table.
   ran=$(cat "${report[@]}" | awk '$1 != "disk" && !seen[$1]++ { printf "%s ", $1 }')
   print_table "gearmand gearmand-sqlite gearraftd" "$ran" "${report[@]}"
+  if [ ${#report[@]} -gt 1 ]; then
+    printf '\n(the table above: where a case is in several files, the last)\n'
+    printf 'gearraftd/gearmand, run by run (%d files):\n' ${#report[@]}
+    print_run_ratios "${report[@]}"
+  fi
   exit 0
 fi
 
