@@ -287,4 +287,26 @@ ok($srv->alive, 'server still running');
   $worker->close;
 }
 
+# A client that leaves with megabytes of results still queued for it.
+# Payloads over 64 KiB go out by reference to the batch's own copy; they
+# must be released with the client's output - under the sanitizers a
+# leak or a use after free makes the server's exit status non-zero.
+{
+  my $client = $srv->conn;
+  setsockopt($client->sock, SOL_SOCKET, SO_RCVBUF, 64 * 1024);
+  my $worker = $srv->conn;
+  $worker->can_do('bp_leave');
+  $client->send_pkt(SUBMIT_JOB, 'bp_leave', '', 'go');
+  my $h = $client->expect(JOB_CREATED)->{data};
+  is($worker->grab->{args}[0], $h, 'leave: the worker got the job');
+  $worker->send_pkt(WORK_DATA, $h, payload($_)) for 0 .. 7;
+  $worker->sync;    # the eight are forwarded: most wait in the server
+  $client->close;
+  $worker->send_pkt(WORK_COMPLETE, $h, 'end');
+  $worker->sync;
+  ok($srv->alive, 'leave: the server goes on after the client left');
+  $worker->close;
+}
+is($srv->stop, 0, 'the server stops cleanly (exit status 0)');
+
 done_testing();
