@@ -40,9 +40,9 @@ static void ref_to_pb(Gearraft__ConnRef *pb, const struct store_conn_ref *r)
     pb->conn_id = r->conn_id;
 }
 
-int store__cmd_encode_to(const struct store_cmd *cmd,
-                         store__reserve_fn reserve, void *arg)
-{
+/* A Command and every sub-message it may point to, so that building one
+ * needs no allocation beyond the function array of a Grab. */
+struct pb_cmd {
     Gearraft__Command pb;
     Gearraft__Origin origin;
     Gearraft__Noop noop;
@@ -55,165 +55,203 @@ int store__cmd_encode_to(const struct store_cmd *cmd,
     Gearraft__NodeGone node_gone;
     Gearraft__Admin admin;
     Gearraft__ConnRef ref;
-    ProtobufCBinaryData *fns = NULL;
+    ProtobufCBinaryData *fns; /* owned: store__free */
     int32_t limits[STORE_PRIO_COUNT];
-    uint8_t *buf;
-    size_t len;
+};
+
+static int build_submit(struct pb_cmd *b, const struct store_submit *c)
+{
+    if ((unsigned)c->prio >= STORE_PRIO_COUNT) {
+        return STORE_EINVAL;
+    }
+    gearraft__submit__init(&b->submit);
+    b->submit.function = bin(c->function);
+    b->submit.unique = bin(c->unique);
+    b->submit.reducer = bin(c->reducer);
+    b->submit.data = bin(c->data);
+    b->submit.prio = (uint32_t)c->prio;
+    b->submit.background = c->background;
+    b->submit.when = c->when;
+    ref_to_pb(&b->ref, &c->client);
+    b->submit.client = &b->ref;
+    b->pb.cmd_case = GEARRAFT__COMMAND__CMD_SUBMIT;
+    b->pb.submit = &b->submit;
+    return 0;
+}
+
+static int build_grab(struct pb_cmd *b, const struct store_grab *c)
+{
     size_t i;
-    int rv;
 
-    gearraft__command__init(&pb);
-    gearraft__origin__init(&origin);
-    pb.version = STORE__CMD_VERSION;
-    origin.node_id = cmd->origin.node_id;
-    origin.incarnation = cmd->origin.incarnation;
-    origin.seq = cmd->origin.seq;
-    pb.origin = &origin;
+    gearraft__grab__init(&b->grab);
+    ref_to_pb(&b->ref, &c->worker);
+    b->grab.worker = &b->ref;
+    if (c->n_functions > 0) {
+        if (c->functions == NULL ||
+            c->n_functions > SIZE_MAX / sizeof(*b->fns)) {
+            return STORE_EINVAL;
+        }
+        b->fns = store__malloc(c->n_functions * sizeof(*b->fns));
+        if (b->fns == NULL) {
+            return STORE_ENOMEM;
+        }
+        for (i = 0; i < c->n_functions; i++) {
+            b->fns[i] = bin(c->functions[i]);
+        }
+    }
+    b->grab.n_functions = c->n_functions;
+    b->grab.functions = b->fns;
+    b->pb.cmd_case = GEARRAFT__COMMAND__CMD_GRAB;
+    b->pb.grab = &b->grab;
+    return 0;
+}
 
+static void build_work(struct pb_cmd *b, const struct store_work *c)
+{
+    gearraft__work__init(&b->work);
+    ref_to_pb(&b->ref, &c->worker);
+    b->work.worker = &b->ref;
+    b->work.kind = (uint32_t)c->kind;
+    b->work.handle = bin(c->handle);
+    b->work.data = bin(c->data);
+    b->work.numerator = bin(c->numerator);
+    b->work.denominator = bin(c->denominator);
+    b->pb.cmd_case = GEARRAFT__COMMAND__CMD_WORK;
+    b->pb.work = &b->work;
+}
+
+static void build_admin(struct pb_cmd *b, enum store_cmd_type type,
+                        const struct store_admin *c)
+{
+    size_t i;
+
+    gearraft__admin__init(&b->admin);
+    ref_to_pb(&b->ref, &c->admin);
+    b->admin.admin = &b->ref;
+    if (type == STORE_CMD_CANCEL) {
+        b->admin.handle = bin(c->handle);
+        b->pb.cmd_case = GEARRAFT__COMMAND__CMD_CANCEL;
+        b->pb.cancel = &b->admin;
+    } else if (type == STORE_CMD_MAXQUEUE) {
+        b->admin.function = bin(c->maxqueue.function);
+        for (i = 0; i < STORE_PRIO_COUNT; i++) {
+            b->limits[i] = c->maxqueue.limit[i];
+        }
+        b->admin.n_limit = STORE_PRIO_COUNT;
+        b->admin.limit = b->limits;
+        b->pb.cmd_case = GEARRAFT__COMMAND__CMD_MAXQUEUE;
+        b->pb.maxqueue = &b->admin;
+    } else if (type == STORE_CMD_FUNC_CREATE) {
+        b->admin.function = bin(c->function);
+        b->pb.cmd_case = GEARRAFT__COMMAND__CMD_FUNC_CREATE;
+        b->pb.func_create = &b->admin;
+    } else {
+        b->admin.function = bin(c->function);
+        b->pb.cmd_case = GEARRAFT__COMMAND__CMD_FUNC_DROP;
+        b->pb.func_drop = &b->admin;
+    }
+}
+
+/* The commands without byte strings of their own. */
+static void build_small(struct pb_cmd *b, const struct store_cmd *cmd)
+{
     switch (cmd->type) {
-    case STORE_CMD_NOOP:
-        gearraft__noop__init(&noop);
-        pb.cmd_case = GEARRAFT__COMMAND__CMD_NOOP;
-        pb.noop = &noop;
-        break;
-    case STORE_CMD_SUBMIT:
-        if ((unsigned)cmd->u.submit.prio >= STORE_PRIO_COUNT) {
-            rv = STORE_EINVAL;
-            goto err;
-        }
-        gearraft__submit__init(&submit);
-        submit.function = bin(cmd->u.submit.function);
-        submit.unique = bin(cmd->u.submit.unique);
-        submit.reducer = bin(cmd->u.submit.reducer);
-        submit.data = bin(cmd->u.submit.data);
-        submit.prio = (uint32_t)cmd->u.submit.prio;
-        submit.background = cmd->u.submit.background;
-        submit.when = cmd->u.submit.when;
-        ref_to_pb(&ref, &cmd->u.submit.client);
-        submit.client = &ref;
-        pb.cmd_case = GEARRAFT__COMMAND__CMD_SUBMIT;
-        pb.submit = &submit;
-        break;
-    case STORE_CMD_GRAB:
-        gearraft__grab__init(&grab);
-        ref_to_pb(&ref, &cmd->u.grab.worker);
-        grab.worker = &ref;
-        if (cmd->u.grab.n_functions > 0) {
-            if (cmd->u.grab.functions == NULL ||
-                cmd->u.grab.n_functions > SIZE_MAX / sizeof(*fns)) {
-                rv = STORE_EINVAL;
-                goto err;
-            }
-            fns = store__malloc(cmd->u.grab.n_functions * sizeof(*fns));
-            if (fns == NULL) {
-                rv = STORE_ENOMEM;
-                goto err;
-            }
-            for (i = 0; i < cmd->u.grab.n_functions; i++) {
-                fns[i] = bin(cmd->u.grab.functions[i]);
-            }
-        }
-        grab.n_functions = cmd->u.grab.n_functions;
-        grab.functions = fns;
-        pb.cmd_case = GEARRAFT__COMMAND__CMD_GRAB;
-        pb.grab = &grab;
-        break;
-    case STORE_CMD_WORK:
-        gearraft__work__init(&work);
-        ref_to_pb(&ref, &cmd->u.work.worker);
-        work.worker = &ref;
-        work.kind = (uint32_t)cmd->u.work.kind;
-        work.handle = bin(cmd->u.work.handle);
-        work.data = bin(cmd->u.work.data);
-        work.numerator = bin(cmd->u.work.numerator);
-        work.denominator = bin(cmd->u.work.denominator);
-        pb.cmd_case = GEARRAFT__COMMAND__CMD_WORK;
-        pb.work = &work;
-        break;
     case STORE_CMD_RELEASE:
-        gearraft__release__init(&release);
-        ref_to_pb(&ref, &cmd->u.release.worker);
-        release.worker = &ref;
-        release.function = bin(cmd->u.release.function);
-        release.max_retries = cmd->u.release.max_retries;
-        pb.cmd_case = GEARRAFT__COMMAND__CMD_RELEASE;
-        pb.release = &release;
+        gearraft__release__init(&b->release);
+        ref_to_pb(&b->ref, &cmd->u.release.worker);
+        b->release.worker = &b->ref;
+        b->release.function = bin(cmd->u.release.function);
+        b->release.max_retries = cmd->u.release.max_retries;
+        b->pb.cmd_case = GEARRAFT__COMMAND__CMD_RELEASE;
+        b->pb.release = &b->release;
         break;
     case STORE_CMD_JOB_TIMEOUT:
-        gearraft__job_timeout__init(&timeout);
-        ref_to_pb(&ref, &cmd->u.timeout.worker);
-        timeout.worker = &ref;
-        timeout.handle = bin(cmd->u.timeout.handle);
-        timeout.max_retries = cmd->u.timeout.max_retries;
-        pb.cmd_case = GEARRAFT__COMMAND__CMD_JOB_TIMEOUT;
-        pb.job_timeout = &timeout;
+        gearraft__job_timeout__init(&b->timeout);
+        ref_to_pb(&b->ref, &cmd->u.timeout.worker);
+        b->timeout.worker = &b->ref;
+        b->timeout.handle = bin(cmd->u.timeout.handle);
+        b->timeout.max_retries = cmd->u.timeout.max_retries;
+        b->pb.cmd_case = GEARRAFT__COMMAND__CMD_JOB_TIMEOUT;
+        b->pb.job_timeout = &b->timeout;
         break;
     case STORE_CMD_CLIENT_GONE:
-        gearraft__client_gone__init(&gone);
-        ref_to_pb(&ref, &cmd->u.client_gone);
-        gone.client = &ref;
-        pb.cmd_case = GEARRAFT__COMMAND__CMD_CLIENT_GONE;
-        pb.client_gone = &gone;
+        gearraft__client_gone__init(&b->gone);
+        ref_to_pb(&b->ref, &cmd->u.client_gone);
+        b->gone.client = &b->ref;
+        b->pb.cmd_case = GEARRAFT__COMMAND__CMD_CLIENT_GONE;
+        b->pb.client_gone = &b->gone;
         break;
     case STORE_CMD_NODE_GONE:
-        gearraft__node_gone__init(&node_gone);
-        node_gone.node_id = cmd->u.node_gone.node_id;
-        node_gone.incarnation = cmd->u.node_gone.incarnation;
-        node_gone.max_retries = cmd->u.node_gone.max_retries;
-        pb.cmd_case = GEARRAFT__COMMAND__CMD_NODE_GONE;
-        pb.node_gone = &node_gone;
+        gearraft__node_gone__init(&b->node_gone);
+        b->node_gone.node_id = cmd->u.node_gone.node_id;
+        b->node_gone.incarnation = cmd->u.node_gone.incarnation;
+        b->node_gone.max_retries = cmd->u.node_gone.max_retries;
+        b->pb.cmd_case = GEARRAFT__COMMAND__CMD_NODE_GONE;
+        b->pb.node_gone = &b->node_gone;
         break;
+    default: /* STORE_CMD_NOOP */
+        gearraft__noop__init(&b->noop);
+        b->pb.cmd_case = GEARRAFT__COMMAND__CMD_NOOP;
+        b->pb.noop = &b->noop;
+        break;
+    }
+}
+
+/* Fills b from cmd; b->fns must be freed whatever the result. */
+static int build(struct pb_cmd *b, const struct store_cmd *cmd)
+{
+    b->fns = NULL;
+    gearraft__command__init(&b->pb);
+    gearraft__origin__init(&b->origin);
+    b->pb.version = STORE__CMD_VERSION;
+    b->origin.node_id = cmd->origin.node_id;
+    b->origin.incarnation = cmd->origin.incarnation;
+    b->origin.seq = cmd->origin.seq;
+    b->pb.origin = &b->origin;
+
+    switch (cmd->type) {
+    case STORE_CMD_SUBMIT:
+        return build_submit(b, &cmd->u.submit);
+    case STORE_CMD_GRAB:
+        return build_grab(b, &cmd->u.grab);
+    case STORE_CMD_WORK:
+        build_work(b, &cmd->u.work);
+        return 0;
     case STORE_CMD_CANCEL:
     case STORE_CMD_MAXQUEUE:
     case STORE_CMD_FUNC_CREATE:
     case STORE_CMD_FUNC_DROP:
-        gearraft__admin__init(&admin);
-        ref_to_pb(&ref, &cmd->u.admin.admin);
-        admin.admin = &ref;
-        if (cmd->type == STORE_CMD_CANCEL) {
-            admin.handle = bin(cmd->u.admin.handle);
-            pb.cmd_case = GEARRAFT__COMMAND__CMD_CANCEL;
-            pb.cancel = &admin;
-        } else if (cmd->type == STORE_CMD_MAXQUEUE) {
-            admin.function = bin(cmd->u.admin.maxqueue.function);
-            for (i = 0; i < STORE_PRIO_COUNT; i++) {
-                limits[i] = cmd->u.admin.maxqueue.limit[i];
-            }
-            admin.n_limit = STORE_PRIO_COUNT;
-            admin.limit = limits;
-            pb.cmd_case = GEARRAFT__COMMAND__CMD_MAXQUEUE;
-            pb.maxqueue = &admin;
-        } else if (cmd->type == STORE_CMD_FUNC_CREATE) {
-            admin.function = bin(cmd->u.admin.function);
-            pb.cmd_case = GEARRAFT__COMMAND__CMD_FUNC_CREATE;
-            pb.func_create = &admin;
-        } else {
-            admin.function = bin(cmd->u.admin.function);
-            pb.cmd_case = GEARRAFT__COMMAND__CMD_FUNC_DROP;
-            pb.func_drop = &admin;
-        }
-        break;
+        build_admin(b, cmd->type, &cmd->u.admin);
+        return 0;
+    case STORE_CMD_NOOP:
+    case STORE_CMD_RELEASE:
+    case STORE_CMD_JOB_TIMEOUT:
+    case STORE_CMD_CLIENT_GONE:
+    case STORE_CMD_NODE_GONE:
+        build_small(b, cmd);
+        return 0;
     default:
-        rv = STORE_EINVAL;
-        goto err;
+        return STORE_EINVAL;
     }
+}
 
-    len = gearraft__command__get_packed_size(&pb);
-    rv = 0;
-    buf = reserve(arg, len, &rv);
-    if (buf == NULL) {
-        goto err_free_fns;
-    }
-    if (gearraft__command__pack(&pb, buf) != len) {
-        rv = STORE_EINVAL;
-        goto err_free_fns;
-    }
-    store__free(fns);
-    return 0;
+int store__cmd_encode_to(const struct store_cmd *cmd,
+                         store__reserve_fn reserve, void *arg)
+{
+    struct pb_cmd b;
+    uint8_t *buf;
+    size_t len;
+    int rv;
 
-err_free_fns:
-    store__free(fns);
-err:
+    rv = build(&b, cmd);
+    if (rv == 0) {
+        len = gearraft__command__get_packed_size(&b.pb);
+        buf = reserve(arg, len, &rv);
+        if (buf != NULL && gearraft__command__pack(&b.pb, buf) != len) {
+            rv = STORE_EINVAL;
+        }
+    }
+    store__free(b.fns);
     return rv;
 }
 
