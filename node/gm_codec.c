@@ -189,6 +189,18 @@ static int parse_admin(struct evbuffer *in, struct gm_frame *out)
     return 0;
 }
 
+static void frame_packet(struct gm_frame *out, bool request, uint32_t type,
+                         uint8_t *body, size_t body_len)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = GM_FRAME_PACKET;
+    out->packet.is_request = request;
+    out->packet.type = type;
+    out->packet.body = body;
+    out->packet.len = body_len;
+    gm_packet_split(&out->packet);
+}
+
 int gm_frame_parse(struct evbuffer *in, size_t max_body, struct gm_frame *out,
                    uint32_t *type_out)
 {
@@ -250,15 +262,51 @@ int gm_frame_parse(struct evbuffer *in, size_t max_body, struct gm_frame *out,
         gr_free(body);
         return GR_EIO;
     }
-    memset(out, 0, sizeof(*out));
-    out->kind = GM_FRAME_PACKET;
-    out->packet.is_request = request;
-    out->packet.type = type;
-    out->packet.body = body;
-    out->packet.len = body_len;
-    gm_packet_split(&out->packet);
+    frame_packet(out, request, type, body, body_len);
     *type_out = type;
     return 0;
+}
+
+int gm_frame_take_big(struct evbuffer *in, size_t min_body,
+                      struct gm_big_body *big)
+{
+    uint8_t hdr[GM_HEADER_LEN];
+    size_t have = evbuffer_get_length(in);
+    size_t body_len;
+    size_t part;
+
+    if (have < GM_HEADER_LEN ||
+        evbuffer_copyout(in, hdr, GM_HEADER_LEN) != GM_HEADER_LEN ||
+        hdr[0] != '\0') {
+        return GR_EAGAIN;
+    }
+    body_len = be32(hdr + 8);
+    if (body_len < min_body || have - GM_HEADER_LEN >= body_len) {
+        return GR_EAGAIN;
+    }
+    memset(big, 0, sizeof(*big));
+    big->body = gr_malloc(body_len);
+    if (big->body == NULL) {
+        return GR_ENOMEM;
+    }
+    big->request = hdr[3] == 'Q';
+    big->type = be32(hdr + 4);
+    big->len = body_len;
+    evbuffer_drain(in, GM_HEADER_LEN);
+    part = have - GM_HEADER_LEN;
+    if (part > 0 && evbuffer_remove(in, big->body, part) != (int)part) {
+        gr_free(big->body);
+        big->body = NULL;
+        return GR_EIO;
+    }
+    big->have = part;
+    return 0;
+}
+
+void gm_frame_of_big(struct gm_big_body *big, struct gm_frame *out)
+{
+    frame_packet(out, big->request, big->type, big->body, big->len);
+    memset(big, 0, sizeof(*big));
 }
 
 /* Appends the packet; with release set, the last argument is added by

@@ -139,6 +139,27 @@ void gm_frame_close(struct gm_frame *f);
 int gm_frame_parse(struct evbuffer *in, size_t max_body, struct gm_frame *out,
                    uint32_t *type_out);
 
+/* A large packet body read straight from the socket into memory of its
+ * own, instead of through `in` and one more copy. */
+struct gm_big_body {
+    bool request;
+    uint32_t type;
+    uint8_t *body; /* owned; NULL when none is being read */
+    size_t len;    /* the whole body */
+    size_t have;   /* bytes of it read so far */
+};
+
+/* Only after gm_frame_parse returned GR_EAGAIN (so the header, if
+ * whole, is valid and within max_body): when `in` holds a binary header
+ * whose body of min_body bytes or more is not all buffered, takes the
+ * header and the buffered part of the body off `in` into big. The caller
+ * reads the rest into big->body + big->have, then calls gm_frame_of_big.
+ * GR_EAGAIN: not such a frame, nothing consumed. GR_ENOMEM, GR_EIO. */
+int gm_frame_take_big(struct evbuffer *in, size_t min_body,
+                      struct gm_big_body *big);
+/* The frame of a body read whole (it takes the body; big is zeroed). */
+void gm_frame_of_big(struct gm_big_body *big, struct gm_frame *out);
+
 /* Splits body into the type's arguments (used by gm_frame_parse; exported
  * for tests). Sets n_args and args_ok. */
 void gm_packet_split(struct gm_packet *p);

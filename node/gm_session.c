@@ -170,6 +170,7 @@ void gm_session_free(struct gm_session *s)
         evbuffer_free(s->out);
     }
     gm_frame_close(&s->held);
+    gr_free(s->big.body);
     while ((f = s->funcs) != NULL) {
         s->funcs = f->next;
         gr_free(f);
@@ -1161,6 +1162,33 @@ static void handle_frame(struct gm_session *s, struct gm_frame *f)
  * The state machine.
  */
 
+/* The next whole frame: a large body read whole, or what s->in holds.
+ * A large body not yet whole leaves s->in for memory of its own, where
+ * on_read puts the rest. */
+static int next_frame(struct gm_session *s, struct gm_frame *frame,
+                      uint32_t *type)
+{
+    int rv;
+
+    if (s->big.body != NULL) {
+        if (s->big.have < s->big.len) {
+            return GR_EAGAIN;
+        }
+        gm_frame_of_big(&s->big, frame);
+        *type = frame->packet.type;
+        return 0;
+    }
+    rv = gm_frame_parse(s->in, (size_t)s->srv->cfg->max_packet_size, frame,
+                        type);
+    if (rv == GR_EAGAIN) {
+        rv = gm_frame_take_big(s->in, GM_SESSION_BIG_BODY, &s->big);
+        if (rv == 0) {
+            rv = GR_EAGAIN; /* whole, it would have been parsed */
+        }
+    }
+    return rv;
+}
+
 void gm_session_drive(struct gm_session *s)
 {
     struct gm_frame frame;
@@ -1181,8 +1209,7 @@ void gm_session_drive(struct gm_session *s)
                 return;
             }
             memset(&frame, 0, sizeof(frame));
-            rv = gm_frame_parse(s->in, (size_t)s->srv->cfg->max_packet_size,
-                                &frame, &type);
+            rv = next_frame(s, &frame, &type);
             if (rv == GR_EAGAIN) {
                 set_state(s, GM_SS_READ);
                 break;
@@ -1316,13 +1343,29 @@ static ssize_t read_some(struct evbuffer *in, int fd)
     }
 }
 
+/* Reads the rest of a large body into its own memory, as much as the
+ * socket has. Returns as read(2) does. */
+static ssize_t read_big(struct gm_big_body *big, int fd)
+{
+    ssize_t n = read(fd, big->body + big->have, big->len - big->have);
+
+    if (n > 0) {
+        big->have += (size_t)n;
+    }
+    return n;
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct gm_session *s = arg;
     ssize_t n;
 
     (void)what;
-    n = read_some(s->in, fd);
+    if (s->big.body != NULL && s->big.have < s->big.len) {
+        n = read_big(&s->big, fd);
+    } else {
+        n = read_some(s->in, fd);
+    }
     if (n == -1) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
             return;

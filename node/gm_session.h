@@ -65,6 +65,11 @@ struct gr_server;
  * large WORK_DATA, a client pipelining big payloads). */
 #define GM_SESSION_PENDING_BYTES ((size_t)32 * 1024 * 1024)
 
+/* A request body of this size or more is read from the socket straight
+ * into memory of its own (gm_frame_take_big), not through s->in: one
+ * copy of a large payload fewer, and it is never held twice. */
+#define GM_SESSION_BIG_BODY ((size_t)1024 * 1024)
+
 enum gm_session_state {
     GM_SS_READ = 1,        /* everything buffered is handled; wait for bytes */
     GM_SS_PARSE = 2,       /* bytes are buffered: take the next frame */
@@ -92,6 +97,7 @@ struct gm_session {
     struct evbuffer *in;
     struct evbuffer *out;
     struct gm_frame held; /* GM_SS_WAIT_COMMIT: the frame that waits */
+    struct gm_big_body big; /* a large body being read (GM_SESSION_BIG_BODY) */
     bool held_reads;      /* ... and it reads queue state (reads_state) */
     size_t n_pending;     /* proposals in flight from this connection */
     size_t pending_bytes; /* their packet bytes (GM_SESSION_PENDING_BYTES) */

@@ -755,6 +755,69 @@ static void test_pipelined_flood_is_capped_then_all_acknowledged(void **state)
     close(peer);
 }
 
+/* A body of GM_SESSION_BIG_BODY or more is read into memory of its own:
+ * sent in pieces, with small requests before and after it in the same
+ * stream, every reply comes back whole and in order; and half-way the
+ * session holds the body outside s->in. Then EOF in the middle of a
+ * second large body closes the session (as with any partial frame). */
+static void test_large_body_is_read_straight_and_keeps_order(void **state)
+{
+    struct fixture *f = *state;
+    const size_t big_len = 3 * GM_SESSION_BIG_BODY + 12345;
+    struct stream tx = {NULL, 0, 0, 0};
+    uint8_t *big = malloc(big_len);
+    uint8_t *sink = malloc(big_len + GM_HEADER_LEN);
+    int peer;
+    struct gm_session *s = connect_session(f, &peer);
+    size_t first;
+    size_t k;
+    int rounds;
+
+    assert_non_null(big);
+    assert_non_null(sink);
+    evutil_make_socket_nonblocking(peer);
+    for (k = 0; k < big_len; k++) {
+        big[k] = (uint8_t)(k * 2654435761u >> 24);
+    }
+    stream_str(&tx, GM_ECHO_REQ, "before", NULL, NULL, 1);
+    stream_add(&tx, GM_ECHO_REQ, big, big_len, NULL, NULL, 1);
+    stream_str(&tx, GM_ECHO_REQ, "after", NULL, NULL, 1);
+    /* The first small echo, the big header and a part of its body. */
+    first = GM_HEADER_LEN + 6 + GM_HEADER_LEN + 100000;
+    assert_int_equal(write(peer, tx.data, first), (ssize_t)first);
+    tx.off = first;
+    for (rounds = 0; rounds < 100 && s->big.body == NULL; rounds++) {
+        turn(f);
+    }
+    assert_non_null(s->big.body);
+    assert_int_equal(s->big.len, big_len);
+    assert_int_equal(evbuffer_get_length(s->in), 0);
+    expect_reply(f, peer, &tx, GM_ECHO_RES, "before", 6);
+    expect_reply(f, peer, &tx, GM_ECHO_RES, big, big_len);
+    expect_reply(f, peer, &tx, GM_ECHO_RES, "after", 5);
+    assert_null(s->big.body);
+
+    /* A second large body, cut short by EOF: the session closes. */
+    tx.len = tx.off = 0;
+    stream_add(&tx, GM_ECHO_REQ, big, big_len, NULL, NULL, 1);
+    assert_int_equal(write(peer, tx.data, GM_HEADER_LEN + 5000),
+                     (ssize_t)(GM_HEADER_LEN + 5000));
+    shutdown(peer, SHUT_WR);
+    for (rounds = 0; rounds < 200; rounds++) {
+        ssize_t n = read(peer, sink, big_len);
+
+        if (n == 0) {
+            break; /* closed by the server */
+        }
+        turn(f);
+    }
+    assert_true(rounds < 200);
+    free(tx.data);
+    free(big);
+    free(sink);
+    close(peer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -780,6 +843,9 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_pipelined_flood_is_capped_then_all_acknowledged, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_large_body_is_read_straight_and_keeps_order, setup,
             teardown),
     };
 
