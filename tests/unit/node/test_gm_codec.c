@@ -94,6 +94,69 @@ static void test_every_type_parses_from_every_split(void **state)
     }
 }
 
+/* The large-body path (gm_frame_take_big, here with a threshold of one
+ * byte so that every packet takes it): from every split point, after
+ * GR_EAGAIN, either nothing is taken (header incomplete, or an empty
+ * body) or the header and the buffered part of the body are; the rest
+ * read into big->body gives the frame gm_frame_parse gives, and a
+ * following packet stays in the buffer. */
+static void test_every_type_as_a_large_body_from_every_split(void **state)
+{
+    uint8_t wire[256];
+    uint8_t next[64];
+    struct gr_buf args[GM_MAX_ARGS];
+    struct gr_buf next_args[GM_MAX_ARGS];
+    uint32_t type;
+    size_t next_n;
+    size_t next_len = build(GM_ECHO_REQ, true, next, sizeof(next), next_args,
+                            &next_n);
+
+    (void)state;
+    for (type = 1; type < GM_CMD_COUNT; type++) {
+        size_t n;
+        size_t len = build(type, true, wire, sizeof(wire), args, &n);
+        size_t body = len - GM_HEADER_LEN;
+        size_t k;
+
+        for (k = 0; k < len; k++) {
+            struct evbuffer *in = evbuffer_new();
+            struct gm_big_body big;
+            struct gm_frame f;
+            uint32_t t = 0;
+            int rv;
+
+            memset(&f, 0, sizeof(f));
+            memset(&big, 0, sizeof(big));
+            evbuffer_add(in, wire, k);
+            assert_int_equal(gm_frame_parse(in, 1024, &f, &t), GR_EAGAIN);
+            rv = gm_frame_take_big(in, 1, &big);
+            if (k < GM_HEADER_LEN || body == 0) {
+                assert_int_equal(rv, GR_EAGAIN);
+                assert_int_equal(evbuffer_get_length(in), k);
+                evbuffer_free(in);
+                continue;
+            }
+            assert_int_equal(rv, 0);
+            assert_int_equal(evbuffer_get_length(in), 0);
+            assert_int_equal(big.type, type);
+            assert_true(big.request);
+            assert_int_equal(big.len, body);
+            assert_int_equal(big.have, k - GM_HEADER_LEN);
+            memcpy(big.body + big.have, wire + k, len - k);
+            big.have = big.len;
+            evbuffer_add(in, next, next_len);
+            gm_frame_of_big(&big, &f);
+            assert_null(big.body);
+            check_packet(&f, type, true, args, n);
+            gm_frame_close(&f);
+            assert_int_equal(gm_frame_parse(in, 1024, &f, &t), 0);
+            check_packet(&f, GM_ECHO_REQ, true, next_args, next_n);
+            gm_frame_close(&f);
+            evbuffer_free(in);
+        }
+    }
+}
+
 static void test_byte_at_a_time_stream_of_mixed_frames(void **state)
 {
     uint8_t wire[1024];
@@ -321,6 +384,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_parses_from_every_split),
+        cmocka_unit_test(test_every_type_as_a_large_body_from_every_split),
         cmocka_unit_test(test_byte_at_a_time_stream_of_mixed_frames),
         cmocka_unit_test(test_response_magic_is_reported_not_rejected),
         cmocka_unit_test(test_bad_magic_type_zero_and_43_close),
