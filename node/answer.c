@@ -271,44 +271,35 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
     return true;
 }
 
-void gr_answer_wake(struct gr_server *srv)
+/* Builds set's wake list once per batch: one WAKE effect per job that
+ * became runnable gives the distinct functions, in effect order, and with
+ * --worker-wakeup per_job NOOPs per job for its function. Returns 0 or
+ * GR_ENOMEM. */
+static int wake_list(struct gr_fxset *set, uint32_t per_job)
 {
-    struct gr_fxset *set = srv->fxd;
     const struct store_effects *fx = &set->fx;
-    uint32_t per_job = srv->cfg->worker_wakeup;
-    struct store_buf *funcs;
     size_t n = 0;
     size_t i;
     size_t j;
 
     for (i = 0; i < fx->n; i++) {
-        if (fx->v[i].type == STORE_FX_WAKE) {
-            n++;
-        }
+        n += fx->v[i].type == STORE_FX_WAKE;
     }
-    if (n == 0) {
-        return;
-    }
-    funcs = gr_calloc(n, sizeof(*funcs));
-    if (funcs == NULL) {
-        gr_server_wake(srv, NULL, NULL, 0); /* everyone rather than no one */
-        return;
-    }
-    if (per_job > 0 && n > set->wake_budget_cap) {
-        size_t *b = gr_realloc(set->wake_budget, n * sizeof(*b));
+    if (n > set->wake_cap) {
+        struct store_buf *f = gr_realloc(set->wake_funcs, n * sizeof(*f));
+        size_t *b;
 
+        if (f == NULL) {
+            return GR_ENOMEM;
+        }
+        set->wake_funcs = f;
+        b = gr_realloc(set->wake_budget, n * sizeof(*b));
         if (b == NULL) {
-            gr_free(funcs);
-            gr_server_wake(srv, NULL, NULL, 0);
-            return;
+            return GR_ENOMEM;
         }
         set->wake_budget = b;
-        set->wake_budget_cap = n;
+        set->wake_cap = n;
     }
-    /* One WAKE effect per job that became runnable: the distinct
-     * functions, in effect order (the same for both calls of a batch),
-     * and per function --worker-wakeup NOOPs per job, spent across the
-     * wake before and the wake after the commit. */
     n = 0;
     for (i = 0; i < fx->n; i++) {
         const struct store_effect *e = &fx->v[i];
@@ -317,24 +308,36 @@ void gr_answer_wake(struct gr_server *srv)
             continue;
         }
         for (j = 0; j < n; j++) {
-            if (funcs[j].len == e->function.len &&
-                memcmp(funcs[j].base, e->function.base, e->function.len) == 0) {
+            if (set->wake_funcs[j].len == e->function.len &&
+                memcmp(set->wake_funcs[j].base, e->function.base,
+                       e->function.len) == 0) {
                 break;
             }
         }
         if (j == n) {
-            funcs[n++] = e->function;
-            if (per_job > 0 && !set->wake_budget_set) {
-                set->wake_budget[j] = 0;
-            }
+            set->wake_funcs[n++] = e->function;
+            set->wake_budget[j] = 0;
         }
-        if (per_job > 0 && !set->wake_budget_set) {
-            set->wake_budget[j] += per_job;
-        }
+        set->wake_budget[j] += per_job;
     }
-    set->wake_budget_set = per_job > 0;
-    gr_server_wake(srv, funcs, per_job > 0 ? set->wake_budget : NULL, n);
-    gr_free(funcs);
+    set->wake_n = n;
+    set->wake_set = true;
+    return 0;
+}
+
+void gr_answer_wake(struct gr_server *srv)
+{
+    struct gr_fxset *set = srv->fxd;
+    uint32_t per_job = srv->cfg->worker_wakeup;
+
+    if (!set->wake_set && wake_list(set, per_job) != 0) {
+        gr_server_wake(srv, NULL, NULL, 0); /* everyone rather than no one */
+        return;
+    }
+    if (set->wake_n > 0) {
+        gr_server_wake(srv, set->wake_funcs,
+                       per_job > 0 ? set->wake_budget : NULL, set->wake_n);
+    }
 }
 
 /* Proposal p is finished: tell its session, which may resume parsing. */

@@ -653,7 +653,7 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
     *index_end = index;
     store_effects_reset(&set->fx);
     set->sent_valid = false;
-    set->wake_budget_set = false;
+    set->wake_set = false;
     rv = store_txn_begin(srv->store, true, &txn);
     if (rv != 0) {
         return rv;
@@ -1407,8 +1407,10 @@ void gr_server_close(struct gr_server *srv)
         srv->fxs[i].sent = NULL;
         srv->fxs[i].sent_cap = 0;
         gr_free(srv->fxs[i].wake_budget);
+        gr_free(srv->fxs[i].wake_funcs);
         srv->fxs[i].wake_budget = NULL;
-        srv->fxs[i].wake_budget_cap = 0;
+        srv->fxs[i].wake_funcs = NULL;
+        srv->fxs[i].wake_cap = 0;
     }
     if (srv->store != NULL) {
         store_close(srv->store);

@@ -62,11 +62,15 @@ struct gr_fxset {
     bool *sent; /* fx.v[i] already left before the commit */
     size_t sent_cap;
     bool sent_valid;
-    /* --worker-wakeup: NOOPs left per function of the batch's wake-ups,
-     * shared by the wake before and the wake after the commit. */
+    /* The batch's wake-ups, built once for the wake before and the wake
+     * after the commit: the distinct functions of its WAKE effects and,
+     * with --worker-wakeup, the NOOPs left per function, which both
+     * share. */
+    struct store_buf *wake_funcs; /* into fx's arena */
     size_t *wake_budget;
-    size_t wake_budget_cap;
-    bool wake_budget_set;
+    size_t wake_cap;
+    size_t wake_n;
+    bool wake_set;
     uint64_t gen;              /* the batch's number */
     struct gr_proposal *batch; /* NULL once answered */
     bool epoch;                /* it queued an epoch job */
