@@ -3,6 +3,7 @@
  * loaded from another's snapshot answers exactly as the source does, and
  * a damaged or truncated stream is refused with nothing kept.
  */
+#include "storage/internal.h"
 #include "unit/storage/fixture.h"
 
 struct mem {
@@ -194,6 +195,28 @@ static void test_damaged_or_truncated_snapshot_is_refused(void **state)
     assert_int_equal(store_job_status(txn, B(a), &st), 0);
     assert_false(st.known);
     store_txn_abort(txn);
+    /* A well-formed record of the `uniqs` table (empty since on-disk
+     * format 2; no stream carries it), in table order and under a good
+     * CRC, is refused too. */
+    {
+        struct mem u = {NULL, 0, 0, 0};
+        static const uint8_t rec[] = {STORE__DB_UNIQS, 0, 0, 0, 1, 0, 0, 0, 8,
+                                      'u', 0, 0, 0, 0, 0, 0, 0, 1};
+        size_t pos = 24 + store__get32(m.buf + 12); /* header, cluster */
+        uint8_t crc[4];
+
+        while (m.buf[pos] != 0xff && m.buf[pos] < STORE__DB_UNIQS) {
+            pos += 9 + store__get32(m.buf + pos + 1) +
+                   store__get32(m.buf + pos + 5);
+        }
+        mem_write(&u, m.buf, pos);
+        mem_write(&u, rec, sizeof(rec));
+        mem_write(&u, m.buf + pos, full - 4 - pos);
+        store__put32(crc, store__crc32c(0, u.buf, u.len));
+        mem_write(&u, crc, sizeof(crc));
+        assert_int_equal(load(o.s, &u, NULL), STORE_EMALFORMED);
+        free(u.buf);
+    }
     /* The intact stream still loads. */
     assert_int_equal(load(o.s, &m, NULL), 0);
     other_close(&o);
