@@ -314,7 +314,7 @@ void gm_frame_of_big(struct gm_big_body *big, struct gm_frame *out)
  * dropped) instead of copied. */
 static int write_packet(struct evbuffer *out, bool request, uint32_t type,
                         const struct gr_buf *args, size_t n,
-                        gm_ref_release release, void *extra)
+                        gm_ref_release_fn release, void *extra)
 {
     uint8_t hdr[GM_HEADER_LEN];
     uint64_t total = 0;
@@ -369,7 +369,7 @@ int gm_packet_write_magic(struct evbuffer *out, bool request, uint32_t type,
 
 int gm_packet_write_ref(struct evbuffer *out, uint32_t type,
                         const struct gr_buf *args, size_t n,
-                        gm_ref_release release, void *extra)
+                        gm_ref_release_fn release, void *extra)
 {
     int rv;
 

@@ -176,7 +176,7 @@ int gm_packet_write_magic(struct evbuffer *out, bool request, uint32_t type,
 
 /* Called once the bytes of a by-reference argument are no longer needed
  * (libevent's evbuffer_ref_cleanup_cb). */
-typedef void (*gm_ref_release)(const void *data, size_t len, void *extra);
+typedef void (*gm_ref_release_fn)(const void *data, size_t len, void *extra);
 
 /* gm_packet_write with the last argument sent from its own memory, not
  * copied: release(base, len, extra) is called exactly once, when the
@@ -186,7 +186,7 @@ typedef void (*gm_ref_release)(const void *data, size_t len, void *extra);
  * connection). */
 int gm_packet_write_ref(struct evbuffer *out, uint32_t type,
                         const struct gr_buf *args, size_t n,
-                        gm_ref_release release, void *extra);
+                        gm_ref_release_fn release, void *extra);
 
 /* Appends ERROR (code, text) - both NUL-terminated C strings. */
 int gm_error_write(struct evbuffer *out, const char *code, const char *text);

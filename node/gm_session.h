@@ -96,11 +96,11 @@ struct gm_session {
     struct event *write_ev;
     struct evbuffer *in;
     struct evbuffer *out;
-    struct gm_frame held; /* GM_SS_WAIT_COMMIT: the frame that waits */
+    struct gm_frame held;   /* GM_SS_WAIT_COMMIT: the frame that waits */
     struct gm_big_body big; /* a large body being read (GM_SESSION_BIG_BODY) */
-    bool held_reads;      /* ... and it reads queue state (reads_state) */
-    size_t n_pending;     /* proposals in flight from this connection */
-    size_t pending_bytes; /* their packet bytes (GM_SESSION_PENDING_BYTES) */
+    bool held_reads;        /* ... and it reads queue state (reads_state) */
+    size_t n_pending;       /* proposals in flight from this connection */
+    size_t pending_bytes;   /* their packet bytes (GM_SESSION_PENDING_BYTES) */
 
     /* Back-pressure (GM_SESSION_OUT_HIGH). A pause is orthogonal to the
      * state: a session in READ, PARSE or WAIT_COMMIT may be paused; it

@@ -235,8 +235,8 @@ static int build(struct pb_cmd *b, const struct store_cmd *cmd)
     }
 }
 
-int store__cmd_encode_to(const struct store_cmd *cmd,
-                         store__reserve_fn reserve, void *arg)
+int store__cmd_encode_to(const struct store_cmd *cmd, store__reserve_fn reserve,
+                         void *arg)
 {
     struct pb_cmd b;
     uint8_t *buf;

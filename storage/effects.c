@@ -17,9 +17,9 @@
  *
  * Not here: deciding which effects a command has (apply.c).
  */
-#include <stdatomic.h>
-
 #include "storage/effects.h"
+
+#include <stdatomic.h>
 
 #define ARENA_BLOCK (64u * 1024u)
 

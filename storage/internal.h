@@ -110,8 +110,8 @@ typedef uint8_t *(*store__reserve_fn)(void *arg, size_t len, int *rv);
 /* Encodes cmd into the buffer reserve() returns (store_cmd_encode with
  * the caller's memory: the log reserves it inside LMDB). Errors:
  * STORE_EINVAL, STORE_ENOMEM, or what reserve set. */
-int store__cmd_encode_to(const struct store_cmd *cmd,
-                         store__reserve_fn reserve, void *arg);
+int store__cmd_encode_to(const struct store_cmd *cmd, store__reserve_fn reserve,
+                         void *arg);
 
 /* ---- CRC32C (Castagnoli), crc32c.c ---- */
 uint32_t store__crc32c(uint32_t crc, const void *buf, size_t len);

@@ -130,8 +130,8 @@ static int log_reserve(struct store_txn *txn, uint64_t index, size_t data_len,
     rc = mdb_put(txn->txn, store__dbi(txn, STORE__DB_LOG), &k, &v,
                  MDB_APPEND | MDB_RESERVE);
     if (rc != 0) {
-        store__errmsgf(txn->s, "log append %llu: %s",
-                       (unsigned long long)index, mdb_strerror(rc));
+        store__errmsgf(txn->s, "log append %llu: %s", (unsigned long long)index,
+                       mdb_strerror(rc));
         return store__mdb_err(rc);
     }
     *rec = v.mv_data;

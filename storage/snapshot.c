@@ -33,9 +33,9 @@
  * empty since on-disk format 2 (a stream never held records of it, and
  * one that does is refused). */
 static const enum store__db snap_dbs[] = {
-    STORE__DB_JOBS,  STORE__DB_JDATA, STORE__DB_READY,
-    STORE__DB_UNIQ,  STORE__DB_ASSIGN, STORE__DB_WAITS,
-    STORE__DB_DUE,   STORE__DB_FUNCS,  STORE__DB_DEDUPE,
+    STORE__DB_JOBS, STORE__DB_JDATA,  STORE__DB_READY,
+    STORE__DB_UNIQ, STORE__DB_ASSIGN, STORE__DB_WAITS,
+    STORE__DB_DUE,  STORE__DB_FUNCS,  STORE__DB_DEDUPE,
 };
 #define N_SNAP_DBS (sizeof(snap_dbs) / sizeof(snap_dbs[0]))
 

@@ -252,8 +252,8 @@ static void *rt_client(void *arg)
          * keys (as they must), and the run saw another job's result. */
         snprintf(uniq, sizeof(uniq), "rt-%lu", idx); /* per function */
         t0 = bench_now();
-        result = gearman_client_do(c, sh->fn, uniq, payload, opts->size,
-                                   &rsize, &rc);
+        result = gearman_client_do(c, sh->fn, uniq, payload, opts->size, &rsize,
+                                   &rc);
         sh->lat[idx] = bench_now() - t0;
         if (rc == GEARMAN_SUCCESS && result != NULL && rsize == opts->size &&
             memcmp(result, payload, rsize) == 0) {

@@ -310,8 +310,7 @@ static void announce_sync(void)
         return;
     }
     if (sync_fifo_fd < 0) {
-        sync_fifo_fd =
-            real_open(sync_fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        sync_fifo_fd = real_open(sync_fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
         if (sync_fifo_fd < 0) {
             return;
         }

@@ -108,8 +108,8 @@ static void test_every_type_as_a_large_body_from_every_split(void **state)
     struct gr_buf next_args[GM_MAX_ARGS];
     uint32_t type;
     size_t next_n;
-    size_t next_len = build(GM_ECHO_REQ, true, next, sizeof(next), next_args,
-                            &next_n);
+    size_t next_len =
+        build(GM_ECHO_REQ, true, next, sizeof(next), next_args, &next_n);
 
     (void)state;
     for (type = 1; type < GM_CMD_COUNT; type++) {

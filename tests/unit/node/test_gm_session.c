@@ -836,8 +836,8 @@ int main(void)
             test_wakeup_to_full_socket_pauses_idle_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_sleepers_list_follows_sleep_wake_and_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_echo_behind_a_grab_holds_no_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_behind_a_grab_holds_no_batch,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_eof_while_paused_answers_the_rest_then_closes, setup,
             teardown),
@@ -845,8 +845,7 @@ int main(void)
             test_pipelined_flood_is_capped_then_all_acknowledged, setup,
             teardown),
         cmocka_unit_test_setup_teardown(
-            test_large_body_is_read_straight_and_keeps_order, setup,
-            teardown),
+            test_large_body_is_read_straight_and_keeps_order, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

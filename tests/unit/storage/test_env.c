@@ -201,13 +201,12 @@ static void test_crc32c_hardware_and_software_agree(void **state)
         }
         assert_int_equal(store__crc32c(0, buf + off, N),
                          store__crc32c_sw(0, buf + off, N));
-        assert_int_equal(
-            store__crc32c(store__crc32c(0, buf + off, 13 + off), buf + 13 + 2 * off,
-                          N - 13 - off),
-            store__crc32c_sw(0, buf + off, N));
+        assert_int_equal(store__crc32c(store__crc32c(0, buf + off, 13 + off),
+                                       buf + 13 + 2 * off, N - 13 - off),
+                         store__crc32c_sw(0, buf + off, N));
     }
-    print_message("crc32c: %s\n", store__crc32c_hw() ? "CPU instruction"
-                                                       : "software only");
+    print_message("crc32c: %s\n",
+                  store__crc32c_hw() ? "CPU instruction" : "software only");
     free(buf);
 }
 

@@ -200,10 +200,14 @@ static void test_damaged_or_truncated_snapshot_is_refused(void **state)
      * CRC, is refused too. */
     {
         struct mem u = {NULL, 0, 0, 0};
-        static const uint8_t rec[] = {STORE__DB_UNIQS, 0, 0, 0, 1, 0, 0, 0, 8,
-                                      'u', 0, 0, 0, 0, 0, 0, 0, 1};
+        uint8_t rec[18] = {STORE__DB_UNIQS};        /* key "u", 8-byte value */
         size_t pos = 24 + store__get32(m.buf + 12); /* header, cluster */
         uint8_t crc[4];
+
+        store__put32(rec + 1, 1);
+        store__put32(rec + 5, 8);
+        rec[9] = 'u';
+        rec[17] = 1;
 
         while (m.buf[pos] != 0xff && m.buf[pos] < STORE__DB_UNIQS) {
             pos += 9 + store__get32(m.buf + pos + 1) +
