@@ -417,54 +417,82 @@ static bool plan_cmd(const Gearraft__Command *pb, struct plan *p)
     }
 }
 
-static void fill_cmd(const Gearraft__Command *pb, struct store_cmd *c,
-                     uint8_t *tail)
+static void fill_submit(const Gearraft__Submit *m, struct store_submit *s,
+                        uint8_t **tail)
+{
+    s->function = take(tail, m->function);
+    s->unique = take(tail, m->unique);
+    s->reducer = take(tail, m->reducer);
+    s->data = take(tail, m->data);
+    s->prio = (enum store_prio)m->prio;
+    s->background = m->background != 0;
+    s->when = m->when;
+    (void)ref_from_pb(m->client, &s->client);
+}
+
+static void fill_grab(const Gearraft__Grab *m, struct store_grab *g,
+                      uint8_t **tail)
+{
+    struct store_buf *fns = (struct store_buf *)(void *)*tail;
+    size_t i;
+
+    (void)ref_from_pb(m->worker, &g->worker);
+    *tail += m->n_functions * sizeof(struct store_buf);
+    for (i = 0; i < m->n_functions; i++) {
+        fns[i] = take(tail, m->functions[i]);
+    }
+    g->functions = m->n_functions > 0 ? fns : NULL;
+    g->n_functions = m->n_functions;
+}
+
+static void fill_work(const Gearraft__Work *m, struct store_work *w,
+                      uint8_t **tail)
+{
+    (void)ref_from_pb(m->worker, &w->worker);
+    w->kind = (enum store_work_kind)m->kind;
+    w->handle = take(tail, m->handle);
+    w->data = take(tail, m->data);
+    w->numerator = take(tail, m->numerator);
+    w->denominator = take(tail, m->denominator);
+}
+
+/* CANCEL, MAXQUEUE, FUNC_CREATE and FUNC_DROP share the Admin message. */
+static void fill_admin(const Gearraft__Admin *m, enum store_cmd_type type,
+                       struct store_admin *a, uint8_t **tail)
 {
     size_t i;
 
+    (void)ref_from_pb(m->admin, &a->admin);
+    if (type == STORE_CMD_MAXQUEUE) {
+        a->maxqueue.function = take(tail, m->function);
+        for (i = 0; i < STORE_PRIO_COUNT; i++) {
+            a->maxqueue.limit[i] = m->limit[i];
+        }
+    } else {
+        a->function = take(tail, m->function);
+    }
+    a->handle = take(tail, m->handle);
+}
+
+static void fill_cmd(const Gearraft__Command *pb, struct store_cmd *c,
+                     uint8_t *tail)
+{
     switch (pb->cmd_case) {
     case GEARRAFT__COMMAND__CMD_NOOP:
         c->type = STORE_CMD_NOOP;
         break;
-    case GEARRAFT__COMMAND__CMD_SUBMIT: {
-        const Gearraft__Submit *m = pb->submit;
-        struct store_submit *s = &c->u.submit;
+    case GEARRAFT__COMMAND__CMD_SUBMIT:
         c->type = STORE_CMD_SUBMIT;
-        s->function = take(&tail, m->function);
-        s->unique = take(&tail, m->unique);
-        s->reducer = take(&tail, m->reducer);
-        s->data = take(&tail, m->data);
-        s->prio = (enum store_prio)m->prio;
-        s->background = m->background != 0;
-        s->when = m->when;
-        (void)ref_from_pb(m->client, &s->client);
+        fill_submit(pb->submit, &c->u.submit, &tail);
         break;
-    }
-    case GEARRAFT__COMMAND__CMD_GRAB: {
-        const Gearraft__Grab *m = pb->grab;
-        struct store_buf *fns = (struct store_buf *)(void *)tail;
+    case GEARRAFT__COMMAND__CMD_GRAB:
         c->type = STORE_CMD_GRAB;
-        (void)ref_from_pb(m->worker, &c->u.grab.worker);
-        tail += m->n_functions * sizeof(struct store_buf);
-        for (i = 0; i < m->n_functions; i++) {
-            fns[i] = take(&tail, m->functions[i]);
-        }
-        c->u.grab.functions = m->n_functions > 0 ? fns : NULL;
-        c->u.grab.n_functions = m->n_functions;
+        fill_grab(pb->grab, &c->u.grab, &tail);
         break;
-    }
-    case GEARRAFT__COMMAND__CMD_WORK: {
-        const Gearraft__Work *m = pb->work;
-        struct store_work *w = &c->u.work;
+    case GEARRAFT__COMMAND__CMD_WORK:
         c->type = STORE_CMD_WORK;
-        (void)ref_from_pb(m->worker, &w->worker);
-        w->kind = (enum store_work_kind)m->kind;
-        w->handle = take(&tail, m->handle);
-        w->data = take(&tail, m->data);
-        w->numerator = take(&tail, m->numerator);
-        w->denominator = take(&tail, m->denominator);
+        fill_work(pb->work, &c->u.work, &tail);
         break;
-    }
     case GEARRAFT__COMMAND__CMD_RELEASE:
         c->type = STORE_CMD_RELEASE;
         (void)ref_from_pb(pb->release->worker, &c->u.release.worker);
@@ -489,32 +517,20 @@ static void fill_cmd(const Gearraft__Command *pb, struct store_cmd *c,
         break;
     case GEARRAFT__COMMAND__CMD_CANCEL:
         c->type = STORE_CMD_CANCEL;
-        (void)ref_from_pb(pb->cancel->admin, &c->u.admin.admin);
-        c->u.admin.function = take(&tail, pb->cancel->function);
-        c->u.admin.handle = take(&tail, pb->cancel->handle);
+        fill_admin(pb->cancel, c->type, &c->u.admin, &tail);
         break;
     case GEARRAFT__COMMAND__CMD_MAXQUEUE:
         c->type = STORE_CMD_MAXQUEUE;
-        (void)ref_from_pb(pb->maxqueue->admin, &c->u.admin.admin);
-        c->u.admin.maxqueue.function = take(&tail, pb->maxqueue->function);
-        c->u.admin.handle = take(&tail, pb->maxqueue->handle);
-        for (i = 0; i < STORE_PRIO_COUNT; i++) {
-            c->u.admin.maxqueue.limit[i] = pb->maxqueue->limit[i];
-        }
+        fill_admin(pb->maxqueue, c->type, &c->u.admin, &tail);
         break;
     case GEARRAFT__COMMAND__CMD_FUNC_CREATE:
-    case GEARRAFT__COMMAND__CMD_FUNC_DROP: {
-        const Gearraft__Admin *a =
-            pb->cmd_case == GEARRAFT__COMMAND__CMD_FUNC_CREATE ? pb->func_create
-                                                               : pb->func_drop;
-        c->type = pb->cmd_case == GEARRAFT__COMMAND__CMD_FUNC_CREATE
-                      ? STORE_CMD_FUNC_CREATE
-                      : STORE_CMD_FUNC_DROP;
-        (void)ref_from_pb(a->admin, &c->u.admin.admin);
-        c->u.admin.function = take(&tail, a->function);
-        c->u.admin.handle = take(&tail, a->handle);
+        c->type = STORE_CMD_FUNC_CREATE;
+        fill_admin(pb->func_create, c->type, &c->u.admin, &tail);
         break;
-    }
+    case GEARRAFT__COMMAND__CMD_FUNC_DROP:
+        c->type = STORE_CMD_FUNC_DROP;
+        fill_admin(pb->func_drop, c->type, &c->u.admin, &tail);
+        break;
     default:
         break;
     }
