@@ -1142,11 +1142,96 @@ static int start_thread(struct gr_server *srv, pthread_t *tid,
     return 0;
 }
 
+/* The server's own events. Errors: GR_ENOMEM. */
+static int new_events(struct gr_server *srv)
+{
+    struct event_base *base = srv->base;
+
+    srv->commit_ev = event_new(base, -1, 0, on_commit, srv);
+    srv->done_ev = event_new(base, -1, 0, on_done, srv);
+    srv->applied_ev = event_new(base, -1, 0, on_applied, srv);
+    srv->durable_ev = event_new(base, -1, 0, on_durable, srv);
+    srv->reap_ev = event_new(base, -1, 0, on_reap, srv);
+    srv->due_ev = evtimer_new(base, on_due, srv);
+    srv->retry_ev = evtimer_new(base, on_retry, srv);
+    srv->sig_ev[0] = evsignal_new(base, SIGTERM, on_signal, srv);
+    srv->sig_ev[1] = evsignal_new(base, SIGINT, on_signal, srv);
+    if (srv->commit_ev == NULL || srv->reap_ev == NULL ||
+        srv->done_ev == NULL || srv->applied_ev == NULL ||
+        srv->durable_ev == NULL || srv->due_ev == NULL ||
+        srv->retry_ev == NULL || srv->sig_ev[0] == NULL ||
+        srv->sig_ev[1] == NULL) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
+        return GR_ENOMEM;
+    }
+    event_priority_set(srv->commit_ev, 1);
+    event_priority_set(srv->reap_ev, 0);
+    event_priority_set(srv->done_ev, 0);
+    event_priority_set(srv->applied_ev, 0);
+    event_priority_set(srv->durable_ev, 0);
+    event_add(srv->sig_ev[0], NULL);
+    event_add(srv->sig_ev[1], NULL);
+    return 0;
+}
+
+/* Jobs held by the previous run's workers go back to the queue before
+ * anyone is served; their handles stay the same. Errors: GR_ENOMEM,
+ * GR_ESTORE. */
+static int requeue_previous(struct gr_server *srv)
+{
+    struct gr_proposal *p;
+
+    if (srv->incarnation <= 1) {
+        return 0;
+    }
+    p = gr_proposal_new();
+    if (p == NULL) {
+        return GR_ENOMEM;
+    }
+    p->cmd.type = STORE_CMD_NODE_GONE;
+    p->cmd.u.node_gone.node_id = srv->node_id;
+    p->cmd.u.node_gone.incarnation = srv->incarnation - 1;
+    p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
+    gr_propose(srv, p);
+    run_batch(srv);
+    if (srv->retry_head != NULL) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg),
+                 "requeueing the previous run's jobs failed: %s",
+                 store_errmsg(srv->store));
+        return GR_ESTORE;
+    }
+    return 0;
+}
+
+/* The syncer and the committer, and their locks. */
+static int start_threads(struct gr_server *srv)
+{
+    int rv;
+
+    if (pthread_mutex_init(&srv->c_lock, NULL) != 0 ||
+        pthread_cond_init(&srv->c_cond, NULL) != 0 ||
+        pthread_cond_init(&srv->s_cond, NULL) != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "cannot create locks");
+        return GR_ENOMEM;
+    }
+    srv->c_sync_init = true;
+    rv = start_thread(srv, &srv->s_thread, syncer_main, "syncer");
+    if (rv != 0) {
+        return rv;
+    }
+    srv->s_started = true;
+    rv = start_thread(srv, &srv->c_thread, committer_main, "committer");
+    if (rv != 0) {
+        return rv;
+    }
+    srv->c_started = true;
+    return 0;
+}
+
 int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
                    struct event_base *base)
 {
     struct store_config sc;
-    struct gr_proposal *p;
     int rv;
 
     memset(srv, 0, sizeof(*srv));
@@ -1189,78 +1274,22 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
         rv = GR_ESTORE;
         goto err_close_store;
     }
-    srv->commit_ev = event_new(base, -1, 0, on_commit, srv);
-    srv->done_ev = event_new(base, -1, 0, on_done, srv);
-    srv->applied_ev = event_new(base, -1, 0, on_applied, srv);
-    srv->durable_ev = event_new(base, -1, 0, on_durable, srv);
-    srv->reap_ev = event_new(base, -1, 0, on_reap, srv);
-    srv->due_ev = evtimer_new(base, on_due, srv);
-    srv->retry_ev = evtimer_new(base, on_retry, srv);
-    srv->sig_ev[0] = evsignal_new(base, SIGTERM, on_signal, srv);
-    srv->sig_ev[1] = evsignal_new(base, SIGINT, on_signal, srv);
-    if (srv->commit_ev == NULL || srv->reap_ev == NULL ||
-        srv->done_ev == NULL || srv->applied_ev == NULL ||
-        srv->durable_ev == NULL || srv->due_ev == NULL ||
-        srv->retry_ev == NULL || srv->sig_ev[0] == NULL ||
-        srv->sig_ev[1] == NULL) {
-        snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
-        rv = GR_ENOMEM;
-        goto err_free_events;
+    rv = new_events(srv);
+    if (rv == 0) {
+        rv = requeue_previous(srv);
     }
-    event_priority_set(srv->commit_ev, 1);
-    event_priority_set(srv->reap_ev, 0);
-    event_priority_set(srv->done_ev, 0);
-    event_priority_set(srv->applied_ev, 0);
-    event_priority_set(srv->durable_ev, 0);
-    event_add(srv->sig_ev[0], NULL);
-    event_add(srv->sig_ev[1], NULL);
-
-    /* Jobs held by the previous run's workers go back to the queue before
-     * anyone is served; their handles stay the same. */
-    if (srv->incarnation > 1) {
-        p = gr_proposal_new();
-        if (p == NULL) {
-            rv = GR_ENOMEM;
-            goto err_free_events;
-        }
-        p->cmd.type = STORE_CMD_NODE_GONE;
-        p->cmd.u.node_gone.node_id = srv->node_id;
-        p->cmd.u.node_gone.incarnation = srv->incarnation - 1;
-        p->cmd.u.node_gone.max_retries = cfg->job_retries;
-        gr_propose(srv, p);
-        run_batch(srv);
-        if (srv->retry_head != NULL) {
-            snprintf(srv->errmsg, sizeof(srv->errmsg),
-                     "requeueing the previous run's jobs failed: %s",
-                     store_errmsg(srv->store));
-            rv = GR_ESTORE;
-            goto err_free_events;
-        }
+    if (rv != 0) {
+        goto err_free_events;
     }
     check_space(srv, true);
     arm_due_timer(srv);
     rv = open_listener(srv);
+    if (rv == 0) {
+        rv = start_threads(srv);
+    }
     if (rv != 0) {
         goto err_free_events;
     }
-    if (pthread_mutex_init(&srv->c_lock, NULL) != 0 ||
-        pthread_cond_init(&srv->c_cond, NULL) != 0 ||
-        pthread_cond_init(&srv->s_cond, NULL) != 0) {
-        snprintf(srv->errmsg, sizeof(srv->errmsg), "cannot create locks");
-        rv = GR_ENOMEM;
-        goto err_free_events;
-    }
-    srv->c_sync_init = true;
-    rv = start_thread(srv, &srv->s_thread, syncer_main, "syncer");
-    if (rv != 0) {
-        goto err_free_events;
-    }
-    srv->s_started = true;
-    rv = start_thread(srv, &srv->c_thread, committer_main, "committer");
-    if (rv != 0) {
-        goto err_free_events;
-    }
-    srv->c_started = true;
     GR_LOG(GR_LOG_NOTICE, "loop",
            "serving on %s:%u, data in %s, node %llu incarnation %llu, "
            "next log index %llu",
@@ -1293,20 +1322,10 @@ int gr_server_run(struct gr_server *srv)
     return 0;
 }
 
-void gr_server_close(struct gr_server *srv)
+/* Tells both threads to quit and joins them; the syncer first syncs
+ * what the committer committed last. */
+static void stop_threads(struct gr_server *srv)
 {
-    struct gm_session *s;
-    struct gr_proposal *p;
-    struct gr_known_func *k;
-    int i;
-
-    if (srv->listener != NULL) {
-        evconnlistener_free(srv->listener);
-        srv->listener = NULL;
-    }
-    wait_inflight(srv);
-    /* Both threads end once told to quit; the syncer first syncs what
-     * the committer committed last. */
     if (srv->c_started || srv->s_started) {
         pthread_mutex_lock(&srv->c_lock);
         srv->c_quit = true;
@@ -1328,10 +1347,15 @@ void gr_server_close(struct gr_server *srv)
         pthread_cond_destroy(&srv->s_cond);
         srv->c_sync_init = false;
     }
-    /* Flush the current batch so nothing queued is dropped silently. */
-    if (srv->store != NULL && srv->head != NULL) {
-        run_batch(srv);
-    }
+}
+
+static double per_batch_ms(const struct gr_server *srv, uint64_t us)
+{
+    return srv->n_batches ? (double)us / 1000.0 / (double)srv->n_batches : 0.0;
+}
+
+static void log_batch_stats(const struct gr_server *srv)
+{
     GR_LOG(
         GR_LOG_NOTICE, "loop",
         "%llu write batches, %llu commands, %.1f per batch, %.2f ms to "
@@ -1339,24 +1363,26 @@ void gr_server_close(struct gr_server *srv)
         "between batches, %llu syncs of meta pages besides",
         (unsigned long long)srv->n_batches, (unsigned long long)srv->n_batched,
         srv->n_batches ? (double)srv->n_batched / (double)srv->n_batches : 0.0,
-        srv->n_batches ? (double)srv->apply_us / 1000.0 / (double)srv->n_batches
-                       : 0.0,
-        srv->n_batches
-            ? (double)srv->commit_us / 1000.0 / (double)srv->n_batches
-            : 0.0,
-        srv->n_batches ? (double)srv->idle_us / 1000.0 / (double)srv->n_batches
-                       : 0.0,
-        (unsigned long long)srv->n_syncs);
-    srv->closing_all = true;
-    while ((s = srv->sessions) != NULL) {
-        gm_session_flush(s);
-        gm_session_close(s, false);
+        per_batch_ms(srv, srv->apply_us), per_batch_ms(srv, srv->commit_us),
+        per_batch_ms(srv, srv->idle_us), (unsigned long long)srv->n_syncs);
+}
+
+static void free_event(struct event **ev)
+{
+    if (*ev != NULL) {
+        event_free(*ev);
+        *ev = NULL;
     }
-    on_reap(-1, 0, srv);
-    /* Sessions closing just now proposed their goodbyes: persist them. */
-    if (srv->store != NULL && srv->head != NULL) {
-        run_batch(srv);
-    }
+}
+
+/* Frees what is left once the sessions are gone: queued proposals,
+ * known names, events, effect sets. */
+static void free_state(struct gr_server *srv)
+{
+    struct gr_proposal *p;
+    struct gr_known_func *k;
+    int i;
+
     while ((p = srv->head) != NULL) {
         srv->head = p->next;
         gr_proposal_free(p);
@@ -1370,37 +1396,15 @@ void gr_server_close(struct gr_server *srv)
         srv->known = k->next;
         gr_free(k);
     }
-    if (srv->commit_ev != NULL) {
-        event_free(srv->commit_ev);
-    }
-    if (srv->reap_ev != NULL) {
-        event_free(srv->reap_ev);
-    }
-    if (srv->done_ev != NULL) {
-        event_free(srv->done_ev);
-        srv->done_ev = NULL;
-    }
-    if (srv->applied_ev != NULL) {
-        event_free(srv->applied_ev);
-        srv->applied_ev = NULL;
-    }
-    if (srv->durable_ev != NULL) {
-        event_free(srv->durable_ev);
-        srv->durable_ev = NULL;
-    }
-    if (srv->due_ev != NULL) {
-        event_free(srv->due_ev);
-    }
-    if (srv->retry_ev != NULL) {
-        event_free(srv->retry_ev);
-    }
-    for (i = 0; i < 2; i++) {
-        if (srv->sig_ev[i] != NULL) {
-            event_free(srv->sig_ev[i]);
-        }
-    }
-    srv->commit_ev = srv->reap_ev = srv->due_ev = srv->retry_ev = NULL;
-    srv->sig_ev[0] = srv->sig_ev[1] = NULL;
+    free_event(&srv->commit_ev);
+    free_event(&srv->reap_ev);
+    free_event(&srv->done_ev);
+    free_event(&srv->applied_ev);
+    free_event(&srv->durable_ev);
+    free_event(&srv->due_ev);
+    free_event(&srv->retry_ev);
+    free_event(&srv->sig_ev[0]);
+    free_event(&srv->sig_ev[1]);
     for (i = 0; i < GR_FXSETS; i++) {
         store_effects_close(&srv->fxs[i].fx);
         gr_free(srv->fxs[i].sent);
@@ -1412,6 +1416,34 @@ void gr_server_close(struct gr_server *srv)
         srv->fxs[i].wake_funcs = NULL;
         srv->fxs[i].wake_cap = 0;
     }
+}
+
+void gr_server_close(struct gr_server *srv)
+{
+    struct gm_session *s;
+
+    if (srv->listener != NULL) {
+        evconnlistener_free(srv->listener);
+        srv->listener = NULL;
+    }
+    wait_inflight(srv);
+    stop_threads(srv);
+    /* Flush the current batch so nothing queued is dropped silently. */
+    if (srv->store != NULL && srv->head != NULL) {
+        run_batch(srv);
+    }
+    log_batch_stats(srv);
+    srv->closing_all = true;
+    while ((s = srv->sessions) != NULL) {
+        gm_session_flush(s);
+        gm_session_close(s, false);
+    }
+    on_reap(-1, 0, srv);
+    /* Sessions closing just now proposed their goodbyes: persist them. */
+    if (srv->store != NULL && srv->head != NULL) {
+        run_batch(srv);
+    }
+    free_state(srv);
     if (srv->store != NULL) {
         store_close(srv->store);
         srv->store = NULL;
