@@ -146,133 +146,174 @@ static int bad(char *errmsg, size_t len, const char *flag, const char *arg,
     return GR_EUSAGE;
 }
 
+/* The options with a number: 0 set, GR_EUSAGE, or NOT_MINE. */
+#define NOT_MINE 1
+static int set_number(struct gr_config *c, int ch, const char *arg,
+                      char *errmsg, size_t len)
+{
+    uint64_t v;
+
+    switch (ch) {
+    case 'p':
+        if (parse_u64(arg, 65535, &v) != 0) {
+            return bad(errmsg, len, "--port", arg,
+                       "expected a port number 0-65535");
+        }
+        c->port = (uint16_t)v;
+        return 0;
+    case 'b':
+        if (parse_u64(arg, 65535, &v) != 0 || v == 0) {
+            return bad(errmsg, len, "--backlog", arg, "expected 1-65535");
+        }
+        c->backlog = (int)v;
+        return 0;
+    case 'j':
+        if (parse_u64(arg, 255, &v) != 0) {
+            return bad(errmsg, len, "--job-retries", arg,
+                       "expected 0 (unlimited) to 255");
+        }
+        c->job_retries = (uint32_t)v;
+        return 0;
+    case 'w':
+        if (parse_u64(arg, 1000000, &v) != 0) {
+            return bad(errmsg, len, "--worker-wakeup", arg,
+                       "expected 0 (every worker) to 1000000");
+        }
+        c->worker_wakeup = (uint32_t)v;
+        return 0;
+    case 't':
+        if (parse_u64(arg, 1024, &v) != 0) {
+            return bad(errmsg, len, "--threads", arg,
+                       "expected a number (ignored by gearraftd)");
+        }
+        return 0;
+    case OPT_MAX_CONN:
+        if (parse_u64(arg, 1000000, &v) != 0 || v == 0) {
+            return bad(errmsg, len, "--max-connections", arg,
+                       "expected 1-1000000");
+        }
+        c->max_connections = (uint32_t)v;
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* The options with a size (K/M/G suffixes): 0, GR_EUSAGE, NOT_MINE. */
+static int set_size(struct gr_config *c, int ch, const char *arg, char *errmsg,
+                    size_t len)
+{
+    uint64_t v;
+
+    switch (ch) {
+    case OPT_MAX_PACKET:
+        if (gr_config_parse_size(arg, &v) != 0 || v == 0 || v > UINT32_MAX) {
+            return bad(errmsg, len, "--max-packet-size", arg,
+                       "expected 1 to 4294967295 bytes (K/M/G suffix ok)");
+        }
+        c->max_packet_size = v;
+        return 0;
+    case OPT_MIN_FREE:
+        if (gr_config_parse_size(arg, &v) != 0) {
+            return bad(errmsg, len, "--min-free-space", arg,
+                       "expected bytes (K/M/G suffix ok)");
+        }
+        c->min_free_space = v;
+        return 0;
+    case OPT_TEST_MAP:
+        if (gr_config_parse_size(arg, &v) != 0 || v < 65536) {
+            return bad(errmsg, len, "--test-map-size", arg,
+                       "expected at least 64K");
+        }
+        c->map_size = v;
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
+/* The options with a string or none: 0, GR_EUSAGE, NOT_MINE. */
+static int set_other(struct gr_config *c, int ch, const char *arg, char *errmsg,
+                     size_t len)
+{
+    switch (ch) {
+    case 'L':
+        if (copy_str(c->listen, sizeof(c->listen), arg) != 0) {
+            return bad(errmsg, len, "--listen", arg, "expected an address");
+        }
+        return 0;
+    case 'l':
+        if (copy_str(c->log_file, sizeof(c->log_file), arg) != 0) {
+            return bad(errmsg, len, "--log-file", arg,
+                       "expected a path, stderr or none");
+        }
+        return 0;
+    case 'P':
+        if (copy_str(c->pid_file, sizeof(c->pid_file), arg) != 0) {
+            return bad(errmsg, len, "--pid-file", arg, "expected a path");
+        }
+        return 0;
+    case OPT_DATA_DIR:
+        if (copy_str(c->data_dir, sizeof(c->data_dir), arg) != 0) {
+            return bad(errmsg, len, "--data-dir", arg,
+                       "expected a directory path");
+        }
+        return 0;
+    case OPT_VERBOSE:
+        if (gr_log_level_parse(arg, &c->verbose) != 0) {
+            return bad(errmsg, len, "--verbose", arg,
+                       "expected FATAL, ALERT, CRITICAL, ERROR, WARNING, "
+                       "NOTICE, INFO or DEBUG");
+        }
+        return 0;
+    case 'R':
+        c->round_robin = true;
+        return 0;
+    case 'd':
+        c->daemon = true;
+        return 0;
+    case OPT_EXCEPTIONS:
+        c->exceptions = true;
+        return 0;
+    case 'V':
+        c->show_version = true;
+        return 0;
+    case 'h':
+        c->show_help = true;
+        return 0;
+    default:
+        return NOT_MINE;
+    }
+}
+
 int gr_config_parse(struct gr_config *c, int argc, char **argv, char *errmsg,
                     size_t errmsg_len)
 {
     int ch;
-    uint64_t v;
+    int rv;
 
     optind = 0; /* glibc: full reinitialisation, so tests may parse twice */
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":p:L:b:j:w:Rl:P:dt:Vh", long_opts,
                              NULL)) != -1) {
-        switch (ch) {
-        case 'p':
-            if (parse_u64(optarg, 65535, &v) != 0) {
-                return bad(errmsg, errmsg_len, "--port", optarg,
-                           "expected a port number 0-65535");
-            }
-            c->port = (uint16_t)v;
-            break;
-        case 'L':
-            if (copy_str(c->listen, sizeof(c->listen), optarg) != 0) {
-                return bad(errmsg, errmsg_len, "--listen", optarg,
-                           "expected an address");
-            }
-            break;
-        case 'b':
-            if (parse_u64(optarg, 65535, &v) != 0 || v == 0) {
-                return bad(errmsg, errmsg_len, "--backlog", optarg,
-                           "expected 1-65535");
-            }
-            c->backlog = (int)v;
-            break;
-        case 'j':
-            if (parse_u64(optarg, 255, &v) != 0) {
-                return bad(errmsg, errmsg_len, "--job-retries", optarg,
-                           "expected 0 (unlimited) to 255");
-            }
-            c->job_retries = (uint32_t)v;
-            break;
-        case 'w':
-            if (parse_u64(optarg, 1000000, &v) != 0) {
-                return bad(errmsg, errmsg_len, "--worker-wakeup", optarg,
-                           "expected 0 (every worker) to 1000000");
-            }
-            c->worker_wakeup = (uint32_t)v;
-            break;
-        case 'R':
-            c->round_robin = true;
-            break;
-        case 'l':
-            if (copy_str(c->log_file, sizeof(c->log_file), optarg) != 0) {
-                return bad(errmsg, errmsg_len, "--log-file", optarg,
-                           "expected a path, stderr or none");
-            }
-            break;
-        case 'P':
-            if (copy_str(c->pid_file, sizeof(c->pid_file), optarg) != 0) {
-                return bad(errmsg, errmsg_len, "--pid-file", optarg,
-                           "expected a path");
-            }
-            break;
-        case OPT_VERBOSE:
-            if (gr_log_level_parse(optarg, &c->verbose) != 0) {
-                return bad(errmsg, errmsg_len, "--verbose", optarg,
-                           "expected FATAL, ALERT, CRITICAL, ERROR, WARNING, "
-                           "NOTICE, INFO or DEBUG");
-            }
-            break;
-        case 'd':
-            c->daemon = true;
-            break;
-        case OPT_EXCEPTIONS:
-            c->exceptions = true;
-            break;
-        case 't':
-            if (parse_u64(optarg, 1024, &v) != 0) {
-                return bad(errmsg, errmsg_len, "--threads", optarg,
-                           "expected a number (ignored by gearraftd)");
-            }
-            break;
-        case OPT_DATA_DIR:
-            if (copy_str(c->data_dir, sizeof(c->data_dir), optarg) != 0) {
-                return bad(errmsg, errmsg_len, "--data-dir", optarg,
-                           "expected a directory path");
-            }
-            break;
-        case OPT_MAX_PACKET:
-            if (gr_config_parse_size(optarg, &v) != 0 || v == 0 ||
-                v > UINT32_MAX) {
-                return bad(errmsg, errmsg_len, "--max-packet-size", optarg,
-                           "expected 1 to 4294967295 bytes (K/M/G suffix ok)");
-            }
-            c->max_packet_size = v;
-            break;
-        case OPT_MAX_CONN:
-            if (parse_u64(optarg, 1000000, &v) != 0 || v == 0) {
-                return bad(errmsg, errmsg_len, "--max-connections", optarg,
-                           "expected 1-1000000");
-            }
-            c->max_connections = (uint32_t)v;
-            break;
-        case OPT_MIN_FREE:
-            if (gr_config_parse_size(optarg, &v) != 0) {
-                return bad(errmsg, errmsg_len, "--min-free-space", optarg,
-                           "expected bytes (K/M/G suffix ok)");
-            }
-            c->min_free_space = v;
-            break;
-        case OPT_TEST_MAP:
-            if (gr_config_parse_size(optarg, &v) != 0 || v < 65536) {
-                return bad(errmsg, errmsg_len, "--test-map-size", optarg,
-                           "expected at least 64K");
-            }
-            c->map_size = v;
-            break;
-        case 'V':
-            c->show_version = true;
-            break;
-        case 'h':
-            c->show_help = true;
-            break;
-        case ':':
+        if (ch == ':') {
             snprintf(errmsg, errmsg_len, "option %s needs a value",
                      argv[optind - 1]);
             return GR_EUSAGE;
-        default:
+        }
+        rv = set_number(c, ch, optarg, errmsg, errmsg_len);
+        if (rv == NOT_MINE) {
+            rv = set_size(c, ch, optarg, errmsg, errmsg_len);
+        }
+        if (rv == NOT_MINE) {
+            rv = set_other(c, ch, optarg, errmsg, errmsg_len);
+        }
+        if (rv == NOT_MINE) {
             snprintf(errmsg, errmsg_len, "unknown option %s", argv[optind - 1]);
             return GR_EUSAGE;
+        }
+        if (rv != 0) {
+            return rv;
         }
     }
     if (optind < argc) {
