@@ -118,109 +118,129 @@ static int migrate_from_1(struct store_txn *txn)
 
 /* First open: write the format, node id and cluster name. Later opens:
  * check them. Then bump the incarnation. */
-static int init_meta(struct store *s, const struct store_config *cfg)
+/* A new directory: format, node id, cluster name and incarnation 0. */
+static int create_meta(struct store *s, struct store_txn *txn,
+                       const struct store_config *cfg)
 {
-    struct store_txn *txn;
-    uint64_t format;
-    uint64_t v;
+    int rv = choose_cluster(cfg, s->cluster, &s->cluster_len);
+
+    if (rv != 0) {
+        store__errmsgf(s,
+                       "open %s: cluster name must be 1-%d bytes "
+                       "without ':'",
+                       s->dir, STORE_CLUSTER_MAX);
+        return rv;
+    }
+    rv = store__meta_put_u64(txn, META_FORMAT, STORE__FORMAT_VERSION);
+    if (rv == 0) {
+        rv = store__meta_put_u64(txn, META_NODE_ID, cfg->node_id);
+    }
+    if (rv == 0) {
+        rv = store__put(txn, STORE__DB_META, META_CLUSTER, strlen(META_CLUSTER),
+                        s->cluster, s->cluster_len, 0);
+    }
+    if (rv == 0) {
+        rv = store__meta_put_u64(txn, META_INCARNATION, 0);
+    }
+    if (rv != 0) {
+        store__errmsgf(s, "open %s: writing meta: %s", s->dir,
+                       store_strerror(rv));
+    }
+    return rv;
+}
+
+/* An existing directory of `format`: converted if older, refused if
+ * newer; its cluster name must be the configured one, if any. */
+static int check_meta(struct store *s, struct store_txn *txn,
+                      const struct store_config *cfg, uint64_t format)
+{
     MDB_val cv;
     int rv;
 
-    rv = store_txn_begin(s, true, &txn);
-    if (rv != 0) {
-        goto err;
-    }
-    rv = store__meta_get_u64(txn, META_FORMAT, &format);
-    if (rv == STORE_ENOTFOUND) {
-        rv = choose_cluster(cfg, s->cluster, &s->cluster_len);
-        if (rv != 0) {
-            store__errmsgf(s,
-                           "open %s: cluster name must be 1-%d bytes "
-                           "without ':'",
-                           s->dir, STORE_CLUSTER_MAX);
-            goto err_abort;
-        }
-        rv = store__meta_put_u64(txn, META_FORMAT, STORE__FORMAT_VERSION);
-        if (rv == 0) {
-            rv = store__meta_put_u64(txn, META_NODE_ID, cfg->node_id);
-        }
-        if (rv == 0) {
-            rv =
-                store__put(txn, STORE__DB_META, META_CLUSTER,
-                           strlen(META_CLUSTER), s->cluster, s->cluster_len, 0);
-        }
-        if (rv == 0) {
-            rv = store__meta_put_u64(txn, META_INCARNATION, 0);
-        }
-        if (rv != 0) {
-            store__errmsgf(s, "open %s: writing meta: %s", s->dir,
-                           store_strerror(rv));
-            goto err_abort;
-        }
-    } else if (rv != 0) {
-        goto err_abort;
-    } else if (format == 1 && (rv = migrate_from_1(txn)) != 0) {
+    if (format == 1 && (rv = migrate_from_1(txn)) != 0) {
         store__errmsgf(s, "open %s: converting format 1: %s", s->dir,
                        store_strerror(rv));
-        goto err_abort;
-    } else if (format != 1 && format != STORE__FORMAT_VERSION) {
+        return rv;
+    }
+    if (format != 1 && format != STORE__FORMAT_VERSION) {
         store__errmsgf(s, "open %s: format version %llu, this build reads %u",
                        s->dir, (unsigned long long)format,
                        STORE__FORMAT_VERSION);
-        rv = STORE_EVERSION;
-        goto err_abort;
-    } else {
-        rv = store__get(txn, STORE__DB_META, META_CLUSTER, strlen(META_CLUSTER),
-                        &cv);
-        if (rv != 0 || cv.mv_size == 0 || cv.mv_size > STORE_CLUSTER_MAX) {
-            store__errmsgf(s, "open %s: cluster name missing or bad", s->dir);
-            rv = STORE_ECORRUPT;
-            goto err_abort;
-        }
-        memcpy(s->cluster, cv.mv_data, cv.mv_size);
-        s->cluster[cv.mv_size] = '\0';
-        s->cluster_len = cv.mv_size;
-        if (cfg->cluster != NULL && strcmp(cfg->cluster, s->cluster) != 0) {
-            store__errmsgf(s,
-                           "open %s: cluster is '%s', not '%s' (handles "
-                           "would change)",
-                           s->dir, s->cluster, cfg->cluster);
-            rv = STORE_EINVAL;
-            goto err_abort;
-        }
+        return STORE_EVERSION;
     }
-    rv = store__meta_get_u64(txn, META_NODE_ID, &v);
+    rv = store__get(txn, STORE__DB_META, META_CLUSTER, strlen(META_CLUSTER),
+                    &cv);
+    if (rv != 0 || cv.mv_size == 0 || cv.mv_size > STORE_CLUSTER_MAX) {
+        store__errmsgf(s, "open %s: cluster name missing or bad", s->dir);
+        return STORE_ECORRUPT;
+    }
+    memcpy(s->cluster, cv.mv_data, cv.mv_size);
+    s->cluster[cv.mv_size] = '\0';
+    s->cluster_len = cv.mv_size;
+    if (cfg->cluster != NULL && strcmp(cfg->cluster, s->cluster) != 0) {
+        store__errmsgf(s,
+                       "open %s: cluster is '%s', not '%s' (handles "
+                       "would change)",
+                       s->dir, s->cluster, cfg->cluster);
+        return STORE_EINVAL;
+    }
+    return 0;
+}
+
+/* The node id must be the configured one; the incarnation goes up by one
+ * on every open. */
+static int next_incarnation(struct store *s, struct store_txn *txn,
+                            const struct store_config *cfg)
+{
+    uint64_t v;
+    int rv = store__meta_get_u64(txn, META_NODE_ID, &v);
+
     if (rv != 0) {
-        goto err_abort;
+        return rv;
     }
     if (cfg->node_id != 0 && v != cfg->node_id) {
         store__errmsgf(s, "open %s: data belongs to node %llu, not %llu",
                        s->dir, (unsigned long long)v,
                        (unsigned long long)cfg->node_id);
-        rv = STORE_EINVAL;
-        goto err_abort;
+        return STORE_EINVAL;
     }
     s->node_id = v;
     rv = store__meta_get_u64(txn, META_INCARNATION, &v);
     if (rv != 0) {
-        goto err_abort;
+        return rv;
     }
     s->incarnation = v + 1;
-    rv = store__meta_put_u64(txn, META_INCARNATION, s->incarnation);
+    return store__meta_put_u64(txn, META_INCARNATION, s->incarnation);
+}
+
+static int init_meta(struct store *s, const struct store_config *cfg)
+{
+    struct store_txn *txn;
+    uint64_t format;
+    int rv;
+
+    rv = store_txn_begin(s, true, &txn);
     if (rv != 0) {
-        goto err_abort;
+        return rv;
+    }
+    rv = store__meta_get_u64(txn, META_FORMAT, &format);
+    if (rv == STORE_ENOTFOUND) {
+        rv = create_meta(s, txn, cfg);
+    } else if (rv == 0) {
+        rv = check_meta(s, txn, cfg, format);
+    }
+    if (rv == 0) {
+        rv = next_incarnation(s, txn, cfg);
+    }
+    if (rv != 0) {
+        store_txn_abort(txn);
+        return rv;
     }
     rv = store_txn_commit(txn);
     if (rv != 0) {
         store__errmsgf(s, "open %s: committing incarnation: %s", s->dir,
                        store_strerror(rv));
-        goto err;
     }
-    return 0;
-
-err_abort:
-    store_txn_abort(txn);
-err:
     return rv;
 }
 
