@@ -301,17 +301,41 @@ static int lock_dir(struct store *s)
     return 0;
 }
 
+/* Sizes and opens the created environment s->env. */
+static int open_env(struct store *s, const struct store_config *cfg)
+{
+    unsigned flags;
+    int rc;
+    int rv;
+
+    rc = mdb_env_set_maxdbs(s->env, STORE__DB_COUNT);
+    if (rc == 0) {
+        rc = mdb_env_set_mapsize(
+            s->env, cfg->map_size != 0 ? cfg->map_size : default_map_size());
+    }
+    if (rc != 0) {
+        store__errmsgf(s, "open %s: %s", s->dir, mdb_strerror(rc));
+        return store__mdb_err(rc);
+    }
+    /* Never MDB_NOSYNC or MDB_WRITEMAP (DESIGN.md, LMDB rules). */
+    flags = MDB_NOTLS | (cfg->nometasync ? MDB_NOMETASYNC : 0u);
+    rc = mdb_env_open(s->env, s->dir, flags, 0600);
+    if (rc == 0) {
+        return 0;
+    }
+    store__errmsgf(s, "open %s: %s", s->dir, mdb_strerror(rc));
+    rv = store__mdb_err(rc);
+    return (rv == STORE_EINVAL || rv == STORE_ENOTFOUND) ? STORE_EIO : rv;
+}
+
 int store_open(const struct store_config *cfg, struct store **out, char *errmsg,
                size_t errmsg_len)
 {
     struct store *s;
     size_t dir_len;
-    unsigned flags;
     int rc;
     int rv;
 
-    /* Computes the CRC tables now, before node/ could start threads. */
-    (void)store__crc32c(0, "", 0);
     if (cfg == NULL || cfg->dir == NULL || cfg->dir[0] == '\0') {
         if (errmsg != NULL && errmsg_len > 0) {
             snprintf(errmsg, errmsg_len, "open: no data directory given");
@@ -352,28 +376,10 @@ int store_open(const struct store_config *cfg, struct store **out, char *errmsg,
         rv = store__mdb_err(rc);
         goto err_unlock;
     }
-    rc = mdb_env_set_maxdbs(s->env, STORE__DB_COUNT);
-    if (rc == 0) {
-        rc = mdb_env_set_mapsize(
-            s->env, cfg->map_size != 0 ? cfg->map_size : default_map_size());
+    rv = open_env(s, cfg);
+    if (rv == 0) {
+        rv = open_dbs(s);
     }
-    if (rc != 0) {
-        store__errmsgf(s, "open %s: %s", s->dir, mdb_strerror(rc));
-        rv = store__mdb_err(rc);
-        goto err_close_env;
-    }
-    /* Never MDB_NOSYNC or MDB_WRITEMAP (DESIGN.md, LMDB rules). */
-    flags = MDB_NOTLS | (cfg->nometasync ? MDB_NOMETASYNC : 0u);
-    rc = mdb_env_open(s->env, s->dir, flags, 0600);
-    if (rc != 0) {
-        store__errmsgf(s, "open %s: %s", s->dir, mdb_strerror(rc));
-        rv = store__mdb_err(rc);
-        if (rv == STORE_EINVAL || rv == STORE_ENOTFOUND) {
-            rv = STORE_EIO;
-        }
-        goto err_close_env;
-    }
-    rv = open_dbs(s);
     if (rv != 0) {
         goto err_close_env;
     }
