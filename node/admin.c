@@ -48,15 +48,14 @@ static int32_t limit_of(const char *s)
     return (int32_t)v;
 }
 
-void admin_parse(char *line, struct admin_req *out)
+/* Splits line in place at spaces into at most ADMIN_MAX_TOKENS tokens.
+ * The first token runs to the first space: a line that starts with a
+ * space has an empty command word, as in gearmand. */
+static size_t tokenize(char *line, char **tok)
 {
-    char *tok[ADMIN_MAX_TOKENS];
     size_t n = 0;
     char *p = line;
 
-    memset(out, 0, sizeof(*out));
-    /* The first token runs to the first space: a line that starts with a
-     * space has an empty command word, as in gearmand. */
     tok[n++] = p;
     while (*p != '\0' && *p != ' ') {
         p++;
@@ -77,25 +76,13 @@ void admin_parse(char *line, struct admin_req *out)
     if (*p == ' ') {
         *p = '\0';
     }
-    out->word = tok[0];
-    out->cmd = ADMIN_UNKNOWN;
-    if (strcasecmp(tok[0], "status") == 0) {
-        out->cmd = ADMIN_STATUS;
-    } else if (strcasecmp(tok[0], "prioritystatus") == 0) {
-        out->cmd = ADMIN_PRIORITYSTATUS;
-    } else if (strcasecmp(tok[0], "workers") == 0) {
-        out->cmd = ADMIN_WORKERS;
-    } else if (strcasecmp(tok[0], "getpid") == 0) {
-        out->cmd = ADMIN_GETPID;
-    } else if (strcasecmp(tok[0], "verbose") == 0) {
-        out->cmd = ADMIN_VERBOSE;
-    } else if (strcasecmp(tok[0], "version") == 0) {
-        out->cmd = ADMIN_VERSION;
-    } else if (strcasecmp(tok[0], "shutdown") == 0) {
-        out->cmd = n >= 2 && strcasecmp(tok[1], "graceful") == 0
-                       ? ADMIN_SHUTDOWN_GRACEFUL
-                       : ADMIN_SHUTDOWN;
-    } else if (strcasecmp(tok[0], "maxqueue") == 0) {
+    return n;
+}
+
+/* The commands with arguments: maxqueue, show, cancel, create, drop. */
+static void parse_with_args(char **tok, size_t n, struct admin_req *out)
+{
+    if (strcasecmp(tok[0], "maxqueue") == 0) {
         if (n < 2) {
             out->cmd = ADMIN_INCOMPLETE;
             return;
@@ -137,6 +124,39 @@ void admin_parse(char *line, struct admin_req *out)
             out->cmd = ADMIN_INCOMPLETE;
         }
     }
+}
+
+void admin_parse(char *line, struct admin_req *out)
+{
+    static const struct {
+        const char *word;
+        enum admin_cmd cmd;
+    } plain[] = {
+        {"status", ADMIN_STATUS},   {"prioritystatus", ADMIN_PRIORITYSTATUS},
+        {"workers", ADMIN_WORKERS}, {"getpid", ADMIN_GETPID},
+        {"verbose", ADMIN_VERBOSE}, {"version", ADMIN_VERSION},
+    };
+    char *tok[ADMIN_MAX_TOKENS];
+    size_t n;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    n = tokenize(line, tok);
+    out->word = tok[0];
+    out->cmd = ADMIN_UNKNOWN;
+    for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        if (strcasecmp(tok[0], plain[i].word) == 0) {
+            out->cmd = plain[i].cmd;
+            return;
+        }
+    }
+    if (strcasecmp(tok[0], "shutdown") == 0) {
+        out->cmd = n >= 2 && strcasecmp(tok[1], "graceful") == 0
+                       ? ADMIN_SHUTDOWN_GRACEFUL
+                       : ADMIN_SHUTDOWN;
+        return;
+    }
+    parse_with_args(tok, n, out);
 }
 
 /* ---------------------------------------------------------------------

@@ -1013,11 +1013,32 @@ static uint32_t parse_timeout(struct gr_buf b)
 }
 
 /* Handles one binary packet; the handler may take its body. */
+static void handle_can_do(struct gm_session *s, const struct gm_packet *pkt)
+{
+    uint32_t timeout =
+        pkt->type == GM_CAN_DO_TIMEOUT ? parse_timeout(pkt->args[1]) : 0;
+
+    if (func_add(s, &pkt->args[0], timeout) != 0) {
+        gm_session_close(s, false);
+    }
+}
+
+/* SET_CLIENT_ID: kept for `workers`, cut to what fits. */
+static void set_client_id(struct gm_session *s, struct gr_buf id)
+{
+    size_t n =
+        id.len < sizeof(s->client_id) - 1 ? id.len : sizeof(s->client_id) - 1;
+
+    if (n > 0) {
+        memcpy(s->client_id, id.base, n);
+    }
+    s->client_id[n] = '\0';
+}
+
 static void handle_packet(struct gm_session *s, struct gm_packet *pkt)
 {
     static const struct gr_buf none = {NULL, 0};
     const struct gm_cmd_info *info = gm_cmd_info(pkt->type);
-    size_t n;
 
     if (!pkt->is_request) {
         reply_error(s, "INVALID_MAGIC", "Request magic expected");
@@ -1059,14 +1080,8 @@ static void handle_packet(struct gm_session *s, struct gm_packet *pkt)
         handle_work(s, pkt);
         break;
     case GM_CAN_DO:
-        if (func_add(s, &pkt->args[0], 0) != 0) {
-            gm_session_close(s, false);
-        }
-        break;
     case GM_CAN_DO_TIMEOUT:
-        if (func_add(s, &pkt->args[0], parse_timeout(pkt->args[1])) != 0) {
-            gm_session_close(s, false);
-        }
+        handle_can_do(s, pkt);
         break;
     case GM_CANT_DO:
         func_remove(s, &pkt->args[0]);
@@ -1078,14 +1093,7 @@ static void handle_packet(struct gm_session *s, struct gm_packet *pkt)
         handle_pre_sleep(s);
         break;
     case GM_SET_CLIENT_ID:
-        n = pkt->args[0].len;
-        if (n > sizeof(s->client_id) - 1) {
-            n = sizeof(s->client_id) - 1;
-        }
-        if (n > 0) {
-            memcpy(s->client_id, pkt->args[0].base, n);
-        }
-        s->client_id[n] = '\0';
+        set_client_id(s, pkt->args[0]);
         break;
     case GM_ECHO_REQ:
         reply(s, GM_ECHO_RES, &pkt->args[0], 1);
