@@ -89,20 +89,63 @@ int store__job_add_waiter(struct store__job *j,
     return 0;
 }
 
+/* Fills j from its record, already checked and copied to j->mem. */
+static void decode_job(struct store__job *j, uint64_t num)
+{
+    const uint8_t *p = j->mem;
+    const uint8_t *q = p + JOB_HDR;
+    uint32_t i;
+
+    j->num = num;
+    j->flags = store__get32(p + 8);
+    j->prio = (enum store_prio)p[5];
+    j->retries = store__get32(p + 12);
+    j->numerator = store__get32(p + 16);
+    j->denominator = store__get32(p + 20);
+    j->n_waiters = store__get32(p + 24);
+    j->data_len = store__get64(p + 40);
+    j->qseq = store__get64(p + 48);
+    j->when = store__get64(p + 56);
+    store__get_ref(p + 64, &j->worker);
+    for (i = 0; i < j->n_waiters; i++) {
+        store__get_ref(q, &j->waiters[i]);
+        q += STORE__REF_LEN;
+    }
+    j->function.base = q;
+    j->function.len = store__get32(p + 28);
+    q += j->function.len;
+    j->unique.base = q;
+    j->unique.len = store__get32(p + 32);
+    q += j->unique.len;
+    j->reducer.base = q;
+    j->reducer.len = store__get32(p + 36);
+    q += j->reducer.len;
+    j->data.base = q;
+    j->data.len = (j->flags & STORE__JOB_DATA_EXT) ? 0 : (size_t)j->data_len;
+}
+
+/* True if the record's CRC, version, priority and lengths hold. */
+static bool job_record_ok(const uint8_t *p, size_t size)
+{
+    uint64_t need;
+    uint64_t dl;
+
+    if (size < JOB_HDR ||
+        store__crc32c(0, p + 4, size - 4) != store__get32(p) ||
+        p[4] != JOB_REC_VERSION || p[5] >= STORE_PRIO_COUNT) {
+        return false;
+    }
+    dl = (store__get32(p + 8) & STORE__JOB_DATA_EXT) ? 0 : store__get64(p + 40);
+    need = (uint64_t)JOB_HDR + (uint64_t)store__get32(p + 24) * STORE__REF_LEN +
+           store__get32(p + 28) + store__get32(p + 32) + store__get32(p + 36) +
+           dl;
+    return need == size;
+}
+
 int store__job_load(struct store_txn *txn, uint64_t num, struct store__job *j)
 {
     uint8_t key[8];
     MDB_val v;
-    const uint8_t *p;
-    uint64_t need;
-    uint32_t i;
-    uint32_t n_waiters;
-    uint32_t fl;
-    uint32_t ul;
-    uint32_t rl;
-    uint64_t dl;
-    size_t inline_len;
-    const uint8_t *q;
     int rv;
 
     store__put64(key, num);
@@ -110,23 +153,10 @@ int store__job_load(struct store_txn *txn, uint64_t num, struct store__job *j)
     if (rv != 0) {
         return rv;
     }
-    p = v.mv_data;
-    if (v.mv_size < JOB_HDR ||
-        store__crc32c(0, p + 4, v.mv_size - 4) != store__get32(p) ||
-        p[4] != JOB_REC_VERSION || p[5] >= STORE_PRIO_COUNT) {
-        goto corrupt;
-    }
-    n_waiters = store__get32(p + 24);
-    fl = store__get32(p + 28);
-    ul = store__get32(p + 32);
-    rl = store__get32(p + 36);
-    dl = store__get64(p + 40);
-    j->flags = store__get32(p + 8);
-    inline_len = (j->flags & STORE__JOB_DATA_EXT) ? 0 : (size_t)dl;
-    need = (uint64_t)JOB_HDR + (uint64_t)n_waiters * STORE__REF_LEN + fl + ul +
-           rl + ((j->flags & STORE__JOB_DATA_EXT) ? 0 : dl);
-    if (need != v.mv_size) {
-        goto corrupt;
+    if (!job_record_ok(v.mv_data, v.mv_size)) {
+        store__errmsgf(txn->s, "job %llu: checksum or layout mismatch",
+                       (unsigned long long)num);
+        return STORE_ECORRUPT;
     }
     /* Copy out: later puts in this txn may move the LMDB page. */
     if (j->mem_cap < v.mv_size) {
@@ -137,44 +167,13 @@ int store__job_load(struct store_txn *txn, uint64_t num, struct store__job *j)
         j->mem = m;
         j->mem_cap = v.mv_size;
     }
-    memcpy(j->mem, p, v.mv_size);
-    p = j->mem;
-    rv = ensure_waiters(j, n_waiters);
+    memcpy(j->mem, v.mv_data, v.mv_size);
+    rv = ensure_waiters(j, store__get32(j->mem + 24));
     if (rv != 0) {
         return rv;
     }
-    j->num = num;
-    j->prio = (enum store_prio)p[5];
-    j->retries = store__get32(p + 12);
-    j->numerator = store__get32(p + 16);
-    j->denominator = store__get32(p + 20);
-    j->data_len = dl;
-    j->qseq = store__get64(p + 48);
-    j->when = store__get64(p + 56);
-    store__get_ref(p + 64, &j->worker);
-    q = p + JOB_HDR;
-    for (i = 0; i < n_waiters; i++) {
-        store__get_ref(q, &j->waiters[i]);
-        q += STORE__REF_LEN;
-    }
-    j->n_waiters = n_waiters;
-    j->function.base = q;
-    j->function.len = fl;
-    q += fl;
-    j->unique.base = q;
-    j->unique.len = ul;
-    q += ul;
-    j->reducer.base = q;
-    j->reducer.len = rl;
-    q += rl;
-    j->data.base = q;
-    j->data.len = inline_len;
+    decode_job(j, num);
     return 0;
-
-corrupt:
-    store__errmsgf(txn->s, "job %llu: checksum or layout mismatch",
-                   (unsigned long long)num);
-    return STORE_ECORRUPT;
 }
 
 static uint8_t *put_bytes(uint8_t *q, struct store_buf b)

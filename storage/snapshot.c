@@ -199,24 +199,13 @@ static int load_record(struct store_txn *txn, struct in *in, unsigned db,
     return take(in, v.mv_data, vlen);
 }
 
-int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
-                    uint64_t *index)
+/* The stream's header and cluster name (NUL-terminated into cluster). */
+static int read_header(struct in *in, char *cluster, uint32_t *cluster_len,
+                       uint64_t *applied)
 {
-    struct in in = {fn, arg, 0};
     uint8_t hdr[SNAP_HDR];
-    uint8_t rec[9];
-    uint8_t crc[4];
-    char cluster[STORE_CLUSTER_MAX + 1];
-    uint32_t cluster_len;
-    uint64_t applied;
-    size_t i;
-    int rc;
-    int rv;
+    int rv = take(in, hdr, sizeof(hdr));
 
-    if (!txn->write) {
-        return STORE_EINVAL;
-    }
-    rv = take(&in, hdr, sizeof(hdr));
     if (rv != 0) {
         return rv;
     }
@@ -226,20 +215,32 @@ int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
     if (store__get32(hdr + 8) != SNAP_VERSION) {
         return STORE_EVERSION;
     }
-    cluster_len = store__get32(hdr + 12);
-    applied = store__get64(hdr + 16);
-    if (cluster_len == 0 || cluster_len > STORE_CLUSTER_MAX) {
+    *cluster_len = store__get32(hdr + 12);
+    *applied = store__get64(hdr + 16);
+    if (*cluster_len == 0 || *cluster_len > STORE_CLUSTER_MAX) {
         return STORE_EMALFORMED;
     }
-    rv = take(&in, cluster, cluster_len);
+    rv = take(in, cluster, *cluster_len);
     if (rv != 0) {
         return rv;
     }
-    cluster[cluster_len] = '\0';
-    if (memchr(cluster, ':', cluster_len) != NULL ||
-        memchr(cluster, '\0', cluster_len) != NULL) {
+    cluster[*cluster_len] = '\0';
+    if (memchr(cluster, ':', *cluster_len) != NULL ||
+        memchr(cluster, '\0', *cluster_len) != NULL) {
         return STORE_EMALFORMED;
     }
+    return 0;
+}
+
+/* Empties the snapshot's tables, then loads its records up to the end
+ * mark. */
+static int read_records(struct store_txn *txn, struct in *in)
+{
+    uint8_t rec[9];
+    size_t i;
+    int rc;
+    int rv;
+
     for (i = 0; i < N_SNAP_DBS; i++) {
         rc = mdb_drop(txn->txn, store__dbi(txn, snap_dbs[i]), 0);
         if (rc != 0) {
@@ -247,23 +248,41 @@ int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
         }
     }
     for (;;) {
-        rv = take(&in, rec, 1);
-        if (rv != 0) {
+        rv = take(in, rec, 1);
+        if (rv != 0 || rec[0] == SNAP_END) {
             return rv;
         }
-        if (rec[0] == SNAP_END) {
-            break;
-        }
-        rv = take(&in, rec + 1, 8);
+        rv = take(in, rec + 1, 8);
         if (rv == 0) {
-            rv = load_record(txn, &in, rec[0], store__get32(rec + 1),
+            rv = load_record(txn, in, rec[0], store__get32(rec + 1),
                              store__get32(rec + 5));
         }
         if (rv != 0) {
             return rv;
         }
     }
-    rv = fn(arg, crc, sizeof(crc));
+}
+
+int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
+                    uint64_t *index)
+{
+    struct in in = {fn, arg, 0};
+    uint8_t crc[4];
+    char cluster[STORE_CLUSTER_MAX + 1];
+    uint32_t cluster_len;
+    uint64_t applied;
+    int rv;
+
+    if (!txn->write) {
+        return STORE_EINVAL;
+    }
+    rv = read_header(&in, cluster, &cluster_len, &applied);
+    if (rv == 0) {
+        rv = read_records(txn, &in);
+    }
+    if (rv == 0) {
+        rv = fn(arg, crc, sizeof(crc));
+    }
     if (rv != 0) {
         return rv;
     }
