@@ -25,11 +25,6 @@ static struct gr_buf gb(struct store_buf b)
     return r;
 }
 
-/* Payloads at least this large leave from the effect's own memory
- * (store_effects_hold) instead of being copied into the session's
- * output: the same threshold as storage's blocks of their own. */
-#define BY_REFERENCE_MIN ((size_t)64 * 1024 + 1)
-
 static void unhold(const void *data, size_t len, void *token)
 {
     (void)data;
@@ -37,7 +32,9 @@ static void unhold(const void *data, size_t len, void *token)
     store_effects_unhold(token);
 }
 
-/* Writes a packet whose last argument is e->data. */
+/* Writes a packet whose last argument is e->data; a payload in a block
+ * of its own leaves from there (store_effects_hold) instead of being
+ * copied into the session's output. */
 static int write_with_data(struct gm_session *s, uint32_t type,
                            const struct gr_buf *args, size_t n,
                            const struct store_effect *e)
@@ -45,7 +42,7 @@ static int write_with_data(struct gm_session *s, uint32_t type,
     struct gr_server *srv = s->srv;
     void *token = NULL;
 
-    if (n > 0 && e->data.len >= BY_REFERENCE_MIN &&
+    if (n > 0 && e->data.len >= STORE_EFFECT_OWN_BLOCK &&
         args[n - 1].base == e->data.base && srv->fxd != NULL) {
         token = store_effects_hold(&srv->fxd->fx, e->data.base);
     }

@@ -344,14 +344,14 @@ static int write_packet(struct evbuffer *out, bool request, uint32_t type,
     }
     for (i = 0; i < n; i++) {
         bool by_ref = release != NULL && i + 1 == n;
+        int rc = 0;
 
-        if (args[i].len > 0 && !by_ref &&
-            evbuffer_add(out, args[i].base, args[i].len) != 0) {
-            return GR_ENOMEM;
+        if (args[i].len > 0) {
+            rc = by_ref ? evbuffer_add_reference(out, args[i].base, args[i].len,
+                                                 release, extra)
+                        : evbuffer_add(out, args[i].base, args[i].len);
         }
-        if (args[i].len > 0 && by_ref &&
-            evbuffer_add_reference(out, args[i].base, args[i].len, release,
-                                   extra) != 0) {
+        if (rc != 0) {
             return GR_ENOMEM;
         }
         if (i + 1 < n && evbuffer_add(out, &nul, 1) != 0) {

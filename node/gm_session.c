@@ -1012,7 +1012,7 @@ static uint32_t parse_timeout(struct gr_buf b)
     return (uint32_t)v;
 }
 
-/* Handles one binary packet; the handler may take its body. */
+/* CAN_DO and CAN_DO_TIMEOUT. */
 static void handle_can_do(struct gm_session *s, const struct gm_packet *pkt)
 {
     uint32_t timeout =
@@ -1035,6 +1035,7 @@ static void set_client_id(struct gm_session *s, struct gr_buf id)
     s->client_id[n] = '\0';
 }
 
+/* Handles one binary packet; the handler may take its body. */
 static void handle_packet(struct gm_session *s, struct gm_packet *pkt)
 {
     static const struct gr_buf none = {NULL, 0};

@@ -97,8 +97,8 @@ struct gm_session {
     struct evbuffer *in;
     struct evbuffer *out;
     struct gm_frame held;   /* GM_SS_WAIT_COMMIT: the frame that waits */
-    struct gm_big_body big; /* a large body being read (GM_SESSION_BIG_BODY) */
     bool held_reads;        /* ... and it reads queue state (reads_state) */
+    struct gm_big_body big; /* a large body being read (GM_SESSION_BIG_BODY) */
     size_t n_pending;       /* proposals in flight from this connection */
     size_t pending_bytes;   /* their packet bytes (GM_SESSION_PENDING_BYTES) */
 

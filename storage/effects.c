@@ -21,7 +21,7 @@
 
 #include <stdatomic.h>
 
-#define ARENA_BLOCK (64u * 1024u)
+#define ARENA_BLOCK (STORE_EFFECT_OWN_BLOCK - 1)
 
 struct arena_block {
     struct arena_block *next;

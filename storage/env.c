@@ -116,8 +116,6 @@ static int migrate_from_1(struct store_txn *txn)
     return store__meta_put_u64(txn, META_FORMAT, STORE__FORMAT_VERSION);
 }
 
-/* First open: write the format, node id and cluster name. Later opens:
- * check them. Then bump the incarnation. */
 /* A new directory: format, node id, cluster name and incarnation 0. */
 static int create_meta(struct store *s, struct store_txn *txn,
                        const struct store_config *cfg)
@@ -213,6 +211,8 @@ static int next_incarnation(struct store *s, struct store_txn *txn,
     return store__meta_put_u64(txn, META_INCARNATION, s->incarnation);
 }
 
+/* First open: write the format, node id and cluster name. Later opens:
+ * check them (converting an older format). Then bump the incarnation. */
 static int init_meta(struct store *s, const struct store_config *cfg)
 {
     struct store_txn *txn;

@@ -51,7 +51,7 @@ enum store__db {
     STORE__DB_JDATA = 3,   /* u64be job number -> CRC + large payload */
     STORE__DB_READY = 4,   /* fn NUL prio u64be qseq u64be job -> u64be when */
     STORE__DB_UNIQ = 5,    /* fn NUL ukey -> u64be job */
-    STORE__DB_UNIQS = 6,   /* format 1 only, empty since (STORE__FORMAT_VERSION) */
+    STORE__DB_UNIQS = 6,   /* format 1 only; empty since format 2 */
     STORE__DB_ASSIGN = 7,  /* worker ref (24) u64be job -> empty */
     STORE__DB_WAITS = 8,   /* client ref (24) u64be job -> empty */
     STORE__DB_DUE = 9,     /* u64be when u64be job -> empty (queued epoch) */
@@ -231,7 +231,7 @@ enum store__job_flag {
     STORE__JOB_BG = 2,       /* a background submission created or joined */
     STORE__JOB_IGNORE = 4,   /* running, nobody wants the result */
     STORE__JOB_DATA_EXT = 8, /* payload in STORE__DB_JDATA */
-    STORE__JOB_UNIQ = 16,    /* indexed in UNIQ (and UNIQS unless DASH) */
+    STORE__JOB_UNIQ = 16,    /* indexed in UNIQ */
     STORE__JOB_DASH = 32,    /* unique "-": keyed by a hash of the data */
 };
 

@@ -11,7 +11,7 @@
  *           (grab, status, requeue) never copies a large payload again
  *   ready   fn NUL prio qseq job -> u64be when: only queued jobs; cursor
  *           order is priority then queue order, so a grab is one seek
- *   uniq    fn NUL ukey -> job; uniqs unique NUL fn -> job
+ *   uniq    fn NUL ukey -> job (the only unique index since format 2)
  *   assign  worker ref | job; waits client ref | job (prefix ranges)
  *   due     when | job for queued epoch jobs (next_due is one seek)
  *   funcs   fn -> counts and maxqueue, so `status` reads no jobs

@@ -281,9 +281,13 @@ void store_effects_init(struct store_effects *fx);
 void store_effects_reset(struct store_effects *fx);
 void store_effects_close(struct store_effects *fx);
 
+/* Copies of this many bytes or more get a block of their own in the
+ * effect list, which store_effects_hold can keep alive. */
+#define STORE_EFFECT_OWN_BLOCK ((size_t)64 * 1024 + 1)
 /* Keeps the bytes at base alive past store_effects_reset and _close when
- * they are a large copy of their own (over 64 KiB: a payload), so they
- * can be sent without another copy; returns a token for
+ * they are a large copy of their own (STORE_EFFECT_OWN_BLOCK bytes or
+ * more: a payload), so they can be sent without another copy; returns a
+ * token for
  * store_effects_unhold, or NULL when base is anything else (copy it
  * then). Unhold may run on any thread. */
 void *store_effects_hold(struct store_effects *fx, const void *base);
