@@ -93,6 +93,12 @@ struct bench_pool *bench_pool_start(const struct bench_opts *opts,
 bool bench_pool_wait(struct bench_pool *p, unsigned long target,
                      double deadline);
 
+/* The mean time a worker spent between returning a result and being
+ * handed its next job (ms): GRAB_JOB and the server's answer, with the
+ * scheduling of the worker thread. Idle time when the queue ran empty
+ * counts too. 0 before any worker did two jobs. */
+double bench_pool_gap_ms(struct bench_pool *p);
+
 /* Stops the threads (they exit within one worker timeout) and frees the
  * pool. Returns the number of libgearman errors the workers saw. A thread
  * still blocked inside libgearman after 10 s is left running: then *stuck

@@ -283,6 +283,7 @@ int bench_case_roundtrip(const struct bench_opts *opts)
     char fn[128];
     double t0;
     double secs;
+    double gap_ms;
     unsigned long errors;
     bool stuck = false;
     bool leak_ledger = false;
@@ -345,6 +346,7 @@ int bench_case_roundtrip(const struct bench_opts *opts)
     /* Go on checking after a failure: the worker's ledger and the server's
      * counts tell where a wrong result came from. */
     ok = wait_counts(opts, fn, 0, bench_now() + 30.0) && ok;
+    gap_ms = bench_pool_gap_ms(pool);
     errors = bench_pool_free(pool, &stuck);
     pool = NULL;
     if (stuck) {
@@ -365,12 +367,13 @@ int bench_case_roundtrip(const struct bench_opts *opts)
     bench_sort(sh.lat, opts->n_jobs);
     printf("RESULT case=roundtrip jobs=%lu size=%zu clients=%u workers=%u "
            "secs=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f "
-           "verified=%d wrong=%lu\n",
+           "worker_gap_ms=%.3f verified=%d wrong=%lu\n",
            opts->n_jobs, opts->size, nc, opts->n_workers, secs,
            (double)opts->n_jobs / secs,
            1e3 * bench_percentile(sh.lat, opts->n_jobs, 50),
            1e3 * bench_percentile(sh.lat, opts->n_jobs, 99),
-           1e3 * sh.lat[opts->n_jobs - 1], ok ? 1 : 0, atomic_load(&sh.n_bad));
+           1e3 * sh.lat[opts->n_jobs - 1], gap_ms, ok ? 1 : 0,
+           atomic_load(&sh.n_bad));
     if (!ok) {
         goto out;
     }

@@ -38,14 +38,22 @@ struct bench_pool {
     bool echo;
     atomic_bool stop;
     atomic_ulong n_errors;
+    /* A worker's time from returning one job's result to being handed the
+     * next, summed over every worker (microseconds) and counted. */
+    atomic_ulong gap_us;
+    atomic_ulong n_gaps;
     unsigned n;
     struct pool_thread *threads; /* owned */
 };
+
+/* When this worker thread returned its last result (0: none yet). */
+static _Thread_local double last_done;
 
 static void *on_job(gearman_job_st *job, void *context, size_t *result_size,
                     gearman_return_t *ret_ptr)
 {
     struct bench_pool *p = context;
+    double start = bench_now();
     const uint8_t *data = gearman_job_workload(job);
     size_t len = gearman_job_workload_size(job);
     void *result = NULL;
@@ -63,6 +71,12 @@ static void *on_job(gearman_job_st *job, void *context, size_t *result_size,
         *result_size = len;
     }
     *ret_ptr = GEARMAN_SUCCESS;
+    if (last_done > 0.0) {
+        atomic_fetch_add(&p->gap_us,
+                         (unsigned long)((start - last_done) * 1e6));
+        atomic_fetch_add(&p->n_gaps, 1);
+    }
+    last_done = bench_now();
     return result;
 }
 
@@ -114,6 +128,7 @@ static void *pool_thread_main(void *arg)
 {
     struct pool_thread *t = arg;
 
+    last_done = 0.0;
     run_worker(t->pool);
     atomic_store(&t->finished, true);
     return NULL;
@@ -170,6 +185,13 @@ bool bench_pool_wait(struct bench_pool *p, unsigned long target,
         nanosleep(&step, NULL);
     }
     return true;
+}
+
+double bench_pool_gap_ms(struct bench_pool *p)
+{
+    unsigned long n = atomic_load(&p->n_gaps);
+
+    return n > 0 ? (double)atomic_load(&p->gap_us) / 1e3 / (double)n : 0.0;
 }
 
 unsigned long bench_pool_free(struct bench_pool *p, bool *stuck)

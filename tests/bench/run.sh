@@ -125,19 +125,20 @@ print_table() {
     row[3] = "fg round trips, 64 clients 16 workers (/s)|roundtrip||rate|0|hi"
     row[4] = "  fg latency p50 (ms)|roundtrip||p50_ms|2|lo"
     row[5] = "  fg latency p99 (ms)|roundtrip||p99_ms|2|lo"
-    row[6] = "deep queue: jobs queued|deep||jobs|0|"
-    row[7] = "  fill rate (jobs/s)|deep||rate|0|hi"
-    row[8] = "  drain rate, 16 workers (jobs/s)|deep_drain||rate|0|hi"
-    row[9] = "  server RSS empty (MiB)|deep_mem|empty|rss_kb|1|lo"
-    row[10] = "  server RSS holding the queue (MiB)|deep_mem|full|rss_kb|1|lo"
-    row[11] = "    of which anonymous (MiB)|deep_mem|full|anon_kb|1|lo"
-    row[12] = "    of which file-backed, e.g. mmap (MiB)|deep_mem|full|file_kb|1|lo"
-    row[13] = "  RSS growth per queued job (bytes)|deep_mem|full|per_job|0|lo"
-    row[14] = "  data on disk holding the queue (MiB)|deep_disk|full|allocated_b|1|lo"
-    row[15] = "  server RSS after the drain (MiB)|deep_mem|drained|rss_kb|1|lo"
-    row[16] = "big payload round trip (s, median)|big||median_s|3|lo"
-    row[17] = "  big payload size (MiB)|big||size|0|"
-    nrow = 17
+    row[6] = "  worker wait between jobs (ms)|roundtrip||worker_gap_ms|3|lo"
+    row[7] = "deep queue: jobs queued|deep||jobs|0|"
+    row[8] = "  fill rate (jobs/s)|deep||rate|0|hi"
+    row[9] = "  drain rate, 16 workers (jobs/s)|deep_drain||rate|0|hi"
+    row[10] = "  server RSS empty (MiB)|deep_mem|empty|rss_kb|1|lo"
+    row[11] = "  server RSS holding the queue (MiB)|deep_mem|full|rss_kb|1|lo"
+    row[12] = "    of which anonymous (MiB)|deep_mem|full|anon_kb|1|lo"
+    row[13] = "    of which file-backed, e.g. mmap (MiB)|deep_mem|full|file_kb|1|lo"
+    row[14] = "  RSS growth per queued job (bytes)|deep_mem|full|per_job|0|lo"
+    row[15] = "  data on disk holding the queue (MiB)|deep_disk|full|allocated_b|1|lo"
+    row[16] = "  server RSS after the drain (MiB)|deep_mem|drained|rss_kb|1|lo"
+    row[17] = "big payload round trip (s, median)|big||median_s|3|lo"
+    row[18] = "  big payload size (MiB)|big||size|0|"
+    nrow = 18
     # Derived values.
     for (s = 1; s <= n; s++) {
       srv = S[s]
