@@ -238,6 +238,7 @@ static int fx_job_done(struct ctx *c, uint64_t num)
     if (rv != 0) {
         return rv;
     }
+    e->job = num;
     return fx_handle(c, num, &e->handle);
 }
 
@@ -657,6 +658,8 @@ struct runnable_arg {
     const uint8_t *prefix; /* the function name and its NUL */
     size_t fn_len;
     uint64_t now_s;
+    store_skip_fn skip; /* NULL: none passed over */
+    void *skip_arg;
     uint64_t *num;
 };
 
@@ -674,19 +677,26 @@ static int runnable_one(void *arg, const MDB_val *k, const MDB_val *v)
     when = store__get64(v->mv_data);
     /* Epoch jobs not yet due keep their place (3.9). */
     if (when == 0 || when <= a->now_s) {
-        *a->num = store__get64((uint8_t *)k->mv_data + a->fn_len + 10);
+        uint64_t num = store__get64((uint8_t *)k->mv_data + a->fn_len + 10);
+
+        if (a->skip != NULL && a->skip(a->skip_arg, num)) {
+            return 0;
+        }
+        *a->num = num;
         return STORE__WALK_STOP;
     }
     return 0;
 }
 
-/* Finds the first runnable job of fn: best priority, then queue order
- * (GEARMAND.md 3.2). *num = 0 when there is none. */
+/* Finds the first runnable job of fn that skip (if not NULL) does not
+ * name: best priority, then queue order (GEARMAND.md 3.2). *num = 0 when
+ * there is none. */
 static int find_runnable(struct store_txn *txn, struct store_buf fn,
-                         uint64_t now_s, uint64_t *num)
+                         uint64_t now_s, store_skip_fn skip, void *skip_arg,
+                         uint64_t *num)
 {
     uint8_t prefix[STORE_FUNCTION_MAX + 1];
-    struct runnable_arg a = {prefix, fn.len, now_s, num};
+    struct runnable_arg a = {prefix, fn.len, now_s, skip, skip_arg, num};
     int rv;
 
     *num = 0;
@@ -701,9 +711,83 @@ static int find_runnable(struct store_txn *txn, struct store_buf fn,
 }
 
 int store__find_runnable(struct store_txn *txn, struct store_buf fn,
-                         uint64_t now_ms, uint64_t *num)
+                         uint64_t now_ms, store_skip_fn skip, void *skip_arg,
+                         uint64_t *num)
 {
-    return find_runnable(txn, fn, now_ms / 1000u, num);
+    return find_runnable(txn, fn, now_ms / 1000u, skip, skip_arg, num);
+}
+
+/* The job an ordinary GRAB takes: 1.1.x gives the first of the worker's
+ * functions that has a runnable job, whatever the priorities of the
+ * others (3.2); with min_job, of those numbered min_job or more. *num = 0
+ * when there is none. */
+static bool below_min(void *arg, uint64_t num)
+{
+    return num < *(const uint64_t *)arg;
+}
+
+static int grab_pick(struct store_txn *txn, const struct store_grab *g,
+                     uint64_t now_s, uint64_t *num)
+{
+    uint64_t min = g->min_job;
+    size_t i;
+    int rv = 0;
+
+    *num = 0;
+    for (i = 0; i < g->n_functions && *num == 0 && rv == 0; i++) {
+        rv = find_runnable(txn, g->functions[i], now_s,
+                           min > 0 ? below_min : NULL, &min, num);
+    }
+    return rv;
+}
+
+/* True if job j may be handed to the worker of a GRAB that names it: it
+ * is queued, and of one of the worker's functions. */
+static bool grab_may_take(const struct store_grab *g,
+                          const struct store__job *j)
+{
+    size_t i;
+
+    if (j->flags & STORE__JOB_RUNNING) {
+        return false;
+    }
+    for (i = 0; i < g->n_functions; i++) {
+        if (store__buf_eq(g->functions[i], j->function)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ASSIGN of j to the worker: the effect with the job's bytes. */
+static int fx_assign(struct ctx *c, const struct store_conn_ref *worker,
+                     struct store__job *j)
+{
+    struct store_effect *e;
+    struct store_buf data;
+    int rv;
+
+    rv = store__fx_push(c->fx, STORE_FX_ASSIGN, worker, &e);
+    if (rv == 0) {
+        e->job = j->num;
+        rv = fx_handle(c, j->num, &e->handle);
+    }
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, j->function, &e->function);
+    }
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, j->unique, &e->unique);
+    }
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, j->reducer, &e->reducer);
+    }
+    if (rv == 0) {
+        rv = store__job_data(c->txn, j, &data);
+    }
+    if (rv == 0) {
+        rv = store__fx_copy(c->fx, data, &e->data);
+    }
+    return rv;
 }
 
 static int do_grab(struct ctx *c, const struct store_grab *g)
@@ -711,15 +795,11 @@ static int do_grab(struct ctx *c, const struct store_grab *g)
     uint8_t key[STORE__REF_KEY_LEN];
     struct store__job j;
     struct store_effect *e;
-    struct store_buf data;
-    uint64_t num = 0;
-    size_t i;
+    uint64_t num = g->job;
     int rv = 0;
 
-    /* 1.1.x: the first of the worker's functions that has a runnable job
-     * wins, whatever the priorities of the others (3.2). */
-    for (i = 0; i < g->n_functions && num == 0; i++) {
-        rv = find_runnable(c->txn, g->functions[i], c->now_ms / 1000u, &num);
+    if (num == 0) {
+        rv = grab_pick(c->txn, g, c->now_ms / 1000u, &num);
         if (rv != 0) {
             return rv;
         }
@@ -729,31 +809,18 @@ static int do_grab(struct ctx *c, const struct store_grab *g)
     }
     store__job_init(&j);
     rv = store__job_load(c->txn, num, &j);
+    if (g->job != 0 &&
+        (rv == STORE_ENOTFOUND || (rv == 0 && !grab_may_take(g, &j)))) {
+        /* The named job went meanwhile: its node promised not to let that
+         * happen (node/gm_session.c), so this is its bug, reported. */
+        rv = store__fx_push(c->fx, STORE_FX_NO_JOB, &g->worker, &e);
+        goto out;
+    }
     if (rv == STORE_ENOTFOUND || (rv == 0 && (j.flags & STORE__JOB_RUNNING))) {
         rv = STORE_ECORRUPT; /* the ready queue points at no queued job */
     }
-    if (rv != 0) {
-        goto out;
-    }
-    rv = store__fx_push(c->fx, STORE_FX_ASSIGN, &g->worker, &e);
-    if (rv != 0) {
-        goto out;
-    }
-    rv = fx_handle(c, j.num, &e->handle);
     if (rv == 0) {
-        rv = store__fx_copy(c->fx, j.function, &e->function);
-    }
-    if (rv == 0) {
-        rv = store__fx_copy(c->fx, j.unique, &e->unique);
-    }
-    if (rv == 0) {
-        rv = store__fx_copy(c->fx, j.reducer, &e->reducer);
-    }
-    if (rv == 0) {
-        rv = store__job_data(c->txn, &j, &data);
-    }
-    if (rv == 0) {
-        rv = store__fx_copy(c->fx, data, &e->data);
+        rv = fx_assign(c, &g->worker, &j);
     }
     if (rv == 0) {
         rv = store__job_unqueue(c->txn, &j);

@@ -101,6 +101,8 @@ static int build_grab(struct pb_cmd *b, const struct store_grab *c)
     }
     b->grab.n_functions = c->n_functions;
     b->grab.functions = b->fns;
+    b->grab.job = c->job;
+    b->grab.min_job = c->min_job;
     b->pb.cmd_case = GEARRAFT__COMMAND__CMD_GRAB;
     b->pb.grab = &b->grab;
     return 0;
@@ -443,6 +445,8 @@ static void fill_grab(const Gearraft__Grab *m, struct store_grab *g,
     }
     g->functions = m->n_functions > 0 ? fns : NULL;
     g->n_functions = m->n_functions;
+    g->job = m->job;
+    g->min_job = m->min_job;
 }
 
 static void fill_work(const Gearraft__Work *m, struct store_work *w,

@@ -322,8 +322,10 @@ int store__job_uniq_del(struct store_txn *txn, const struct store__job *j,
                         struct store_buf data);
 
 /* apply.c: the job number of fn's first runnable job at now_ms (best
- * priority, then queue order), or 0. */
+ * priority, then queue order) that skip (if not NULL) does not name, or
+ * 0. */
 int store__find_runnable(struct store_txn *txn, struct store_buf fn,
-                         uint64_t now_ms, uint64_t *num);
+                         uint64_t now_ms, store_skip_fn skip, void *skip_arg,
+                         uint64_t *num);
 
 #endif /* GEARRAFT_STORAGE_INTERNAL_H */

@@ -127,13 +127,55 @@ int store_has_runnable(struct store_txn *txn, const struct store_buf *functions,
     int rv;
 
     for (i = 0; i < n_functions && num == 0; i++) {
-        rv = store__find_runnable(txn, functions[i], now_ms, &num);
+        rv = store__find_runnable(txn, functions[i], now_ms, NULL, NULL, &num);
         if (rv != 0) {
             return rv;
         }
     }
     *out = num != 0;
     return 0;
+}
+
+int store_pick_job(struct store_txn *txn, const struct store_buf *functions,
+                   size_t n_functions, uint64_t now_ms, store_skip_fn skip,
+                   void *skip_arg, store_view_fn fn, void *arg, bool *found)
+{
+    char handle[STORE_HANDLE_MAX];
+    struct store_job_view v;
+    struct store__job j;
+    uint64_t num = 0;
+    size_t i;
+    int rv = 0;
+
+    *found = false;
+    for (i = 0; i < n_functions && num == 0 && rv == 0; i++) {
+        rv = store__find_runnable(txn, functions[i], now_ms, skip, skip_arg,
+                                  &num);
+    }
+    if (rv != 0 || num == 0) {
+        return rv;
+    }
+    store__job_init(&j);
+    rv = store__job_load(txn, num, &j);
+    if (rv == STORE_ENOTFOUND) {
+        rv = STORE_ECORRUPT; /* the ready queue points at no job */
+    }
+    if (rv == 0) {
+        rv = store__job_data(txn, &j, &v.data);
+    }
+    if (rv == 0) {
+        v.num = num;
+        v.handle.len =
+            store__handle_format(txn->s, num, handle, sizeof(handle));
+        v.handle.base = (const uint8_t *)handle;
+        v.function = j.function;
+        v.unique = j.unique;
+        v.reducer = j.reducer;
+        *found = true;
+        rv = fn(arg, &v);
+    }
+    store__job_close(&j);
+    return rv;
 }
 
 /* The first key of the due table is "when | job": takes its when. */

@@ -140,6 +140,15 @@ struct store_grab {
      * most recently registered first. */
     const struct store_buf *functions;
     size_t n_functions;
+    /* 0: the best runnable job, as above. Else the job the worker's node
+     * picked from committed state (store_pick_job) and already handed to
+     * the worker: it is assigned if it is still queued (ASSIGN, which that
+     * node does not send again), else NO_JOB. */
+    uint64_t job;
+    /* With job 0: the best runnable job numbered min_job or more - the
+     * ones that node could not see when it found nothing to hand out (the
+     * older ones it saw were all being taken). 0: any. */
+    uint64_t min_job;
 };
 
 struct store_work {
@@ -256,6 +265,7 @@ struct store_effect {
     struct store_buf error_code;    /* REFUSED: e.g. "QUEUE_ERROR" */
     struct store_buf text;          /* REFUSED, ADMIN_REPLY */
     struct store_buf handle;
+    uint64_t job; /* ASSIGN, JOB_DONE: the number in `handle` */
     struct store_buf function;
     struct store_buf unique;
     struct store_buf reducer;
@@ -504,6 +514,27 @@ int store_job_status_unique(struct store_txn *txn, struct store_buf unique,
  * answer PRE_SLEEP with an immediate NOOP). */
 int store_has_runnable(struct store_txn *txn, const struct store_buf *functions,
                        size_t n_functions, uint64_t now_ms, bool *out);
+/* A job about to be handed to a worker; bufs borrowed for the call. */
+struct store_job_view {
+    uint64_t num;
+    struct store_buf handle;
+    struct store_buf function;
+    struct store_buf unique;
+    struct store_buf reducer;
+    struct store_buf data;
+};
+/* True if job num is to be passed over. */
+typedef bool (*store_skip_fn)(void *arg, uint64_t num);
+typedef int (*store_view_fn)(void *arg, const struct store_job_view *v);
+/* The job an ordinary GRAB of these functions would take at now_ms from
+ * txn's state, passing over the jobs skip (may be NULL) names: fn gets it
+ * and *found is true; else *found is false and fn is not called. For a
+ * node that hands a job out before its GRAB is applied (STORE_CMD_GRAB
+ * with `job`). Errors: STORE_ECORRUPT, STORE_ENOMEM, STORE_EIO, or what
+ * fn returns. */
+int store_pick_job(struct store_txn *txn, const struct store_buf *functions,
+                   size_t n_functions, uint64_t now_ms, store_skip_fn skip,
+                   void *skip_arg, store_view_fn fn, void *arg, bool *found);
 /* Earliest due time (ms) of a queued epoch job later than now_ms, or 0.
  * A job due at `when` seconds is runnable once now_ms / 1000 >= when; arm
  * a timer for *out and send WAKE-like NOOPs then (the 1.1.x #101 fix). */

@@ -762,6 +762,146 @@ static void test_reopen_keeps_jobs_and_applied_index(void **state)
     assert_string_equal(g, a);
 }
 
+/* A GRAB as node/'s hand-out proposes it: naming its job (job), or
+ * limited to jobs numbered min_job or more. Returns the ASSIGN handle in
+ * out, or "" for NO_JOB. */
+static void grab_named(struct fixture *f, uint64_t w, const char *fn,
+                       uint64_t job, uint64_t min_job, char *out,
+                       size_t out_len)
+{
+    struct store_buf fns[1] = {B(fn)};
+    struct store_cmd c;
+    const struct store_effect *e;
+
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_GRAB;
+    c.u.grab.worker = CONN(f, w);
+    c.u.grab.functions = fns;
+    c.u.grab.n_functions = 1;
+    c.u.grab.job = job;
+    c.u.grab.min_job = min_job;
+    assert_int_equal(fix_apply(f, &c), 0);
+    out[0] = '\0';
+    e = fx_find(f, STORE_FX_ASSIGN, 0);
+    if (e != NULL) {
+        assert_int_equal(e->job, job != 0 ? job : e->job);
+        handle_copy(e->handle, out, out_len);
+    } else {
+        assert_non_null(fx_find(f, STORE_FX_NO_JOB, 0));
+    }
+}
+
+static void test_grab_naming_a_job_takes_that_job_only(void **state)
+{
+    struct fixture *f = *state;
+    char j1[H], j2[H], other[H], g[H];
+    struct fcounts fc;
+
+    fix_submit(f, S("fn", "", "one", STORE_PRIO_NORMAL, true, 1), j1, H);
+    fix_submit(f, S("fn", "", "two", STORE_PRIO_NORMAL, true, 1), j2, H);
+    fix_submit(f, S("other", "", "x", STORE_PRIO_NORMAL, true, 1), other, H);
+    assert_string_equal(j2, "H:test:2");
+    /* The named job, though not first in line. */
+    grab_named(f, 9, "fn", 2, 0, g, H);
+    assert_string_equal(g, j2);
+    assert_true(fix_status(f, j2).running);
+    fc = fix_func(f, "fn");
+    assert_int_equal(fc.info.queued[STORE_PRIO_NORMAL], 1);
+    assert_int_equal(fc.info.running, 1);
+    /* Running already, of a function the worker did not name, unknown:
+     * nothing changes hands. */
+    grab_named(f, 8, "fn", 2, 0, g, H);
+    assert_string_equal(g, "");
+    grab_named(f, 8, "fn", 3, 0, g, H);
+    assert_string_equal(g, "");
+    assert_false(fix_status(f, other).running);
+    grab_named(f, 8, "fn", 77, 0, g, H);
+    assert_string_equal(g, "");
+    /* An ordinary GRAB still finds the first in line. */
+    fix_grab(f, 8, g, H, "fn", NULL);
+    assert_string_equal(g, j1);
+}
+
+static void test_grab_with_min_job_passes_over_older_jobs(void **state)
+{
+    struct fixture *f = *state;
+    char j1[H], j2[H], j3[H], g[H];
+
+    fix_submit(f, S("fn", "", "one", STORE_PRIO_HIGH, true, 1), j1, H);
+    fix_submit(f, S("fn", "", "two", STORE_PRIO_NORMAL, true, 1), j2, H);
+    fix_submit(f, S("fn", "", "three", STORE_PRIO_NORMAL, true, 1), j3, H);
+    grab_named(f, 9, "fn", 0, 3, g, H);
+    assert_string_equal(g, j3);
+    grab_named(f, 9, "fn", 0, 4, g, H);
+    assert_string_equal(g, "");
+    /* Priority still orders the jobs it may take. */
+    grab_named(f, 9, "fn", 0, 1, g, H);
+    assert_string_equal(g, j1);
+}
+
+struct pick_seen {
+    uint64_t skip;
+    uint64_t num;
+    char handle[H];
+    char data[16];
+};
+
+static bool pick_skip(void *arg, uint64_t num)
+{
+    return num == ((struct pick_seen *)arg)->skip;
+}
+
+static int pick_take(void *arg, const struct store_job_view *v)
+{
+    struct pick_seen *p = arg;
+
+    p->num = v->num;
+    handle_copy(v->handle, p->handle, sizeof(p->handle));
+    handle_copy(v->data, p->data, sizeof(p->data));
+    return 0;
+}
+
+/* store_pick_job names the job an ordinary GRAB would take, passing
+ * over what skip names, and changes nothing. */
+static void test_pick_job_matches_grab_and_skips(void **state)
+{
+    struct fixture *f = *state;
+    char n1[H], hi[H], g[H];
+    struct store_buf fns[1] = {B("fn")};
+    struct pick_seen seen;
+    struct store_txn *txn;
+    bool found = false;
+
+    fix_submit(f, S("fn", "", "n1", STORE_PRIO_NORMAL, true, 1), n1, H);
+    fix_submit(f, S("fn", "", "hi", STORE_PRIO_HIGH, true, 1), hi, H);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_pick_job(txn, fns, 1, f->now_ms, pick_skip, &seen,
+                                    pick_take, &seen, &found),
+                     0);
+    assert_true(found);
+    assert_string_equal(seen.handle, hi);
+    assert_string_equal(seen.data, "hi");
+    seen.skip = seen.num;
+    assert_int_equal(store_pick_job(txn, fns, 1, f->now_ms, pick_skip, &seen,
+                                    pick_take, &seen, &found),
+                     0);
+    assert_true(found);
+    assert_string_equal(seen.handle, n1);
+    store_txn_abort(txn);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, hi);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    fix_grab(f, 9, g, H, "fn", NULL);
+    assert_string_equal(g, "");
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_pick_job(txn, fns, 1, f->now_ms, NULL, NULL,
+                                    pick_take, &seen, &found),
+                     0);
+    assert_false(found);
+    store_txn_abort(txn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +909,9 @@ int main(void)
         T(test_submit_creates_job_and_wakes),
         T(test_grab_gives_priority_then_fifo),
         T(test_grab_walks_functions_in_given_order),
+        T(test_grab_naming_a_job_takes_that_job_only),
+        T(test_grab_with_min_job_passes_over_older_jobs),
+        T(test_pick_job_matches_grab_and_skips),
         T(test_assign_carries_job_fields_and_large_payload),
         T(test_coalesced_foreground_clients_all_get_result),
         T(test_first_submission_fixes_priority_and_payload),
