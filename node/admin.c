@@ -455,8 +455,7 @@ static void admin_propose(struct gm_session *s, const struct admin_req *req)
         gr_known_func_remove(s->srv, arg.base, arg.len);
         break;
     }
-    s->n_pending++;
-    gr_propose(s->srv, p);
+    gm_session_propose(s, p);
 }
 
 void admin_handle(struct gm_session *s, char *line)

@@ -61,44 +61,77 @@ static struct gm_session *target(struct gr_server *srv,
     return gr_session_find(srv, to->conn_id);
 }
 
+/* The answer to a GRAB_JOB (grab_type) that found a job: JOB_ASSIGN,
+ * _UNIQ, or _ALL - which gearmand sends only for a job with a reducer. */
+static uint32_t assign_type(uint32_t grab_type, size_t reducer_len)
+{
+    if (grab_type == GM_GRAB_JOB_ALL && reducer_len > 0) {
+        return GM_JOB_ASSIGN_ALL;
+    }
+    if (grab_type == GM_GRAB_JOB_UNIQ || grab_type == GM_GRAB_JOB_ALL) {
+        return GM_JOB_ASSIGN_UNIQ;
+    }
+    return GM_JOB_ASSIGN;
+}
+
+/* The arguments of a JOB_ASSIGN* of this type; returns their count. */
+static size_t assign_args(uint32_t type, const struct store_job_view *v,
+                          struct gr_buf a[5])
+{
+    a[0] = gb(v->handle);
+    a[1] = gb(v->function);
+    if (type == GM_JOB_ASSIGN) {
+        a[2] = gb(v->data);
+        return 3;
+    }
+    a[2] = gb(v->unique);
+    if (type == GM_JOB_ASSIGN_UNIQ) {
+        a[3] = gb(v->data);
+        return 4;
+    }
+    a[3] = gb(v->reducer);
+    a[4] = gb(v->data);
+    return 5;
+}
+
 static void send_assign(struct gm_session *s, const struct gr_proposal *p,
                         const struct store_effect *e)
 {
+    struct store_job_view v = {0,         e->handle,  e->function,
+                               e->unique, e->reducer, e->data};
     struct gr_buf a[5];
     uint32_t type = GM_JOB_ASSIGN;
     size_t n;
 
     if (p != NULL && p->cmd.type == STORE_CMD_GRAB &&
         p->conn_id == s->conn_id) {
-        type = p->reply_type == GM_GRAB_JOB_UNIQ  ? GM_JOB_ASSIGN_UNIQ
-               : p->reply_type == GM_GRAB_JOB_ALL ? GM_JOB_ASSIGN_ALL
-                                                  : GM_JOB_ASSIGN;
-    }
-    if (type == GM_JOB_ASSIGN_ALL && e->reducer.len == 0) {
-        type = GM_JOB_ASSIGN_UNIQ; /* gearmand: ALL only with a reducer */
+        type = assign_type(p->reply_type, e->reducer.len);
     }
     gm_session_assigned(s, e->function.base, e->function.len);
-    a[0] = gb(e->handle);
-    a[1] = gb(e->function);
-    if (type == GM_JOB_ASSIGN) {
-        a[2] = gb(e->data);
-        n = 3;
-    } else if (type == GM_JOB_ASSIGN_UNIQ) {
-        a[2] = gb(e->unique);
-        a[3] = gb(e->data);
-        n = 4;
-    } else {
-        a[2] = gb(e->unique);
-        a[3] = gb(e->reducer);
-        a[4] = gb(e->data);
-        n = 5;
-    }
+    n = assign_args(type, &v, a);
     if (write_with_data(s, type, a, n, e) != 0) {
         gm_session_close(s, false);
         return;
     }
     gm_session_job_assigned(s, e->function.base, e->function.len,
                             e->handle.base, e->handle.len);
+}
+
+int gr_answer_hand_out(struct gm_session *s, uint32_t grab_type,
+                       const struct store_job_view *v)
+{
+    uint32_t type = assign_type(grab_type, v->reducer.len);
+    struct gr_buf a[5];
+    size_t n = assign_args(type, v, a);
+
+    gm_session_assigned(s, v->function.base, v->function.len);
+    if (gm_packet_write(s->out, type, a, n) != 0) {
+        return GR_ENOMEM;
+    }
+    gm_session_job_assigned(s, v->function.base, v->function.len,
+                            v->handle.base, v->handle.len);
+    gr_session_want_flush(s->srv, s);
+    return 0;
 }
 
 static void send_forward(struct gm_session *s, const struct store_effect *e)
@@ -210,6 +243,18 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
     if (e->type == STORE_FX_WAKE || e->type == STORE_FX_JOB_DONE) {
         return false; /* handled per batch (wake) or not needed (done) */
     }
+    if (p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.job != 0 &&
+        e->to.conn_id == p->conn_id) {
+        /* The worker has the job since its GRAB (gr_answer_hand_out). */
+        if (e->type == STORE_FX_NO_JOB && early) {
+            GR_LOG(GR_LOG_ERROR, "answer",
+                   "conn=%llu: job %llu handed out went before its GRAB "
+                   "was applied",
+                   (unsigned long long)p->conn_id,
+                   (unsigned long long)p->cmd.u.grab.job);
+        }
+        return false;
+    }
     s = target(srv, &e->to);
     if (s == NULL || s->state == GM_SS_CLOSED) {
         return false;
@@ -221,6 +266,7 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
         srv->fxd->sent[e - srv->fxd->fx.v] = true;
         if (e->type != STORE_FX_FORWARD && e->to.conn_id == p->conn_id) {
             p->answered = true;
+            gm_session_answered(s, p);
         }
     } else if (srv->fxd->sent_valid && srv->fxd->sent[e - srv->fxd->fx.v]) {
         return false; /* went out before the commit */
@@ -347,7 +393,7 @@ static void finish(struct gr_server *srv, struct gr_proposal *p)
     }
     s = gr_session_find(srv, p->conn_id);
     if (s != NULL && s->state != GM_SS_CLOSED) {
-        gm_session_proposal_done(s, p->pkt.len);
+        gm_session_proposal_done(s, p);
     }
 }
 

@@ -32,6 +32,12 @@ void gr_answer_committed(struct gr_server *srv, struct gr_proposal *batch);
  * then each session is told its proposal is done. */
 void gr_answer_failed(struct gr_server *srv, struct gr_proposal *batch, int rv);
 
+/* Hands job v to the worker s at its GRAB (grab_type) before the GRAB is
+ * applied: writes the JOB_ASSIGN* gearmand would send. Returns 0, or
+ * GR_ENOMEM (nothing written). */
+int gr_answer_hand_out(struct gm_session *s, uint32_t grab_type,
+                       const struct store_job_view *v);
+
 /* Wakes (NOOP) the sleeping workers of every function that got a runnable
  * job in the batch whose effects are srv->fxd. */
 void gr_answer_wake(struct gr_server *srv);

@@ -35,6 +35,7 @@
 #include <event2/event.h>
 
 #include "node/admin.h"
+#include "node/answer.h"
 #include "node/loop.h"
 
 #define READ_CHUNK (1024 * 1024)
@@ -241,10 +242,13 @@ static bool over_marks(const struct gm_session *s)
            s->pending_bytes > GM_SESSION_PENDING_BYTES;
 }
 
-/* Every request that changes state goes through here: counted until
- * gm_session_proposal_done. */
-static void propose(struct gm_session *s, struct gr_proposal *p)
+void gm_session_propose(struct gm_session *s, struct gr_proposal *p)
 {
+    /* WORK_* is answered only when refused; a GRAB that named its job was
+     * answered already. */
+    p->may_reply = p->cmd.type != STORE_CMD_WORK &&
+                   !(p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.job != 0);
+    s->n_may_reply += p->may_reply;
     s->n_pending++;
     s->pending_bytes += p->pkt.len;
     gr_propose(s->srv, p);
@@ -370,7 +374,7 @@ static struct evbuffer *reply_buf(struct gm_session *s)
         return NULL;
     }
     p->conn_id = s->conn_id;
-    propose(s, p);
+    gm_session_propose(s, p);
     return p->local;
 }
 
@@ -783,7 +787,7 @@ static void handle_submit(struct gm_session *s, struct gm_packet *pkt)
     if (!sub->background) {
         s->submitted_fg = true;
     }
-    propose(s, p);
+    gm_session_propose(s, p);
 }
 
 static bool runnable_now(struct gm_session *s)
@@ -814,6 +818,99 @@ static bool runnable_now(struct gm_session *s)
     }
     gr_free(fv);
     return any;
+}
+
+/* ---------------------------------------------------------------------
+ * Handing a job out at GRAB time.
+ *
+ * An ordinary GRAB waits for the next write batch to pick its job. When
+ * the loop can tell which job that would be, it hands it out at once and
+ * proposes a GRAB naming the job, which the batch then assigns. It picks,
+ * as apply would, from the last committed state, passing over the jobs
+ * it handed out whose GRABs are not yet committed (srv->handed_out). That
+ * is exact while nothing else in flight may take or drop a queued job
+ * (srv->n_blind == 0: no ordinary GRAB, release, timeout, cancel, client
+ * or node gone, admin change): submissions only add jobs, WORK_* ends
+ * running ones. A job submitted but not yet committed is not seen - its
+ * JOB_CREATED has not left either, so the GRAB is simply ordered first.
+ * The worker must have no earlier reply still to come (n_may_reply), so
+ * replies keep their order. Like an early JOB_ASSIGN today, the job is
+ * handed out before the disk has the GRAB: if that commit fails, the job
+ * is still queued and runs again (at-least-once). This holds for one
+ * node only (all there is today): with other voters, their GRABs are not
+ * known here, and the cluster must not hand out this way.
+ */
+
+struct hand_out_arg {
+    struct gm_session *s;
+    uint32_t type;
+    uint64_t floor; /* gr_pick_floor */
+    uint64_t num;
+};
+
+/* Jobs a hand-out passes over: handed out or taken by GRABs not yet
+ * committed, dropped by batches not yet committed, or maybe taken by a
+ * GRAB with min_job not yet applied. */
+static bool pass_over(void *arg, uint64_t num)
+{
+    const struct hand_out_arg *a = arg;
+    const struct gr_server *srv = a->s->srv;
+
+    return num >= a->floor || gr_numset_has(&srv->handed_out, num) ||
+           gr_numset_has(&srv->applied_out, num);
+}
+
+static int hand_out_one(void *arg, const struct store_job_view *v)
+{
+    struct hand_out_arg *a = arg;
+    struct gr_server *srv = a->s->srv;
+    int rv;
+
+    if (gr_numset_add(&srv->handed_out, v->num) != 0) {
+        return STORE_ENOMEM;
+    }
+    rv = gr_answer_hand_out(a->s, a->type, v);
+    if (rv != 0) {
+        gr_numset_del(&srv->handed_out, v->num);
+        return STORE_ENOMEM;
+    }
+    a->num = v->num;
+    return 0;
+}
+
+/* Hands s the job its GRAB g (of type) would get, if the loop can tell
+ * which (above), and names it in g->job. When it can tell that no job it
+ * sees is left, g->min_job limits the GRAB to the jobs it cannot see, so
+ * that the GRAB does not make every later one blind. Otherwise g goes the
+ * ordinary way. */
+static void hand_out(struct gm_session *s, uint32_t type, struct store_grab *g)
+{
+    struct gr_server *srv = s->srv;
+    struct hand_out_arg a = {s, type, gr_pick_floor(srv), 0};
+    struct store_txn *txn;
+    uint64_t applied = 0;
+    bool found = false;
+    int rv;
+
+    if (srv->n_blind > 0 || s->n_may_reply > 0 || g->n_functions == 0) {
+        return;
+    }
+    if (store_txn_begin(srv->store, false, &txn) != 0) {
+        return;
+    }
+    rv = store_applied_index(txn, &applied);
+    if (rv == 0) {
+        rv = store_pick_job(txn, g->functions, g->n_functions, gr_now_ms(),
+                            pass_over, &a, hand_out_one, &a, &found);
+    }
+    store_txn_abort(txn);
+    if (rv == 0 && found) {
+        g->job = a.num;
+    } else if (rv == 0) {
+        /* Passed over from the floor on, too: a GRAB in flight may take
+         * those, and so may this one. */
+        g->min_job = a.floor < applied + 1 ? a.floor : applied + 1;
+    }
 }
 
 static void handle_grab(struct gm_session *s, uint32_t type)
@@ -864,7 +961,9 @@ static void handle_grab(struct gm_session *s, uint32_t type)
     p->cmd.u.grab.worker = gr_conn_ref(s->srv, s->conn_id);
     p->cmd.u.grab.functions = fv;
     p->cmd.u.grab.n_functions = i;
-    propose(s, p);
+    hand_out(s, type, &p->cmd.u.grab);
+    p->answered = p->cmd.u.grab.job != 0;
+    gm_session_propose(s, p);
 }
 
 static void handle_work(struct gm_session *s, struct gm_packet *pkt)
@@ -914,7 +1013,7 @@ static void handle_work(struct gm_session *s, struct gm_packet *pkt)
         w->kind == STORE_WORK_EXCEPTION) {
         gm_session_job_ended(s, w->handle.base, w->handle.len);
     }
-    propose(s, p);
+    gm_session_propose(s, p);
 }
 
 static void handle_pre_sleep(struct gm_session *s)
@@ -1265,10 +1364,21 @@ void gm_session_drive(struct gm_session *s)
     }
 }
 
-void gm_session_proposal_done(struct gm_session *s, size_t bytes)
+void gm_session_answered(struct gm_session *s, struct gr_proposal *p)
 {
+    if (p->may_reply) {
+        p->may_reply = false;
+        s->n_may_reply--;
+    }
+}
+
+void gm_session_proposal_done(struct gm_session *s, const struct gr_proposal *p)
+{
+    size_t bytes = p->pkt.len;
+
     GR_ASSERT(s->n_pending > 0);
     s->n_pending--;
+    s->n_may_reply -= p->may_reply;
     s->pending_bytes -= bytes < s->pending_bytes ? bytes : s->pending_bytes;
     if (s->n_pending == 0) {
         /* Every local proposal of this session was delivered (or dropped
@@ -1402,7 +1512,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         set_state(s, GM_SS_PARSE);
         gm_session_drive(s);
     }
-    if (s->state != GM_SS_CLOSED && s->n_pending == 0) {
+    /* Replies written meanwhile (a job handed out at GRAB, immediate
+     * answers) leave now; the rest come with their commits. */
+    if (s->state != GM_SS_CLOSED &&
+        (s->n_pending == 0 || evbuffer_get_length(s->out) > 0)) {
         gm_session_flush(s);
     }
     check_backlog(s);

@@ -30,6 +30,7 @@
 struct event;
 struct evbuffer;
 struct gr_server;
+struct gr_proposal;
 
 /* Back-pressure on a connection's output. When what is queued for the
  * peer (s->out plus immediate replies still held in local proposals) goes
@@ -100,6 +101,7 @@ struct gm_session {
     bool held_reads;        /* ... and it reads queue state (reads_state) */
     struct gm_big_body big; /* a large body being read (GM_SESSION_BIG_BODY) */
     size_t n_pending;       /* proposals in flight from this connection */
+    size_t n_may_reply;     /* ... of which may still answer it */
     size_t pending_bytes;   /* their packet bytes (GM_SESSION_PENDING_BYTES) */
 
     /* Back-pressure (GM_SESSION_OUT_HIGH). A pause is orthogonal to the
@@ -155,7 +157,13 @@ void gm_session_drive(struct gm_session *s);
 
 /* Called by loop.c when one of this session's proposals has been
  * dispatched (committed or failed): resumes a waiting session. */
-void gm_session_proposal_done(struct gm_session *s, size_t bytes);
+/* Queues p, a request of s that changes state (gr_propose), counted until
+ * gm_session_proposal_done. */
+void gm_session_propose(struct gm_session *s, struct gr_proposal *p);
+/* p, a proposal of s, got its one reply before its commit. */
+void gm_session_answered(struct gm_session *s, struct gr_proposal *p);
+void gm_session_proposal_done(struct gm_session *s,
+                              const struct gr_proposal *p);
 
 /* Called by loop.c after a batch ended: a session waiting to read state
  * continues. */

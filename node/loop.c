@@ -81,9 +81,113 @@ struct store_conn_ref gr_conn_ref(const struct gr_server *srv, uint64_t conn_id)
     return r;
 }
 
+/* True if p may change queued jobs in ways the loop does not know before
+ * it is applied: what an ordinary GRAB takes, which jobs a release,
+ * timeout, cancel or departure requeues or drops. A submission only adds
+ * or joins, WORK_* ends running jobs, and a GRAB naming its job takes that
+ * one. */
+static bool is_blind(const struct gr_proposal *p)
+{
+    if (p->cmd.type == 0) {
+        return false; /* local replies only */
+    }
+    switch (p->cmd.type) {
+    case STORE_CMD_NOOP:
+    case STORE_CMD_SUBMIT:
+    case STORE_CMD_WORK:
+        return false;
+    case STORE_CMD_GRAB:
+        return p->cmd.u.grab.job == 0 && p->cmd.u.grab.min_job == 0;
+    default:
+        return true;
+    }
+}
+
+/* p's effect on queued jobs is known now (applied or committed). */
+static void unmark(struct gr_server *srv, struct gr_proposal *p)
+{
+    if (p->blind) {
+        p->blind = false;
+        srv->n_blind--;
+    }
+    if (p->restricted) {
+        p->restricted = false;
+        srv->n_restricted--;
+    }
+}
+
+uint64_t gr_pick_floor(const struct gr_server *srv)
+{
+    const struct gr_proposal *p = srv->inflight;
+
+    if (srv->n_restricted == 0) {
+        return UINT64_MAX;
+    }
+    /* min_job only grows with the committed state, so the oldest such
+     * GRAB not yet applied has the lowest. */
+    for (; p != NULL; p = p->next) {
+        if (p->restricted) {
+            return p->cmd.u.grab.min_job;
+        }
+    }
+    for (p = srv->head; p != NULL; p = p->next) {
+        if (p->restricted) {
+            return p->cmd.u.grab.min_job;
+        }
+    }
+    return UINT64_MAX;
+}
+
+/* The batch in set is applied: the jobs it took or dropped are known
+ * now (ASSIGN, JOB_DONE), which is all its blind proposals could do to
+ * queued jobs; until it is committed, picks pass over them. */
+static void note_applied(struct gr_server *srv, struct gr_fxset *set,
+                         struct gr_proposal *batch)
+{
+    struct gr_proposal *p;
+    size_t i;
+
+    set->noted = true; /* settle_batch takes out whatever went in */
+    for (i = 0; i < set->fx.n; i++) {
+        const struct store_effect *e = &set->fx.v[i];
+
+        if ((e->type == STORE_FX_ASSIGN || e->type == STORE_FX_JOB_DONE) &&
+            gr_numset_add(&srv->applied_out, e->job) != 0) {
+            return; /* out of memory: its proposals stay blind */
+        }
+    }
+    for (p = batch; p != NULL; p = p->next) {
+        unmark(srv, p);
+    }
+}
+
+/* The batch in set is committed (or failed): what it handed out, took or
+ * dropped is now in the state the loop reads. */
+static void settle_batch(struct gr_server *srv, struct gr_fxset *set,
+                         struct gr_proposal *batch)
+{
+    struct gr_proposal *p;
+    size_t i;
+
+    for (i = 0; set->noted && i < set->fx.n; i++) {
+        gr_numset_del(&srv->applied_out, set->fx.v[i].job);
+    }
+    set->noted = false;
+    for (p = batch; p != NULL; p = p->next) {
+        unmark(srv, p);
+        if (p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.job != 0) {
+            gr_numset_del(&srv->handed_out, p->cmd.u.grab.job);
+        }
+    }
+}
+
 void gr_propose(struct gr_server *srv, struct gr_proposal *p)
 {
     p->next = NULL;
+    p->blind = is_blind(p);
+    srv->n_blind += p->blind;
+    p->restricted = p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.min_job != 0;
+    srv->n_restricted += p->restricted;
     if (p->cmd.type != 0) {
         p->cmd.origin.node_id = srv->node_id;
         p->cmd.origin.incarnation = srv->incarnation;
@@ -688,6 +792,7 @@ static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
         event_active(srv->applied_ev, EV_READ, 0);
     } else {
         srv->fxd = set;
+        note_applied(srv, set, batch);
         gr_answer_early(srv, batch);
     }
     t1 = gr_mono_us();
@@ -802,6 +907,7 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&srv->c_lock);
     if (go) {
         srv->fxd = srv->c_fxs;
+        note_applied(srv, srv->c_fxs, srv->inflight);
         gr_answer_early(srv, srv->inflight);
     }
 }
@@ -841,6 +947,7 @@ static void collect_inflight(struct gr_server *srv)
      * follow the earlier batches'). */
     set->durable = end == srv->next_index;
     srv->inflight = NULL;
+    settle_batch(srv, set, set->batch);
     account_batch(srv, end, rv);
     if (srv->head != NULL && !srv->closing_all && !readers_waiting(srv)) {
         run_batch(srv); /* the next batch overlaps the answers below */
@@ -929,6 +1036,7 @@ static void run_batch(struct gr_server *srv)
     }
     /* No committer thread (start and close): write, sync, answer here. */
     rv = batch_work(srv, batch, set, srv->next_index, &end, false);
+    settle_batch(srv, set, batch);
     account_batch(srv, end, rv);
     if (rv == 0 && store_sync(srv->store) != 0) {
         storage_failed(srv, "syncing the data file");
@@ -1396,6 +1504,8 @@ static void free_state(struct gr_server *srv)
         srv->known = k->next;
         gr_free(k);
     }
+    gr_numset_free(&srv->handed_out);
+    gr_numset_free(&srv->applied_out);
     free_event(&srv->commit_ev);
     free_event(&srv->reap_ev);
     free_event(&srv->done_ev);

@@ -25,6 +25,7 @@
 #include "node/config.h"
 #include "node/gm_codec.h"
 #include "node/gr.h"
+#include "node/numset.h"
 #include "storage/store.h"
 
 struct event;
@@ -44,6 +45,9 @@ struct gr_proposal {
     bool retry;             /* internal: repropose if the batch fails */
     bool admin;             /* answer failures as admin text, not ERROR */
     bool answered;          /* its reply left before the commit */
+    bool blind;             /* counted in srv->n_blind */
+    bool restricted;        /* a GRAB with min_job: in srv->n_restricted */
+    bool may_reply;         /* counted in its session's n_may_reply */
     size_t fx_begin;        /* this command's effects in its batch's set */
     size_t fx_end;
 };
@@ -71,7 +75,8 @@ struct gr_fxset {
     size_t wake_cap;
     size_t wake_n;
     bool wake_set;
-    uint64_t gen;              /* the batch's number */
+    bool noted;   /* its taken and dropped jobs are in srv->applied_out */
+    uint64_t gen; /* the batch's number */
     struct gr_proposal *batch; /* NULL once answered */
     bool epoch;                /* it queued an epoch job */
     bool done;                 /* its commit returned (rv) */
@@ -105,6 +110,14 @@ struct gr_server {
 
     struct gr_proposal *head;
     struct gr_proposal *tail;
+    /* Handing jobs out at GRAB time (gm_session.c, hand_out): the jobs
+     * handed out whose GRAB is not yet committed, and the proposals not
+     * yet committed whose effect on queued jobs the loop cannot tell
+     * (ordinary GRABs, releases, cancels, clients gone, ...). */
+    struct gr_numset handed_out;
+    struct gr_numset applied_out; /* taken or dropped by applied batches */
+    uint64_t n_blind;
+    uint64_t n_restricted; /* GRABs with min_job not yet applied */
     struct gr_proposal *retry_head;
     uint64_t next_index;
     uint64_t seq;
@@ -176,6 +189,10 @@ void gr_server_close(struct gr_server *srv);
 /* Begins a shutdown: stop accepting; when graceful, wait until no job is
  * running before the loop ends. */
 void gr_server_shutdown(struct gr_server *srv, bool graceful);
+
+/* Jobs numbered this or more may be taken by a GRAB with min_job not yet
+ * applied: a hand-out passes over them. UINT64_MAX when there is none. */
+uint64_t gr_pick_floor(const struct gr_server *srv);
 
 /* Queues a proposal; takes ownership of p (and of what it owns). */
 void gr_propose(struct gr_server *srv, struct gr_proposal *p);
