@@ -321,6 +321,23 @@ static inline void fix_submit(struct fixture *f, struct submit_opts o,
     }
 }
 
+/* Applies the GRAB c; returns the assigned handle in out, or "" for
+ * NO_JOB. */
+static inline void fix_grab_apply(struct fixture *f, struct store_cmd *c,
+                                  char *out, size_t out_len)
+{
+    const struct store_effect *e;
+
+    assert_int_equal(fix_apply(f, c), 0);
+    out[0] = '\0';
+    e = fx_find(f, STORE_FX_ASSIGN, 0);
+    if (e != NULL) {
+        handle_copy(e->handle, out, out_len);
+    } else {
+        assert_non_null(fx_find(f, STORE_FX_NO_JOB, 0));
+    }
+}
+
 /* Grabs for worker `w` over the NULL-terminated function list; returns
  * the assigned handle in out, or "" for NO_JOB. */
 static inline void fix_grab(struct fixture *f, uint64_t w, char *out,
@@ -328,7 +345,6 @@ static inline void fix_grab(struct fixture *f, uint64_t w, char *out,
 {
     struct store_buf fns[8];
     struct store_cmd c;
-    const struct store_effect *e;
     const char *fn;
     size_t n = 0;
     va_list ap;
@@ -343,14 +359,7 @@ static inline void fix_grab(struct fixture *f, uint64_t w, char *out,
     c.u.grab.worker = CONN(f, w);
     c.u.grab.functions = fns;
     c.u.grab.n_functions = n;
-    assert_int_equal(fix_apply(f, &c), 0);
-    out[0] = '\0';
-    e = fx_find(f, STORE_FX_ASSIGN, 0);
-    if (e != NULL) {
-        handle_copy(e->handle, out, out_len);
-    } else {
-        assert_non_null(fx_find(f, STORE_FX_NO_JOB, 0));
-    }
+    fix_grab_apply(f, &c, out, out_len);
 }
 
 static inline void fix_work(struct fixture *f, uint64_t w,
