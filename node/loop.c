@@ -138,9 +138,21 @@ uint64_t gr_pick_floor(const struct gr_server *srv)
     return UINT64_MAX;
 }
 
+/* True if p may requeue a running job (worker or node gone, timeout): a
+ * job the loop cannot see as queued until the batch is committed, and
+ * that a GRAB limited by min_job would pass over - so p stays blind
+ * until then. */
+static bool requeues(const struct gr_proposal *p)
+{
+    return p->cmd.type == STORE_CMD_RELEASE ||
+           p->cmd.type == STORE_CMD_JOB_TIMEOUT ||
+           p->cmd.type == STORE_CMD_NODE_GONE;
+}
+
 /* The batch in set is applied: the jobs it took or dropped are known
  * now (ASSIGN, JOB_DONE), which is all its blind proposals could do to
- * queued jobs; until it is committed, picks pass over them. */
+ * queued jobs but requeue them (requeues); until it is committed, picks
+ * pass over them. */
 static void note_applied(struct gr_server *srv, struct gr_fxset *set,
                          struct gr_proposal *batch)
 {
@@ -157,7 +169,9 @@ static void note_applied(struct gr_server *srv, struct gr_fxset *set,
         }
     }
     for (p = batch; p != NULL; p = p->next) {
-        unmark(srv, p);
+        if (!requeues(p)) {
+            unmark(srv, p);
+        }
     }
 }
 
