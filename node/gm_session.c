@@ -828,10 +828,11 @@ static bool runnable_now(struct gm_session *s)
  * proposes a GRAB naming the job, which the batch then assigns. It picks,
  * as apply would, from the last committed state, passing over the jobs
  * it handed out whose GRABs are not yet committed (srv->handed_out). That
- * is exact while nothing else in flight may take or drop a queued job
- * (srv->n_blind == 0: no ordinary GRAB, release, timeout, cancel, client
- * or node gone, admin change): submissions only add jobs, WORK_* ends
- * running ones. A job submitted but not yet committed is not seen - its
+ * is exact while nothing else in flight may take, drop or requeue a job
+ * (srv->n_blind == 0: no ordinary GRAB, cancel, client gone or admin
+ * change not yet applied, no release, timeout or node gone not yet
+ * committed - loop.c, note_applied): submissions only add jobs, WORK_*
+ * ends running ones. A job submitted but not yet committed is not seen - its
  * JOB_CREATED has not left either, so the GRAB is simply ordered first.
  * The worker must have no earlier reply still to come (n_may_reply), so
  * replies keep their order. Like an early JOB_ASSIGN today, the job is

@@ -111,9 +111,10 @@ struct gr_server {
     struct gr_proposal *head;
     struct gr_proposal *tail;
     /* Handing jobs out at GRAB time (gm_session.c, hand_out): the jobs
-     * handed out whose GRAB is not yet committed, and the proposals not
-     * yet committed whose effect on queued jobs the loop cannot tell
-     * (ordinary GRABs, releases, cancels, clients gone, ...). */
+     * handed out whose GRAB is not yet committed, and the proposals whose
+     * effect on queued jobs the loop cannot tell yet (ordinary GRABs,
+     * cancels, clients gone until applied; releases, timeouts, nodes
+     * gone until committed). */
     struct gr_numset handed_out;
     struct gr_numset applied_out; /* taken or dropped by applied batches */
     uint64_t n_blind;
