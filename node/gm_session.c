@@ -899,10 +899,10 @@ static void hand_out(struct gm_session *s, uint32_t type, struct store_grab *g)
     if (store_txn_begin(srv->store, false, &txn) != 0) {
         return;
     }
-    rv = store_applied_index(txn, &applied);
-    if (rv == 0) {
-        rv = store_pick_job(txn, g->functions, g->n_functions, gr_now_ms(),
-                            pass_over, &a, hand_out_one, &a, &found);
+    rv = store_pick_job(txn, g->functions, g->n_functions, gr_now_ms(),
+                        pass_over, &a, hand_out_one, &a, &found);
+    if (rv == 0 && !found) {
+        rv = store_applied_index(txn, &applied);
     }
     store_txn_abort(txn);
     if (rv == 0 && found) {

@@ -81,12 +81,12 @@ struct store_conn_ref gr_conn_ref(const struct gr_server *srv, uint64_t conn_id)
     return r;
 }
 
-/* True if p may change queued jobs in ways the loop does not know before
- * it is applied: what an ordinary GRAB takes, which jobs a release,
- * timeout, cancel or departure requeues or drops. A submission only adds
- * or joins, WORK_* ends running jobs, and a GRAB naming its job takes that
- * one. */
-static bool is_blind(const struct gr_proposal *p)
+/* True if p may take or drop queued jobs in ways the loop does not know
+ * before it is applied: what a GRAB not naming its job takes, which jobs
+ * a release, timeout, cancel or departure requeues or drops. A
+ * submission only adds or joins, WORK_* ends running jobs, and a GRAB
+ * naming its job takes that one. */
+static bool may_take_or_drop(const struct gr_proposal *p)
 {
     if (p->cmd.type == 0) {
         return false; /* local replies only */
@@ -97,10 +97,17 @@ static bool is_blind(const struct gr_proposal *p)
     case STORE_CMD_WORK:
         return false;
     case STORE_CMD_GRAB:
-        return p->cmd.u.grab.job == 0 && p->cmd.u.grab.min_job == 0;
+        return p->cmd.u.grab.job == 0;
     default:
         return true;
     }
+}
+
+/* A GRAB limited to jobs from min_job on: what it may take is bounded
+ * (gr_pick_floor), so it does not blind the picks. */
+static bool is_restricted(const struct gr_proposal *p)
+{
+    return p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.min_job != 0;
 }
 
 /* p's effect on queued jobs is known now (applied or committed). */
@@ -149,6 +156,32 @@ static bool requeues(const struct gr_proposal *p)
            p->cmd.type == STORE_CMD_NODE_GONE;
 }
 
+/* Adds to srv->applied_out (add) or takes out of it the jobs that the
+ * proposals of batch that may take or drop one did take or drop (their
+ * ASSIGN and JOB_DONE effects in set). Returns false if out of memory. */
+static bool taken_or_dropped(struct gr_server *srv, const struct gr_fxset *set,
+                             const struct gr_proposal *batch, bool add)
+{
+    const struct gr_proposal *p;
+    size_t i;
+
+    for (p = batch; p != NULL; p = p->next) {
+        for (i = p->fx_begin; may_take_or_drop(p) && i < p->fx_end; i++) {
+            const struct store_effect *e = &set->fx.v[i];
+
+            if (e->type != STORE_FX_ASSIGN && e->type != STORE_FX_JOB_DONE) {
+                continue;
+            }
+            if (!add) {
+                gr_numset_del(&srv->applied_out, e->job);
+            } else if (gr_numset_add(&srv->applied_out, e->job) != 0) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 /* The batch in set is applied: the jobs it took or dropped are known
  * now (ASSIGN, JOB_DONE), which is all its blind proposals could do to
  * queued jobs but requeue them (requeues); until it is committed, picks
@@ -157,16 +190,10 @@ static void note_applied(struct gr_server *srv, struct gr_fxset *set,
                          struct gr_proposal *batch)
 {
     struct gr_proposal *p;
-    size_t i;
 
     set->noted = true; /* settle_batch takes out whatever went in */
-    for (i = 0; i < set->fx.n; i++) {
-        const struct store_effect *e = &set->fx.v[i];
-
-        if ((e->type == STORE_FX_ASSIGN || e->type == STORE_FX_JOB_DONE) &&
-            gr_numset_add(&srv->applied_out, e->job) != 0) {
-            return; /* out of memory: its proposals stay blind */
-        }
+    if (!taken_or_dropped(srv, set, batch, true)) {
+        return; /* out of memory: its proposals stay blind */
     }
     for (p = batch; p != NULL; p = p->next) {
         if (!requeues(p)) {
@@ -181,10 +208,9 @@ static void settle_batch(struct gr_server *srv, struct gr_fxset *set,
                          struct gr_proposal *batch)
 {
     struct gr_proposal *p;
-    size_t i;
 
-    for (i = 0; set->noted && i < set->fx.n; i++) {
-        gr_numset_del(&srv->applied_out, set->fx.v[i].job);
+    if (set->noted) {
+        (void)taken_or_dropped(srv, set, batch, false);
     }
     set->noted = false;
     for (p = batch; p != NULL; p = p->next) {
@@ -198,9 +224,9 @@ static void settle_batch(struct gr_server *srv, struct gr_fxset *set,
 void gr_propose(struct gr_server *srv, struct gr_proposal *p)
 {
     p->next = NULL;
-    p->blind = is_blind(p);
+    p->restricted = is_restricted(p);
+    p->blind = may_take_or_drop(p) && !p->restricted;
     srv->n_blind += p->blind;
-    p->restricted = p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.min_job != 0;
     srv->n_restricted += p->restricted;
     if (p->cmd.type != 0) {
         p->cmd.origin.node_id = srv->node_id;

@@ -710,35 +710,28 @@ static int find_runnable(struct store_txn *txn, struct store_buf fn,
     return rv == STORE__WALK_STOP ? 0 : rv;
 }
 
-int store__find_runnable(struct store_txn *txn, struct store_buf fn,
+/* The job an ordinary GRAB takes: 1.1.x gives the first of the worker's
+ * functions that has a runnable job, whatever the priorities of the
+ * others (3.2). */
+int store__pick_runnable(struct store_txn *txn,
+                         const struct store_buf *functions, size_t n_functions,
                          uint64_t now_ms, store_skip_fn skip, void *skip_arg,
                          uint64_t *num)
 {
-    return find_runnable(txn, fn, now_ms / 1000u, skip, skip_arg, num);
-}
-
-/* The job an ordinary GRAB takes: 1.1.x gives the first of the worker's
- * functions that has a runnable job, whatever the priorities of the
- * others (3.2); with min_job, of those numbered min_job or more. *num = 0
- * when there is none. */
-static bool below_min(void *arg, uint64_t num)
-{
-    return num < *(const uint64_t *)arg;
-}
-
-static int grab_pick(struct store_txn *txn, const struct store_grab *g,
-                     uint64_t now_s, uint64_t *num)
-{
-    uint64_t min = g->min_job;
     size_t i;
     int rv = 0;
 
     *num = 0;
-    for (i = 0; i < g->n_functions && *num == 0 && rv == 0; i++) {
-        rv = find_runnable(txn, g->functions[i], now_s,
-                           min > 0 ? below_min : NULL, &min, num);
+    for (i = 0; i < n_functions && *num == 0 && rv == 0; i++) {
+        rv = find_runnable(txn, functions[i], now_ms / 1000u, skip, skip_arg,
+                           num);
     }
     return rv;
+}
+
+static bool below_min(void *arg, uint64_t num)
+{
+    return num < *(const uint64_t *)arg;
 }
 
 /* True if job j may be handed to the worker of a GRAB that names it: it
@@ -799,7 +792,11 @@ static int do_grab(struct ctx *c, const struct store_grab *g)
     int rv = 0;
 
     if (num == 0) {
-        rv = grab_pick(c->txn, g, c->now_ms / 1000u, &num);
+        uint64_t min = g->min_job; /* with it, jobs from min on only */
+
+        rv = store__pick_runnable(c->txn, g->functions, g->n_functions,
+                                  c->now_ms, min > 0 ? below_min : NULL, &min,
+                                  &num);
         if (rv != 0) {
             return rv;
         }

@@ -321,10 +321,11 @@ int store__job_unqueue(struct store_txn *txn, const struct store__job *j);
 int store__job_uniq_del(struct store_txn *txn, const struct store__job *j,
                         struct store_buf data);
 
-/* apply.c: the job number of fn's first runnable job at now_ms (best
- * priority, then queue order) that skip (if not NULL) does not name, or
- * 0. */
-int store__find_runnable(struct store_txn *txn, struct store_buf fn,
+/* apply.c: the job an ordinary GRAB of these functions takes at now_ms -
+ * the first function's best (priority, then queue order) runnable job
+ * that skip (if not NULL) does not name - or *num = 0. */
+int store__pick_runnable(struct store_txn *txn,
+                         const struct store_buf *functions, size_t n_functions,
                          uint64_t now_ms, store_skip_fn skip, void *skip_arg,
                          uint64_t *num);
 

@@ -123,17 +123,11 @@ int store_has_runnable(struct store_txn *txn, const struct store_buf *functions,
                        size_t n_functions, uint64_t now_ms, bool *out)
 {
     uint64_t num = 0;
-    size_t i;
-    int rv;
+    int rv = store__pick_runnable(txn, functions, n_functions, now_ms, NULL,
+                                  NULL, &num);
 
-    for (i = 0; i < n_functions && num == 0; i++) {
-        rv = store__find_runnable(txn, functions[i], now_ms, NULL, NULL, &num);
-        if (rv != 0) {
-            return rv;
-        }
-    }
     *out = num != 0;
-    return 0;
+    return rv;
 }
 
 int store_pick_job(struct store_txn *txn, const struct store_buf *functions,
@@ -144,14 +138,11 @@ int store_pick_job(struct store_txn *txn, const struct store_buf *functions,
     struct store_job_view v;
     struct store__job j;
     uint64_t num = 0;
-    size_t i;
-    int rv = 0;
+    int rv;
 
     *found = false;
-    for (i = 0; i < n_functions && num == 0 && rv == 0; i++) {
-        rv = store__find_runnable(txn, functions[i], now_ms, skip, skip_arg,
-                                  &num);
-    }
+    rv = store__pick_runnable(txn, functions, n_functions, now_ms, skip,
+                              skip_arg, &num);
     if (rv != 0 || num == 0) {
         return rv;
     }
