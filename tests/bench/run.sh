@@ -28,7 +28,12 @@
 #   --big-size BYTES     large payload (default 64M), --big-repeat N (3)
 #   --fsync-count N      write+fdatasync samples (default 2000)
 #   --time-limit SECS    limit per phase handed to gr_bench (default 900)
-#   --out FILE           also write the raw RESULT lines here
+#   --rounds N           run every case N times over (case by case, each
+#                        on every server in turn, then the next round),
+#                        and print each round's gearraftd/gearmand ratio
+#                        of every rate and its median (default 1)
+#   --out FILE           also write the raw RESULT lines here (with
+#                        --rounds N > 1: FILE.1 ... FILE.N, one per round)
 #   --keep               keep the temporary directories
 #   --report FILE        (repeatable) print the table of earlier --out files
 #                        instead of running anything; given two or more,
@@ -56,6 +61,7 @@ big_size=64M
 big_repeat=3
 fsync_count=2000
 time_limit=900
+rounds=1
 out=""
 keep=0
 report=()
@@ -83,6 +89,7 @@ while [ $# -gt 0 ]; do
     --big-repeat) need "$@"; big_repeat=$2; shift ;;
     --fsync-count) need "$@"; fsync_count=$2; shift ;;
     --time-limit) need "$@"; time_limit=$2; shift ;;
+    --rounds) need "$@"; rounds=$2; shift ;;
     --out) need "$@"; out=$2; shift ;;
     --keep) keep=1 ;;
     --report) need "$@"; report+=("$2"); shift ;;
@@ -238,7 +245,8 @@ if [ "$smoke" -eq 1 ]; then
   fsync_count=20; time_limit=60
 fi
 for v in "$submit_jobs" "$sqlite_submit_jobs" "$rt_jobs" "$deep_jobs" \
-         "$sqlite_deep_jobs" "$big_repeat" "$fsync_count" "$time_limit"; do
+         "$sqlite_deep_jobs" "$big_repeat" "$fsync_count" "$time_limit" \
+         "$rounds"; do
   [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "bad count '$v'"
 done
 
@@ -274,8 +282,9 @@ done
 [ ${#want[@]} -gt 0 ] || { echo "run.sh: nothing to benchmark" >&2; exit 77; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gr-bench.XXXXXX") || die "mktemp failed"
-results="$work/results"
-: > "$results"
+round=1
+results="$work/results.1"
+round_files=()
 server_pid=""
 
 stop_server() {
@@ -357,7 +366,7 @@ failed=0
 run_case() {
   local name=$1 case=$2 dir rc
   shift 2
-  dir="$work/$name-$case"
+  dir="$work/round$round/$name-$case"
   mkdir -p "$dir"
   if ! start_server "$name" "$dir"; then
     echo "$name FAIL case=$case reason=start" >> "$results"
@@ -391,20 +400,28 @@ run_case() {
 # one row were measured minutes apart, not a whole run apart: on a shared
 # machine the background load drifts.
 IFS=',' read -r -a case_list <<< "$cases"
-for case in "${case_list[@]}"; do
-  for name in "${want[@]}"; do
-    sj=$submit_jobs; dj=$deep_jobs
-    if [ "$name" = gearmand-sqlite ]; then
-      sj=$sqlite_submit_jobs; dj=$sqlite_deep_jobs
-    fi
-    case "$case" in
-      submit) run_case "$name" submit --jobs "$sj" --threads 4 --pipeline 16 --workers 16 ;;
-      roundtrip) run_case "$name" roundtrip --jobs "$rt_jobs" --clients 64 --workers 16 ;;
-      deep) run_case "$name" deep --jobs "$dj" --threads 4 --pipeline 16 --workers 16 ;;
-      big) run_case "$name" big --size "$big_size" --repeat "$big_repeat" ;;
-      *) die "unknown case '$case'" ;;
-    esac
+for ((round = 1; round <= rounds; round++)); do
+  results="$work/results.$round"
+  : > "$results"
+  round_files+=("$results")
+  [ "$rounds" -eq 1 ] || echo "== round $round of $rounds" >&2
+  for case in "${case_list[@]}"; do
+    for name in "${want[@]}"; do
+      sj=$submit_jobs; dj=$deep_jobs
+      if [ "$name" = gearmand-sqlite ]; then
+        sj=$sqlite_submit_jobs; dj=$sqlite_deep_jobs
+      fi
+      case "$case" in
+        submit) run_case "$name" submit --jobs "$sj" --threads 4 --pipeline 16 --workers 16 ;;
+        roundtrip) run_case "$name" roundtrip --jobs "$rt_jobs" --clients 64 --workers 16 ;;
+        deep) run_case "$name" deep --jobs "$dj" --threads 4 --pipeline 16 --workers 16 ;;
+        big) run_case "$name" big --size "$big_size" --repeat "$big_repeat" ;;
+        *) die "unknown case '$case'" ;;
+      esac
+    done
   done
+  # A round's servers and their data are gone by now: free the disk.
+  [ "$keep" -eq 1 ] || rm -rf "$work/round$round"
 done
 
 # Disk sync latency where the servers kept their data.
@@ -414,14 +431,25 @@ if [ -x "$fsync_tool" ]; then
   "$fsync_tool" --pages 50 "$work" 200 2>&1 | sed "s/^RESULT /disk /" >> "$results"
 fi
 
-[ -z "$out" ] || cp "$results" "$out"
+if [ -n "$out" ] && [ "$rounds" -eq 1 ]; then
+  cp "$results" "$out"
+elif [ -n "$out" ]; then
+  for ((round = 1; round <= rounds; round++)); do
+    cp "$work/results.$round" "$out.$round"
+  done
+fi
 
 # The table: one row per metric, one column per server, then the ratios.
 ordered=()
 for s in gearmand gearmand-sqlite gearraftd; do
   [[ " ${requested[*]} " == *" $s "* ]] && ordered+=("$s")
 done
-print_table "${ordered[*]}" "${want[*]}" "$results"
+print_table "${ordered[*]}" "${want[*]}" "${round_files[@]}"
+if [ "$rounds" -gt 1 ]; then
+  printf '\n(the table above: the last round)\n'
+  printf 'gearraftd/gearmand, round by round (%d rounds):\n' "$rounds"
+  print_run_ratios "${round_files[@]}"
+fi
 if [ ! -x "$gearraftd_bin" ]; then
   echo
   echo "gearraftd was not benchmarked (not found at $gearraftd_bin); its column and the ratios are empty."
