@@ -155,13 +155,13 @@ int gm_session_new(struct gr_server *srv, int fd, const char *ip,
  * the socket to drain). May propose, queue output and close. */
 void gm_session_drive(struct gm_session *s);
 
-/* Called by loop.c when one of this session's proposals has been
- * dispatched (committed or failed): resumes a waiting session. */
 /* Queues p, a request of s that changes state (gr_propose), counted until
  * gm_session_proposal_done. */
 void gm_session_propose(struct gm_session *s, struct gr_proposal *p);
 /* p, a proposal of s, got its one reply before its commit. */
 void gm_session_answered(struct gm_session *s, struct gr_proposal *p);
+/* Called by loop.c when one of this session's proposals has been
+ * dispatched (committed or failed): resumes a waiting session. */
 void gm_session_proposal_done(struct gm_session *s,
                               const struct gr_proposal *p);
 

@@ -282,8 +282,6 @@ done
 [ ${#want[@]} -gt 0 ] || { echo "run.sh: nothing to benchmark" >&2; exit 77; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gr-bench.XXXXXX") || die "mktemp failed"
-round=1
-results="$work/results.1"
 round_files=()
 server_pid=""
 
