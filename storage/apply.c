@@ -595,6 +595,64 @@ static int submit_new(struct ctx *c, const struct store_submit *sub,
     return rv;
 }
 
+/* Why apply refuses sub whatever the state (its error code, and *text),
+ * or NULL. */
+static const char *submit_refusal(const struct store_submit *sub,
+                                  const char **text)
+{
+    if (sub->function.len == 0 || has_nul(sub->function)) {
+        *text = "Function name is empty or invalid";
+        return "INVALID_FUNCTION_NAME";
+    }
+    if (sub->function.len > STORE_FUNCTION_MAX) {
+        *text = "Function name too large";
+        return "ARGUMENT_TOO_LARGE";
+    }
+    if (sub->unique.len > STORE_UNIQUE_MAX) {
+        *text = "Unique value too large";
+        return "ARGUMENT_TOO_LARGE";
+    }
+    if ((unsigned)sub->prio >= STORE_PRIO_COUNT) {
+        *text = "Invalid priority";
+        return "INVALID_ARGUMENT";
+    }
+    return NULL;
+}
+
+int store_submit_queues_new(struct store_txn *txn,
+                            const struct store_submit *sub, bool *out)
+{
+    uint8_t ukey[STORE__UNIQ_KEY_MAX];
+    struct store__func f;
+    const char *text;
+    MDB_val v;
+    int rv;
+
+    *out = false;
+    if (submit_refusal(sub, &text) != NULL || sub->when != 0) {
+        return 0;
+    }
+    if (sub->unique.len > 0) {
+        bool dash = sub->unique.len == 1 && sub->unique.base[0] == '-';
+        size_t n =
+            store__uniq_key(ukey, sub->function, sub->unique, sub->data, dash);
+
+        rv = store__get(txn, STORE__DB_UNIQ, ukey, n, &v);
+        if (rv != STORE_ENOTFOUND) {
+            return rv; /* 0: there is such a job, which it would join */
+        }
+    }
+    rv = store__func_get(txn, sub->function, &f);
+    if (rv == STORE_ENOTFOUND) {
+        *out = true;
+        return 0;
+    }
+    if (rv == 0) {
+        *out = f.maxqueue[sub->prio] <= 0;
+    }
+    return rv;
+}
+
 static int do_submit(struct ctx *c, const struct store_submit *sub)
 {
     uint8_t ukey[STORE__UNIQ_KEY_MAX];
@@ -602,23 +660,12 @@ static int do_submit(struct ctx *c, const struct store_submit *sub)
     bool dash;
     bool index_unique;
     size_t ukey_len = 0;
+    const char *text;
+    const char *code = submit_refusal(sub, &text);
     int rv;
 
-    if (sub->function.len == 0 || has_nul(sub->function)) {
-        return fx_refused(c, &sub->client, "INVALID_FUNCTION_NAME",
-                          "Function name is empty or invalid");
-    }
-    if (sub->function.len > STORE_FUNCTION_MAX) {
-        return fx_refused(c, &sub->client, "ARGUMENT_TOO_LARGE",
-                          "Function name too large");
-    }
-    if (sub->unique.len > STORE_UNIQUE_MAX) {
-        return fx_refused(c, &sub->client, "ARGUMENT_TOO_LARGE",
-                          "Unique value too large");
-    }
-    if ((unsigned)sub->prio >= STORE_PRIO_COUNT) {
-        return fx_refused(c, &sub->client, "INVALID_ARGUMENT",
-                          "Invalid priority");
+    if (code != NULL) {
+        return fx_refused(c, &sub->client, code, text);
     }
     dash = sub->unique.len == 1 && sub->unique.base[0] == '-';
     index_unique = sub->unique.len > 0;

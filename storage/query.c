@@ -130,6 +130,12 @@ int store_has_runnable(struct store_txn *txn, const struct store_buf *functions,
     return rv;
 }
 
+size_t store_handle_format(const struct store *s, uint64_t num, char *out,
+                           size_t out_len)
+{
+    return store__handle_format(s, num, out, out_len);
+}
+
 int store_pick_job(struct store_txn *txn, const struct store_buf *functions,
                    size_t n_functions, uint64_t now_ms, store_skip_fn skip,
                    void *skip_arg, store_view_fn fn, void *arg, bool *found)
@@ -156,6 +162,7 @@ int store_pick_job(struct store_txn *txn, const struct store_buf *functions,
     }
     if (rv == 0) {
         v.num = num;
+        v.prio = j.prio;
         v.handle.len =
             store__handle_format(txn->s, num, handle, sizeof(handle));
         v.handle.base = (const uint8_t *)handle;

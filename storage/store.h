@@ -489,6 +489,15 @@ int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
 int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
                 const struct store_cmd *cmd, struct store_effects *fx);
 
+/* True (*out) if applying sub to txn's state would surely queue a new
+ * job, runnable at once: sub is valid, not scheduled (SUBMIT_JOB_EPOCH),
+ * joins no job by its unique key, and its function has no queue limit at
+ * its priority. False when it would not, or might not. For a node that
+ * hands a job out before its submission is applied. Errors: STORE_EIO,
+ * STORE_ECORRUPT. */
+int store_submit_queues_new(struct store_txn *txn,
+                            const struct store_submit *sub, bool *out);
+
 /* Applied index recorded with the queue tables. */
 int store_applied_index(struct store_txn *txn, uint64_t *out);
 
@@ -522,6 +531,7 @@ struct store_job_view {
     struct store_buf unique;
     struct store_buf reducer;
     struct store_buf data;
+    enum store_prio prio;
 };
 /* True if job num is to be passed over. */
 typedef bool (*store_skip_fn)(void *arg, uint64_t num);
@@ -535,6 +545,10 @@ typedef int (*store_view_fn)(void *arg, const struct store_job_view *v);
 int store_pick_job(struct store_txn *txn, const struct store_buf *functions,
                    size_t n_functions, uint64_t now_ms, store_skip_fn skip,
                    void *skip_arg, store_view_fn fn, void *arg, bool *found);
+/* Writes job num's handle ("H:<cluster>:<num>") to out, which has room
+ * for out_len >= STORE_HANDLE_MAX bytes; returns its length. */
+size_t store_handle_format(const struct store *s, uint64_t num, char *out,
+                           size_t out_len);
 /* Earliest due time (ms) of a queued epoch job later than now_ms, or 0.
  * A job due at `when` seconds is runnable once now_ms / 1000 >= when; arm
  * a timer for *out and send WAKE-like NOOPs then (the 1.1.x #101 fix). */

@@ -857,6 +857,73 @@ static int pick_take(void *arg, const struct store_job_view *v)
     return 0;
 }
 
+/* store_submit_queues_new(o) against what applying o then does: true
+ * only where apply queues a new job, runnable at once. */
+static bool queues_new(struct fixture *f, struct submit_opts o)
+{
+    struct store_cmd c = fix_submit_cmd(f, o);
+    struct store_txn *txn;
+    bool out = false;
+
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_submit_queues_new(txn, &c.u.submit, &out), 0);
+    store_txn_abort(txn);
+    return out;
+}
+
+static bool applied_new(struct fixture *f, struct submit_opts o)
+{
+    struct store_cmd c = fix_submit_cmd(f, o);
+    const struct store_effect *e;
+
+    assert_int_equal(fix_apply(f, &c), 0);
+    e = fx_find(f, STORE_FX_CREATED, 0);
+    return e != NULL && !e->coalesced && fx_find(f, STORE_FX_WAKE, 0) != NULL;
+}
+
+static void test_submit_queues_new_foretells_apply(void **state)
+{
+    struct fixture *f = *state;
+    struct submit_opts o[10];
+    bool expect[10] = {true,  true, false, false, false,
+                       false, true, false, true,  false};
+    char long_fn[STORE_FUNCTION_MAX + 2];
+    struct store_cmd mq;
+    size_t i;
+
+    memset(long_fn, 'f', sizeof(long_fn) - 1);
+    long_fn[sizeof(long_fn) - 1] = '\0';
+    o[0] = S("fn", "", "a", STORE_PRIO_NORMAL, false, 1);  /* no key */
+    o[1] = S("fn", "k1", "b", STORE_PRIO_HIGH, false, 2);  /* new key */
+    o[2] = S("fn", "k1", "c", STORE_PRIO_NORMAL, true, 3); /* joins o[1] */
+    o[3] = S("", "", "d", STORE_PRIO_NORMAL, false, 4);    /* refused */
+    o[4] = S(long_fn, "", "e", STORE_PRIO_LOW, false, 5);  /* refused */
+    o[5] = S("fn", "", "f", STORE_PRIO_NORMAL, false, 6);  /* scheduled */
+    o[5].when = f->now_ms / 1000 + 60;
+    o[6] = S("fn", "-", "a", STORE_PRIO_NORMAL, true, 7);  /* payload key */
+    o[7] = S("fn", "-", "a", STORE_PRIO_NORMAL, true, 8);  /* joins o[6] */
+    o[8] = S("other", "k1", "g", STORE_PRIO_LOW, true, 9); /* other fn */
+    o[9] = S("lim", "", "h", STORE_PRIO_NORMAL, true, 10); /* limited */
+    admin(f, STORE_CMD_FUNC_CREATE, "lim", NULL, NULL);
+    memset(&mq, 0, sizeof(mq));
+    mq.type = STORE_CMD_MAXQUEUE;
+    mq.u.admin.admin = CONN(f, 77);
+    mq.u.admin.maxqueue.function = B("lim");
+    for (i = 0; i < STORE_PRIO_COUNT; i++) {
+        mq.u.admin.maxqueue.limit[i] = 5;
+    }
+    assert_int_equal(fix_apply(f, &mq), 0);
+    for (i = 0; i < 10; i++) {
+        bool told = queues_new(f, o[i]);
+        bool queued = applied_new(f, o[i]);
+
+        assert_int_equal(told, expect[i]);
+        if (told) {
+            assert_true(queued);
+        }
+    }
+}
+
 /* store_pick_job names the job an ordinary GRAB would take, passing
  * over what skip names, and changes nothing. */
 static void test_pick_job_matches_grab_and_skips(void **state)
@@ -907,6 +974,7 @@ int main(void)
         T(test_grab_walks_functions_in_given_order),
         T(test_grab_naming_a_job_takes_that_job_only),
         T(test_grab_with_min_job_passes_over_older_jobs),
+        T(test_submit_queues_new_foretells_apply),
         T(test_pick_job_matches_grab_and_skips),
         T(test_assign_carries_job_fields_and_large_payload),
         T(test_coalesced_foreground_clients_all_get_result),
