@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 
 #include "node/gm_session.h"
+#include "node/relay.h"
 
 static struct gr_buf gb(struct store_buf b)
 {
@@ -97,8 +98,9 @@ static size_t assign_args(uint32_t type, const struct store_job_view *v,
 static void send_assign(struct gm_session *s, const struct gr_proposal *p,
                         const struct store_effect *e)
 {
-    struct store_job_view v = {0,         e->handle,  e->function,
-                               e->unique, e->reducer, e->data};
+    struct store_job_view v = {
+        0,          e->handle, e->function,      e->unique,
+        e->reducer, e->data,   STORE_PRIO_NORMAL /* not used */};
     struct gr_buf a[5];
     uint32_t type = GM_JOB_ASSIGN;
     size_t n;
@@ -134,49 +136,67 @@ int gr_answer_hand_out(struct gm_session *s, uint32_t grab_type,
     return 0;
 }
 
+/* The packet that forwards a WORK_* of `kind` to a client (with or
+ * without the exceptions option): its type, and its arguments in a
+ * (*n of them). */
+static uint32_t forward_packet(enum store_work_kind kind, bool exceptions,
+                               struct store_buf handle, struct store_buf data,
+                               struct store_buf numerator,
+                               struct store_buf denominator, struct gr_buf a[3],
+                               size_t *n)
+{
+    a[0] = gb(handle);
+    a[1] = gb(data);
+    *n = 2;
+    switch (kind) {
+    case STORE_WORK_STATUS:
+        a[1] = gb(numerator);
+        a[2] = gb(denominator);
+        *n = 3;
+        return GM_WORK_STATUS;
+    case STORE_WORK_DATA:
+        return GM_WORK_DATA;
+    case STORE_WORK_WARNING:
+        return GM_WORK_WARNING;
+    case STORE_WORK_COMPLETE:
+        return GM_WORK_COMPLETE;
+    case STORE_WORK_FAIL:
+        *n = 1;
+        return GM_WORK_FAIL;
+    default:
+        if (exceptions) {
+            return GM_WORK_EXCEPTION;
+        }
+        /* gearmand's converted WORK_FAIL keeps the NUL after the handle
+         * (GEARMAND.md 1.3): an empty second argument. */
+        a[1].base = NULL;
+        a[1].len = 0;
+        return GM_WORK_FAIL;
+    }
+}
+
 static void send_forward(struct gm_session *s, const struct store_effect *e)
 {
     struct gr_buf a[3];
-    uint32_t type;
-    size_t n = 2;
+    size_t n;
+    uint32_t type =
+        forward_packet(e->work_kind, s->exceptions, e->handle, e->data,
+                       e->numerator, e->denominator, a, &n);
 
-    a[0] = gb(e->handle);
-    a[1] = gb(e->data);
-    switch (e->work_kind) {
-    case STORE_WORK_STATUS:
-        type = GM_WORK_STATUS;
-        a[1] = gb(e->numerator);
-        a[2] = gb(e->denominator);
-        n = 3;
-        break;
-    case STORE_WORK_DATA:
-        type = GM_WORK_DATA;
-        break;
-    case STORE_WORK_WARNING:
-        type = GM_WORK_WARNING;
-        break;
-    case STORE_WORK_COMPLETE:
-        type = GM_WORK_COMPLETE;
-        break;
-    case STORE_WORK_FAIL:
-        type = GM_WORK_FAIL;
-        n = 1;
-        break;
-    default:
-        if (s->exceptions) {
-            type = GM_WORK_EXCEPTION;
-        } else {
-            /* gearmand's converted WORK_FAIL keeps the NUL after the
-             * handle (GEARMAND.md 1.3): an empty second argument. */
-            type = GM_WORK_FAIL;
-            a[1].base = NULL;
-            a[1].len = 0;
-        }
-        break;
-    }
     if (write_with_data(s, type, a, n, e) != 0) {
         gm_session_close(s, false);
     }
+}
+
+int gr_answer_relay(struct evbuffer *out, bool exceptions,
+                    const struct store_work *wk)
+{
+    struct gr_buf a[3];
+    size_t n;
+    uint32_t type = forward_packet(wk->kind, exceptions, wk->handle, wk->data,
+                                   wk->numerator, wk->denominator, a, &n);
+
+    return gm_packet_write(out, type, a, n) != 0 ? GR_ENOMEM : 0;
 }
 
 static void send_admin_reply(struct gm_session *s, const struct store_effect *e)
@@ -259,6 +279,9 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
     if (s == NULL || s->state == GM_SS_CLOSED) {
         return false;
     }
+    if (e->type == STORE_FX_FORWARD && p->relayed_to == s->conn_id) {
+        return false; /* it went when the worker's packet was read */
+    }
     if (early) {
         if (!may_send_early(srv, p, e, s)) {
             return false;
@@ -276,6 +299,9 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
         a[0] = gb(e->handle);
         if (gm_packet_write(s->out, GM_JOB_CREATED, a, 1) != 0) {
             gm_session_close(s, false);
+        } else if (p->after != NULL && e->to.conn_id == p->conn_id) {
+            /* The worker's WORK_* relayed ahead of this (relay.c). */
+            evbuffer_add_buffer(s->out, p->after);
         }
         break;
     case STORE_FX_REFUSED:
@@ -314,6 +340,13 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
     return true;
 }
 
+/* True if e, an effect of p, wakes the sleepers: WAKE, except for a job
+ * whose SUBMIT woke them already when it was read (node/ahead.c). */
+static bool wakes(const struct gr_proposal *p, const struct store_effect *e)
+{
+    return e->type == STORE_FX_WAKE && !p->ahead;
+}
+
 /* Builds set's wake list once per batch: one WAKE effect per job that
  * became runnable gives the distinct functions, in effect order, and with
  * --worker-wakeup per_job NOOPs per job for its function. Returns 0 or
@@ -321,6 +354,7 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
 static int wake_list(struct gr_fxset *set, uint32_t per_job)
 {
     const struct store_effects *fx = &set->fx;
+    const struct gr_proposal *p;
     size_t n = 0;
     size_t i;
     size_t j;
@@ -344,24 +378,26 @@ static int wake_list(struct gr_fxset *set, uint32_t per_job)
         set->wake_cap = n;
     }
     n = 0;
-    for (i = 0; i < fx->n; i++) {
-        const struct store_effect *e = &fx->v[i];
+    for (p = set->batch; p != NULL; p = p->next) {
+        for (i = p->fx_begin; p->cmd.type != 0 && i < p->fx_end; i++) {
+            const struct store_effect *e = &fx->v[i];
 
-        if (e->type != STORE_FX_WAKE) {
-            continue;
-        }
-        for (j = 0; j < n; j++) {
-            if (set->wake_funcs[j].len == e->function.len &&
-                memcmp(set->wake_funcs[j].base, e->function.base,
-                       e->function.len) == 0) {
-                break;
+            if (!wakes(p, e)) {
+                continue;
             }
+            for (j = 0; j < n; j++) {
+                if (set->wake_funcs[j].len == e->function.len &&
+                    memcmp(set->wake_funcs[j].base, e->function.base,
+                           e->function.len) == 0) {
+                    break;
+                }
+            }
+            if (j == n) {
+                set->wake_funcs[n++] = e->function;
+                set->wake_budget[j] = 0;
+            }
+            set->wake_budget[j] += per_job;
         }
-        if (j == n) {
-            set->wake_funcs[n++] = e->function;
-            set->wake_budget[j] = 0;
-        }
-        set->wake_budget[j] += per_job;
     }
     set->wake_n = n;
     set->wake_set = true;
@@ -388,6 +424,7 @@ static void finish(struct gr_server *srv, struct gr_proposal *p)
 {
     struct gm_session *s;
 
+    gr_relay_work_done(srv, p);
     if (p->conn_id == 0) {
         return;
     }

@@ -38,6 +38,12 @@ void gr_answer_failed(struct gr_server *srv, struct gr_proposal *batch, int rv);
 int gr_answer_hand_out(struct gm_session *s, uint32_t grab_type,
                        const struct store_job_view *v);
 
+/* Writes to out the packet that forwards the WORK_* wk to a client (with
+ * or without the exceptions option), as apply's FORWARD would. Returns 0
+ * or GR_ENOMEM. */
+int gr_answer_relay(struct evbuffer *out, bool exceptions,
+                    const struct store_work *wk);
+
 /* Wakes (NOOP) the sleeping workers of every function that got a runnable
  * job in the batch whose effects are srv->fxd. */
 void gr_answer_wake(struct gr_server *srv);

@@ -35,8 +35,10 @@
 #include <event2/event.h>
 
 #include "node/admin.h"
+#include "node/ahead.h"
 #include "node/answer.h"
 #include "node/loop.h"
+#include "node/relay.h"
 
 #define READ_CHUNK (1024 * 1024)
 #define READ_FIRST (16 * 1024) /* the first read of a turn asks for this */
@@ -171,6 +173,7 @@ void gm_session_free(struct gm_session *s)
         evbuffer_free(s->out);
     }
     gm_frame_close(&s->held);
+    gr_free(s->held_jobs);
     gr_free(s->big.body);
     while ((f = s->funcs) != NULL) {
         s->funcs = f->next;
@@ -552,6 +555,7 @@ static void propose_release(struct gm_session *s, const struct gr_buf *name)
     if (!s->grabbed) {
         return;
     }
+    gr_relay_clear(s);
     p = gr_proposal_new();
     if (p == NULL) {
         gm_session_close(s, false);
@@ -664,6 +668,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     p->cmd.u.timeout.handle.len = s->timeout_handle_len;
     p->cmd.u.timeout.max_retries = s->srv->cfg->job_retries;
     p->retry = true;
+    gr_relay_drop(s, s->timeout_handle, s->timeout_handle_len);
     s->timeout_handle_len = 0;
     GR_LOG(GR_LOG_INFO, "session", "conn=%llu job timed out: requeueing",
            (unsigned long long)s->conn_id);
@@ -847,6 +852,9 @@ struct hand_out_arg {
     uint32_t type;
     uint64_t floor; /* gr_pick_floor */
     uint64_t num;
+    bool dry; /* only look (PRE_SLEEP): hand nothing out */
+    /* the best job ahead of the function being looked at, if any */
+    const struct gr_ahead_job *ahead;
 };
 
 /* Jobs a hand-out passes over: handed out or taken by GRABs not yet
@@ -861,22 +869,98 @@ static bool pass_over(void *arg, uint64_t num)
            gr_numset_has(&srv->applied_out, num);
 }
 
-static int hand_out_one(void *arg, const struct store_job_view *v)
+static int give(struct hand_out_arg *a, const struct store_job_view *v)
 {
-    struct hand_out_arg *a = arg;
     struct gr_server *srv = a->s->srv;
-    int rv;
 
+    a->num = v->num;
+    if (a->dry) {
+        return 0;
+    }
     if (gr_numset_add(&srv->handed_out, v->num) != 0) {
         return STORE_ENOMEM;
     }
-    rv = gr_answer_hand_out(a->s, a->type, v);
-    if (rv != 0) {
+    if (gr_answer_hand_out(a->s, a->type, v) != 0) {
         gr_numset_del(&srv->handed_out, v->num);
         return STORE_ENOMEM;
     }
-    a->num = v->num;
     return 0;
+}
+
+/* Hands out the job ahead (a->ahead), built from its SUBMIT; a
+ * foreground one's WORK_* will be relayed to its client. */
+static int give_ahead(struct hand_out_arg *a)
+{
+    struct gr_proposal *submit = a->ahead->submit;
+    const struct store_submit *sub = &submit->cmd.u.submit;
+    char handle[STORE_HANDLE_MAX];
+    struct store_job_view v;
+    int rv;
+
+    v.num = a->ahead->num;
+    v.handle.len =
+        store_handle_format(a->s->srv->store, v.num, handle, sizeof(handle));
+    v.handle.base = (const uint8_t *)handle;
+    v.function = sub->function;
+    v.unique = sub->unique;
+    v.reducer = sub->reducer;
+    v.data = sub->data;
+    v.prio = sub->prio;
+    rv = give(a, &v);
+    if (rv == 0 && !a->dry) {
+        a->s->srv->n_ahead++;
+        if (!sub->background) {
+            gr_relay_handed(a->s, v.num, v.handle.base, v.handle.len, submit);
+        }
+    }
+    return rv;
+}
+
+/* The committed job v, unless the function's best job ahead comes
+ * first: a better priority (within one, committed jobs are older). */
+static int hand_out_one(void *arg, const struct store_job_view *v)
+{
+    struct hand_out_arg *a = arg;
+
+    if (a->ahead != NULL && a->ahead->submit->cmd.u.submit.prio < v->prio) {
+        return give_ahead(a);
+    }
+    return give(a, v);
+}
+
+/* What an ordinary GRAB of these functions would take, from the last
+ * committed state and the jobs ahead of it (ahead.c), passing over what
+ * is taken meanwhile: gives it (a) and sets *found. 1.1.x takes the
+ * first of the worker's functions that has a runnable job. */
+static int pick(struct hand_out_arg *a, struct store_txn *txn,
+                const struct store_buf *functions, size_t n, bool *found)
+{
+    uint64_t now = gr_now_ms();
+    struct gr_ahead_job best;
+    size_t i;
+    int rv = 0;
+
+    *found = false;
+    for (i = 0; i < n && rv == 0 && !*found; i++) {
+        a->ahead = gr_ahead_best(a->s->srv, functions[i], pass_over, a, &best)
+                       ? &best
+                       : NULL;
+        rv = store_pick_job(txn, &functions[i], 1, now, pass_over, a,
+                            hand_out_one, a, found);
+        if (rv == 0 && !*found && a->ahead != NULL) {
+            rv = give_ahead(a);
+            *found = rv == 0;
+        }
+    }
+    a->ahead = NULL;
+    return rv;
+}
+
+/* True if the loop can tell which job a GRAB of s would get (the rule
+ * above hand_out). */
+static bool may_hand_out(const struct gm_session *s)
+{
+    return s->srv->n_blind == 0 && s->n_may_reply == 0 && s->n_funcs > 0;
 }
 
 /* Hands s the job its GRAB g (of type) would get, if the loop can tell
@@ -887,20 +971,19 @@ static int hand_out_one(void *arg, const struct store_job_view *v)
 static void hand_out(struct gm_session *s, uint32_t type, struct store_grab *g)
 {
     struct gr_server *srv = s->srv;
-    struct hand_out_arg a = {s, type, gr_pick_floor(srv), 0};
+    struct hand_out_arg a = {s, type, gr_pick_floor(srv), 0, false, NULL};
     struct store_txn *txn;
     uint64_t applied = 0;
     bool found = false;
     int rv;
 
-    if (srv->n_blind > 0 || s->n_may_reply > 0 || g->n_functions == 0) {
+    if (!may_hand_out(s) || g->n_functions == 0) {
         return;
     }
     if (store_txn_begin(srv->store, false, &txn) != 0) {
         return;
     }
-    rv = store_pick_job(txn, g->functions, g->n_functions, gr_now_ms(),
-                        pass_over, &a, hand_out_one, &a, &found);
+    rv = pick(&a, txn, g->functions, g->n_functions, &found);
     if (rv == 0 && !found) {
         rv = store_applied_index(txn, &applied);
     }
@@ -912,6 +995,36 @@ static void hand_out(struct gm_session *s, uint32_t type, struct store_grab *g)
          * those, and so may this one. */
         g->min_job = a.floor < applied + 1 ? a.floor : applied + 1;
     }
+}
+
+/* For PRE_SLEEP while the loop knows every job (gr_ahead_complete): true
+ * if a GRAB of s would get one now. */
+static bool job_for(struct gm_session *s)
+{
+    struct hand_out_arg a = {s, 0, gr_pick_floor(s->srv), 0, true, NULL};
+    struct store_buf *fv;
+    struct store_txn *txn;
+    struct gm_func *f;
+    bool found = true; /* on doubt, a NOOP: the GRAB then decides */
+    size_t i = 0;
+
+    fv = gr_calloc(s->n_funcs, sizeof(*fv));
+    if (fv == NULL) {
+        return true;
+    }
+    for (f = s->funcs; f != NULL; f = f->next) {
+        fv[i].base = f->name;
+        fv[i].len = f->len;
+        i++;
+    }
+    if (store_txn_begin(s->srv->store, false, &txn) == 0) {
+        if (pick(&a, txn, fv, i, &found) != 0) {
+            found = true;
+        }
+        store_txn_abort(txn);
+    }
+    gr_free(fv);
+    return found;
 }
 
 static void handle_grab(struct gm_session *s, uint32_t type)
@@ -927,7 +1040,7 @@ static void handle_grab(struct gm_session *s, uint32_t type)
     set_sleep(s, false, false);
     /* Nothing to do for this worker: answer without a write. A job queued
      * by this very batch still wakes it if it goes to sleep (WAKE). */
-    if (s->srv->inflight == NULL && !runnable_now(s)) {
+    if (!may_hand_out(s) && s->srv->inflight == NULL && !runnable_now(s)) {
         reply(s, GM_NO_JOB, &none, 0);
         return;
     }
@@ -963,6 +1076,14 @@ static void handle_grab(struct gm_session *s, uint32_t type)
     p->cmd.u.grab.functions = fv;
     p->cmd.u.grab.n_functions = i;
     hand_out(s, type, &p->cmd.u.grab);
+    if (p->cmd.u.grab.job == 0 && p->cmd.u.grab.min_job != 0 &&
+        gr_ahead_complete(s->srv)) {
+        /* Nothing for it, and the loop knows every job there is: no
+         * batch needed. Each later one wakes it (node/ahead.c). */
+        gr_proposal_free(p);
+        reply(s, GM_NO_JOB, &none, 0);
+        return;
+    }
     p->answered = p->cmd.u.grab.job != 0;
     gm_session_propose(s, p);
 }
@@ -1014,7 +1135,40 @@ static void handle_work(struct gm_session *s, struct gm_packet *pkt)
         w->kind == STORE_WORK_EXCEPTION) {
         gm_session_job_ended(s, w->handle.base, w->handle.len);
     }
+    gr_relay_work(s, p);
     gm_session_propose(s, p);
+}
+
+static bool handed(void *arg, uint64_t num)
+{
+    const struct gr_server *srv = arg;
+
+    return gr_numset_has(&srv->handed_out, num);
+}
+
+/* True if a job ahead (node/ahead.c) for one of s's functions is not yet
+ * handed out: its SUBMIT woke the sleepers when it was read, and its
+ * apply does not wake them again, so s must not sleep past it. */
+static bool ahead_for(struct gm_session *s)
+{
+    struct gr_ahead_job j;
+    struct gm_func *f;
+
+    for (f = s->funcs; f != NULL; f = f->next) {
+        struct store_buf fn = {f->name, f->len};
+
+        if (gr_ahead_best(s->srv, fn, handed, s->srv, &j)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True when a PRE_SLEEP of s can be answered from what the loop knows
+ * (gr_ahead_complete), without waiting for the batches being written. */
+static bool sleep_now(const struct gm_session *s)
+{
+    return gr_ahead_complete(s->srv) && s->n_may_reply == 0;
 }
 
 static void handle_pre_sleep(struct gm_session *s)
@@ -1023,7 +1177,7 @@ static void handle_pre_sleep(struct gm_session *s)
 
     evtimer_del(s->timeout_ev);
     s->timeout_handle_len = 0;
-    if (runnable_now(s)) {
+    if (sleep_now(s) ? job_for(s) : (runnable_now(s) || ahead_for(s))) {
         set_sleep(s, true, true);
         reply(s, GM_NOOP, &none, 0);
         return;
@@ -1254,7 +1408,14 @@ static bool must_wait(const struct gm_session *s, const struct gm_frame *f)
     if (!answers_now(f)) {
         return false;
     }
-    return s->n_pending > 0 || (reads_state(f) && gr_server_writing(s->srv));
+    /* No batch to wait for while the loop knows every job, and no reply
+     * of this worker's may still come before the NOOP. */
+    if (f->kind == GM_FRAME_PACKET && f->packet.type == GM_PRE_SLEEP &&
+        sleep_now(s)) {
+        return false;
+    }
+    return s->n_pending > 0 ||
+           (reads_state(f) && (gr_server_writing(s->srv) || s->n_relayed > 0));
 }
 
 static void handle_frame(struct gm_session *s, struct gm_frame *f)

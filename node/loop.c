@@ -33,8 +33,10 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "node/ahead.h"
 #include "node/answer.h"
 #include "node/gm_session.h"
+#include "node/relay.h"
 
 #define N_BUCKETS      4096
 #define SPACE_CHECK_MS 200
@@ -67,6 +69,9 @@ void gr_proposal_free(struct gr_proposal *p)
     gr_free(p->owned);
     if (p->local != NULL) {
         evbuffer_free(p->local);
+    }
+    if (p->after != NULL) {
+        evbuffer_free(p->after);
     }
     gr_free(p);
 }
@@ -215,6 +220,12 @@ static void settle_batch(struct gr_server *srv, struct gr_fxset *set,
     set->noted = false;
     for (p = batch; p != NULL; p = p->next) {
         unmark(srv, p);
+        srv->n_uncommitted--;
+        if (p->unsure) {
+            p->unsure = false;
+            srv->n_unsure--;
+            srv->n_limits -= p->cmd.type == STORE_CMD_MAXQUEUE;
+        }
         if (p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.job != 0) {
             gr_numset_del(&srv->handed_out, p->cmd.u.grab.job);
         }
@@ -228,6 +239,8 @@ void gr_propose(struct gr_server *srv, struct gr_proposal *p)
     p->blind = may_take_or_drop(p) && !p->restricted;
     srv->n_blind += p->blind;
     srv->n_restricted += p->restricted;
+    gr_ahead_classify(srv, p);
+    srv->n_uncommitted++;
     if (p->cmd.type != 0) {
         p->cmd.origin.node_id = srv->node_id;
         p->cmd.origin.incarnation = srv->incarnation;
@@ -576,10 +589,11 @@ static int append_and_apply(struct store_txn *txn, struct store_effects *fx,
     return rv;
 }
 
-/* Frees a dispatched batch; internal commands of a failed batch (worker
- * or client gone, timeouts) must still happen, so they move to the retry
- * list instead. */
-static void free_batch(struct gr_server *srv, struct gr_proposal *batch)
+/* Frees a dispatched batch (ok: committed, not failed); internal
+ * commands of a failed batch (worker or client gone, timeouts) must
+ * still happen, so they move to the retry list instead. */
+static void free_batch(struct gr_server *srv, struct gr_proposal *batch,
+                       bool ok)
 {
     struct gr_proposal *p;
     struct timeval tv = {RETRY_MS / 1000, 0};
@@ -587,6 +601,9 @@ static void free_batch(struct gr_server *srv, struct gr_proposal *batch)
 
     while ((p = batch) != NULL) {
         batch = p->next;
+        if (p->handed_to != 0) {
+            gr_relay_submit_done(srv, p, ok);
+        }
         if (p->retry) {
             p->next = srv->retry_head;
             srv->retry_head = p;
@@ -659,7 +676,7 @@ static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
             p->retry = p->retry && p->conn_id == 0 && p->cmd.type != 0;
         }
         gr_answer_failed(srv, batch, rv);
-        free_batch(srv, batch);
+        free_batch(srv, batch, false);
         gr_sessions_flush(srv);
         goto next;
     }
@@ -670,7 +687,7 @@ static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
     /* Workers that went to sleep while the commit ran read the state
      * without this batch: wake them now (at most one NOOP each). */
     gr_answer_wake(srv);
-    free_batch(srv, batch);
+    free_batch(srv, batch, true);
     check_space(srv, false);
     if (epoch) {
         arm_due_timer(srv);
@@ -988,6 +1005,9 @@ static void collect_inflight(struct gr_server *srv)
     set->durable = end == srv->next_index;
     srv->inflight = NULL;
     settle_batch(srv, set, set->batch);
+    if (rv != 0) {
+        gr_ahead_failed(srv, set->batch, srv->next_index);
+    }
     account_batch(srv, end, rv);
     if (srv->head != NULL && !srv->closing_all && !readers_waiting(srv)) {
         run_batch(srv); /* the next batch overlaps the answers below */
@@ -1077,6 +1097,9 @@ static void run_batch(struct gr_server *srv)
     /* No committer thread (start and close): write, sync, answer here. */
     rv = batch_work(srv, batch, set, srv->next_index, &end, false);
     settle_batch(srv, set, batch);
+    if (rv != 0) {
+        gr_ahead_failed(srv, batch, srv->next_index);
+    }
     account_batch(srv, end, rv);
     if (rv == 0 && store_sync(srv->store) != 0) {
         storage_failed(srv, "syncing the data file");
@@ -1508,11 +1531,14 @@ static void log_batch_stats(const struct gr_server *srv)
         GR_LOG_NOTICE, "loop",
         "%llu write batches, %llu commands, %.1f per batch, %.2f ms to "
         "apply and %.2f ms to commit (sync) a batch, %.2f ms idle "
-        "between batches, %llu syncs of meta pages besides",
+        "between batches, %llu syncs of meta pages besides; %llu jobs "
+        "handed out before their submission was committed, %llu results "
+        "relayed as read",
         (unsigned long long)srv->n_batches, (unsigned long long)srv->n_batched,
         srv->n_batches ? (double)srv->n_batched / (double)srv->n_batches : 0.0,
         per_batch_ms(srv, srv->apply_us), per_batch_ms(srv, srv->commit_us),
-        per_batch_ms(srv, srv->idle_us), (unsigned long long)srv->n_syncs);
+        per_batch_ms(srv, srv->idle_us), (unsigned long long)srv->n_syncs,
+        (unsigned long long)srv->n_ahead, (unsigned long long)srv->n_relays);
 }
 
 static void free_event(struct event **ev)

@@ -48,7 +48,14 @@ struct gr_proposal {
     bool blind;             /* counted in srv->n_blind */
     bool restricted;        /* a GRAB with min_job: in srv->n_restricted */
     bool may_reply;         /* counted in its session's n_may_reply */
-    size_t fx_begin;        /* this command's effects in its batch's set */
+    bool ahead;             /* SUBMIT: its job is certain (node/ahead.c) */
+    bool unsure;            /* SUBMIT: it is not; in srv->n_unsure */
+    /* SUBMIT handed out ahead (relay.c): the worker holding its job, and
+     * that worker's WORK_* to send right after its JOB_CREATED. */
+    uint64_t handed_to;
+    struct evbuffer *after;
+    uint64_t relayed_to; /* WORK_*: the client it went to when read */
+    size_t fx_begin;     /* this command's effects in its batch's set */
     size_t fx_end;
 };
 
@@ -118,7 +125,13 @@ struct gr_server {
     struct gr_numset handed_out;
     struct gr_numset applied_out; /* taken or dropped by applied batches */
     uint64_t n_blind;
-    uint64_t n_restricted; /* GRABs with min_job not yet applied */
+    uint64_t n_restricted;  /* GRABs with min_job not yet applied */
+    uint64_t n_unsure;      /* SUBMITs (and MAXQUEUEs) not yet committed whose
+                             * outcome the loop cannot tell (node/ahead.c) */
+    uint64_t n_limits;      /* MAXQUEUEs not yet committed */
+    uint64_t n_uncommitted; /* proposals queued or in flight */
+    uint64_t n_ahead;       /* jobs handed out ahead of their commit (stats) */
+    uint64_t n_relays;      /* WORK_* relayed when read (stats, relay.c) */
     struct gr_proposal *retry_head;
     uint64_t next_index;
     uint64_t seq;

@@ -19,13 +19,31 @@ sub lose_once {
   return $a->{name} eq 'JOB_ASSIGN' && $a->{args}[0] eq $h;
 }
 
+# The job's retry count in "show jobs" (undef while it is not listed).
+# Waiting on it, not on "status" showing the job no longer running: a job
+# gearraftd hands out at GRAB time shows as running only once that GRAB
+# is committed, so "not running" does not prove the lost worker was seen.
+sub retries {
+  my ($srv, $h) = @_;
+  my ($line) = grep { /^\Q$h\E\t/ } split /\n/, $srv->admin('show jobs');
+  return $line && (split /\t/, $line)[1];
+}
+
+# Requeued after the n-th lost attempt: counted and no longer running.
+sub requeued {
+  my ($srv, $func, $h, $n) = @_;
+  return wait_until(sub {
+    my $r = retries($srv, $h);
+    defined $r && $r == $n && $srv->status->{$func}[1] == 0 }, 5);
+}
+
 {
   my $srv = start_server(args => ['--job-retries', 2]);
   my $c = $srv->conn;
   my $h = $c->submit(SUBMIT_JOB, 'r2', '', 'x');
   my $hb = $c->submit(SUBMIT_JOB_BG, 'r2b', '', 'y');
   ok(lose_once($srv, 'r2', $h), 'attempt 1 handed out, worker lost');
-  ok(wait_until(sub { $srv->status->{r2}[1] == 0 }, 5), 'requeued after attempt 1');
+  ok(requeued($srv, 'r2', $h, 1), 'requeued after attempt 1');
   ok(lose_once($srv, 'r2', $h), 'attempt 2 handed out, worker lost');
   my $p = $c->read_pkt(5);
   is($p && $p->{name}, 'WORK_FAIL', '--job-retries 2: the client gets WORK_FAIL after 2 lost attempts');
@@ -36,7 +54,7 @@ sub lose_once {
   is($w->grab->{name}, 'NO_JOB', 'never handed out again');
   # Background jobs obey the same limit.
   ok(lose_once($srv, 'r2b', $hb), 'bg attempt 1');
-  ok(wait_until(sub { $srv->status->{r2b}[1] == 0 }, 5), 'bg requeued');
+  ok(requeued($srv, 'r2b', $hb, 1), 'bg requeued');
   ok(lose_once($srv, 'r2b', $hb), 'bg attempt 2');
   ok(wait_until(sub { my $st = $srv->status->{r2b}; $st && $st->[0] == 0 }, 5),
      'bg job removed after 2 lost attempts');
@@ -50,7 +68,7 @@ sub lose_once {
   my $h = $c->submit(SUBMIT_JOB, 'r0', '', 'x');
   for my $i (1 .. 5) {
     ok(lose_once($srv, 'r0', $h), "default (unlimited): attempt $i handed out");
-    ok(wait_until(sub { $srv->status->{r0}[1] == 0 }, 5), "requeued after attempt $i");
+    ok(requeued($srv, 'r0', $h, $i), "requeued after attempt $i");
   }
   my ($line) = grep { /^\Q$h\E\t/ } split /\n/, $srv->admin('show jobs');
   like($line, qr/^\Q$h\E\t5\t0\t/, 'show jobs: RETRIES=5');

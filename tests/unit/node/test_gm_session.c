@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "node/ahead.h"
 #include "node/gm_session.h"
 #include "node/loop.h"
 
@@ -631,8 +632,8 @@ static void test_echo_behind_a_grab_holds_no_batch(void **state)
     stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
     stream_str(&wtx, GM_ECHO_REQ, "after", NULL, NULL, 1);
     stream_write(&wtx, wpeer);
-    for (rounds = 0; rounds < 200 && w->n_pending == 0 &&
-                     w->state != GM_SS_WAIT_COMMIT;
+    for (rounds = 0;
+         rounds < 200 && w->n_pending == 0 && w->state != GM_SS_WAIT_COMMIT;
          rounds++) {
         turn(f);
     }
@@ -818,6 +819,230 @@ static void test_large_body_is_read_straight_and_keeps_order(void **state)
     close(peer);
 }
 
+/* Reads one reply: its type, and its body into body (at most cap bytes,
+ * NUL-terminated); returns the body's length. */
+static size_t read_reply(struct fixture *f, int fd, struct stream *tx,
+                         uint32_t *type, char *body, size_t cap)
+{
+    uint8_t hdr[GM_HEADER_LEN];
+    size_t len;
+
+    assert_int_equal(pump_io(f, fd, tx, hdr, sizeof(hdr)), sizeof(hdr));
+    *type = type_at(hdr);
+    len = size_at(hdr);
+    assert_true(len < cap);
+    assert_int_equal(pump_io(f, fd, tx, (uint8_t *)body, len), len);
+    body[len] = '\0';
+    return len;
+}
+
+/* A worker that can do fn, with the function known to the store and no
+ * batch left in flight. */
+static struct gm_session *idle_worker(struct fixture *f, const char *fn,
+                                      int *peer)
+{
+    struct stream tx = {NULL, 0, 0, 0};
+    struct gm_session *w = connect_session(f, peer);
+    int rounds;
+
+    evutil_make_socket_nonblocking(*peer);
+    stream_str(&tx, GM_CAN_DO, fn, NULL, NULL, 1);
+    stream_str(&tx, GM_ECHO_REQ, "ready", NULL, NULL, 1);
+    expect_reply(f, *peer, &tx, GM_ECHO_RES, "ready", 5);
+    for (rounds = 0;
+         rounds < 400 && (gr_server_writing(&f->srv) || f->srv.head != NULL);
+         rounds++) {
+        turn(f);
+    }
+    assert_false(gr_server_writing(&f->srv));
+    free(tx.data);
+    return w;
+}
+
+/* node/ahead.c: a GRAB read in the same turn as a SUBMIT, before that
+ * SUBMIT is committed, is handed its job at once; the client gets
+ * JOB_CREATED for the same handle, then the worker's result - relayed
+ * when it was read (node/relay.c) - once and in order. */
+static void test_grab_is_handed_a_job_not_yet_committed(void **state)
+{
+    struct fixture *f = *state;
+    struct stream ctx = {NULL, 0, 0, 0};
+    struct stream wtx = {NULL, 0, 0, 0};
+    char assign[256];
+    char created[64];
+    char got[256];
+    uint32_t type;
+    size_t len;
+    int cpeer;
+    int wpeer;
+
+    (void)idle_worker(f, "ahead", &wpeer);
+    (void)connect_session(f, &cpeer);
+    evutil_make_socket_nonblocking(cpeer);
+    /* Both requests are waiting when the loop next looks: it reads the
+     * SUBMIT first (epoll reports sockets in the order they became
+     * readable), then the GRAB, and only then runs the batch. */
+    send_pkt(cpeer, GM_SUBMIT_JOB, "ahead", "u1", "payload", 3);
+    send_pkt(wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
+    len = read_reply(f, wpeer, &wtx, &type, assign, sizeof(assign));
+    assert_int_equal(type, GM_JOB_ASSIGN);
+    assert_int_equal(f->srv.n_ahead, 1);
+    /* handle \0 function \0 payload */
+    assert_string_equal(assign + strlen(assign) + 1, "ahead");
+    assert_int_equal(len, strlen(assign) + 1 + 6 + 7);
+    assert_memory_equal(assign + len - 7, "payload", 7);
+
+    /* The result, written before the client may have its JOB_CREATED. */
+    stream_str(&wtx, GM_WORK_COMPLETE, assign, "result", NULL, 2);
+    stream_write(&wtx, wpeer);
+    (void)read_reply(f, cpeer, &ctx, &type, created, sizeof(created));
+    assert_int_equal(type, GM_JOB_CREATED);
+    assert_string_equal(created, assign);
+    len = read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+    assert_int_equal(type, GM_WORK_COMPLETE);
+    assert_string_equal(got, assign);
+    assert_memory_equal(got + strlen(got) + 1, "result", 6);
+    assert_int_equal(f->srv.n_relays, 1);
+    /* Nothing more: the batch that applied WORK_COMPLETE sent no copy. */
+    stream_str(&ctx, GM_ECHO_REQ, "end", NULL, NULL, 1);
+    expect_reply(f, cpeer, &ctx, GM_ECHO_RES, "end", 3);
+    free(ctx.data);
+    free(wtx.data);
+    close(cpeer);
+    close(wpeer);
+}
+
+/* When the loop knows every job (nothing unsure or blind), a GRAB that
+ * finds none gets NO_JOB without a write, PRE_SLEEP sleeps without
+ * waiting for one, and a submission wakes the sleeper as it is read. */
+static void test_no_job_and_sleep_need_no_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct stream ctx = {NULL, 0, 0, 0};
+    struct stream wtx = {NULL, 0, 0, 0};
+    struct gm_session *w;
+    uint64_t batches;
+    int cpeer;
+    int wpeer;
+
+    w = idle_worker(f, "quiet", &wpeer);
+    batches = f->srv.n_batches;
+    stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+    expect_reply(f, wpeer, &wtx, GM_NO_JOB, NULL, 0);
+    stream_str(&wtx, GM_PRE_SLEEP, "", NULL, NULL, 0);
+    stream_str(&wtx, GM_ECHO_REQ, "zz", NULL, NULL, 1);
+    expect_reply(f, wpeer, &wtx, GM_ECHO_RES, "zz", 2);
+    assert_true(w->sleeping);
+    assert_int_equal(count_sleepers(f), 1);
+    assert_int_equal(f->srv.n_batches, batches);
+
+    (void)connect_session(f, &cpeer);
+    evutil_make_socket_nonblocking(cpeer);
+    stream_str(&ctx, GM_SUBMIT_JOB_BG, "quiet", "", "job", 3);
+    stream_write(&ctx, cpeer);
+    expect_reply(f, wpeer, &wtx, GM_NOOP, NULL, 0);
+    expect_reply(f, cpeer, &ctx, GM_JOB_CREATED, NULL, 0);
+    stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+    expect_reply(f, wpeer, &wtx, GM_JOB_ASSIGN, NULL, 0);
+    free(ctx.data);
+    free(wtx.data);
+    close(cpeer);
+    close(wpeer);
+}
+
+/* Two clients submit one unique key while a worker asks, all in one
+ * turn: the first submission's job goes out ahead; the second cannot be
+ * told ahead (it joins that job when applied). Both clients get the one
+ * job's JOB_CREATED and its result exactly once - the first by relay,
+ * the second from the batch. */
+static void test_joined_job_handed_out_ahead_reaches_both(void **state)
+{
+    struct fixture *f = *state;
+    struct stream tx[2] = {{NULL, 0, 0, 0}, {NULL, 0, 0, 0}};
+    struct stream wtx = {NULL, 0, 0, 0};
+    char assign[256];
+    char got[256];
+    uint32_t type;
+    int cpeer[2];
+    int wpeer;
+    int i;
+
+    (void)idle_worker(f, "join", &wpeer);
+    for (i = 0; i < 2; i++) {
+        (void)connect_session(f, &cpeer[i]);
+        evutil_make_socket_nonblocking(cpeer[i]);
+    }
+    send_pkt(cpeer[0], GM_SUBMIT_JOB, "join", "same", "first", 3);
+    send_pkt(cpeer[1], GM_SUBMIT_JOB, "join", "same", "second", 3);
+    send_pkt(wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
+    (void)read_reply(f, wpeer, &wtx, &type, assign, sizeof(assign));
+    assert_int_equal(type, GM_JOB_ASSIGN);
+    assert_int_equal(f->srv.n_ahead, 1);
+    stream_str(&wtx, GM_WORK_COMPLETE, assign, "done", NULL, 2);
+    stream_write(&wtx, wpeer);
+    for (i = 0; i < 2; i++) {
+        (void)read_reply(f, cpeer[i], &tx[i], &type, got, sizeof(got));
+        assert_int_equal(type, GM_JOB_CREATED);
+        assert_string_equal(got, assign);
+        (void)read_reply(f, cpeer[i], &tx[i], &type, got, sizeof(got));
+        assert_int_equal(type, GM_WORK_COMPLETE);
+        assert_string_equal(got, assign);
+        assert_memory_equal(got + strlen(got) + 1, "done", 4);
+        stream_str(&tx[i], GM_ECHO_REQ, "end", NULL, NULL, 1);
+        expect_reply(f, cpeer[i], &tx[i], GM_ECHO_RES, "end", 3);
+        free(tx[i].data);
+        close(cpeer[i]);
+    }
+    assert_int_equal(f->srv.n_relays, 1);
+    free(wtx.data);
+    close(wpeer);
+}
+
+/* gr_ahead_failed: after a batch fails, the jobs numbered from its first
+ * index on were numbered wrongly. A worker handed one (by a GRAB of that
+ * batch, or one still queued) is closed, the queued GRAB takes nothing
+ * when applied, and a hand-out of a committed job stays as it was. */
+static void test_failed_batch_closes_workers_handed_jobs_ahead(void **state)
+{
+    struct fixture *f = *state;
+    struct gr_proposal *grab[3];
+    struct gm_session *w[3];
+    int peer[3];
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        w[i] = connect_session(f, &peer[i]);
+        grab[i] = gr_proposal_new();
+        assert_non_null(grab[i]);
+        grab[i]->conn_id = w[i]->conn_id;
+        grab[i]->cmd.type = STORE_CMD_GRAB;
+        assert_int_equal(gr_numset_add(&f->srv.handed_out, 7 + (uint64_t)i), 0);
+    }
+    grab[0]->cmd.u.grab.job = 7; /* committed before the failed batch */
+    grab[1]->cmd.u.grab.job = 8; /* in the failed batch */
+    grab[2]->cmd.u.grab.job = 9; /* queued behind it */
+    grab[1]->next = NULL;
+    grab[0]->next = grab[2];
+    grab[2]->next = NULL;
+    f->srv.head = grab[0];
+    gr_ahead_failed(&f->srv, grab[1], 8);
+    f->srv.head = NULL;
+
+    assert_int_equal(grab[0]->cmd.u.grab.job, 7);
+    assert_true(gr_numset_has(&f->srv.handed_out, 7));
+    assert_true(w[0]->state != GM_SS_CLOSING && w[0]->state != GM_SS_CLOSED);
+    assert_int_equal(grab[1]->cmd.u.grab.job, 8); /* settled with its batch */
+    assert_true(w[1]->state == GM_SS_CLOSING || w[1]->state == GM_SS_CLOSED);
+    assert_int_equal(grab[2]->cmd.u.grab.job, 0);
+    assert_int_equal(grab[2]->cmd.u.grab.min_job, UINT64_MAX);
+    assert_false(gr_numset_has(&f->srv.handed_out, 9));
+    assert_true(w[2]->state == GM_SS_CLOSING || w[2]->state == GM_SS_CLOSED);
+    for (i = 0; i < 3; i++) {
+        gr_proposal_free(grab[i]);
+        close(peer[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -846,6 +1071,15 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_large_body_is_read_straight_and_keeps_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_grab_is_handed_a_job_not_yet_committed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_job_and_sleep_need_no_batch,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_joined_job_handed_out_ahead_reaches_both, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_failed_batch_closes_workers_handed_jobs_ahead, setup,
+            teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
