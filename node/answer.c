@@ -98,13 +98,17 @@ static size_t assign_args(uint32_t type, const struct store_job_view *v,
 static void send_assign(struct gm_session *s, const struct gr_proposal *p,
                         const struct store_effect *e)
 {
-    struct store_job_view v = {
-        0,          e->handle, e->function,      e->unique,
-        e->reducer, e->data,   STORE_PRIO_NORMAL /* not used */};
+    struct store_job_view v;
     struct gr_buf a[5];
     uint32_t type = GM_JOB_ASSIGN;
     size_t n;
 
+    memset(&v, 0, sizeof(v));
+    v.handle = e->handle;
+    v.function = e->function;
+    v.unique = e->unique;
+    v.reducer = e->reducer;
+    v.data = e->data;
     if (p != NULL && p->cmd.type == STORE_CMD_GRAB &&
         p->conn_id == s->conn_id) {
         type = assign_type(p->reply_type, e->reducer.len);
@@ -279,8 +283,15 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
     if (s == NULL || s->state == GM_SS_CLOSED) {
         return false;
     }
-    if (e->type == STORE_FX_FORWARD && p->relayed_to == s->conn_id) {
-        return false; /* it went when the worker's packet was read */
+    if (e->type == STORE_FX_FORWARD && p->relayed_to == s->conn_id &&
+        !p->relay_matched) {
+        /* One copy went when the worker's packet was read (relay.c); a
+         * client that joined the job twice gets the second from here. */
+        p->relay_matched = true;
+        if (early) {
+            srv->fxd->sent[e - srv->fxd->fx.v] = true;
+        }
+        return false;
     }
     if (early) {
         if (!may_send_early(srv, p, e, s)) {

@@ -869,7 +869,11 @@ static bool pass_over(void *arg, uint64_t num)
            gr_numset_has(&srv->applied_out, num);
 }
 
-static int give(struct hand_out_arg *a, const struct store_job_view *v)
+/* Hands out v (the job ahead of submit, or a committed one if NULL),
+ * unless a->dry; a job one foreground client waits on is held for its
+ * relays (relay.c). */
+static int give(struct hand_out_arg *a, const struct store_job_view *v,
+                struct gr_proposal *submit)
 {
     struct gr_server *srv = a->s->srv;
 
@@ -884,11 +888,15 @@ static int give(struct hand_out_arg *a, const struct store_job_view *v)
         gr_numset_del(&srv->handed_out, v->num);
         return STORE_ENOMEM;
     }
+    if (v->n_waiters == 1 && v->waiter.node_id == srv->node_id &&
+        v->waiter.incarnation == srv->incarnation) {
+        gr_relay_handed(a->s, v->num, v->handle.base, v->handle.len,
+                        v->waiter.conn_id, submit);
+    }
     return 0;
 }
 
-/* Hands out the job ahead (a->ahead), built from its SUBMIT; a
- * foreground one's WORK_* will be relayed to its client. */
+/* Hands out the job ahead (a->ahead), built from its SUBMIT. */
 static int give_ahead(struct hand_out_arg *a)
 {
     struct gr_proposal *submit = a->ahead->submit;
@@ -897,6 +905,7 @@ static int give_ahead(struct hand_out_arg *a)
     struct store_job_view v;
     int rv;
 
+    memset(&v, 0, sizeof(v));
     v.num = a->ahead->num;
     v.handle.len =
         store_handle_format(a->s->srv->store, v.num, handle, sizeof(handle));
@@ -906,12 +915,13 @@ static int give_ahead(struct hand_out_arg *a)
     v.reducer = sub->reducer;
     v.data = sub->data;
     v.prio = sub->prio;
-    rv = give(a, &v);
+    if (!sub->background) {
+        v.n_waiters = 1;
+        v.waiter = gr_conn_ref(a->s->srv, submit->conn_id);
+    }
+    rv = give(a, &v, submit);
     if (rv == 0 && !a->dry) {
         a->s->srv->n_ahead++;
-        if (!sub->background) {
-            gr_relay_handed(a->s, v.num, v.handle.base, v.handle.len, submit);
-        }
     }
     return rv;
 }
@@ -925,7 +935,7 @@ static int hand_out_one(void *arg, const struct store_job_view *v)
     if (a->ahead != NULL && a->ahead->submit->cmd.u.submit.prio < v->prio) {
         return give_ahead(a);
     }
-    return give(a, v);
+    return give(a, v, NULL);
 }
 
 /* What an ordinary GRAB of these functions would take, from the last

@@ -55,6 +55,7 @@ struct gr_proposal {
     uint64_t handed_to;
     struct evbuffer *after;
     uint64_t relayed_to; /* WORK_*: the client it went to when read */
+    bool relay_matched;  /* ... and apply's FORWARD there was skipped */
     size_t fx_begin;     /* this command's effects in its batch's set */
     size_t fx_end;
 };

@@ -4,10 +4,12 @@
  *
  * The rule. Worker w's WORK_* for job H goes to H's client c at once when
  * apply, running it later, will surely forward it there:
- *   - H was handed to w ahead of its commit (ahead.c) for c's foreground
- *     SUBMIT, and w has not ended it, timed out on it or given its jobs
- *     back (w's held list). w's GRAB naming H and this WORK_* follow the
- *     SUBMIT in the log, so apply assigns H to w first.
+ *   - H was handed to w at GRAB time, with c its one waiting client: as
+ *     a job ahead of its commit (ahead.c) for c's foreground SUBMIT, or
+ *     as a committed job that lists c alone; and w has not ended it,
+ *     timed out on it or given its jobs back (w's held list). w's GRAB
+ *     naming H and this WORK_* follow H's SUBMIT in the log, so apply
+ *     assigns H to w first.
  *   - Nothing queued may cancel or requeue H meanwhile: no blind proposal
  *     (srv->n_blind) and H not among the jobs dropped by batches applied
  *     and not yet committed (srv->applied_out).
@@ -20,8 +22,11 @@
  * (p->relayed_to).
  *
  * Order. c's JOB_CREATED for H leaves only once the SUBMIT is durable; a
- * WORK_* read before that waits in the SUBMIT's `after` buffer and leaves
- * right behind the JOB_CREATED (answer.c). If that batch fails, c gets an
+ * WORK_* for a job ahead read before that waits in the SUBMIT's `after`
+ * buffer and leaves right behind the JOB_CREATED (answer.c). For a
+ * committed job the relay needs c to have nothing unanswered (so its
+ * JOB_CREATED, maybe for a submission that joined H, has left); else
+ * the WORK_* goes with its batch. If that batch fails, c gets an
  * error instead and `after` is dropped with the SUBMIT; w is then closed
  * (ahead.c, gr_ahead_failed). A client a relay reached holds its reads of
  * queue state (GET_STATUS, admin) until the WORK_* is answered, so it
@@ -57,12 +62,13 @@ static void held_remove(struct gm_session *w, struct gr_held *h)
 }
 
 void gr_relay_handed(struct gm_session *w, uint64_t job, const uint8_t *handle,
-                     size_t len, struct gr_proposal *submit)
+                     size_t len, uint64_t client, struct gr_proposal *submit)
 {
     struct gr_held *h;
 
     if (len == 0 || len > GR_HELD_HANDLE_MAX || w->n_held == GR_HELD_MAX ||
-        submit->handed_to != 0 || held_find(w, handle, len) != NULL) {
+        (submit != NULL && submit->handed_to != 0) ||
+        held_find(w, handle, len) != NULL) {
         return;
     }
     if (w->held_jobs == NULL) {
@@ -75,11 +81,13 @@ void gr_relay_handed(struct gm_session *w, uint64_t job, const uint8_t *handle,
     memcpy(h->handle, handle, len);
     h->len = len;
     h->job = job;
-    h->client = submit->conn_id;
+    h->client = client;
     h->submit = submit;
     h->created = false;
     h->relaying = true;
-    submit->handed_to = w->conn_id;
+    if (submit != NULL) {
+        submit->handed_to = w->conn_id;
+    }
 }
 
 /* Where p's relay to h's client goes: the client's output, or the
@@ -109,7 +117,9 @@ static struct evbuffer *relay_out(struct gm_session *w, struct gr_held *h,
         }
         return h->submit->after;
     }
-    return h->created ? c->out : NULL;
+    /* A committed job's client has its JOB_CREATED for sure once nothing
+     * of its own waits for an answer. */
+    return h->created || c->n_pending == 0 ? c->out : NULL;
 }
 
 void gr_relay_work(struct gm_session *w, struct gr_proposal *p)

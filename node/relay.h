@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/relay.h - a worker's WORK_* for a job handed out ahead of its
- * commit (ahead.h), sent on to the job's client as soon as it is read:
- * at once if the client has its JOB_CREATED, else right after it.
+ * node/relay.h - a worker's WORK_* for a job handed out at GRAB time
+ * (gm_session.c; ahead of its commit too, ahead.h), sent on to the job's
+ * client as soon as it is read: at once if the client has its
+ * JOB_CREATED, else right after it.
  *
  * Why: the result otherwise waits for the batch that applies the
  * WORK_COMPLETE, and that batch for the one before it - on a busy node a
@@ -21,26 +22,28 @@ struct gm_session;
 struct gr_proposal;
 struct gr_server;
 
-/* Jobs handed out ahead that one worker is tracked as holding; past
- * that, its further ones go the ordinary way. */
+/* Jobs handed out that one worker is tracked as holding; past that, its
+ * further ones go the ordinary way. */
 #define GR_HELD_MAX        16
 #define GR_HELD_HANDLE_MAX 64
 
-/* A job handed out ahead to a worker and not ended. */
+/* A job handed out at GRAB time (gm_session.c) and not ended. */
 struct gr_held {
     uint8_t handle[GR_HELD_HANDLE_MAX];
     size_t len;
     uint64_t job;               /* its number */
-    uint64_t client;            /* the foreground client waiting on it */
-    struct gr_proposal *submit; /* its SUBMIT until answered, else NULL */
+    uint64_t client;            /* the one foreground client waiting */
+    struct gr_proposal *submit; /* ahead: its SUBMIT until answered */
     bool created;               /* ... answered with JOB_CREATED */
     bool relaying;              /* every WORK_* for it so far was relayed */
 };
 
-/* Worker w was sent JOB_ASSIGN* (handle) for the job of submit, a
- * foreground SUBMIT not yet answered. */
+/* Worker w was sent JOB_ASSIGN* (handle) for job, which one foreground
+ * client waits on: the client of submit, a SUBMIT not yet answered (a
+ * job ahead, node/ahead.c), or with submit NULL the connection `client`
+ * the committed state lists. */
 void gr_relay_handed(struct gm_session *w, uint64_t job, const uint8_t *handle,
-                     size_t len, struct gr_proposal *submit);
+                     size_t len, uint64_t client, struct gr_proposal *submit);
 /* p, a WORK_* of worker w about to be proposed: relays it if it can and
  * records the client in p->relayed_to; a final one (COMPLETE, FAIL,
  * EXCEPTION) ends w's hold on the job. */

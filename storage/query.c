@@ -163,6 +163,12 @@ int store_pick_job(struct store_txn *txn, const struct store_buf *functions,
     if (rv == 0) {
         v.num = num;
         v.prio = j.prio;
+        v.n_waiters = j.n_waiters;
+        if (j.n_waiters > 0) {
+            v.waiter = j.waiters[0];
+        } else {
+            memset(&v.waiter, 0, sizeof(v.waiter));
+        }
         v.handle.len =
             store__handle_format(txn->s, num, handle, sizeof(handle));
         v.handle.base = (const uint8_t *)handle;

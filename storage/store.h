@@ -532,6 +532,8 @@ struct store_job_view {
     struct store_buf reducer;
     struct store_buf data;
     enum store_prio prio;
+    uint32_t n_waiters;           /* foreground clients waiting on it */
+    struct store_conn_ref waiter; /* the first of them */
 };
 /* True if job num is to be passed over. */
 typedef bool (*store_skip_fn)(void *arg, uint64_t num);

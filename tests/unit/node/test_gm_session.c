@@ -998,6 +998,98 @@ static void test_joined_job_handed_out_ahead_reaches_both(void **state)
     close(wpeer);
 }
 
+/* A committed foreground job handed out at GRAB time: its one client has
+ * its JOB_CREATED, so the worker's WORK_DATA and WORK_COMPLETE go to it
+ * as they are read (node/relay.c), in order, and the batches that apply
+ * them send no second copy. */
+static void test_committed_job_results_are_relayed_once(void **state)
+{
+    struct fixture *f = *state;
+    struct stream ctx = {NULL, 0, 0, 0};
+    struct stream wtx = {NULL, 0, 0, 0};
+    char created[64];
+    char assign[256];
+    char got[256];
+    uint32_t type;
+    int cpeer;
+    int wpeer;
+
+    (void)idle_worker(f, "later", &wpeer);
+    (void)connect_session(f, &cpeer);
+    evutil_make_socket_nonblocking(cpeer);
+    stream_str(&ctx, GM_SUBMIT_JOB, "later", "", "in", 3);
+    (void)read_reply(f, cpeer, &ctx, &type, created, sizeof(created));
+    assert_int_equal(type, GM_JOB_CREATED);
+    stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+    (void)read_reply(f, wpeer, &wtx, &type, assign, sizeof(assign));
+    assert_int_equal(type, GM_JOB_ASSIGN);
+    assert_string_equal(assign, created);
+    assert_int_equal(f->srv.n_ahead, 0);
+    stream_str(&wtx, GM_WORK_DATA, assign, "part", NULL, 2);
+    stream_str(&wtx, GM_WORK_COMPLETE, assign, "all", NULL, 2);
+    stream_write(&wtx, wpeer);
+    (void)read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+    assert_int_equal(type, GM_WORK_DATA);
+    assert_memory_equal(got + strlen(got) + 1, "part", 4);
+    (void)read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+    assert_int_equal(type, GM_WORK_COMPLETE);
+    assert_memory_equal(got + strlen(got) + 1, "all", 3);
+    assert_int_equal(f->srv.n_relays, 2);
+    stream_str(&ctx, GM_ECHO_REQ, "end", NULL, NULL, 1);
+    expect_reply(f, cpeer, &ctx, GM_ECHO_RES, "end", 3);
+    free(ctx.data);
+    free(wtx.data);
+    close(cpeer);
+    close(wpeer);
+}
+
+/* One client submits one unique key twice (as Perl's task sets do) while
+ * a worker asks: gearmand counts it as two waiters, so two JOB_CREATED
+ * and two results reach it - one relayed, one from the batch - and no
+ * third. */
+static void test_client_joined_twice_gets_two_results(void **state)
+{
+    struct fixture *f = *state;
+    struct stream ctx = {NULL, 0, 0, 0};
+    struct stream wtx = {NULL, 0, 0, 0};
+    char assign[256];
+    char got[256];
+    uint32_t type;
+    int created = 0;
+    int complete = 0;
+    int cpeer;
+    int wpeer;
+    int i;
+
+    (void)idle_worker(f, "twice", &wpeer);
+    (void)connect_session(f, &cpeer);
+    evutil_make_socket_nonblocking(cpeer);
+    stream_str(&ctx, GM_SUBMIT_JOB, "twice", "one", "x", 3);
+    stream_str(&ctx, GM_SUBMIT_JOB, "twice", "one", "x", 3);
+    stream_write(&ctx, cpeer);
+    send_pkt(wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
+    (void)read_reply(f, wpeer, &wtx, &type, assign, sizeof(assign));
+    assert_int_equal(type, GM_JOB_ASSIGN);
+    stream_str(&wtx, GM_WORK_COMPLETE, assign, "r", NULL, 2);
+    stream_write(&wtx, wpeer);
+    for (i = 0; i < 4; i++) {
+        (void)read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+        assert_string_equal(got, assign);
+        created += type == GM_JOB_CREATED;
+        complete += type == GM_WORK_COMPLETE;
+        /* each result follows a JOB_CREATED */
+        assert_true(complete <= created);
+    }
+    assert_int_equal(created, 2);
+    assert_int_equal(complete, 2);
+    stream_str(&ctx, GM_ECHO_REQ, "end", NULL, NULL, 1);
+    expect_reply(f, cpeer, &ctx, GM_ECHO_RES, "end", 3);
+    free(ctx.data);
+    free(wtx.data);
+    close(cpeer);
+    close(wpeer);
+}
+
 /* gr_ahead_failed: after a batch fails, the jobs numbered from its first
  * index on were numbered wrongly. A worker handed one (by a GRAB of that
  * batch, or one still queued) is closed, the queued GRAB takes nothing
@@ -1077,6 +1169,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_joined_job_handed_out_ahead_reaches_both, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_committed_job_results_are_relayed_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_joined_twice_gets_two_results, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_failed_batch_closes_workers_handed_jobs_ahead, setup,
             teardown),
