@@ -970,7 +970,10 @@ static int pick(struct hand_out_arg *a, struct store_txn *txn,
  * above hand_out). */
 static bool may_hand_out(const struct gm_session *s)
 {
-    return s->srv->n_blind == 0 && s->n_may_reply == 0 && s->n_funcs > 0;
+    /* Not while a read of queue state waits: it waits for the GRABs of
+     * the jobs handed out, which must not keep coming (must_wait). */
+    return s->srv->n_blind == 0 && s->srv->n_wait_readers == 0 &&
+           s->n_may_reply == 0 && s->n_funcs > 0;
 }
 
 /* Hands s the job its GRAB g (of type) would get, if the loop can tell
@@ -1413,6 +1416,13 @@ static bool reads_state(const struct gm_frame *f)
     }
 }
 
+/* True for a read of queue state that shows jobs as queued or running
+ * (status requests, admin): all of them but PRE_SLEEP. */
+static bool shows_jobs(const struct gm_frame *f)
+{
+    return f->kind == GM_FRAME_ADMIN || f->packet.type != GM_PRE_SLEEP;
+}
+
 static bool must_wait(const struct gm_session *s, const struct gm_frame *f)
 {
     if (!answers_now(f)) {
@@ -1424,8 +1434,14 @@ static bool must_wait(const struct gm_session *s, const struct gm_frame *f)
         sleep_now(s)) {
         return false;
     }
+    /* A read of queue state waits for every batch being written, for
+     * the WORK_* relayed to this client (so that its job does not show
+     * after its result) and, when it shows jobs, for the GRABs of the
+     * jobs already handed out (so that a job a worker has shows as
+     * running). */
     return s->n_pending > 0 ||
-           (reads_state(f) && (gr_server_writing(s->srv) || s->n_relayed > 0));
+           (reads_state(f) && (gr_server_writing(s->srv) || s->n_relayed > 0 ||
+                               (shows_jobs(f) && s->srv->handed_out.n > 0)));
 }
 
 static void handle_frame(struct gm_session *s, struct gm_frame *f)

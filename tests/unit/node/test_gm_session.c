@@ -1090,6 +1090,47 @@ static void test_client_joined_twice_gets_two_results(void **state)
     close(wpeer);
 }
 
+/* A GET_STATUS read in the same turn as the GRAB that was handed the job
+ * (its GRAB not yet committed) waits for that GRAB: it shows the job
+ * running, as the worker has it. */
+static void test_status_after_hand_out_shows_running(void **state)
+{
+    struct fixture *f = *state;
+    struct stream ctx = {NULL, 0, 0, 0};
+    struct stream wtx = {NULL, 0, 0, 0};
+    char created[64];
+    char got[256];
+    uint32_t type;
+    size_t len;
+    int cpeer;
+    int wpeer;
+
+    (void)idle_worker(f, "st", &wpeer);
+    (void)connect_session(f, &cpeer);
+    evutil_make_socket_nonblocking(cpeer);
+    stream_str(&ctx, GM_SUBMIT_JOB_BG, "st", "", "x", 3);
+    (void)read_reply(f, cpeer, &ctx, &type, created, sizeof(created));
+    assert_int_equal(type, GM_JOB_CREATED);
+    send_pkt(wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
+    send_pkt(cpeer, GM_GET_STATUS, created, NULL, NULL, 1);
+    (void)read_reply(f, wpeer, &wtx, &type, got, sizeof(got));
+    assert_int_equal(type, GM_JOB_ASSIGN);
+    len = read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+    assert_int_equal(type, GM_STATUS_RES);
+    /* handle \0 known \0 running \0 numerator \0 denominator */
+    assert_int_equal(len, strlen(created) + 1 + 2 + 2 + 2 + 1);
+    assert_memory_equal(got + strlen(created) + 1,
+                        "1\0"
+                        "1\0"
+                        "0\0"
+                        "0",
+                        7);
+    free(ctx.data);
+    free(wtx.data);
+    close(cpeer);
+    close(wpeer);
+}
+
 /* gr_ahead_failed: after a batch fails, the jobs numbered from its first
  * index on were numbered wrongly. A worker handed one (by a GRAB of that
  * batch, or one still queued) is closed, the queued GRAB takes nothing
@@ -1173,6 +1214,8 @@ int main(void)
             test_committed_job_results_are_relayed_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_client_joined_twice_gets_two_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_status_after_hand_out_shows_running, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_failed_batch_closes_workers_handed_jobs_ahead, setup,
             teardown),
