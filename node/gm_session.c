@@ -795,28 +795,40 @@ static void handle_submit(struct gm_session *s, struct gm_packet *pkt)
     gm_session_propose(s, p);
 }
 
-static bool runnable_now(struct gm_session *s)
+/* s's function names, in its order, as an array the caller frees (NULL
+ * when out of memory or s has none); they point into s->funcs. */
+static struct store_buf *func_bufs(const struct gm_session *s)
 {
-    struct store_txn *txn;
-    struct store_buf *fv;
-    struct gm_func *f;
+    struct store_buf *fv = gr_calloc(s->n_funcs, sizeof(*fv));
+    const struct gm_func *f;
     size_t i = 0;
-    bool any = true; /* on doubt, let the write path decide */
 
-    if (s->n_funcs == 0) {
-        return false;
-    }
-    fv = gr_calloc(s->n_funcs, sizeof(*fv));
     if (fv == NULL) {
-        return true;
+        return NULL;
     }
     for (f = s->funcs; f != NULL; f = f->next) {
         fv[i].base = f->name;
         fv[i].len = f->len;
         i++;
     }
+    return fv;
+}
+
+static bool runnable_now(struct gm_session *s)
+{
+    struct store_txn *txn;
+    struct store_buf *fv;
+    bool any = true; /* on doubt, let the write path decide */
+
+    if (s->n_funcs == 0) {
+        return false;
+    }
+    fv = func_bufs(s);
+    if (fv == NULL) {
+        return true;
+    }
     if (store_txn_begin(s->srv->store, false, &txn) == 0) {
-        if (store_has_runnable(txn, fv, i, gr_now_ms(), &any) != 0) {
+        if (store_has_runnable(txn, fv, s->n_funcs, gr_now_ms(), &any) != 0) {
             any = true;
         }
         store_txn_abort(txn);
@@ -1015,23 +1027,15 @@ static void hand_out(struct gm_session *s, uint32_t type, struct store_grab *g)
 static bool job_for(struct gm_session *s)
 {
     struct hand_out_arg a = {s, 0, gr_pick_floor(s->srv), 0, true, NULL};
-    struct store_buf *fv;
+    struct store_buf *fv = s->n_funcs > 0 ? func_bufs(s) : NULL;
     struct store_txn *txn;
-    struct gm_func *f;
     bool found = true; /* on doubt, a NOOP: the GRAB then decides */
-    size_t i = 0;
 
-    fv = gr_calloc(s->n_funcs, sizeof(*fv));
     if (fv == NULL) {
-        return true;
-    }
-    for (f = s->funcs; f != NULL; f = f->next) {
-        fv[i].base = f->name;
-        fv[i].len = f->len;
-        i++;
+        return s->n_funcs > 0; /* no function, or out of memory */
     }
     if (store_txn_begin(s->srv->store, false, &txn) == 0) {
-        if (pick(&a, txn, fv, i, &found) != 0) {
+        if (pick(&a, txn, fv, s->n_funcs, &found) != 0) {
             found = true;
         }
         store_txn_abort(txn);

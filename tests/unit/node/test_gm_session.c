@@ -859,6 +859,35 @@ static struct gm_session *idle_worker(struct fixture *f, const char *fn,
     return w;
 }
 
+/* A client connection: the peer's end, non-blocking. */
+static int client_peer(struct fixture *f)
+{
+    int peer;
+
+    (void)connect_session(f, &peer);
+    evutil_make_socket_nonblocking(peer);
+    return peer;
+}
+
+/* Nothing more is on its way to this client: an ECHO sent now comes
+ * back next (a packet sent before it would arrive first). */
+static void nothing_more(struct fixture *f, int fd, struct stream *tx)
+{
+    stream_str(tx, GM_ECHO_REQ, "end", NULL, NULL, 1);
+    expect_reply(f, fd, tx, GM_ECHO_RES, "end", 3);
+}
+
+/* Ends a client's and a worker's conversation: frees what was sent and
+ * closes both ends. */
+static void hang_up(struct stream *ctx, int cpeer, struct stream *wtx,
+                    int wpeer)
+{
+    free(ctx->data);
+    free(wtx->data);
+    close(cpeer);
+    close(wpeer);
+}
+
 /* node/ahead.c: a GRAB read in the same turn as a SUBMIT, before that
  * SUBMIT is committed, is handed its job at once; the client gets
  * JOB_CREATED for the same handle, then the worker's result - relayed
@@ -877,8 +906,7 @@ static void test_grab_is_handed_a_job_not_yet_committed(void **state)
     int wpeer;
 
     (void)idle_worker(f, "ahead", &wpeer);
-    (void)connect_session(f, &cpeer);
-    evutil_make_socket_nonblocking(cpeer);
+    cpeer = client_peer(f);
     /* Both requests are waiting when the loop next looks: it reads the
      * SUBMIT first (epoll reports sockets in the order they became
      * readable), then the GRAB, and only then runs the batch. */
@@ -904,12 +932,8 @@ static void test_grab_is_handed_a_job_not_yet_committed(void **state)
     assert_memory_equal(got + strlen(got) + 1, "result", 6);
     assert_int_equal(f->srv.n_relays, 1);
     /* Nothing more: the batch that applied WORK_COMPLETE sent no copy. */
-    stream_str(&ctx, GM_ECHO_REQ, "end", NULL, NULL, 1);
-    expect_reply(f, cpeer, &ctx, GM_ECHO_RES, "end", 3);
-    free(ctx.data);
-    free(wtx.data);
-    close(cpeer);
-    close(wpeer);
+    nothing_more(f, cpeer, &ctx);
+    hang_up(&ctx, cpeer, &wtx, wpeer);
 }
 
 /* When the loop knows every job (nothing unsure or blind), a GRAB that
@@ -936,18 +960,14 @@ static void test_no_job_and_sleep_need_no_batch(void **state)
     assert_int_equal(count_sleepers(f), 1);
     assert_int_equal(f->srv.n_batches, batches);
 
-    (void)connect_session(f, &cpeer);
-    evutil_make_socket_nonblocking(cpeer);
+    cpeer = client_peer(f);
     stream_str(&ctx, GM_SUBMIT_JOB_BG, "quiet", "", "job", 3);
     stream_write(&ctx, cpeer);
     expect_reply(f, wpeer, &wtx, GM_NOOP, NULL, 0);
     expect_reply(f, cpeer, &ctx, GM_JOB_CREATED, NULL, 0);
     stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
     expect_reply(f, wpeer, &wtx, GM_JOB_ASSIGN, NULL, 0);
-    free(ctx.data);
-    free(wtx.data);
-    close(cpeer);
-    close(wpeer);
+    hang_up(&ctx, cpeer, &wtx, wpeer);
 }
 
 /* Two clients submit one unique key while a worker asks, all in one
@@ -969,8 +989,7 @@ static void test_joined_job_handed_out_ahead_reaches_both(void **state)
 
     (void)idle_worker(f, "join", &wpeer);
     for (i = 0; i < 2; i++) {
-        (void)connect_session(f, &cpeer[i]);
-        evutil_make_socket_nonblocking(cpeer[i]);
+        cpeer[i] = client_peer(f);
     }
     send_pkt(cpeer[0], GM_SUBMIT_JOB, "join", "same", "first", 3);
     send_pkt(cpeer[1], GM_SUBMIT_JOB, "join", "same", "second", 3);
@@ -988,8 +1007,7 @@ static void test_joined_job_handed_out_ahead_reaches_both(void **state)
         assert_int_equal(type, GM_WORK_COMPLETE);
         assert_string_equal(got, assign);
         assert_memory_equal(got + strlen(got) + 1, "done", 4);
-        stream_str(&tx[i], GM_ECHO_REQ, "end", NULL, NULL, 1);
-        expect_reply(f, cpeer[i], &tx[i], GM_ECHO_RES, "end", 3);
+        nothing_more(f, cpeer[i], &tx[i]);
         free(tx[i].data);
         close(cpeer[i]);
     }
@@ -1015,8 +1033,7 @@ static void test_committed_job_results_are_relayed_once(void **state)
     int wpeer;
 
     (void)idle_worker(f, "later", &wpeer);
-    (void)connect_session(f, &cpeer);
-    evutil_make_socket_nonblocking(cpeer);
+    cpeer = client_peer(f);
     stream_str(&ctx, GM_SUBMIT_JOB, "later", "", "in", 3);
     (void)read_reply(f, cpeer, &ctx, &type, created, sizeof(created));
     assert_int_equal(type, GM_JOB_CREATED);
@@ -1035,12 +1052,8 @@ static void test_committed_job_results_are_relayed_once(void **state)
     assert_int_equal(type, GM_WORK_COMPLETE);
     assert_memory_equal(got + strlen(got) + 1, "all", 3);
     assert_int_equal(f->srv.n_relays, 2);
-    stream_str(&ctx, GM_ECHO_REQ, "end", NULL, NULL, 1);
-    expect_reply(f, cpeer, &ctx, GM_ECHO_RES, "end", 3);
-    free(ctx.data);
-    free(wtx.data);
-    close(cpeer);
-    close(wpeer);
+    nothing_more(f, cpeer, &ctx);
+    hang_up(&ctx, cpeer, &wtx, wpeer);
 }
 
 /* One client submits one unique key twice (as Perl's task sets do) while
@@ -1062,8 +1075,7 @@ static void test_client_joined_twice_gets_two_results(void **state)
     int i;
 
     (void)idle_worker(f, "twice", &wpeer);
-    (void)connect_session(f, &cpeer);
-    evutil_make_socket_nonblocking(cpeer);
+    cpeer = client_peer(f);
     stream_str(&ctx, GM_SUBMIT_JOB, "twice", "one", "x", 3);
     stream_str(&ctx, GM_SUBMIT_JOB, "twice", "one", "x", 3);
     stream_write(&ctx, cpeer);
@@ -1082,12 +1094,8 @@ static void test_client_joined_twice_gets_two_results(void **state)
     }
     assert_int_equal(created, 2);
     assert_int_equal(complete, 2);
-    stream_str(&ctx, GM_ECHO_REQ, "end", NULL, NULL, 1);
-    expect_reply(f, cpeer, &ctx, GM_ECHO_RES, "end", 3);
-    free(ctx.data);
-    free(wtx.data);
-    close(cpeer);
-    close(wpeer);
+    nothing_more(f, cpeer, &ctx);
+    hang_up(&ctx, cpeer, &wtx, wpeer);
 }
 
 /* A GET_STATUS read in the same turn as the GRAB that was handed the job
@@ -1106,8 +1114,7 @@ static void test_status_after_hand_out_shows_running(void **state)
     int wpeer;
 
     (void)idle_worker(f, "st", &wpeer);
-    (void)connect_session(f, &cpeer);
-    evutil_make_socket_nonblocking(cpeer);
+    cpeer = client_peer(f);
     stream_str(&ctx, GM_SUBMIT_JOB_BG, "st", "", "x", 3);
     (void)read_reply(f, cpeer, &ctx, &type, created, sizeof(created));
     assert_int_equal(type, GM_JOB_CREATED);
@@ -1125,10 +1132,7 @@ static void test_status_after_hand_out_shows_running(void **state)
                         "0\0"
                         "0",
                         7);
-    free(ctx.data);
-    free(wtx.data);
-    close(cpeer);
-    close(wpeer);
+    hang_up(&ctx, cpeer, &wtx, wpeer);
 }
 
 /* gr_ahead_failed: after a batch fails, the jobs numbered from its first
