@@ -754,7 +754,7 @@ static void handle_submit(struct gm_session *s, struct gm_packet *pkt)
         reply_error(s, "ARGUMENT_TOO_LARGE", "Function name too large");
         return;
     }
-    if (!gr_server_has_space(srv)) {
+    if (!gr_server_has_space(srv, pkt->len)) {
         reply_error(s, "QUEUE_ERROR",
                     "Job queue is full: the server is out of storage space");
         return;

@@ -451,6 +451,7 @@ static void check_space(struct gr_server *srv, bool force)
         return;
     }
     srv->space_checked_ms = now;
+    srv->space_admitted = 0;
     if (store_stat(srv->store, &st) != 0) {
         return;
     }
@@ -459,6 +460,9 @@ static void check_space(struct gr_server *srv, bool force)
     if (map_need > st.map_size / 8) {
         map_need = st.map_size / 8;
     }
+    /* Look again before a quarter of the headroom can have been
+     * admitted since this look, however fast submissions come. */
+    srv->space_recheck = map_need / 4;
     ok =
         st.map_size - (st.map_used < st.map_size ? st.map_used : st.map_size) >=
             map_need &&
@@ -479,9 +483,10 @@ static void check_space(struct gr_server *srv, bool force)
     srv->space_ok = ok;
 }
 
-bool gr_server_has_space(struct gr_server *srv)
+bool gr_server_has_space(struct gr_server *srv, size_t bytes)
 {
-    check_space(srv, false);
+    check_space(srv, srv->space_admitted >= srv->space_recheck);
+    srv->space_admitted += bytes;
     return srv->space_ok;
 }
 

@@ -145,9 +145,11 @@ struct gr_server {
 
     bool space_ok; /* map and disk above --min-free-space */
     uint64_t space_checked_ms;
-    bool epoch_pending; /* a batch queued an epoch job: recheck due */
-    bool stopping;      /* no longer accepting */
-    bool graceful;      /* waiting for running jobs to finish */
+    uint64_t space_admitted; /* submitted bytes since that check */
+    uint64_t space_recheck;  /* ... past which the next one checks again */
+    bool epoch_pending;      /* a batch queued an epoch job: recheck due */
+    bool stopping;           /* no longer accepting */
+    bool graceful;           /* waiting for running jobs to finish */
     /* The committer thread writes one batch at a time (begin, append,
      * apply, commit) while the loop goes on. c_* are shared with it under
      * c_lock; `inflight` and its set c_fxs belong to it until
@@ -232,8 +234,12 @@ void gr_session_reap_later(struct gr_server *srv, struct gm_session *s);
  * queue state that answer a client wait until it is false. */
 bool gr_server_writing(const struct gr_server *srv);
 
-/* True when new submissions may be accepted (map and disk headroom). */
-bool gr_server_has_space(struct gr_server *srv);
+/* True when a new submission of about `bytes` may be accepted (map and
+ * disk headroom). The headroom is looked at every SPACE_CHECK_MS, and
+ * sooner once submissions of a quarter of it came in since the last
+ * look, so a fast flood cannot fill the map past it before it is
+ * refused: workers must still be able to take and finish the jobs. */
+bool gr_server_has_space(struct gr_server *srv, size_t bytes);
 
 /* Remembers a function name registered by CAN_DO; the first time a name
  * is seen it proposes FUNC_CREATE, so that admin status lists it as

@@ -43,6 +43,10 @@ is($refusal && $refusal->{type}, ERROR, 'the refusal is an ERROR packet');
 is($refusal && $refusal->{args}[0], 'QUEUE_ERROR', 'with code QUEUE_ERROR');
 like($refusal && $refusal->{args}[1], qr/full/i, 'and a text that says storage is full');
 cmp_ok(scalar keys %acked, '>=', 10, 'the map held a fair number of jobs first');
+# Refused by the headroom check, not by a write that found the map full:
+# a full map would leave no room for the workers' GRABs and results.
+my $log = do { local (@ARGV, $/) = ($srv->{log}); <> } // '';
+unlike($log, qr/write batch failed/, 'refused while the map still had room (no write failed)');
 
 # Still serving: the same connection, another one, admin.
 $c->sync;
