@@ -13,7 +13,7 @@
  * proposals in the order they are queued, one index each, from srv->next_index
  * on (the batch in flight first, then the queue). Every other SUBMIT is
  * "unsure" until committed (srv->n_unsure), and so is every SUBMIT read while
- * GR_AHEAD_MAX stored proposals wait: that keeps the walks short.
+ * GR_AHEAD_MAX proposals wait: that keeps the walks short.
  *
  * What it is used for: a GRAB may be handed a certain job (gm_session.c,
  * hand_out) exactly as a committed one, with the same care - its GRAB
