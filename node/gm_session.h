@@ -143,9 +143,9 @@ struct gm_session {
     struct gm_session *sleep_prev;
     uint64_t late_gen; /* the last batch with a late reply to it: until that
                         * batch is answered, no reply leaves early */
-    /* node/relay.c: worker - the jobs handed to it ahead (GR_HELD_MAX);
-     * client - WORK_* relayed to it whose commands are not yet answered
-     * (its reads of queue state wait for them). */
+    /* node/relay.c: worker - the jobs handed to it at GRAB time that one
+     * client waits on (GR_HELD_MAX); client - WORK_* relayed to it whose
+     * commands are not yet answered (its reads of queue state wait). */
     struct gr_held *held_jobs;
     size_t n_held;
     size_t n_relayed;

@@ -177,10 +177,17 @@ void gr_relay_submit_done(struct gr_server *srv, struct gr_proposal *submit,
         return;
     }
     for (i = 0; i < w->n_held; i++) {
-        if (w->held_jobs[i].submit == submit) {
-            w->held_jobs[i].submit = NULL;
-            w->held_jobs[i].created = created;
+        struct gr_held *h = &w->held_jobs[i];
+
+        if (h->submit != submit) {
+            continue;
         }
+        if (!created) {
+            held_remove(w, h); /* no job: nothing of it to relay */
+            return;
+        }
+        h->submit = NULL;
+        h->created = true;
     }
 }
 

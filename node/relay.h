@@ -53,8 +53,9 @@ void gr_relay_work(struct gm_session *w, struct gr_proposal *p);
 void gr_relay_drop(struct gm_session *w, const uint8_t *handle, size_t len);
 /* w gave its jobs back (CANT_DO, RESET_ABILITIES). */
 void gr_relay_clear(struct gm_session *w);
-/* submit (handed_to set) was answered - with JOB_CREATED if created -
- * and is about to be freed. */
+/* submit (handed_to set) was answered - with JOB_CREATED if created,
+ * else its batch failed and the worker holding its job forgets it - and
+ * is about to be freed. */
 void gr_relay_submit_done(struct gr_server *srv, struct gr_proposal *submit,
                           bool created);
 /* p, a WORK_*, was answered or failed: its relay no longer holds back

@@ -877,15 +877,32 @@ static void nothing_more(struct fixture *f, int fd, struct stream *tx)
     expect_reply(f, fd, tx, GM_ECHO_RES, "end", 3);
 }
 
-/* Ends a client's and a worker's conversation: frees what was sent and
- * closes both ends. */
-static void hang_up(struct stream *ctx, int cpeer, struct stream *wtx,
-                    int wpeer)
+/* A client and an idle worker of one function, each with what it sent. */
+struct duo {
+    struct stream ctx;
+    struct stream wtx;
+    int cpeer;
+    int wpeer;
+};
+
+static struct gm_session *duo_open(struct fixture *f, const char *fn,
+                                   struct duo *d)
 {
-    free(ctx->data);
-    free(wtx->data);
-    close(cpeer);
-    close(wpeer);
+    struct gm_session *w;
+
+    memset(d, 0, sizeof(*d));
+    w = idle_worker(f, fn, &d->wpeer);
+    d->cpeer = client_peer(f);
+    return w;
+}
+
+/* Ends their conversation: frees what was sent and closes both ends. */
+static void duo_close(struct duo *d)
+{
+    free(d->ctx.data);
+    free(d->wtx.data);
+    close(d->cpeer);
+    close(d->wpeer);
 }
 
 /* node/ahead.c: a GRAB read in the same turn as a SUBMIT, before that
@@ -895,24 +912,20 @@ static void hang_up(struct stream *ctx, int cpeer, struct stream *wtx,
 static void test_grab_is_handed_a_job_not_yet_committed(void **state)
 {
     struct fixture *f = *state;
-    struct stream ctx = {NULL, 0, 0, 0};
-    struct stream wtx = {NULL, 0, 0, 0};
+    struct duo d;
     char assign[256];
     char created[64];
     char got[256];
     uint32_t type;
     size_t len;
-    int cpeer;
-    int wpeer;
 
-    (void)idle_worker(f, "ahead", &wpeer);
-    cpeer = client_peer(f);
+    (void)duo_open(f, "ahead", &d);
     /* Both requests are waiting when the loop next looks: it reads the
      * SUBMIT first (epoll reports sockets in the order they became
      * readable), then the GRAB, and only then runs the batch. */
-    send_pkt(cpeer, GM_SUBMIT_JOB, "ahead", "u1", "payload", 3);
-    send_pkt(wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
-    len = read_reply(f, wpeer, &wtx, &type, assign, sizeof(assign));
+    send_pkt(d.cpeer, GM_SUBMIT_JOB, "ahead", "u1", "payload", 3);
+    send_pkt(d.wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
+    len = read_reply(f, d.wpeer, &d.wtx, &type, assign, sizeof(assign));
     assert_int_equal(type, GM_JOB_ASSIGN);
     assert_int_equal(f->srv.n_ahead, 1);
     /* handle \0 function \0 payload */
@@ -921,19 +934,19 @@ static void test_grab_is_handed_a_job_not_yet_committed(void **state)
     assert_memory_equal(assign + len - 7, "payload", 7);
 
     /* The result, written before the client may have its JOB_CREATED. */
-    stream_str(&wtx, GM_WORK_COMPLETE, assign, "result", NULL, 2);
-    stream_write(&wtx, wpeer);
-    (void)read_reply(f, cpeer, &ctx, &type, created, sizeof(created));
+    stream_str(&d.wtx, GM_WORK_COMPLETE, assign, "result", NULL, 2);
+    stream_write(&d.wtx, d.wpeer);
+    (void)read_reply(f, d.cpeer, &d.ctx, &type, created, sizeof(created));
     assert_int_equal(type, GM_JOB_CREATED);
     assert_string_equal(created, assign);
-    len = read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+    len = read_reply(f, d.cpeer, &d.ctx, &type, got, sizeof(got));
     assert_int_equal(type, GM_WORK_COMPLETE);
     assert_string_equal(got, assign);
     assert_memory_equal(got + strlen(got) + 1, "result", 6);
     assert_int_equal(f->srv.n_relays, 1);
     /* Nothing more: the batch that applied WORK_COMPLETE sent no copy. */
-    nothing_more(f, cpeer, &ctx);
-    hang_up(&ctx, cpeer, &wtx, wpeer);
+    nothing_more(f, d.cpeer, &d.ctx);
+    duo_close(&d);
 }
 
 /* When the loop knows every job (nothing unsure or blind), a GRAB that
@@ -942,32 +955,28 @@ static void test_grab_is_handed_a_job_not_yet_committed(void **state)
 static void test_no_job_and_sleep_need_no_batch(void **state)
 {
     struct fixture *f = *state;
-    struct stream ctx = {NULL, 0, 0, 0};
-    struct stream wtx = {NULL, 0, 0, 0};
+    struct duo d;
     struct gm_session *w;
     uint64_t batches;
-    int cpeer;
-    int wpeer;
 
-    w = idle_worker(f, "quiet", &wpeer);
+    w = duo_open(f, "quiet", &d);
     batches = f->srv.n_batches;
-    stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
-    expect_reply(f, wpeer, &wtx, GM_NO_JOB, NULL, 0);
-    stream_str(&wtx, GM_PRE_SLEEP, "", NULL, NULL, 0);
-    stream_str(&wtx, GM_ECHO_REQ, "zz", NULL, NULL, 1);
-    expect_reply(f, wpeer, &wtx, GM_ECHO_RES, "zz", 2);
+    stream_str(&d.wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+    expect_reply(f, d.wpeer, &d.wtx, GM_NO_JOB, NULL, 0);
+    stream_str(&d.wtx, GM_PRE_SLEEP, "", NULL, NULL, 0);
+    stream_str(&d.wtx, GM_ECHO_REQ, "zz", NULL, NULL, 1);
+    expect_reply(f, d.wpeer, &d.wtx, GM_ECHO_RES, "zz", 2);
     assert_true(w->sleeping);
     assert_int_equal(count_sleepers(f), 1);
     assert_int_equal(f->srv.n_batches, batches);
 
-    cpeer = client_peer(f);
-    stream_str(&ctx, GM_SUBMIT_JOB_BG, "quiet", "", "job", 3);
-    stream_write(&ctx, cpeer);
-    expect_reply(f, wpeer, &wtx, GM_NOOP, NULL, 0);
-    expect_reply(f, cpeer, &ctx, GM_JOB_CREATED, NULL, 0);
-    stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
-    expect_reply(f, wpeer, &wtx, GM_JOB_ASSIGN, NULL, 0);
-    hang_up(&ctx, cpeer, &wtx, wpeer);
+    stream_str(&d.ctx, GM_SUBMIT_JOB_BG, "quiet", "", "job", 3);
+    stream_write(&d.ctx, d.cpeer);
+    expect_reply(f, d.wpeer, &d.wtx, GM_NOOP, NULL, 0);
+    expect_reply(f, d.cpeer, &d.ctx, GM_JOB_CREATED, NULL, 0);
+    stream_str(&d.wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+    expect_reply(f, d.wpeer, &d.wtx, GM_JOB_ASSIGN, NULL, 0);
+    duo_close(&d);
 }
 
 /* Two clients submit one unique key while a worker asks, all in one
@@ -1023,37 +1032,33 @@ static void test_joined_job_handed_out_ahead_reaches_both(void **state)
 static void test_committed_job_results_are_relayed_once(void **state)
 {
     struct fixture *f = *state;
-    struct stream ctx = {NULL, 0, 0, 0};
-    struct stream wtx = {NULL, 0, 0, 0};
+    struct duo d;
     char created[64];
     char assign[256];
     char got[256];
     uint32_t type;
-    int cpeer;
-    int wpeer;
 
-    (void)idle_worker(f, "later", &wpeer);
-    cpeer = client_peer(f);
-    stream_str(&ctx, GM_SUBMIT_JOB, "later", "", "in", 3);
-    (void)read_reply(f, cpeer, &ctx, &type, created, sizeof(created));
+    (void)duo_open(f, "later", &d);
+    stream_str(&d.ctx, GM_SUBMIT_JOB, "later", "", "in", 3);
+    (void)read_reply(f, d.cpeer, &d.ctx, &type, created, sizeof(created));
     assert_int_equal(type, GM_JOB_CREATED);
-    stream_str(&wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
-    (void)read_reply(f, wpeer, &wtx, &type, assign, sizeof(assign));
+    stream_str(&d.wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+    (void)read_reply(f, d.wpeer, &d.wtx, &type, assign, sizeof(assign));
     assert_int_equal(type, GM_JOB_ASSIGN);
     assert_string_equal(assign, created);
     assert_int_equal(f->srv.n_ahead, 0);
-    stream_str(&wtx, GM_WORK_DATA, assign, "part", NULL, 2);
-    stream_str(&wtx, GM_WORK_COMPLETE, assign, "all", NULL, 2);
-    stream_write(&wtx, wpeer);
-    (void)read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+    stream_str(&d.wtx, GM_WORK_DATA, assign, "part", NULL, 2);
+    stream_str(&d.wtx, GM_WORK_COMPLETE, assign, "all", NULL, 2);
+    stream_write(&d.wtx, d.wpeer);
+    (void)read_reply(f, d.cpeer, &d.ctx, &type, got, sizeof(got));
     assert_int_equal(type, GM_WORK_DATA);
     assert_memory_equal(got + strlen(got) + 1, "part", 4);
-    (void)read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+    (void)read_reply(f, d.cpeer, &d.ctx, &type, got, sizeof(got));
     assert_int_equal(type, GM_WORK_COMPLETE);
     assert_memory_equal(got + strlen(got) + 1, "all", 3);
     assert_int_equal(f->srv.n_relays, 2);
-    nothing_more(f, cpeer, &ctx);
-    hang_up(&ctx, cpeer, &wtx, wpeer);
+    nothing_more(f, d.cpeer, &d.ctx);
+    duo_close(&d);
 }
 
 /* One client submits one unique key twice (as Perl's task sets do) while
@@ -1063,29 +1068,25 @@ static void test_committed_job_results_are_relayed_once(void **state)
 static void test_client_joined_twice_gets_two_results(void **state)
 {
     struct fixture *f = *state;
-    struct stream ctx = {NULL, 0, 0, 0};
-    struct stream wtx = {NULL, 0, 0, 0};
+    struct duo d;
     char assign[256];
     char got[256];
     uint32_t type;
     int created = 0;
     int complete = 0;
-    int cpeer;
-    int wpeer;
     int i;
 
-    (void)idle_worker(f, "twice", &wpeer);
-    cpeer = client_peer(f);
-    stream_str(&ctx, GM_SUBMIT_JOB, "twice", "one", "x", 3);
-    stream_str(&ctx, GM_SUBMIT_JOB, "twice", "one", "x", 3);
-    stream_write(&ctx, cpeer);
-    send_pkt(wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
-    (void)read_reply(f, wpeer, &wtx, &type, assign, sizeof(assign));
+    (void)duo_open(f, "twice", &d);
+    stream_str(&d.ctx, GM_SUBMIT_JOB, "twice", "one", "x", 3);
+    stream_str(&d.ctx, GM_SUBMIT_JOB, "twice", "one", "x", 3);
+    stream_write(&d.ctx, d.cpeer);
+    send_pkt(d.wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
+    (void)read_reply(f, d.wpeer, &d.wtx, &type, assign, sizeof(assign));
     assert_int_equal(type, GM_JOB_ASSIGN);
-    stream_str(&wtx, GM_WORK_COMPLETE, assign, "r", NULL, 2);
-    stream_write(&wtx, wpeer);
+    stream_str(&d.wtx, GM_WORK_COMPLETE, assign, "r", NULL, 2);
+    stream_write(&d.wtx, d.wpeer);
     for (i = 0; i < 4; i++) {
-        (void)read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+        (void)read_reply(f, d.cpeer, &d.ctx, &type, got, sizeof(got));
         assert_string_equal(got, assign);
         created += type == GM_JOB_CREATED;
         complete += type == GM_WORK_COMPLETE;
@@ -1094,8 +1095,8 @@ static void test_client_joined_twice_gets_two_results(void **state)
     }
     assert_int_equal(created, 2);
     assert_int_equal(complete, 2);
-    nothing_more(f, cpeer, &ctx);
-    hang_up(&ctx, cpeer, &wtx, wpeer);
+    nothing_more(f, d.cpeer, &d.ctx);
+    duo_close(&d);
 }
 
 /* A GET_STATUS read in the same turn as the GRAB that was handed the job
@@ -1104,25 +1105,21 @@ static void test_client_joined_twice_gets_two_results(void **state)
 static void test_status_after_hand_out_shows_running(void **state)
 {
     struct fixture *f = *state;
-    struct stream ctx = {NULL, 0, 0, 0};
-    struct stream wtx = {NULL, 0, 0, 0};
+    struct duo d;
     char created[64];
     char got[256];
     uint32_t type;
     size_t len;
-    int cpeer;
-    int wpeer;
 
-    (void)idle_worker(f, "st", &wpeer);
-    cpeer = client_peer(f);
-    stream_str(&ctx, GM_SUBMIT_JOB_BG, "st", "", "x", 3);
-    (void)read_reply(f, cpeer, &ctx, &type, created, sizeof(created));
+    (void)duo_open(f, "st", &d);
+    stream_str(&d.ctx, GM_SUBMIT_JOB_BG, "st", "", "x", 3);
+    (void)read_reply(f, d.cpeer, &d.ctx, &type, created, sizeof(created));
     assert_int_equal(type, GM_JOB_CREATED);
-    send_pkt(wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
-    send_pkt(cpeer, GM_GET_STATUS, created, NULL, NULL, 1);
-    (void)read_reply(f, wpeer, &wtx, &type, got, sizeof(got));
+    send_pkt(d.wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
+    send_pkt(d.cpeer, GM_GET_STATUS, created, NULL, NULL, 1);
+    (void)read_reply(f, d.wpeer, &d.wtx, &type, got, sizeof(got));
     assert_int_equal(type, GM_JOB_ASSIGN);
-    len = read_reply(f, cpeer, &ctx, &type, got, sizeof(got));
+    len = read_reply(f, d.cpeer, &d.ctx, &type, got, sizeof(got));
     assert_int_equal(type, GM_STATUS_RES);
     /* handle \0 known \0 running \0 numerator \0 denominator */
     assert_int_equal(len, strlen(created) + 1 + 2 + 2 + 2 + 1);
@@ -1132,7 +1129,7 @@ static void test_status_after_hand_out_shows_running(void **state)
                         "0\0"
                         "0",
                         7);
-    hang_up(&ctx, cpeer, &wtx, wpeer);
+    duo_close(&d);
 }
 
 /* gr_ahead_failed: after a batch fails, the jobs numbered from its first
