@@ -13,7 +13,8 @@
  * proposals in the order they are queued, one index each, from srv->next_index
  * on (the batch in flight first, then the queue). Every other SUBMIT is
  * "unsure" until committed (srv->n_unsure), and so is every SUBMIT read while
- * GR_AHEAD_MAX proposals wait: that keeps the walks short.
+ * GR_AHEAD_MAX proposals wait: that keeps the walks short. Where the loop
+ * is not the one voter (srv->decides_alone off), none is certain.
  *
  * What it is used for: a GRAB may be handed a certain job (gm_session.c,
  * hand_out) exactly as a committed one, with the same care - its GRAB
@@ -75,7 +76,7 @@ static bool certain(struct gr_server *srv, const struct store_submit *sub)
     bool queues = false;
     int rv;
 
-    if (srv->n_blind > 0 || srv->n_limits > 0 ||
+    if (!srv->decides_alone || srv->n_blind > 0 || srv->n_limits > 0 ||
         srv->n_uncommitted >= GR_AHEAD_MAX) {
         return false;
     }

@@ -982,10 +982,11 @@ static int pick(struct hand_out_arg *a, struct store_txn *txn,
  * above hand_out). */
 static bool may_hand_out(const struct gm_session *s)
 {
-    /* Not while a read of queue state waits: it waits for the GRABs of
-     * the jobs handed out, which must not keep coming (must_wait). */
-    return s->srv->n_blind == 0 && s->srv->n_wait_readers == 0 &&
-           s->n_may_reply == 0 && s->n_funcs > 0;
+    /* Only where the loop decides the log's order (decides_alone); not
+     * while a read of queue state waits: it waits for the GRABs of the
+     * jobs handed out, which must not keep coming (must_wait). */
+    return s->srv->decides_alone && s->srv->n_blind == 0 &&
+           s->srv->n_wait_readers == 0 && s->n_may_reply == 0 && s->n_funcs > 0;
 }
 
 /* Hands s the job its GRAB g (of type) would get, if the loop can tell
@@ -1055,9 +1056,10 @@ static void handle_grab(struct gm_session *s, uint32_t type)
     uint8_t *names;
 
     set_sleep(s, false, false);
-    /* Nothing to do for this worker: answer without a write. A job queued
-     * by this very batch still wakes it if it goes to sleep (WAKE). */
-    if (!may_hand_out(s) && s->srv->inflight == NULL && !runnable_now(s)) {
+    /* Nothing to do for this worker and nothing queued or being written
+     * that could change that: answer without a write. */
+    if (!may_hand_out(s) && s->srv->inflight == NULL && s->srv->head == NULL &&
+        !runnable_now(s)) {
         reply(s, GM_NO_JOB, &none, 0);
         return;
     }

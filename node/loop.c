@@ -1414,6 +1414,7 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->base = base;
     srv->cfg = cfg;
     srv->space_ok = true;
+    srv->decides_alone = true;
     for (int i = 0; i < GR_FXSETS; i++) {
         store_effects_init(&srv->fxs[i].fx);
     }

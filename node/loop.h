@@ -118,6 +118,14 @@ struct gr_server {
 
     struct gr_proposal *head;
     struct gr_proposal *tail;
+    /* This loop alone decides the log's order and when an entry commits:
+     * one voter (always, until the cluster). Only then may it hand out
+     * jobs at GRAB time, number and hand out submissions ahead of their
+     * commit, answer NO_JOB and PRE_SLEEP from what it has seen, and relay
+     * results as read - each decides from this loop's view of the log.
+     * A cluster member turns it off and goes the ordinary way: every
+     * JOB_ASSIGN from an applied GRAB, every WORK_* forwarded by apply. */
+    bool decides_alone;
     /* Handing jobs out at GRAB time (gm_session.c, hand_out): the jobs
      * handed out whose GRAB is not yet committed, and the proposals whose
      * effect on queued jobs the loop cannot tell yet (ordinary GRABs,

@@ -1177,6 +1177,67 @@ static void test_failed_batch_closes_workers_handed_jobs_ahead(void **state)
     }
 }
 
+/* A node that does not decide the log's order alone (a cluster member,
+ * srv.decides_alone off) hands out no job at GRAB time and relays
+ * nothing: the worker's JOB_ASSIGN comes from its applied GRAB, the
+ * client's WORK_* from the batches that apply them, and a sleeping
+ * worker is woken when a submission is applied. */
+static void
+test_not_deciding_alone_assigns_and_forwards_after_apply(void **state)
+{
+    struct fixture *f = *state;
+    struct duo d;
+    char assign[256];
+    char got[256];
+    uint32_t type;
+    int round;
+
+    f->srv.decides_alone = false;
+    (void)duo_open(f, "plain", &d);
+    /* First a job submitted as the worker asks (it would go out ahead of
+     * its commit), then one committed while the worker sleeps (it would
+     * go out at GRAB time): each result would be relayed. */
+    for (round = 0; round < 2; round++) {
+        if (round == 0) {
+            send_pkt(d.cpeer, GM_SUBMIT_JOB, "plain", "", "in", 3);
+            send_pkt(d.wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
+        } else {
+            stream_str(&d.wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+            expect_reply(f, d.wpeer, &d.wtx, GM_NO_JOB, NULL, 0);
+            stream_str(&d.wtx, GM_PRE_SLEEP, "", NULL, NULL, 0);
+            stream_str(&d.wtx, GM_ECHO_REQ, "zz", NULL, NULL, 1);
+            expect_reply(f, d.wpeer, &d.wtx, GM_ECHO_RES, "zz", 2);
+            stream_str(&d.ctx, GM_SUBMIT_JOB, "plain", "", "in", 3);
+            stream_write(&d.ctx, d.cpeer);
+            expect_reply(f, d.wpeer, &d.wtx, GM_NOOP, NULL, 0);
+            (void)read_reply(f, d.cpeer, &d.ctx, &type, got, sizeof(got));
+            assert_int_equal(type, GM_JOB_CREATED);
+            stream_str(&d.wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
+        }
+        (void)read_reply(f, d.wpeer, &d.wtx, &type, assign, sizeof(assign));
+        assert_int_equal(type, GM_JOB_ASSIGN);
+        stream_str(&d.wtx, GM_WORK_DATA, assign, "part", NULL, 2);
+        stream_str(&d.wtx, GM_WORK_COMPLETE, assign, "all", NULL, 2);
+        stream_write(&d.wtx, d.wpeer);
+        if (round == 0) {
+            (void)read_reply(f, d.cpeer, &d.ctx, &type, got, sizeof(got));
+            assert_int_equal(type, GM_JOB_CREATED);
+            assert_string_equal(got, assign);
+        }
+        (void)read_reply(f, d.cpeer, &d.ctx, &type, got, sizeof(got));
+        assert_int_equal(type, GM_WORK_DATA);
+        assert_string_equal(got, assign);
+        assert_memory_equal(got + strlen(got) + 1, "part", 4);
+        (void)read_reply(f, d.cpeer, &d.ctx, &type, got, sizeof(got));
+        assert_int_equal(type, GM_WORK_COMPLETE);
+        assert_memory_equal(got + strlen(got) + 1, "all", 3);
+        nothing_more(f, d.cpeer, &d.ctx);
+    }
+    assert_int_equal(f->srv.n_ahead, 0);
+    assert_int_equal(f->srv.n_relays, 0);
+    duo_close(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1219,6 +1280,9 @@ int main(void)
             test_status_after_hand_out_shows_running, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_failed_batch_closes_workers_handed_jobs_ahead, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_not_deciding_alone_assigns_and_forwards_after_apply, setup,
             teardown),
     };
 
