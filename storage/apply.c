@@ -595,6 +595,12 @@ static int submit_new(struct ctx *c, const struct store_submit *sub,
     return rv;
 }
 
+/* A unique key of "-" stands for the payload (GEARMAND.md 3.3). */
+static bool unique_is_dash(const struct store_submit *sub)
+{
+    return sub->unique.len == 1 && sub->unique.base[0] == '-';
+}
+
 /* Why apply refuses sub whatever the state (its error code, and *text),
  * or NULL. */
 static const char *submit_refusal(const struct store_submit *sub,
@@ -633,9 +639,8 @@ int store_submit_queues_new(struct store_txn *txn,
         return 0;
     }
     if (sub->unique.len > 0) {
-        bool dash = sub->unique.len == 1 && sub->unique.base[0] == '-';
-        size_t n =
-            store__uniq_key(ukey, sub->function, sub->unique, sub->data, dash);
+        size_t n = store__uniq_key(ukey, sub->function, sub->unique, sub->data,
+                                   unique_is_dash(sub));
 
         rv = store__get(txn, STORE__DB_UNIQ, ukey, n, &v);
         if (rv != STORE_ENOTFOUND) {
@@ -667,7 +672,7 @@ static int do_submit(struct ctx *c, const struct store_submit *sub)
     if (code != NULL) {
         return fx_refused(c, &sub->client, code, text);
     }
-    dash = sub->unique.len == 1 && sub->unique.base[0] == '-';
+    dash = unique_is_dash(sub);
     index_unique = sub->unique.len > 0;
 
     /* Coalescing (GEARMAND.md 3.3). */
