@@ -171,10 +171,11 @@ static uint32_t forward_packet(enum store_work_kind kind, bool exceptions,
         if (exceptions) {
             return GM_WORK_EXCEPTION;
         }
-        /* gearmand's converted WORK_FAIL keeps the NUL after the handle
-         * (GEARMAND.md 1.3): an empty second argument. */
-        a[1].base = NULL;
-        a[1].len = 0;
+        /* A client without the exceptions option gets a WORK_FAIL
+         * whose only argument is the handle. gearmand 1.1.20 keeps a
+         * NUL after the handle, which no client matches to its job
+         * (docs/compat.md, "Decisions"), so we do not copy it. */
+        *n = 1;
         return GM_WORK_FAIL;
     }
 }
