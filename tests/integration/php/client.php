@@ -43,6 +43,11 @@ case 'exception':
     $c->addTask('php_exc', 'x');
     $c->runTasks();
     break;
+case 'exception_do':
+    // No exception callback: the failure shows in the return code.
+    $c->doNormal('php_exc', 'x');
+    echo 'exception_do rc ', rc_name($c->returnCode()), "\n";
+    break;
 case 'background':
     $h = $c->doBackground('php_log', 'bg-normal');
     echo 'bg rc ', rc_name($c->returnCode()), "\n";

@@ -101,6 +101,44 @@ sub wait_workers {
   waitpid($wp, 0);
 }
 
+# --- a worker that throws, a client without the exceptions option ---------
+# The `gearman` client does not ask for exceptions, so a WORK_EXCEPTION
+# reaches it as WORK_FAIL. gearmand 1.1.20 keeps a NUL after the handle
+# there, libgearman does not match it to the task, and the client waits
+# until it is killed; gearraftd's WORK_FAIL carries the handle alone.
+{
+  pipe(my $r, my $wfh) or die;
+  my $limit = is_gearmand() ? 3 : 20;
+  my $pid = fork() // die;
+  if ($pid == 0) {
+    close $r;
+    open STDOUT, '>&', $wfh;
+    open STDERR, '>&', $wfh;
+    open STDIN, '<', '/dev/null';
+    { exec('timeout', '-k', '2', $limit, 'gearman', '-h', $H, '-p', $P, '-f', 'throws', '--', 'x'); }
+    POSIX::_exit(127);
+  }
+  close $wfh;
+  my $w = $srv->conn;
+  $w->can_do('throws');
+  ok(wait_until(sub { my $st = $srv->status->{throws}; $st && $st->[0] == 1 }, 10),
+     'the gearman client submitted its job');
+  my $a = $w->grab;
+  is($a->{type}, JOB_ASSIGN, 'the worker is handed the job');
+  my ($h) = split /\0/, $a->{data};
+  $w->send_pkt(WORK_EXCEPTION, $h, 'it threw');
+  my $out = do { local $/; <$r> };
+  waitpid($pid, 0);
+  my $rc = $? >> 8;
+  if (is_gearmand()) {
+    is($rc, 124, 'gearmand: the gearman client never sees the failure (killed by timeout)');
+  } else {
+    is($out, "Job failed\n", 'the gearman client prints "Job failed" at once');
+    is($rc, 1, 'and exits 1');
+  }
+  $w->close;
+}
+
 # --- two foreground clients with one -u: one execution, both get it -------
 {
   my @out;

@@ -50,7 +50,7 @@ ok($h && $hh && $hl, 'three handles returned');
 is_deeply($srv->prioritystatus->{php_log}, [1, 1, 1, 0],
           'doBackground / doHighBackground / doLowBackground: one per priority');
 
-my $w = start_worker(3 + 4 + 1 + 1 + 1 + 10);
+my $w = start_worker(3 + 4 + 1 + 1 + 1 + 1 + 10);
 ok(wait_until(sub { -s $log && (() = do { local @ARGV = ($log); <> }) == 3 }, 15),
    'the PHP worker ran the three background jobs');
 open my $fh, '<', $log or die;
@@ -70,6 +70,12 @@ is($out, "fail rc WORK_FAIL\n", 'sendFail: client sees GEARMAN_WORK_FAIL');
 ($rc, $out) = client('exception');
 # libgearman asks for the exceptions option, so the exception text arrives.
 is($out, "exception php exception text\n", 'sendException: exception callback gets the text (no fail callback)');
+
+# A worker that throws, a client that sets no exception callback: the
+# PHP extension asks for the exceptions option on every connection, so
+# the client gets the WORK_EXCEPTION itself and doNormal fails at once.
+($rc, $out) = client('exception_do');
+is($out, "exception_do rc WORK_EXCEPTION\n", 'sendException, doNormal without callbacks: GEARMAN_WORK_EXCEPTION at once');
 
 ($rc, $out) = client('tasks');
 is($out, join(' ', sort map { "u$_=T$_" } 1 .. 10) . "\n", '10 concurrent tasks, each result with its unique');
