@@ -247,7 +247,7 @@ int admin_format_prio_line(struct evbuffer *out, const uint8_t *name,
 }
 
 int admin_format_worker_line(struct evbuffer *out, int fd, const char *ip,
-                             const char *id, const struct gr_buf *funcs,
+                             const char *id, const struct store_buf *funcs,
                              size_t n_funcs)
 {
     size_t i;
@@ -352,7 +352,7 @@ static int unique_cb(void *arg, const struct store_job_info *j)
 static int list_workers(struct gr_server *srv, struct evbuffer *out)
 {
     struct gm_session *s;
-    struct gr_buf *fv = NULL;
+    struct store_buf *fv = NULL;
     size_t cap = 0;
     int rv = 0;
 
@@ -361,7 +361,7 @@ static int list_workers(struct gr_server *srv, struct evbuffer *out)
         size_t i = 0;
 
         if (s->n_funcs > cap) {
-            struct gr_buf *nv = gr_realloc(fv, s->n_funcs * sizeof(*fv));
+            struct store_buf *nv = gr_realloc(fv, s->n_funcs * sizeof(*fv));
 
             if (nv == NULL) {
                 rv = GR_ENOMEM;

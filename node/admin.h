@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "node/gr.h"
+#include "storage/store.h"
 
 struct evbuffer;
 struct gm_session;
@@ -76,7 +77,7 @@ int admin_format_prio_line(struct evbuffer *out, const uint8_t *name,
                            uint64_t workers);
 /* "FD IP ID :" then " f" per function, then LF; id NULL or "" -> "-". */
 int admin_format_worker_line(struct evbuffer *out, int fd, const char *ip,
-                             const char *id, const struct gr_buf *funcs,
+                             const char *id, const struct store_buf *funcs,
                              size_t n_funcs);
 int admin_format_job_line(struct evbuffer *out, const uint8_t *handle,
                           size_t handle_len, uint32_t retries, bool ignore,

@@ -17,15 +17,6 @@
 #include "node/gm_session.h"
 #include "node/relay.h"
 
-static struct gr_buf gb(struct store_buf b)
-{
-    struct gr_buf r;
-
-    r.base = (uint8_t *)(uintptr_t)b.base;
-    r.len = b.len;
-    return r;
-}
-
 static void unhold(const void *data, size_t len, void *token)
 {
     (void)data;
@@ -37,7 +28,7 @@ static void unhold(const void *data, size_t len, void *token)
  * of its own leaves from there (store_effects_hold) instead of being
  * copied into the session's output. */
 static int write_with_data(struct gm_session *s, uint32_t type,
-                           const struct gr_buf *args, size_t n,
+                           const struct store_buf *args, size_t n,
                            const struct store_effect *e)
 {
     struct gr_server *srv = s->srv;
@@ -77,21 +68,21 @@ static uint32_t assign_type(uint32_t grab_type, size_t reducer_len)
 
 /* The arguments of a JOB_ASSIGN* of this type; returns their count. */
 static size_t assign_args(uint32_t type, const struct store_job_view *v,
-                          struct gr_buf a[5])
+                          struct store_buf a[5])
 {
-    a[0] = gb(v->handle);
-    a[1] = gb(v->function);
+    a[0] = v->handle;
+    a[1] = v->function;
     if (type == GM_JOB_ASSIGN) {
-        a[2] = gb(v->data);
+        a[2] = v->data;
         return 3;
     }
-    a[2] = gb(v->unique);
+    a[2] = v->unique;
     if (type == GM_JOB_ASSIGN_UNIQ) {
-        a[3] = gb(v->data);
+        a[3] = v->data;
         return 4;
     }
-    a[3] = gb(v->reducer);
-    a[4] = gb(v->data);
+    a[3] = v->reducer;
+    a[4] = v->data;
     return 5;
 }
 
@@ -99,7 +90,7 @@ static void send_assign(struct gm_session *s, const struct gr_proposal *p,
                         const struct store_effect *e)
 {
     struct store_job_view v;
-    struct gr_buf a[5];
+    struct store_buf a[5];
     uint32_t type = GM_JOB_ASSIGN;
     size_t n;
 
@@ -127,7 +118,7 @@ int gr_answer_hand_out(struct gm_session *s, uint32_t grab_type,
                        const struct store_job_view *v)
 {
     uint32_t type = assign_type(grab_type, v->reducer.len);
-    struct gr_buf a[5];
+    struct store_buf a[5];
     size_t n = assign_args(type, v, a);
 
     gm_session_assigned(s, v->function.base, v->function.len);
@@ -146,16 +137,16 @@ int gr_answer_hand_out(struct gm_session *s, uint32_t grab_type,
 static uint32_t forward_packet(enum store_work_kind kind, bool exceptions,
                                struct store_buf handle, struct store_buf data,
                                struct store_buf numerator,
-                               struct store_buf denominator, struct gr_buf a[3],
-                               size_t *n)
+                               struct store_buf denominator,
+                               struct store_buf a[3], size_t *n)
 {
-    a[0] = gb(handle);
-    a[1] = gb(data);
+    a[0] = handle;
+    a[1] = data;
     *n = 2;
     switch (kind) {
     case STORE_WORK_STATUS:
-        a[1] = gb(numerator);
-        a[2] = gb(denominator);
+        a[1] = numerator;
+        a[2] = denominator;
         *n = 3;
         return GM_WORK_STATUS;
     case STORE_WORK_DATA:
@@ -182,7 +173,7 @@ static uint32_t forward_packet(enum store_work_kind kind, bool exceptions,
 
 static void send_forward(struct gm_session *s, const struct store_effect *e)
 {
-    struct gr_buf a[3];
+    struct store_buf a[3];
     size_t n;
     uint32_t type =
         forward_packet(e->work_kind, s->exceptions, e->handle, e->data,
@@ -196,7 +187,7 @@ static void send_forward(struct gm_session *s, const struct store_effect *e)
 int gr_answer_relay(struct evbuffer *out, bool exceptions,
                     const struct store_work *wk)
 {
-    struct gr_buf a[3];
+    struct store_buf a[3];
     size_t n;
     uint32_t type = forward_packet(wk->kind, exceptions, wk->handle, wk->data,
                                    wk->numerator, wk->denominator, a, &n);
@@ -261,9 +252,9 @@ static bool may_send_early(const struct gr_server *srv,
 static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
                             const struct store_effect *e, bool early)
 {
-    static const struct gr_buf none = {NULL, 0};
+    static const struct store_buf none = {NULL, 0};
     struct gm_session *s;
-    struct gr_buf a[2];
+    struct store_buf a[2];
 
     if (e->type == STORE_FX_WAKE || e->type == STORE_FX_JOB_DONE) {
         return false; /* handled per batch (wake) or not needed (done) */
@@ -308,7 +299,7 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
     }
     switch (e->type) {
     case STORE_FX_CREATED:
-        a[0] = gb(e->handle);
+        a[0] = e->handle;
         if (gm_packet_write(s->out, GM_JOB_CREATED, a, 1) != 0) {
             gm_session_close(s, false);
         } else if (p->after != NULL && e->to.conn_id == p->conn_id) {
@@ -317,8 +308,8 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
         }
         break;
     case STORE_FX_REFUSED:
-        a[0] = gb(e->error_code);
-        a[1] = gb(e->text);
+        a[0] = e->error_code;
+        a[1] = e->text;
         if (gm_packet_write(s->out, GM_ERROR, a, 2) != 0) {
             gm_session_close(s, false);
         }

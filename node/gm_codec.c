@@ -78,11 +78,11 @@ const struct gm_cmd_info *gm_cmd_info(uint32_t type)
     return &cmd_table[type];
 }
 
-struct gr_buf gm_str(const char *s)
+struct store_buf gm_str(const char *s)
 {
-    struct gr_buf b;
+    struct store_buf b;
 
-    b.base = (uint8_t *)(uintptr_t)s;
+    b.base = (const uint8_t *)s;
     b.len = strlen(s);
     return b;
 }
@@ -313,7 +313,7 @@ void gm_frame_of_big(struct gm_big_body *big, struct gm_frame *out)
  * reference (libevent calls release(base, len, extra) once it is sent or
  * dropped) instead of copied. */
 static int write_packet(struct evbuffer *out, bool request, uint32_t type,
-                        const struct gr_buf *args, size_t n,
+                        const struct store_buf *args, size_t n,
                         gm_ref_release_fn release, void *extra)
 {
     uint8_t hdr[GM_HEADER_LEN];
@@ -362,13 +362,13 @@ static int write_packet(struct evbuffer *out, bool request, uint32_t type,
 }
 
 int gm_packet_write_magic(struct evbuffer *out, bool request, uint32_t type,
-                          const struct gr_buf *args, size_t n)
+                          const struct store_buf *args, size_t n)
 {
     return write_packet(out, request, type, args, n, NULL, NULL);
 }
 
 int gm_packet_write_ref(struct evbuffer *out, uint32_t type,
-                        const struct gr_buf *args, size_t n,
+                        const struct store_buf *args, size_t n,
                         gm_ref_release_fn release, void *extra)
 {
     int rv;
@@ -388,14 +388,14 @@ int gm_packet_write_ref(struct evbuffer *out, uint32_t type,
 }
 
 int gm_packet_write(struct evbuffer *out, uint32_t type,
-                    const struct gr_buf *args, size_t n)
+                    const struct store_buf *args, size_t n)
 {
     return gm_packet_write_magic(out, false, type, args, n);
 }
 
 int gm_error_write(struct evbuffer *out, const char *code, const char *text)
 {
-    struct gr_buf a[2];
+    struct store_buf a[2];
 
     a[0] = gm_str(code);
     a[1] = gm_str(text);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "node/gr.h"
+#include "storage/store.h"
 
 struct evbuffer;
 
@@ -101,7 +102,7 @@ struct gm_packet {
     size_t len;
     size_t n_args; /* as the type requires, or fewer if malformed */
     bool args_ok;  /* body held the NULs the type requires */
-    struct gr_buf args[GM_MAX_ARGS];
+    struct store_buf args[GM_MAX_ARGS];
 };
 
 void gm_packet_close(struct gm_packet *p);
@@ -168,11 +169,11 @@ void gm_packet_split(struct gm_packet *p);
  * (the last one unterminated). Errors: GR_ENOMEM, GR_ETOOBIG (the body
  * would exceed 4 GiB - 1). */
 int gm_packet_write(struct evbuffer *out, uint32_t type,
-                    const struct gr_buf *args, size_t n);
+                    const struct store_buf *args, size_t n);
 
 /* The same with the magic chosen: true for \0REQ (tests and clients). */
 int gm_packet_write_magic(struct evbuffer *out, bool request, uint32_t type,
-                          const struct gr_buf *args, size_t n);
+                          const struct store_buf *args, size_t n);
 
 /* Called once the bytes of a by-reference argument are no longer needed
  * (libevent's evbuffer_ref_cleanup_cb). */
@@ -185,13 +186,13 @@ typedef void (*gm_ref_release_fn)(const void *data, size_t len, void *extra);
  * after GR_ENOMEM the buffer may hold part of a packet (close the
  * connection). */
 int gm_packet_write_ref(struct evbuffer *out, uint32_t type,
-                        const struct gr_buf *args, size_t n,
+                        const struct store_buf *args, size_t n,
                         gm_ref_release_fn release, void *extra);
 
 /* Appends ERROR (code, text) - both NUL-terminated C strings. */
 int gm_error_write(struct evbuffer *out, const char *code, const char *text);
 
 /* A buf over a C string (borrowed). */
-struct gr_buf gm_str(const char *s);
+struct store_buf gm_str(const char *s);
 
 #endif /* GEARRAFT_GM_CODEC_H */

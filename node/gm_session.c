@@ -394,7 +394,7 @@ static void count_local(struct gm_session *s, struct evbuffer *out)
 }
 
 static void reply(struct gm_session *s, uint32_t type,
-                  const struct gr_buf *args, size_t n)
+                  const struct store_buf *args, size_t n)
 {
     struct evbuffer *out = reply_buf(s);
 
@@ -526,7 +526,7 @@ bool gm_session_can_do(const struct gm_session *s, const uint8_t *name,
     return func_find(s, name, len, NULL) != NULL;
 }
 
-static int func_add(struct gm_session *s, const struct gr_buf *name,
+static int func_add(struct gm_session *s, const struct store_buf *name,
                     uint32_t timeout_ms)
 {
     struct gm_func *f;
@@ -548,7 +548,7 @@ static int func_add(struct gm_session *s, const struct gr_buf *name,
     return gr_known_func_add(s->srv, name->base, name->len);
 }
 
-static void propose_release(struct gm_session *s, const struct gr_buf *name)
+static void propose_release(struct gm_session *s, const struct store_buf *name)
 {
     struct gr_proposal *p;
 
@@ -580,7 +580,7 @@ static void propose_release(struct gm_session *s, const struct gr_buf *name)
 }
 
 /* CANT_DO removes every registration of the function (gearmand). */
-static void func_remove(struct gm_session *s, const struct gr_buf *name)
+static void func_remove(struct gm_session *s, const struct store_buf *name)
 {
     struct gm_func **link;
     struct gm_func *f;
@@ -677,7 +677,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 
 void gm_session_wake(struct gm_session *s)
 {
-    static const struct gr_buf none = {NULL, 0};
+    static const struct store_buf none = {NULL, 0};
 
     if (!s->sleeping || s->noop_sent || s->state == GM_SS_CLOSED ||
         s->state == GM_SS_CLOSING) {
@@ -694,15 +694,6 @@ void gm_session_wake(struct gm_session *s)
 /* ---------------------------------------------------------------------
  * Binary requests.
  */
-
-static struct store_buf sbuf(struct gr_buf b)
-{
-    struct store_buf r;
-
-    r.base = b.base;
-    r.len = b.len;
-    return r;
-}
 
 static bool is_background(uint32_t type)
 {
@@ -722,7 +713,7 @@ static enum store_prio prio_of(uint32_t type)
     return STORE_PRIO_NORMAL;
 }
 
-static uint64_t parse_dec(struct gr_buf b)
+static uint64_t parse_dec(struct store_buf b)
 {
     uint64_t v = 0;
     size_t i;
@@ -741,7 +732,7 @@ static void handle_submit(struct gm_session *s, struct gm_packet *pkt)
     struct gr_server *srv = s->srv;
     struct gr_proposal *p;
     struct store_submit *sub;
-    struct gr_buf unique = pkt->args[1];
+    struct store_buf unique = pkt->args[1];
 
     if (unique.len > STORE_UNIQUE_MAX) {
         reply_error(s, "ARGUMENT_TOO_LARGE", "Unique value too large");
@@ -769,24 +760,24 @@ static void handle_submit(struct gm_session *s, struct gm_packet *pkt)
     p->conn_id = s->conn_id;
     p->cmd.type = STORE_CMD_SUBMIT;
     sub = &p->cmd.u.submit;
-    sub->function = sbuf(p->pkt.args[0]);
-    sub->unique = sbuf(unique);
+    sub->function = p->pkt.args[0];
+    sub->unique = unique;
     sub->prio = prio_of(p->pkt.type);
     sub->background = is_background(p->pkt.type);
     sub->client = gr_conn_ref(srv, s->conn_id);
     switch (p->pkt.type) {
     case GM_SUBMIT_JOB_EPOCH:
         sub->when = parse_dec(p->pkt.args[2]);
-        sub->data = sbuf(p->pkt.args[3]);
+        sub->data = p->pkt.args[3];
         srv->epoch_pending = true;
         break;
     case GM_SUBMIT_REDUCE_JOB:
     case GM_SUBMIT_REDUCE_JOB_BACKGROUND:
-        sub->reducer = sbuf(p->pkt.args[2]);
-        sub->data = sbuf(p->pkt.args[4]);
+        sub->reducer = p->pkt.args[2];
+        sub->data = p->pkt.args[4];
         break;
     default:
-        sub->data = sbuf(p->pkt.args[2]);
+        sub->data = p->pkt.args[2];
         break;
     }
     if (!sub->background) {
@@ -1047,7 +1038,7 @@ static bool job_for(struct gm_session *s)
 
 static void handle_grab(struct gm_session *s, uint32_t type)
 {
-    static const struct gr_buf none = {NULL, 0};
+    static const struct store_buf none = {NULL, 0};
     struct gr_proposal *p;
     struct store_buf *fv;
     struct gm_func *f;
@@ -1123,31 +1114,31 @@ static void handle_work(struct gm_session *s, struct gm_packet *pkt)
     p->cmd.type = STORE_CMD_WORK;
     w = &p->cmd.u.work;
     w->worker = gr_conn_ref(s->srv, s->conn_id);
-    w->handle = sbuf(p->pkt.args[0]);
+    w->handle = p->pkt.args[0];
     switch (p->pkt.type) {
     case GM_WORK_STATUS:
         w->kind = STORE_WORK_STATUS;
-        w->numerator = sbuf(p->pkt.args[1]);
-        w->denominator = sbuf(p->pkt.args[2]);
+        w->numerator = p->pkt.args[1];
+        w->denominator = p->pkt.args[2];
         break;
     case GM_WORK_DATA:
         w->kind = STORE_WORK_DATA;
-        w->data = sbuf(p->pkt.args[1]);
+        w->data = p->pkt.args[1];
         break;
     case GM_WORK_WARNING:
         w->kind = STORE_WORK_WARNING;
-        w->data = sbuf(p->pkt.args[1]);
+        w->data = p->pkt.args[1];
         break;
     case GM_WORK_COMPLETE:
         w->kind = STORE_WORK_COMPLETE;
-        w->data = sbuf(p->pkt.args[1]);
+        w->data = p->pkt.args[1];
         break;
     case GM_WORK_FAIL:
         w->kind = STORE_WORK_FAIL;
         break;
     default:
         w->kind = STORE_WORK_EXCEPTION;
-        w->data = sbuf(p->pkt.args[1]);
+        w->data = p->pkt.args[1];
         break;
     }
     if (w->kind == STORE_WORK_COMPLETE || w->kind == STORE_WORK_FAIL ||
@@ -1192,7 +1183,7 @@ static bool sleep_now(const struct gm_session *s)
 
 static void handle_pre_sleep(struct gm_session *s)
 {
-    static const struct gr_buf none = {NULL, 0};
+    static const struct store_buf none = {NULL, 0};
 
     evtimer_del(s->timeout_ev);
     s->timeout_handle_len = 0;
@@ -1204,11 +1195,12 @@ static void handle_pre_sleep(struct gm_session *s)
     set_sleep(s, true, false);
 }
 
-static void write_status(struct gm_session *s, uint32_t type, struct gr_buf key,
+static void write_status(struct gm_session *s, uint32_t type,
+                         struct store_buf key,
                          const struct store_job_status *st)
 {
     char num[4][24];
-    struct gr_buf a[6];
+    struct store_buf a[6];
     size_t n = 5;
 
     snprintf(num[0], sizeof(num[0]), "%d", st->known ? 1 : 0);
@@ -1240,9 +1232,9 @@ static void handle_get_status(struct gm_session *s, struct gm_packet *pkt)
     rv = store_txn_begin(s->srv->store, false, &txn);
     if (rv == 0) {
         if (pkt->type == GM_GET_STATUS) {
-            rv = store_job_status(txn, sbuf(pkt->args[0]), &st);
+            rv = store_job_status(txn, pkt->args[0], &st);
         } else {
-            rv = store_job_status_unique(txn, sbuf(pkt->args[0]), &st);
+            rv = store_job_status_unique(txn, pkt->args[0], &st);
         }
         store_txn_abort(txn);
     }
@@ -1261,7 +1253,7 @@ static void handle_get_status(struct gm_session *s, struct gm_packet *pkt)
 
 static void handle_option(struct gm_session *s, struct gm_packet *pkt)
 {
-    struct gr_buf name = pkt->args[0];
+    struct store_buf name = pkt->args[0];
 
     if (name.len == strlen("exceptions") &&
         strncasecmp((const char *)name.base, "exceptions", name.len) == 0) {
@@ -1272,7 +1264,7 @@ static void handle_option(struct gm_session *s, struct gm_packet *pkt)
     reply_error(s, "UNKNOWN_OPTION", "Server does not recognize given option");
 }
 
-static uint32_t parse_timeout(struct gr_buf b)
+static uint32_t parse_timeout(struct store_buf b)
 {
     uint64_t v = parse_dec(b);
 
@@ -1297,7 +1289,7 @@ static void handle_can_do(struct gm_session *s, const struct gm_packet *pkt)
 }
 
 /* SET_CLIENT_ID: kept for `workers`, cut to what fits. */
-static void set_client_id(struct gm_session *s, struct gr_buf id)
+static void set_client_id(struct gm_session *s, struct store_buf id)
 {
     size_t n =
         id.len < sizeof(s->client_id) - 1 ? id.len : sizeof(s->client_id) - 1;
@@ -1311,7 +1303,7 @@ static void set_client_id(struct gm_session *s, struct gr_buf id)
 /* Handles one binary packet; the handler may take its body. */
 static void handle_packet(struct gm_session *s, struct gm_packet *pkt)
 {
-    static const struct gr_buf none = {NULL, 0};
+    static const struct store_buf none = {NULL, 0};
     const struct gm_cmd_info *info = gm_cmd_info(pkt->type);
 
     if (!pkt->is_request) {

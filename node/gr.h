@@ -52,12 +52,6 @@ char *gr_strndup(const void *p, size_t len);
  * until gr_alloc_fail_after(-1) turns failure injection off again. */
 void gr_alloc_fail_after(long n);
 
-/* Bytes: never NUL-terminated, may contain NULs. */
-struct gr_buf {
-    uint8_t *base;
-    size_t len;
-};
-
 /* ---------------------------------------------------------------------
  * Asserts: always compiled in, for invariants whose violation means
  * corrupt state. Never for bad input.

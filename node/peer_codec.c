@@ -214,7 +214,7 @@ static int enc_body(struct enc *e, const struct raft_msg *m,
     return rv;
 }
 
-int peer_msg_encode(const struct raft_msg *msg, struct gr_buf *out)
+int peer_msg_encode(const struct raft_msg *msg, struct raft_buf *out)
 {
     Gearraft__RaftMessage pm = GEARRAFT__RAFT_MESSAGE__INIT;
     struct enc e;

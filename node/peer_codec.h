@@ -26,7 +26,7 @@
  *              than RAFT_MAX_MEMBERS members, NULL data with a length;
  *   GR_ENOMEM.
  * out is written only on success. */
-int peer_msg_encode(const struct raft_msg *msg, struct gr_buf *out);
+int peer_msg_encode(const struct raft_msg *msg, struct raft_buf *out);
 
 /* Decodes len bytes from buf into *out.  Input is untrusted: anything
  * that is not a well-formed message of this version is an error, never a

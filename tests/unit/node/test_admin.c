@@ -25,9 +25,9 @@ static char *drain(struct evbuffer *b)
     return s;
 }
 
-static struct gr_buf gr_buf_of(const char *s)
+static struct store_buf buf_of(const char *s)
 {
-    struct gr_buf b = {(uint8_t *)(uintptr_t)s, strlen(s)};
+    struct store_buf b = {(const uint8_t *)s, strlen(s)};
 
     return b;
 }
@@ -131,7 +131,7 @@ static void test_maxqueue_forms(void **state)
 static void test_reply_bytes_and_line_endings(void **state)
 {
     struct evbuffer *b = evbuffer_new();
-    struct gr_buf funcs[2] = {gr_buf_of("fm"), gr_buf_of("fa")};
+    struct store_buf funcs[2] = {buf_of("fm"), buf_of("fa")};
     uint64_t q[3] = {1, 2, 3};
     char *s;
 

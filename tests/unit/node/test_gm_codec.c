@@ -17,7 +17,7 @@
 /* The wire bytes of a \0REQ packet with the type's argument count: args
  * "a0", "a1", ... and a last argument that contains a NUL. */
 static size_t build(uint32_t type, bool request, uint8_t *out, size_t cap,
-                    struct gr_buf *args, size_t *n_args)
+                    struct store_buf *args, size_t *n_args)
 {
     static char names[GM_MAX_ARGS][24];
     static const uint8_t last[] = {'x', '\0', 'y'};
@@ -32,7 +32,7 @@ static size_t build(uint32_t type, bool request, uint8_t *out, size_t cap,
         args[i] = gm_str(names[i]);
     }
     if (n > 0) {
-        args[n - 1].base = (uint8_t *)(uintptr_t)last;
+        args[n - 1].base = last;
         args[n - 1].len = sizeof(last);
     }
     assert_int_equal(gm_packet_write_magic(b, request, type, args, n), 0);
@@ -45,7 +45,7 @@ static size_t build(uint32_t type, bool request, uint8_t *out, size_t cap,
 }
 
 static void check_packet(const struct gm_frame *f, uint32_t type, bool request,
-                         const struct gr_buf *args, size_t n)
+                         const struct store_buf *args, size_t n)
 {
     size_t i;
 
@@ -63,7 +63,7 @@ static void check_packet(const struct gm_frame *f, uint32_t type, bool request,
 static void test_every_type_parses_from_every_split(void **state)
 {
     uint8_t wire[256];
-    struct gr_buf args[GM_MAX_ARGS];
+    struct store_buf args[GM_MAX_ARGS];
     uint32_t type;
 
     (void)state;
@@ -104,8 +104,8 @@ static void test_every_type_as_a_large_body_from_every_split(void **state)
 {
     uint8_t wire[256];
     uint8_t next[64];
-    struct gr_buf args[GM_MAX_ARGS];
-    struct gr_buf next_args[GM_MAX_ARGS];
+    struct store_buf args[GM_MAX_ARGS];
+    struct store_buf next_args[GM_MAX_ARGS];
     uint32_t type;
     size_t next_n;
     size_t next_len =
@@ -160,7 +160,7 @@ static void test_every_type_as_a_large_body_from_every_split(void **state)
 static void test_byte_at_a_time_stream_of_mixed_frames(void **state)
 {
     uint8_t wire[1024];
-    struct gr_buf args[GM_MAX_ARGS];
+    struct store_buf args[GM_MAX_ARGS];
     size_t n1;
     size_t n2;
     size_t len = 0;
@@ -169,7 +169,7 @@ static void test_byte_at_a_time_stream_of_mixed_frames(void **state)
     struct gm_frame f;
     uint32_t t;
     int got = 0;
-    struct gr_buf a1[GM_MAX_ARGS];
+    struct store_buf a1[GM_MAX_ARGS];
 
     (void)state;
     len += build(GM_SUBMIT_JOB, true, wire, sizeof(wire), a1, &n1);
@@ -213,7 +213,7 @@ static void test_byte_at_a_time_stream_of_mixed_frames(void **state)
 static void test_response_magic_is_reported_not_rejected(void **state)
 {
     uint8_t wire[256];
-    struct gr_buf args[GM_MAX_ARGS];
+    struct store_buf args[GM_MAX_ARGS];
     size_t n;
     size_t len = build(GM_GRAB_JOB, false, wire, sizeof(wire), args, &n);
     struct evbuffer *in = evbuffer_new();
@@ -345,7 +345,7 @@ static void test_error_packet_encodes_exactly(void **state)
 static void test_empty_last_argument_round_trips(void **state)
 {
     /* A converted WORK_FAIL: handle followed by one NUL. */
-    struct gr_buf a[2] = {gm_str("H:x:1"), {NULL, 0}};
+    struct store_buf a[2] = {gm_str("H:x:1"), {NULL, 0}};
     struct evbuffer *b = evbuffer_new();
     struct gm_frame f;
     uint32_t t;

@@ -87,8 +87,8 @@ static struct gm_session *connect_session(struct fixture *f, int *peer)
 static void send_pkt(int fd, uint32_t type, const char *a0, const char *a1,
                      const char *a2, size_t n)
 {
-    struct gr_buf a[3] = {gm_str(a0 ? a0 : ""), gm_str(a1 ? a1 : ""),
-                          gm_str(a2 ? a2 : "")};
+    struct store_buf a[3] = {gm_str(a0 ? a0 : ""), gm_str(a1 ? a1 : ""),
+                             gm_str(a2 ? a2 : "")};
     struct evbuffer *b = evbuffer_new();
     size_t len;
     uint8_t buf[512];
@@ -234,7 +234,7 @@ struct stream {
 static void stream_add(struct stream *tx, uint32_t type, const uint8_t *a0,
                        size_t a0_len, const char *a1, const char *a2, size_t n)
 {
-    struct gr_buf a[3] = {
+    struct store_buf a[3] = {
         {(uint8_t *)a0, a0_len}, gm_str(a1 ? a1 : ""), gm_str(a2 ? a2 : "")};
     struct evbuffer *b = evbuffer_new();
     size_t len;

@@ -29,7 +29,7 @@ static struct raft_msg base_msg(enum raft_msg_type type)
 
 static struct raft_msg roundtrip(const struct raft_msg *in)
 {
-    struct gr_buf b;
+    struct raft_buf b;
     struct raft_msg out;
 
     assert_int_equal(peer_msg_encode(in, &b), 0);
@@ -193,7 +193,7 @@ static void test_peer_codec_encode_refuses_bad_messages(void **state)
 {
     struct raft_msg m = base_msg(RAFT_MSG_APPEND);
     struct raft_entry e = {1, 1, 9, {NULL, 0}};
-    struct gr_buf b = {(uint8_t *)0x1, 7};
+    struct raft_buf b = {(void *)0x1, 7};
 
     (void)state;
     m.u.append.n_entries = 1;
@@ -329,7 +329,7 @@ static void test_peer_codec_survives_truncation_and_bit_flips(void **state)
     msgs[2] = base_msg(RAFT_MSG_VOTE);
     msgs[2].u.vote.last_index = 3;
     for (size_t k = 0; k < 3; k++) {
-        struct gr_buf b;
+        struct raft_buf b;
 
         assert_int_equal(peer_msg_encode(&msgs[k], &b), 0);
         for (size_t len = 0; len < b.len; len++) {
@@ -400,7 +400,7 @@ static void test_peer_codec_decode_fails_cleanly_without_memory(void **st)
     struct raft_entry e = {1, 1, RAFT_ENTRY_NORMAL, {"x", 1}};
     struct raft_msg m = base_msg(RAFT_MSG_APPEND);
     struct raft_msg o;
-    struct gr_buf b;
+    struct raft_buf b;
     int rv = GR_ENOMEM;
 
     (void)st;
