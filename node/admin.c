@@ -360,15 +360,9 @@ static int list_workers(struct gr_server *srv, struct evbuffer *out)
         struct gm_func *f;
         size_t i = 0;
 
-        if (s->n_funcs > cap) {
-            struct store_buf *nv = gr_realloc(fv, s->n_funcs * sizeof(*fv));
-
-            if (nv == NULL) {
-                rv = GR_ENOMEM;
-                break;
-            }
-            fv = nv;
-            cap = s->n_funcs;
+        rv = GR_ARRAY_RESERVE(fv, cap, s->n_funcs);
+        if (rv != 0) {
+            break;
         }
         for (f = s->funcs; f != NULL; f = f->next) {
             fv[i].base = f->name;

@@ -365,20 +365,9 @@ static int wake_list(struct gr_fxset *set, uint32_t per_job)
     for (i = 0; i < fx->n; i++) {
         n += fx->v[i].type == STORE_FX_WAKE;
     }
-    if (n > set->wake_cap) {
-        struct store_buf *f = gr_realloc(set->wake_funcs, n * sizeof(*f));
-        size_t *b;
-
-        if (f == NULL) {
-            return GR_ENOMEM;
-        }
-        set->wake_funcs = f;
-        b = gr_realloc(set->wake_budget, n * sizeof(*b));
-        if (b == NULL) {
-            return GR_ENOMEM;
-        }
-        set->wake_budget = b;
-        set->wake_cap = n;
+    if (GR_ARRAY_RESERVE(set->wake_funcs, set->wake_funcs_cap, n) != 0 ||
+        GR_ARRAY_RESERVE(set->wake_budget, set->wake_budget_cap, n) != 0) {
+        return GR_ENOMEM;
     }
     n = 0;
     for (p = set->batch; p != NULL; p = p->next) {
@@ -456,14 +445,8 @@ void gr_answer_early(struct gr_server *srv, struct gr_proposal *batch)
     struct gm_session *s;
     size_t i;
 
-    if (set->fx.n > set->sent_cap) {
-        bool *v = gr_realloc(set->sent, set->fx.n * sizeof(*v));
-
-        if (v == NULL) {
-            return; /* everything goes after the commit instead */
-        }
-        set->sent = v;
-        set->sent_cap = set->fx.n;
+    if (GR_ARRAY_RESERVE(set->sent, set->sent_cap, set->fx.n) != 0) {
+        return; /* everything goes after the commit instead */
     }
     if (set->fx.n > 0) {
         memset(set->sent, 0, set->fx.n * sizeof(*set->sent));

@@ -52,6 +52,15 @@ char *gr_strndup(const void *p, size_t len);
  * until gr_alloc_fail_after(-1) turns failure injection off again. */
 void gr_alloc_fail_after(long n);
 
+/* The one growable array of node/. `base` is the address of the array's
+ * pointer (of any object type), holding room for *cap elements of `size`
+ * bytes. gr_array_grow gives it room for at least n, doubling from 16;
+ * the contents are kept. Returns 0, or GR_ENOMEM with *base and *cap
+ * unchanged. GR_ARRAY_RESERVE calls it only when the room is short. */
+int gr_array_grow(void *base, size_t *cap, size_t n, size_t size);
+#define GR_ARRAY_RESERVE(v, cap, n)                                            \
+    ((n) <= (cap) ? 0 : gr_array_grow(&(v), &(cap), (n), sizeof(*(v))))
+
 /* ---------------------------------------------------------------------
  * Asserts: always compiled in, for invariants whose violation means
  * corrupt state. Never for bad input.

@@ -1596,7 +1596,8 @@ static void free_state(struct gr_server *srv)
         gr_free(srv->fxs[i].wake_funcs);
         srv->fxs[i].wake_budget = NULL;
         srv->fxs[i].wake_funcs = NULL;
-        srv->fxs[i].wake_cap = 0;
+        srv->fxs[i].wake_funcs_cap = 0;
+        srv->fxs[i].wake_budget_cap = 0;
     }
 }
 

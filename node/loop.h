@@ -79,8 +79,9 @@ struct gr_fxset {
      * with --worker-wakeup, the NOOPs left per function, which both
      * share. */
     struct store_buf *wake_funcs; /* into fx's arena */
+    size_t wake_funcs_cap;
     size_t *wake_budget;
-    size_t wake_cap;
+    size_t wake_budget_cap;
     size_t wake_n;
     bool wake_set;
     bool noted;   /* its taken and dropped jobs are in srv->applied_out */

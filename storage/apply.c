@@ -49,7 +49,8 @@ struct refvec {
     struct store_conn_ref *refs;
     uint64_t *nums;
     size_t n;
-    size_t cap;
+    size_t refs_cap;
+    size_t nums_cap;
 };
 
 static void refvec_free(struct refvec *v)
@@ -61,21 +62,9 @@ static void refvec_free(struct refvec *v)
 static int refvec_push(struct refvec *v, const struct store_conn_ref *r,
                        uint64_t num)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap == 0 ? 16 : v->cap * 2;
-        struct store_conn_ref *refs =
-            store__realloc(v->refs, cap * sizeof(*refs));
-        uint64_t *nums;
-        if (refs == NULL) {
-            return STORE_ENOMEM;
-        }
-        v->refs = refs;
-        nums = store__realloc(v->nums, cap * sizeof(*nums));
-        if (nums == NULL) {
-            return STORE_ENOMEM;
-        }
-        v->nums = nums;
-        v->cap = cap;
+    if (STORE__ARRAY_RESERVE(v->refs, v->refs_cap, v->n + 1) != 0 ||
+        STORE__ARRAY_RESERVE(v->nums, v->nums_cap, v->n + 1) != 0) {
+        return STORE_ENOMEM;
     }
     v->refs[v->n] = *r;
     v->nums[v->n] = num;
@@ -992,7 +981,7 @@ static int requeue_held(struct ctx *c, const struct refvec *held,
 static int do_release(struct ctx *c, const struct store_release *r)
 {
     uint8_t prefix[STORE__REF_LEN];
-    struct refvec held = {NULL, NULL, 0, 0};
+    struct refvec held = {NULL, NULL, 0, 0, 0};
     int rv;
 
     store__put_ref(prefix, &r->worker);
@@ -1060,7 +1049,7 @@ static int detach(struct ctx *c, const struct refvec *w, bool may_drop)
 static int do_client_gone(struct ctx *c, const struct store_conn_ref *client)
 {
     uint8_t prefix[STORE__REF_LEN];
-    struct refvec w = {NULL, NULL, 0, 0};
+    struct refvec w = {NULL, NULL, 0, 0, 0};
     int rv;
 
     store__put_ref(prefix, client);
@@ -1076,8 +1065,8 @@ static int do_node_gone(struct ctx *c, const struct store_node_gone *ng)
 {
     static const struct store_buf all = {NULL, 0}; /* every function */
     uint8_t prefix[8];
-    struct refvec w = {NULL, NULL, 0, 0};
-    struct refvec held = {NULL, NULL, 0, 0};
+    struct refvec w = {NULL, NULL, 0, 0, 0};
+    struct refvec held = {NULL, NULL, 0, 0, 0};
     int rv;
 
     store__put64(prefix, ng->node_id);

@@ -141,14 +141,8 @@ int store__fx_push(struct store_effects *fx, enum store_effect_type type,
 {
     struct store_effect *e;
 
-    if (fx->n == fx->cap) {
-        size_t cap = fx->cap == 0 ? 16 : fx->cap * 2;
-        struct store_effect *v = store__realloc(fx->v, cap * sizeof(*v));
-        if (v == NULL) {
-            return STORE_ENOMEM;
-        }
-        fx->v = v;
-        fx->cap = cap;
+    if (STORE__ARRAY_RESERVE(fx->v, fx->cap, fx->n + 1) != 0) {
+        return STORE_ENOMEM;
     }
     e = &fx->v[fx->n++];
     memset(e, 0, sizeof(*e));

@@ -95,6 +95,14 @@ struct store_txn {
 void *store__malloc(size_t n);
 void *store__realloc(void *p, size_t n);
 void store__free(void *p);
+/* The one growable array of storage/ (node/'s gr_array_grow, with this
+ * module's allocator): gives the array whose pointer is at `base` room
+ * for at least n elements of `size` bytes, doubling from 16 and keeping
+ * the contents. Returns 0, or STORE_ENOMEM with *base and *cap
+ * unchanged. STORE__ARRAY_RESERVE calls it only when the room is short. */
+int store__array_grow(void *base, size_t *cap, size_t n, size_t size);
+#define STORE__ARRAY_RESERVE(v, cap, n)                                        \
+    ((n) <= (cap) ? 0 : store__array_grow(&(v), &(cap), (n), sizeof(*(v))))
 /* Test hook: when > 0, the Nth allocation from now fails. */
 extern unsigned store__fail_alloc_nth;
 
@@ -255,7 +263,7 @@ struct store__job {
     uint64_t data_len;     /* payload length, inline or external */
     struct store_conn_ref *waiters;
     uint32_t n_waiters;
-    uint32_t waiters_cap;
+    size_t waiters_cap;
     uint8_t *mem;
     size_t mem_cap;
 };

@@ -54,23 +54,7 @@ void store__job_close(struct store__job *j)
 
 static int ensure_waiters(struct store__job *j, uint32_t n)
 {
-    struct store_conn_ref *w;
-    uint32_t cap;
-
-    if (n <= j->waiters_cap) {
-        return 0;
-    }
-    cap = j->waiters_cap == 0 ? 4 : j->waiters_cap;
-    while (cap < n) {
-        cap *= 2;
-    }
-    w = store__realloc(j->waiters, (size_t)cap * sizeof(*w));
-    if (w == NULL) {
-        return STORE_ENOMEM;
-    }
-    j->waiters = w;
-    j->waiters_cap = cap;
-    return 0;
+    return STORE__ARRAY_RESERVE(j->waiters, j->waiters_cap, n);
 }
 
 int store__job_add_waiter(struct store__job *j,
@@ -159,13 +143,8 @@ int store__job_load(struct store_txn *txn, uint64_t num, struct store__job *j)
         return STORE_ECORRUPT;
     }
     /* Copy out: later puts in this txn may move the LMDB page. */
-    if (j->mem_cap < v.mv_size) {
-        uint8_t *m = store__realloc(j->mem, v.mv_size);
-        if (m == NULL) {
-            return STORE_ENOMEM;
-        }
-        j->mem = m;
-        j->mem_cap = v.mv_size;
+    if (STORE__ARRAY_RESERVE(j->mem, j->mem_cap, v.mv_size) != 0) {
+        return STORE_ENOMEM;
     }
     memcpy(j->mem, v.mv_data, v.mv_size);
     rv = ensure_waiters(j, store__get32(j->mem + 24));

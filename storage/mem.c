@@ -41,6 +41,27 @@ void store__free(void *p)
     free(p);
 }
 
+int store__array_grow(void *base, size_t *cap, size_t n, size_t size)
+{
+    size_t room = *cap == 0 ? 16 : *cap;
+    void *v;
+
+    while (room < n) {
+        room = room > SIZE_MAX / 2 ? n : room * 2;
+    }
+    if (size > 0 && room > SIZE_MAX / size) {
+        return STORE_ENOMEM;
+    }
+    memcpy(&v, base, sizeof(v)); /* a pointer to any object type */
+    v = store__realloc(v, room * size);
+    if (v == NULL) {
+        return STORE_ENOMEM;
+    }
+    memcpy(base, &v, sizeof(v));
+    *cap = room;
+    return 0;
+}
+
 void store_free(void *p)
 {
     store__free(p);

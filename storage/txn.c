@@ -77,23 +77,7 @@ MDB_dbi store__dbi(struct store_txn *txn, enum store__db db)
 
 int store__scratch(struct store_txn *txn, size_t n)
 {
-    uint8_t *p;
-    size_t cap;
-
-    if (n <= txn->scratch_cap) {
-        return 0;
-    }
-    cap = txn->scratch_cap == 0 ? 4096 : txn->scratch_cap;
-    while (cap < n) {
-        cap = cap > SIZE_MAX / 2 ? n : cap * 2;
-    }
-    p = store__realloc(txn->scratch, cap);
-    if (p == NULL) {
-        return STORE_ENOMEM;
-    }
-    txn->scratch = p;
-    txn->scratch_cap = cap;
-    return 0;
+    return STORE__ARRAY_RESERVE(txn->scratch, txn->scratch_cap, n);
 }
 
 int store__get(struct store_txn *txn, enum store__db db, const void *key,
