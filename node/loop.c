@@ -33,10 +33,10 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "node/ahead.h"
-#include "node/answer.h"
-#include "node/gm_session.h"
-#include "node/relay.h"
+#include "node/alone/ahead.h"
+#include "node/gearman/answer.h"
+#include "node/gearman/session.h"
+#include "node/alone/relay.h"
 
 #define N_BUCKETS      4096
 #define SPACE_CHECK_MS 200

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "node/config.h"
-#include "node/gm_codec.h"
+#include "node/gearman/codec.h"
 #include "node/gr.h"
 #include "node/numset.h"
 #include "storage/store.h"

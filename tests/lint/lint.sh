@@ -41,9 +41,9 @@ done
 
 # 3. Generated protobuf-c types live in exactly two files.
 for f in $c_files; do
-    case "$f" in storage/codec.c|node/peer_codec.c) continue ;; esac
+    case "$f" in storage/codec.c|node/cluster/peer_codec.c) continue ;; esac
     hits=$(grep -nE 'Gearraft__|pb-c\.h' "$f" || true)
-    [ -z "$hits" ] || say "$f uses generated protobuf-c code (only storage/codec.c and node/peer_codec.c may): $hits"
+    [ -z "$hits" ] || say "$f uses generated protobuf-c code (only storage/codec.c and node/cluster/peer_codec.c may): $hits"
 done
 
 # 4. Exported symbols carry their module's prefix.
@@ -61,7 +61,7 @@ check_prefix "$build/node/libgr_node.a" '^(gm_|admin_|peer_|gr_)'
 # 5. Every public header compiles on its own.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for h in raft/raft.h storage/store.h $(ls node/*.h 2>/dev/null); do
+for h in raft/raft.h storage/store.h $(find node -name '*.h' | sort); do
     [ -f "$h" ] || continue
     printf '#include "%s"\n' "$h" > "$tmp/t.c"
     if ! out=$(cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Werror \

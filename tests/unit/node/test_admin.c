@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <event2/buffer.h>
 
-#include "node/admin.h"
+#include "node/gearman/admin.h"
 
 static char *drain(struct evbuffer *b)
 {

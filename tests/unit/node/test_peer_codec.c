@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "node/peer_codec.h"
+#include "node/cluster/peer_codec.h"
 
 static struct raft_msg base_msg(enum raft_msg_type type)
 {

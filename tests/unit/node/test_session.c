@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * tests/unit/node/test_gm_session.c - a session's state machine on a real
+ * tests/unit/node/test_session.c - a session's state machine on a real
  * server loop and store (fresh mkdtemp directory), driven through a
  * socketpair: replies keep request order across commits, a read waits in
  * GM_SS_WAIT_COMMIT, malformed input closes only that connection, and a
@@ -23,8 +23,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "node/ahead.h"
-#include "node/gm_session.h"
+#include "node/alone/ahead.h"
+#include "node/gearman/session.h"
 #include "node/loop.h"
 
 struct fixture {

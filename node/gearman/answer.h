@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/answer.h - turning the effects of a write batch into packets.
+ * node/gearman/answer.h - turning the effects of a write batch into packets.
  *
  * Why it is separate: loop.c decides WHEN a batch's answers may leave
  * (early, while the disk syncs, or after the commit); this module decides

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/answer.c - the effects of a write batch, as packets to sessions.
+ * node/gearman/answer.c - the effects of a write batch, as packets to sessions.
  *
  * store_apply() returns effects addressed to connections anywhere in the
  * cluster ((node, incarnation, connection)); the ones for this process's
@@ -8,14 +8,14 @@
  *
  * Not here: when a batch is committed (loop.c), parsing (gm_session.c).
  */
-#include "node/answer.h"
+#include "node/gearman/answer.h"
 
 #include <string.h>
 
 #include <event2/buffer.h>
 
-#include "node/gm_session.h"
-#include "node/relay.h"
+#include "node/gearman/session.h"
+#include "node/alone/relay.h"
 
 static void unhold(const void *data, size_t len, void *token)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * tests/unit/node/test_gm_codec.c - the Gearman codec: every packet type
+ * tests/unit/node/test_codec.c - the Gearman codec: every packet type
  * parsed from every split of the byte stream, admin lines, encode round
  * trips, and every malformed-input case of GEARMAND.md 1.1.
  */
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <event2/buffer.h>
 
-#include "node/gm_codec.h"
+#include "node/gearman/codec.h"
 
 /* The wire bytes of a \0REQ packet with the type's argument count: args
  * "a0", "a1", ... and a last argument that contains a NUL. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gm_session.h - one Gearman connection: an explicit state machine
+ * node/gearman/session.h - one Gearman connection: an explicit state machine
  * stepped by gm_session_drive() (memcached's drive_machine).
  *
  * A connection has no fixed role: the packets it sends make it a client, a
@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "node/gm_codec.h"
+#include "node/gearman/codec.h"
 #include "node/gr.h"
 
 struct event;

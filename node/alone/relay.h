@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/relay.h - a worker's WORK_* for a job handed out at GRAB time
+ * node/alone/relay.h - a worker's WORK_* for a job handed out at GRAB time
  * (gm_session.c; ahead of its commit too, ahead.h), sent on to the job's
  * client as soon as it is read: at once if the client surely has its
  * JOB_CREATED, right behind it for a job ahead, else (rarely) with the

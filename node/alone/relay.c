@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/relay.c - a worker's WORK_* for a job handed out ahead, sent on to
+ * node/alone/relay.c - a worker's WORK_* for a job handed out ahead, sent on to
  * the job's client when it is read (relay.h says why).
  *
  * The rule. Worker w's WORK_* for job H goes to H's client c at once when
@@ -32,14 +32,14 @@
  * queue state (GET_STATUS, admin) until the WORK_* is answered, so it
  * never sees its job running after its result.
  */
-#include "node/relay.h"
+#include "node/alone/relay.h"
 
 #include <string.h>
 
 #include <event2/buffer.h>
 
-#include "node/answer.h"
-#include "node/gm_session.h"
+#include "node/gearman/answer.h"
+#include "node/gearman/session.h"
 #include "node/loop.h"
 
 static struct gr_held *held_find(struct gm_session *w, const uint8_t *handle,

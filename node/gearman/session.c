@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gm_session.c - one Gearman connection, stepped by
+ * node/gearman/session.c - one Gearman connection, stepped by
  * gm_session_drive(), and the handlers of every binary request
  * (PROTOCOL.md "Packet types", GEARMAND.md 1.3 and 3).
  *
@@ -22,7 +22,7 @@
  * Not here: the batch, effects and timers of the server (loop.c), admin
  * commands (admin.c).
  */
-#include "node/gm_session.h"
+#include "node/gearman/session.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -34,11 +34,11 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "node/admin.h"
-#include "node/ahead.h"
-#include "node/answer.h"
+#include "node/gearman/admin.h"
+#include "node/alone/ahead.h"
+#include "node/gearman/answer.h"
 #include "node/loop.h"
-#include "node/relay.h"
+#include "node/alone/relay.h"
 
 #define READ_CHUNK (1024 * 1024)
 #define READ_FIRST (16 * 1024) /* the first read of a turn asks for this */

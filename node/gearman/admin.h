@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/admin.h - the text admin protocol (GEARMAND.md section 2), byte for
+ * node/gearman/admin.h - the text admin protocol (GEARMAND.md section 2), byte for
  * byte as gearmand 1.1.20 answers it, including its mixed line endings:
  * lists and "OK <value>" end in LF, bare "OK" and "ERR ..." in CRLF.
  *

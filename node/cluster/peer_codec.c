@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/peer_codec.c - struct raft_msg <-> proto/raft.proto bytes.
+ * node/cluster/peer_codec.c - struct raft_msg <-> proto/raft.proto bytes.
  *
  * Encoding builds the protobuf-c structs on the stack (entries in one
  * temporary array) and packs them into one gr_malloc buffer.  Decoding
@@ -11,7 +11,7 @@
  * Not here: framing and transport (peer.c); semantic validation of the
  * message (raft_step does it, RAFT_EMALFORMED).
  */
-#include "node/peer_codec.h"
+#include "node/cluster/peer_codec.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gm_codec.h - the Gearman wire format: binary packets (PROTOCOL.md
+ * node/gearman/codec.h - the Gearman wire format: binary packets (PROTOCOL.md
  * "Framing" and "Packet types") and text admin lines (GEARMAND.md 2).
  *
  * Why it is shaped this way: the parser reads from a libevent input buffer

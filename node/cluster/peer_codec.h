@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/peer_codec.h - struct raft_msg <-> bytes on the peer connections.
+ * node/cluster/peer_codec.h - struct raft_msg <-> bytes on the peer connections.
  *
  * The wire format is proto/raft.proto (protobuf-c).  peer_codec.c and
  * storage/codec.c are the only users of the generated types; this header

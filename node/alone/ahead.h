@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/ahead.h - the jobs that submissions not yet committed will queue,
+ * node/alone/ahead.h - the jobs that submissions not yet committed will queue,
  * as the loop can tell them in advance, so that a worker is handed such
  * a job when it asks instead of a batch later.
  *

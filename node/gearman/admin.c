@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/admin.c - the text admin protocol (GEARMAND.md section 2).
+ * node/gearman/admin.c - the text admin protocol (GEARMAND.md section 2).
  *
  * Replies are byte for byte gearmand 1.1.20's, checked against it on
  * loopback: lists and "OK <value>" end in LF, bare "OK" and "ERR" in CRLF;
@@ -15,7 +15,7 @@
  *
  * Not here: reading lines (gm_codec.c).
  */
-#include "node/admin.h"
+#include "node/gearman/admin.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +24,7 @@
 
 #include <event2/buffer.h>
 
-#include "node/gm_session.h"
+#include "node/gearman/session.h"
 #include "node/loop.h"
 
 #ifndef GR_VERSION

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gm_codec.c - parsing and writing Gearman frames (PROTOCOL.md
+ * node/gearman/codec.c - parsing and writing Gearman frames (PROTOCOL.md
  * "Framing"; GEARMAND.md 1.1 for the reactions to bad input).
  *
  * The parser never consumes a partial frame: it peeks the header with
@@ -9,7 +9,7 @@
  *
  * Not here: the meaning of packets (gm_session.c).
  */
-#include "node/gm_codec.h"
+#include "node/gearman/codec.h"
 
 #include <string.h>
 

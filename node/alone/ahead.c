@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/ahead.c - the jobs submissions not yet committed will queue
+ * node/alone/ahead.c - the jobs submissions not yet committed will queue
  * (ahead.h says why).
  *
  * The rule. A SUBMIT is "certain" when the loop can tell, as it is read,
@@ -31,13 +31,13 @@
  * it had gone, and its GRAB neutralised; the jobs themselves are queued
  * again by the next batch, or refused with the batch.
  */
-#include "node/ahead.h"
+#include "node/alone/ahead.h"
 
 #include <string.h>
 
 #include <event2/buffer.h>
 
-#include "node/gm_session.h"
+#include "node/gearman/session.h"
 #include "node/loop.h"
 
 static bool same_key(const struct store_submit *a, const struct store_submit *b)
