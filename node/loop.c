@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/loop.c - the server's event loop and its ONE write path.
+ * node/loop.c - the server's event loop: it owns the parts (sessions, the
+ * commit pipeline, the fast path's ledger), drives the pipeline and routes
+ * every batch it hands back.
  *
  * Proposals queue up while the loop reads sockets. A low-priority event
- * (priority 1 of 2) runs the batch once per turn, after every ready I/O
+ * (priority 1 of 2) starts the batch once per turn, after every ready I/O
  * callback of that turn (libevent runs only the best priority that has
- * active events). The batch is one LMDB write transaction: encode, append
- * to the log, apply - for each proposal - then commit, which syncs. So one
- * fsync covers every job that arrived in the turn (group commit, redis's
- * beforeSleep), and no reply leaves before the commit that makes it true.
+ * active events), so one fsync covers every job that arrived in the turn
+ * (group commit, redis's beforeSleep). The pipeline (node/pipeline/)
+ * writes it on its own thread and hands it back three times: applied
+ * (early answers may leave), done (bookkeeping, and the next batch
+ * starts), durable (late answers leave, in batch order). No reply that
+ * acknowledges state leaves before the commit that makes it true.
  *
- * The shape is Raft's, with one voter: propose() queues; the batch
- * "persists" the entries; gr_answer_committed() applies them and turns effects
- * into packets. raft/ will sit between the two without changing either
- * side's contract.
- *
- * Not here: request handling (gm_session.c), admin commands (admin.c).
+ * Not here: the write itself (node/pipeline/), request handling
+ * (node/gearman/session.c), what an effect becomes (node/gearman/answer.c).
  */
 #include "node/loop.h"
 
@@ -23,7 +23,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,14 +33,13 @@
 #include <event2/listener.h>
 
 #include "node/alone/ahead.h"
+#include "node/alone/relay.h"
 #include "node/gearman/answer.h"
 #include "node/gearman/session.h"
-#include "node/alone/relay.h"
 
 #define N_BUCKETS      4096
 #define SPACE_CHECK_MS 200
 #define RETRY_MS       1000
-#define TERM           1 /* one voter: a single term until raft/ arrives */
 
 struct gr_known_func {
     struct gr_known_func *next;
@@ -52,29 +50,8 @@ struct gr_known_func {
 static void run_batch(struct gr_server *srv);
 
 /* ---------------------------------------------------------------------
- * Proposals.
+ * Proposals and what the loop can tell of them before they are applied.
  */
-
-struct gr_proposal *gr_proposal_new(void)
-{
-    return gr_calloc(1, sizeof(struct gr_proposal));
-}
-
-void gr_proposal_free(struct gr_proposal *p)
-{
-    if (p == NULL) {
-        return;
-    }
-    gm_packet_close(&p->pkt);
-    gr_free(p->owned);
-    if (p->local != NULL) {
-        evbuffer_free(p->local);
-    }
-    if (p->after != NULL) {
-        evbuffer_free(p->after);
-    }
-    gr_free(p);
-}
 
 struct store_conn_ref gr_conn_ref(const struct gr_server *srv, uint64_t conn_id)
 {
@@ -130,21 +107,21 @@ static void unmark(struct gr_server *srv, struct gr_proposal *p)
 
 uint64_t gr_pick_floor(const struct gr_server *srv)
 {
-    const struct gr_proposal *p = srv->inflight;
+    struct gr_proposal *lists[2];
+    const struct gr_proposal *p;
+    int i;
 
     if (srv->n_restricted == 0) {
         return UINT64_MAX;
     }
     /* min_job only grows with the committed state, so the oldest such
      * GRAB not yet applied has the lowest. */
-    for (; p != NULL; p = p->next) {
-        if (p->restricted) {
-            return p->cmd.u.grab.min_job;
-        }
-    }
-    for (p = srv->head; p != NULL; p = p->next) {
-        if (p->restricted) {
-            return p->cmd.u.grab.min_job;
+    gr_pipeline_uncommitted(&srv->pipe, lists);
+    for (i = 0; i < 2; i++) {
+        for (p = lists[i]; p != NULL; p = p->next) {
+            if (p->restricted) {
+                return p->cmd.u.grab.min_job;
+            }
         }
     }
     return UINT64_MAX;
@@ -162,17 +139,17 @@ static bool requeues(const struct gr_proposal *p)
 }
 
 /* Adds to srv->applied_out (add) or takes out of it the jobs that the
- * proposals of batch that may take or drop one did take or drop (their
- * ASSIGN and JOB_DONE effects in set). Returns false if out of memory. */
-static bool taken_or_dropped(struct gr_server *srv, const struct gr_fxset *set,
-                             const struct gr_proposal *batch, bool add)
+ * proposals of batch b that may take or drop one did take or drop (their
+ * ASSIGN and JOB_DONE effects). Returns false if out of memory. */
+static bool taken_or_dropped(struct gr_server *srv, const struct gr_batch *b,
+                             bool add)
 {
     const struct gr_proposal *p;
     size_t i;
 
-    for (p = batch; p != NULL; p = p->next) {
+    for (p = b->props; p != NULL; p = p->next) {
         for (i = p->fx_begin; may_take_or_drop(p) && i < p->fx_end; i++) {
-            const struct store_effect *e = &set->fx.v[i];
+            const struct store_effect *e = &b->fx.v[i];
 
             if (e->type != STORE_FX_ASSIGN && e->type != STORE_FX_JOB_DONE) {
                 continue;
@@ -187,40 +164,39 @@ static bool taken_or_dropped(struct gr_server *srv, const struct gr_fxset *set,
     return true;
 }
 
-/* The batch in set is applied: the jobs it took or dropped are known
- * now (ASSIGN, JOB_DONE), which is all its blind proposals could do to
+/* Batch b is applied: the jobs it took or dropped are known now
+ * (ASSIGN, JOB_DONE), which is all its blind proposals could do to
  * queued jobs but requeue them (requeues); until it is committed, picks
  * pass over them. */
-static void note_applied(struct gr_server *srv, struct gr_fxset *set,
-                         struct gr_proposal *batch)
+static void note_applied(struct gr_server *srv, struct gr_batch *b)
 {
     struct gr_proposal *p;
 
-    set->noted = true; /* settle_batch takes out whatever went in */
-    if (!taken_or_dropped(srv, set, batch, true)) {
+    /* settle_batch takes out whatever went in */
+    srv->noted[b->gen % GR_BATCH_SLOTS] = true;
+    if (!taken_or_dropped(srv, b, true)) {
         return; /* out of memory: its proposals stay blind */
     }
-    for (p = batch; p != NULL; p = p->next) {
+    for (p = b->props; p != NULL; p = p->next) {
         if (!requeues(p)) {
             unmark(srv, p);
         }
     }
 }
 
-/* The batch in set is committed (or failed): what it handed out, took or
- * dropped is now in the state the loop reads. */
-static void settle_batch(struct gr_server *srv, struct gr_fxset *set,
-                         struct gr_proposal *batch)
+/* Batch b is committed (or failed): what it handed out, took or dropped
+ * is now in the state the loop reads. */
+static void settle_batch(struct gr_server *srv, struct gr_batch *b)
 {
+    bool *noted = &srv->noted[b->gen % GR_BATCH_SLOTS];
     struct gr_proposal *p;
 
-    if (set->noted) {
-        (void)taken_or_dropped(srv, set, batch, false);
+    if (*noted) {
+        (void)taken_or_dropped(srv, b, false);
     }
-    set->noted = false;
-    for (p = batch; p != NULL; p = p->next) {
+    *noted = false;
+    for (p = b->props; p != NULL; p = p->next) {
         unmark(srv, p);
-        srv->n_uncommitted--;
         if (p->unsure) {
             p->unsure = false;
             srv->n_unsure--;
@@ -234,28 +210,12 @@ static void settle_batch(struct gr_server *srv, struct gr_fxset *set,
 
 void gr_propose(struct gr_server *srv, struct gr_proposal *p)
 {
-    p->next = NULL;
     p->restricted = is_restricted(p);
     p->blind = may_take_or_drop(p) && !p->restricted;
     srv->n_blind += p->blind;
     srv->n_restricted += p->restricted;
     gr_ahead_classify(srv, p);
-    srv->n_uncommitted++;
-    if (p->cmd.type != 0) {
-        p->cmd.origin.node_id = srv->node_id;
-        p->cmd.origin.incarnation = srv->incarnation;
-        p->cmd.origin.seq = ++srv->seq;
-    }
-    if (srv->tail == NULL) {
-        srv->head = p;
-    } else {
-        srv->tail->next = p;
-    }
-    srv->tail = p;
-    if (srv->commit_ev != NULL && srv->inflight == NULL &&
-        !event_pending(srv->commit_ev, EV_TIMEOUT, NULL)) {
-        event_active(srv->commit_ev, EV_TIMEOUT, 0);
-    }
+    gr_pipeline_propose(&srv->pipe, p);
 }
 
 /* ---------------------------------------------------------------------
@@ -427,15 +387,6 @@ void gr_known_func_remove(struct gr_server *srv, const uint8_t *name,
     }
 }
 
-void gr_known_func_walk(struct gr_server *srv, gr_known_fn fn, void *arg)
-{
-    struct gr_known_func *k;
-
-    for (k = srv->known; k != NULL; k = k->next) {
-        fn(arg, k->name, k->len);
-    }
-}
-
 /* ---------------------------------------------------------------------
  * Space, wake-ups and the epoch timer.
  */
@@ -570,42 +521,26 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---------------------------------------------------------------------
- * The batch: one write transaction per turn.
+ * Routing what the pipeline hands back: the batch's early answers when
+ * it is applied, its bookkeeping when its commit returns, and its late
+ * answers once it is durable, in batch order.
  */
 
-static int append_and_apply(struct store_txn *txn, struct store_effects *fx,
-                            struct gr_proposal *p, uint64_t index, uint64_t now)
-{
-    struct store_entry e;
-    int rv;
-
-    memset(&e, 0, sizeof(e));
-    e.index = index;
-    e.term = TERM;
-    e.leader_time_ms = now;
-    e.type = STORE_ENTRY_COMMAND;
-    rv = store_log_append_cmd(txn, &e, &p->cmd);
-    if (rv != 0) {
-        return rv;
-    }
-    p->fx_begin = fx->n;
-    rv = store_apply(txn, index, now, &p->cmd, fx);
-    p->fx_end = fx->n;
-    return rv;
-}
-
-/* Frees a dispatched batch (ok: committed, not failed); internal
- * commands of a failed batch (worker or client gone, timeouts) must
- * still happen, so they move to the retry list instead. */
-static void free_batch(struct gr_server *srv, struct gr_proposal *batch,
+/* Frees an answered batch's proposals (ok: committed, not failed);
+ * internal commands of a failed batch (worker or client gone, timeouts)
+ * must still happen, so they move to the retry list instead. Returns
+ * true if the batch queued an epoch job. */
+static bool free_batch(struct gr_server *srv, struct gr_proposal *batch,
                        bool ok)
 {
     struct gr_proposal *p;
     struct timeval tv = {RETRY_MS / 1000, 0};
     bool retry = false;
+    bool epoch = false;
 
     while ((p = batch) != NULL) {
         batch = p->next;
+        epoch |= p->cmd.type == STORE_CMD_SUBMIT && p->cmd.u.submit.when != 0;
         if (p->handed_to != 0) {
             gr_relay_submit_done(srv, p, ok);
         }
@@ -620,6 +555,7 @@ static void free_batch(struct gr_server *srv, struct gr_proposal *batch,
     if (retry && srv->retry_ev != NULL) {
         evtimer_add(srv->retry_ev, &tv);
     }
+    return epoch;
 }
 
 /* Sessions that wait to read state until no batch is in flight. (A
@@ -639,338 +575,88 @@ static void resume_readers(struct gr_server *srv)
     gr_sessions_flush(srv);
 }
 
-/* Bookkeeping of a batch that ended, done before the next one may start:
- * the next batch's first index. */
-static void account_batch(struct gr_server *srv, uint64_t index, int rv)
-{
-    srv->n_batches++;
-    srv->n_batched += index - srv->next_index;
-    if (rv != 0) {
-        return; /* nothing of it was kept: the next batch reuses its indexes */
-    }
-    srv->next_index = index;
-}
-
-/* Batches started and not yet answered (each holds an effect set). */
-static uint64_t unanswered(const struct gr_server *srv)
-{
-    return srv->gen_next - 1 - srv->gen_answered;
-}
-
-/* The oldest of them (meaningful while unanswered() > 0). */
-static struct gr_fxset *oldest_unanswered(struct gr_server *srv)
-{
-    return &srv->fxs[(srv->gen_answered + 1) % GR_FXSETS];
-}
-
 bool gr_server_writing(const struct gr_server *srv)
 {
-    return srv->inflight != NULL || unanswered(srv) > 0;
+    return gr_pipeline_writing(&srv->pipe);
 }
 
-/* After the commit (or its failure) of a batch already accounted for,
- * once it is durable: answer from srv->fxd, free, and start the next
- * batch if proposals queued up meanwhile (unless it started already). */
-static void finish_batch(struct gr_server *srv, struct gr_proposal *batch,
-                         bool epoch, int rv)
+/* Batch b's commit returned (or failed) and it is durable: answer it,
+ * free it, and start the next batch if proposals queued up meanwhile
+ * (unless it started already). */
+static void finish_batch(struct gr_server *srv, struct gr_batch *b)
 {
     struct gr_proposal *p;
+    bool epoch;
 
-    if (rv != 0) {
-        for (p = batch; p != NULL; p = p->next) {
+    if (b->rv != 0) {
+        GR_LOG(GR_LOG_ERROR, "loop",
+               "write batch failed (%s: %s): refusing its %s requests",
+               store_strerror(b->rv), store_errmsg(srv->store),
+               b->rv == STORE_ENOSPC ? "storage-full" : "failed");
+        if (b->rv == STORE_ENOSPC) {
+            srv->space_ok = false;
+            srv->space_checked_ms = gr_now_ms();
+        }
+        for (p = b->props; p != NULL; p = p->next) {
             p->retry = p->retry && p->conn_id == 0 && p->cmd.type != 0;
         }
-        gr_answer_failed(srv, batch, rv);
-        free_batch(srv, batch, false);
+        gr_answer_failed(srv, b);
+        (void)free_batch(srv, b->props, false);
         gr_sessions_flush(srv);
         goto next;
     }
-    for (p = batch; p != NULL; p = p->next) {
+    for (p = b->props; p != NULL; p = p->next) {
         p->retry = false;
     }
-    gr_answer_committed(srv, batch);
+    gr_answer_committed(srv, b);
     /* Workers that went to sleep while the commit ran read the state
      * without this batch: wake them now (at most one NOOP each). */
-    gr_answer_wake(srv);
-    free_batch(srv, batch, true);
+    gr_answer_wake(srv, b);
+    epoch = free_batch(srv, b->props, true);
     check_space(srv, false);
     if (epoch) {
         arm_due_timer(srv);
     }
     gr_sessions_flush(srv);
 next:
-    if (!gr_server_writing(srv)) {
+    if (!gr_pipeline_writing(&srv->pipe)) {
         resume_readers(srv);
     }
-    if (srv->inflight != NULL) {
+    if (gr_pipeline_in_flight(&srv->pipe)) {
         /* The next batch is on its way already; it ends in on_done. */
-    } else if (srv->head != NULL) {
+    } else if (gr_pipeline_has_queued(&srv->pipe)) {
         event_active(srv->commit_ev, EV_TIMEOUT, 0);
-    } else if (srv->stopping && !srv->graceful && !gr_server_writing(srv)) {
+    } else if (srv->stopping && !srv->graceful &&
+               !gr_pipeline_writing(&srv->pipe)) {
         event_base_loopexit(srv->base, NULL);
     }
 }
 
-/* True when batch `set` may be answered: its commit returned, and it
- * failed (nothing to wait for), stores nothing of its own, or every commit
- * up to `durable_gen` is durable and it is one of them. */
-static bool answerable(const struct gr_fxset *set, uint64_t durable_gen)
-{
-    return set->done &&
-           (set->rv != 0 || set->durable || set->gen <= durable_gen);
-}
-
-/* Loop thread: answers, in order, every batch whose commit returned and
- * is durable (or failed: nothing to wait for). */
+/* Answers, in order, every batch whose commit returned and is durable
+ * (or failed: nothing to wait for). */
 static void answer_durable(struct gr_server *srv)
 {
-    uint64_t durable = 0;
+    uint64_t durable = gr_pipeline_durable(&srv->pipe);
+    struct gr_batch *b;
 
-    if (srv->c_sync_init) {
-        pthread_mutex_lock(&srv->c_lock);
-        durable = srv->c_durable_gen;
-        pthread_mutex_unlock(&srv->c_lock);
-    }
-    while (unanswered(srv) > 0) {
-        struct gr_fxset *set = oldest_unanswered(srv);
-
-        if (!answerable(set, durable)) {
-            break;
-        }
-        srv->gen_answered = set->gen;
-        srv->fxd = set;
-        finish_batch(srv, set->batch, set->epoch, set->rv);
-        set->batch = NULL;
+    while ((b = gr_pipeline_answer_next(&srv->pipe, durable)) != NULL) {
+        finish_batch(srv, b);
+        b->props = NULL; /* freed */
     }
 }
 
-/* ---------------------------------------------------------------------
- * The batch worker. LMDB wants a write transaction begun, used and
- * committed by one thread, so the whole write - begin, append, apply,
- * commit (fsync) - runs on the committer thread while the loop goes on
- * reading sockets and queueing the next batch. Read transactions on the
- * loop thread see the last committed state (MVCC; the environment is
- * opened MDB_NOTLS). The loop hands over one batch at a time and touches
- * neither the batch nor its effect set until the thread says "applied"
- * (early effects may then leave while the disk syncs) and "done".
- *
- * A commit syncs the batch's pages and writes, without syncing, the meta
- * page that makes the batch current (MDB_NOMETASYNC, as DESIGN.md allows):
- * after a crash before that page reaches the disk, the file is the
- * previous batch's, intact. The batch is durable once the syncer thread's
- * next sync returns or the next commit (whose sync covers that page) does,
- * whichever comes first; only then do its late replies (JOB_CREATED,
- * admin) leave. So the meta page's sync overlaps the next batch instead of
- * lengthening every commit.
- *
- * When a batch is done, the loop hands over the next one FIRST and only
- * then answers what is durable: the replies (hundreds of socket writes
- * under load) overlap the next apply and sync instead of delaying them.
- * Replies keep their order per connection: batches are answered in order,
- * and a session with a late reply still unanswered gets no early one (its
- * late_gen is past gen_answered).
- */
-
-/* A write or sync of the data file failed, and not for want of space:
- * the kernel may have dropped the pages it could not write, and no later
- * sync could tell (a commit after it could even point at them). So the
- * node stops at once, from whichever thread found it, as if it had
- * crashed: nothing written since is ever acknowledged, and a restart reads
- * what is really on disk, where every acknowledged job is. */
-static void storage_failed(struct gr_server *srv, const char *what)
-{
-    GR_LOG(GR_LOG_CRIT, "loop",
-           "%s failed (%s): stopping now, without acknowledging anything "
-           "not yet durable; restart gearraftd once the disk is healthy",
-           what, store_errmsg(srv->store));
-    _exit(1);
-}
-
-/* A commit failed with EIO. On a full file system LMDB's page writes come
- * up short, which it reports as EIO too: that failure comes before any
- * sync, nothing acknowledged is at risk, and the batch is refused as for a
- * full disk (STORE_ENOSPC) while the node goes on. Otherwise the node
- * stops. */
-static int commit_failed(struct gr_server *srv)
-{
-    struct store_stat st;
-
-    if (store_stat(srv->store, &st) == 0 &&
-        st.disk_free < srv->cfg->min_free_space) {
-        return STORE_ENOSPC;
-    }
-    storage_failed(srv, "committing a batch");
-    return STORE_EIO;
-}
-
-/* Runs on either thread. Sets *index_end; returns the store code. */
-static int batch_work(struct gr_server *srv, struct gr_proposal *batch,
-                      struct gr_fxset *set, uint64_t index, uint64_t *index_end,
-                      bool threaded)
-{
-    struct gr_proposal *p;
-    struct store_txn *txn;
-    const uint64_t start = index;
-    uint64_t now = gr_now_ms();
-    uint64_t t0 = gr_mono_us();
-    uint64_t t1;
-    int rv;
-
-    *index_end = index;
-    store_effects_reset(&set->fx);
-    set->sent_valid = false;
-    set->wake_set = false;
-    rv = store_txn_begin(srv->store, true, &txn);
-    if (rv != 0) {
-        return rv;
-    }
-    for (p = batch; p != NULL; p = p->next) {
-        if (p->cmd.type == 0) {
-            continue;
-        }
-        rv = append_and_apply(txn, &set->fx, p, index, now);
-        if (rv != 0) {
-            store_txn_abort(txn);
-            return rv;
-        }
-        index++;
-    }
-    /* Compact the log behind the applied index: with one voter nobody
-     * needs an entry once it is applied, which is in this transaction. The
-     * entries are deleted before the commit that wrote them, so LMDB never
-     * writes their pages: the log adds no page writes to the batch. */
-    if (index > start) {
-        rv = store_log_compact(txn, index - 1);
-        if (rv != 0) {
-            store_txn_abort(txn);
-            return rv;
-        }
-    }
-    *index_end = index;
-    if (threaded) {
-        pthread_mutex_lock(&srv->c_lock);
-        srv->c_applied = true;
-        pthread_mutex_unlock(&srv->c_lock);
-        event_active(srv->applied_ev, EV_READ, 0);
-    } else {
-        srv->fxd = set;
-        note_applied(srv, set, batch);
-        gr_answer_early(srv, batch);
-    }
-    t1 = gr_mono_us();
-    rv = store_txn_commit(txn); /* releases txn whatever the result */
-    if (rv == STORE_EIO) {
-        rv = commit_failed(srv);
-    }
-    srv->apply_us += t1 - t0;
-    srv->commit_us += gr_mono_us() - t1;
-    return rv;
-}
-
-static void *committer_main(void *arg)
-{
-    struct gr_server *srv = arg;
-    struct gr_proposal *batch;
-    struct gr_fxset *set;
-    uint64_t start;
-    uint64_t end = 0;
-    int rv;
-
-    pthread_mutex_lock(&srv->c_lock);
-    for (;;) {
-        uint64_t t0 = gr_mono_us();
-
-        while (srv->c_batch == NULL && !srv->c_quit) {
-            pthread_cond_wait(&srv->c_cond, &srv->c_lock);
-        }
-        if (srv->c_batch == NULL) {
-            break;
-        }
-        srv->idle_us += gr_mono_us() - t0;
-        batch = srv->c_batch;
-        set = srv->c_fxs;
-        start = srv->c_index;
-        pthread_mutex_unlock(&srv->c_lock);
-        /* Between write transactions, on the one thread that runs them:
-         * no error of its own to act on (the commit grows the file then,
-         * and reports what the disk says). */
-        (void)store_grow_ahead(srv->store);
-        rv = batch_work(srv, batch, set, start, &end, true);
-        pthread_mutex_lock(&srv->c_lock);
-        if (rv == 0 && end > start) {
-            /* This commit synced the file after the previous commit had
-             * written its meta page: that one is durable now. (A batch
-             * of local replies only appends nothing, and LMDB commits an
-             * unchanged transaction without a sync: no claim then.) */
-            if (srv->c_committed_gen > srv->c_durable_gen) {
-                srv->c_durable_gen = srv->c_committed_gen;
-            }
-            srv->c_committed_gen = srv->c_gen;
-            pthread_cond_signal(&srv->s_cond);
-        }
-        srv->c_batch = NULL;
-        srv->c_rv = rv;
-        srv->c_index_end = end;
-        srv->c_done = true;
-        pthread_cond_broadcast(&srv->c_cond);
-        event_active(srv->done_ev, EV_READ, 0);
-    }
-    pthread_mutex_unlock(&srv->c_lock);
-    return NULL;
-}
-
-/* The syncer thread: after each commit, syncs the file so that the
- * commit's meta page is durable - while the committer already writes the
- * next batch - and tells the loop. */
-static void *syncer_main(void *arg)
-{
-    struct gr_server *srv = arg;
-    uint64_t target;
-
-    pthread_mutex_lock(&srv->c_lock);
-    for (;;) {
-        while (srv->c_committed_gen <= srv->c_durable_gen && !srv->c_quit) {
-            pthread_cond_wait(&srv->s_cond, &srv->c_lock);
-        }
-        if (srv->c_committed_gen <= srv->c_durable_gen) {
-            break;
-        }
-        target = srv->c_committed_gen;
-        pthread_mutex_unlock(&srv->c_lock);
-        if (store_sync(srv->store) != 0) {
-            storage_failed(srv, "syncing the data file");
-        }
-        pthread_mutex_lock(&srv->c_lock);
-        srv->n_syncs++;
-        if (target > srv->c_durable_gen) {
-            srv->c_durable_gen = target;
-        }
-        pthread_cond_broadcast(&srv->c_cond);
-        event_active(srv->durable_ev, EV_READ, 0);
-    }
-    pthread_mutex_unlock(&srv->c_lock);
-    return NULL;
-}
-
-/* Loop thread: the batch in flight is applied; its early effects (and
- * wake-ups) may leave now, while the thread syncs. */
+/* The batch in flight is applied; its early effects (and wake-ups) may
+ * leave now, while the committer syncs. */
 static void on_applied(evutil_socket_t fd, short what, void *arg)
 {
     struct gr_server *srv = arg;
-    bool go;
+    struct gr_batch *b = gr_pipeline_applied(&srv->pipe);
 
     (void)fd;
     (void)what;
-    pthread_mutex_lock(&srv->c_lock);
-    go = srv->inflight != NULL && srv->c_applied && !srv->early_sent;
-    if (go) {
-        srv->early_sent = true;
-    }
-    pthread_mutex_unlock(&srv->c_lock);
-    if (go) {
-        srv->fxd = srv->c_fxs;
-        note_applied(srv, srv->c_fxs, srv->inflight);
-        gr_answer_early(srv, srv->inflight);
+    if (b != NULL) {
+        note_applied(srv, b);
+        gr_answer_early(srv, b);
     }
 }
 
@@ -982,44 +668,29 @@ static bool readers_waiting(const struct gr_server *srv)
     return srv->n_wait_readers > 0;
 }
 
-/* Loop thread: the batch in flight has committed (or failed). */
-static void collect_inflight(struct gr_server *srv)
-{
-    struct gr_fxset *set;
-    uint64_t end;
-    bool early;
-    int rv;
+static void run_batch(struct gr_server *srv);
 
-    pthread_mutex_lock(&srv->c_lock);
-    if (srv->inflight == NULL || !srv->c_done) {
-        pthread_mutex_unlock(&srv->c_lock);
+/* The batch in flight has committed (or failed). */
+static void collect(struct gr_server *srv)
+{
+    struct gr_batch *b;
+    bool early = false;
+
+    b = gr_pipeline_collect(&srv->pipe, &early);
+    if (b == NULL) {
         return;
     }
-    rv = srv->c_rv;
-    end = srv->c_index_end;
-    early = srv->c_applied && !srv->early_sent;
-    srv->early_sent = true;
-    srv->c_done = false;
-    srv->c_applied = false;
-    pthread_mutex_unlock(&srv->c_lock);
-    set = srv->c_fxs;
-    set->rv = rv;
-    set->done = true;
-    /* Nothing appended: nothing of its own to wait for (its replies still
-     * follow the earlier batches'). */
-    set->durable = end == srv->next_index;
-    srv->inflight = NULL;
-    settle_batch(srv, set, set->batch);
-    if (rv != 0) {
-        gr_ahead_failed(srv, set->batch, srv->next_index);
+    settle_batch(srv, b);
+    if (b->rv != 0) {
+        gr_ahead_failed(srv, b->props, b->index);
     }
-    account_batch(srv, end, rv);
-    if (srv->head != NULL && !srv->closing_all && !readers_waiting(srv)) {
+    if (gr_pipeline_threaded(&srv->pipe) &&
+        gr_pipeline_has_queued(&srv->pipe) && !srv->closing_all &&
+        !readers_waiting(srv)) {
         run_batch(srv); /* the next batch overlaps the answers below */
     }
     if (early) {
-        srv->fxd = set;
-        gr_answer_early(srv, set->batch);
+        gr_answer_early(srv, b);
     }
     answer_durable(srv);
 }
@@ -1028,7 +699,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    collect_inflight(arg);
+    collect(arg);
 }
 
 static void on_durable(evutil_socket_t fd, short what, void *arg)
@@ -1038,81 +709,28 @@ static void on_durable(evutil_socket_t fd, short what, void *arg)
     answer_durable(arg);
 }
 
-/* True when the oldest unanswered batch can be answered or the one in
- * flight collected. Called with c_lock held. */
-static bool batch_progress(struct gr_server *srv)
-{
-    if (srv->inflight != NULL && srv->c_done) {
-        return true;
-    }
-    return unanswered(srv) == 0 ||
-           answerable(oldest_unanswered(srv), srv->c_durable_gen);
-}
-
 /* Waits until no batch is written or waits to be durable, answering
  * each. */
 static void wait_inflight(struct gr_server *srv)
 {
-    while (gr_server_writing(srv)) {
-        pthread_mutex_lock(&srv->c_lock);
-        while (!batch_progress(srv)) {
-            pthread_cond_wait(&srv->c_cond, &srv->c_lock);
-        }
-        pthread_mutex_unlock(&srv->c_lock);
-        collect_inflight(srv);
+    while (gr_pipeline_writing(&srv->pipe)) {
+        gr_pipeline_wait(&srv->pipe);
+        collect(srv);
         answer_durable(srv);
     }
 }
 
 static void run_batch(struct gr_server *srv)
 {
-    struct gr_proposal *batch = srv->head;
-    uint64_t end = srv->next_index;
-    struct gr_fxset *set;
-    int rv;
+    struct gr_batch *b = gr_pipeline_start(&srv->pipe);
 
-    if (batch == NULL || srv->inflight != NULL ||
-        unanswered(srv) >= GR_FXSETS) {
+    if (b == NULL) {
         return; /* it starts when the one in flight ends or is answered */
     }
-    set = &srv->fxs[srv->gen_next % GR_FXSETS];
-    set->gen = srv->gen_next++;
-    set->batch = batch;
-    set->epoch = srv->epoch_pending;
-    set->done = false;
-    set->durable = false;
-    set->rv = 0;
-    srv->head = NULL;
-    srv->tail = NULL;
-    srv->epoch_pending = false;
-    if (srv->c_started && !srv->closing_all) {
-        pthread_mutex_lock(&srv->c_lock);
-        srv->inflight = batch;
-        srv->early_sent = false;
-        srv->c_applied = false;
-        srv->c_done = false;
-        srv->c_index = srv->next_index;
-        srv->c_fxs = set;
-        srv->c_gen = set->gen;
-        srv->c_batch = batch;
-        pthread_cond_signal(&srv->c_cond);
-        pthread_mutex_unlock(&srv->c_lock);
-        return;
+    gr_answer_begin(srv, b);
+    if (!gr_pipeline_threaded(&srv->pipe)) {
+        collect(srv); /* start and close: written and synced already */
     }
-    /* No committer thread (start and close): write, sync, answer here. */
-    rv = batch_work(srv, batch, set, srv->next_index, &end, false);
-    settle_batch(srv, set, batch);
-    if (rv != 0) {
-        gr_ahead_failed(srv, batch, srv->next_index);
-    }
-    account_batch(srv, end, rv);
-    if (rv == 0 && store_sync(srv->store) != 0) {
-        storage_failed(srv, "syncing the data file");
-    }
-    set->rv = rv;
-    set->done = true;
-    set->durable = true;
-    answer_durable(srv);
 }
 
 static void on_commit(evutil_socket_t fd, short what, void *arg)
@@ -1122,8 +740,9 @@ static void on_commit(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     run_batch(srv);
-    if (srv->stopping && !srv->graceful && srv->head == NULL &&
-        !gr_server_writing(srv)) {
+    if (srv->stopping && !srv->graceful &&
+        !gr_pipeline_has_queued(&srv->pipe) &&
+        !gr_pipeline_writing(&srv->pipe)) {
         event_base_loopexit(srv->base, NULL);
     }
 }
@@ -1183,8 +802,8 @@ static void on_graceful_check(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (running_jobs(srv) == 0 && srv->head == NULL &&
-        !gr_server_writing(srv)) {
+    if (running_jobs(srv) == 0 && !gr_pipeline_has_queued(&srv->pipe) &&
+        !gr_pipeline_writing(&srv->pipe)) {
         event_base_loopexit(srv->base, NULL);
         return;
     }
@@ -1241,7 +860,7 @@ void gr_server_shutdown(struct gr_server *srv, bool graceful)
     for (s = srv->sessions; s != NULL; s = s->next) {
         event_del(s->read_ev);
     }
-    if (srv->head != NULL || gr_server_writing(srv)) {
+    if (gr_pipeline_has_queued(&srv->pipe) || gr_pipeline_writing(&srv->pipe)) {
         event_active(srv->commit_ev, EV_TIMEOUT, 0);
     } else {
         event_base_loopexit(srv->base, NULL);
@@ -1276,44 +895,6 @@ static int open_listener(struct gr_server *srv)
                  "listening on %.100s port %u: %s", srv->cfg->listen,
                  (unsigned)srv->cfg->port, strerror(errno));
         return GR_EIO;
-    }
-    return 0;
-}
-
-static int recover_index(struct gr_server *srv)
-{
-    struct store_txn *txn;
-    uint64_t first = 0;
-    uint64_t last = 0;
-    uint64_t applied = 0;
-    int rv;
-
-    rv = store_txn_begin(srv->store, false, &txn);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = store_log_bounds(txn, &first, &last);
-    if (rv == 0) {
-        rv = store_applied_index(txn, &applied);
-    }
-    store_txn_abort(txn);
-    if (rv != 0) {
-        return rv;
-    }
-    if (applied > last) {
-        last = applied;
-    }
-    srv->next_index = last + 1;
-    return 0;
-}
-
-static int start_thread(struct gr_server *srv, pthread_t *tid,
-                        void *(*fn)(void *), const char *name)
-{
-    if (pthread_create(tid, NULL, fn, srv) != 0) {
-        snprintf(srv->errmsg, sizeof(srv->errmsg), "cannot start the %s thread",
-                 name);
-        return GR_ENOMEM;
     }
     return 0;
 }
@@ -1379,31 +960,6 @@ static int requeue_previous(struct gr_server *srv)
     return 0;
 }
 
-/* The syncer and the committer, and their locks. */
-static int start_threads(struct gr_server *srv)
-{
-    int rv;
-
-    if (pthread_mutex_init(&srv->c_lock, NULL) != 0 ||
-        pthread_cond_init(&srv->c_cond, NULL) != 0 ||
-        pthread_cond_init(&srv->s_cond, NULL) != 0) {
-        snprintf(srv->errmsg, sizeof(srv->errmsg), "cannot create locks");
-        return GR_ENOMEM;
-    }
-    srv->c_sync_init = true;
-    rv = start_thread(srv, &srv->s_thread, syncer_main, "syncer");
-    if (rv != 0) {
-        return rv;
-    }
-    srv->s_started = true;
-    rv = start_thread(srv, &srv->c_thread, committer_main, "committer");
-    if (rv != 0) {
-        return rv;
-    }
-    srv->c_started = true;
-    return 0;
-}
-
 int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
                    struct event_base *base)
 {
@@ -1415,11 +971,6 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->cfg = cfg;
     srv->space_ok = true;
     srv->decides_alone = true;
-    for (int i = 0; i < GR_FXSETS; i++) {
-        store_effects_init(&srv->fxs[i].fx);
-    }
-    srv->fxd = &srv->fxs[0];
-    srv->gen_next = 1;
     srv->n_buckets = N_BUCKETS;
     srv->buckets = gr_calloc(N_BUCKETS, sizeof(*srv->buckets));
     if (srv->buckets == NULL) {
@@ -1444,15 +995,15 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     }
     srv->node_id = store_node_id(srv->store);
     srv->incarnation = store_incarnation(srv->store);
-    rv = recover_index(srv);
+    rv = gr_pipeline_init(&srv->pipe, srv->store, cfg->min_free_space,
+                          srv->errmsg, sizeof(srv->errmsg));
     if (rv != 0) {
-        snprintf(srv->errmsg, sizeof(srv->errmsg), "reading the log: %s",
-                 store_strerror(rv));
-        rv = GR_ESTORE;
         goto err_close_store;
     }
     rv = new_events(srv);
     if (rv == 0) {
+        gr_pipeline_set_events(&srv->pipe, srv->commit_ev, srv->applied_ev,
+                               srv->done_ev, srv->durable_ev);
         rv = requeue_previous(srv);
     }
     if (rv != 0) {
@@ -1462,7 +1013,8 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     arm_due_timer(srv);
     rv = open_listener(srv);
     if (rv == 0) {
-        rv = start_threads(srv);
+        rv = gr_pipeline_start_threads(&srv->pipe, srv->errmsg,
+                                       sizeof(srv->errmsg));
     }
     if (rv != 0) {
         goto err_free_events;
@@ -1473,19 +1025,17 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
            cfg->listen, (unsigned)cfg->port, cfg->data_dir,
            (unsigned long long)srv->node_id,
            (unsigned long long)srv->incarnation,
-           (unsigned long long)srv->next_index);
+           (unsigned long long)srv->pipe.next_index);
     return 0;
 
 err_free_events:
     gr_server_close(srv);
     return rv;
 err_close_store:
+    gr_pipeline_close(&srv->pipe);
     store_close(srv->store);
     srv->store = NULL;
 err_free_buckets:
-    for (int i = 0; i < GR_FXSETS; i++) {
-        store_effects_close(&srv->fxs[i].fx);
-    }
     gr_free(srv->buckets);
     srv->buckets = NULL;
     return rv;
@@ -1499,52 +1049,27 @@ int gr_server_run(struct gr_server *srv)
     return 0;
 }
 
-/* Tells both threads to quit and joins them; the syncer first syncs
- * what the committer committed last. */
-static void stop_threads(struct gr_server *srv)
+static double per_batch_ms(const struct gr_pipeline_stats *st, uint64_t us)
 {
-    if (srv->c_started || srv->s_started) {
-        pthread_mutex_lock(&srv->c_lock);
-        srv->c_quit = true;
-        pthread_cond_broadcast(&srv->c_cond);
-        pthread_cond_broadcast(&srv->s_cond);
-        pthread_mutex_unlock(&srv->c_lock);
-    }
-    if (srv->c_started) {
-        pthread_join(srv->c_thread, NULL);
-        srv->c_started = false;
-    }
-    if (srv->s_started) {
-        pthread_join(srv->s_thread, NULL);
-        srv->s_started = false;
-    }
-    if (srv->c_sync_init) {
-        pthread_mutex_destroy(&srv->c_lock);
-        pthread_cond_destroy(&srv->c_cond);
-        pthread_cond_destroy(&srv->s_cond);
-        srv->c_sync_init = false;
-    }
-}
-
-static double per_batch_ms(const struct gr_server *srv, uint64_t us)
-{
-    return srv->n_batches ? (double)us / 1000.0 / (double)srv->n_batches : 0.0;
+    return st->n_batches ? (double)us / 1000.0 / (double)st->n_batches : 0.0;
 }
 
 static void log_batch_stats(const struct gr_server *srv)
 {
-    GR_LOG(
-        GR_LOG_NOTICE, "loop",
-        "%llu write batches, %llu commands, %.1f per batch, %.2f ms to "
-        "apply and %.2f ms to commit (sync) a batch, %.2f ms idle "
-        "between batches, %llu syncs of meta pages besides; %llu jobs "
-        "handed out before their submission was committed, %llu results "
-        "relayed as read",
-        (unsigned long long)srv->n_batches, (unsigned long long)srv->n_batched,
-        srv->n_batches ? (double)srv->n_batched / (double)srv->n_batches : 0.0,
-        per_batch_ms(srv, srv->apply_us), per_batch_ms(srv, srv->commit_us),
-        per_batch_ms(srv, srv->idle_us), (unsigned long long)srv->n_syncs,
-        (unsigned long long)srv->n_ahead, (unsigned long long)srv->n_relays);
+    struct gr_pipeline_stats st;
+
+    gr_pipeline_stats(&srv->pipe, &st);
+    GR_LOG(GR_LOG_NOTICE, "loop",
+           "%llu write batches, %llu commands, %.1f per batch, %.2f ms to "
+           "apply and %.2f ms to commit (sync) a batch, %.2f ms idle "
+           "between batches, %llu syncs of meta pages besides; %llu jobs "
+           "handed out before their submission was committed, %llu results "
+           "relayed as read",
+           (unsigned long long)st.n_batches, (unsigned long long)st.n_batched,
+           st.n_batches ? (double)st.n_batched / (double)st.n_batches : 0.0,
+           per_batch_ms(&st, st.apply_us), per_batch_ms(&st, st.commit_us),
+           per_batch_ms(&st, st.idle_us), (unsigned long long)st.n_syncs,
+           (unsigned long long)srv->n_ahead, (unsigned long long)srv->n_relays);
 }
 
 static void free_event(struct event **ev)
@@ -1563,11 +1088,7 @@ static void free_state(struct gr_server *srv)
     struct gr_known_func *k;
     int i;
 
-    while ((p = srv->head) != NULL) {
-        srv->head = p->next;
-        gr_proposal_free(p);
-    }
-    srv->tail = NULL;
+    gr_pipeline_close(&srv->pipe);
     while ((p = srv->retry_head) != NULL) {
         srv->retry_head = p->next;
         gr_proposal_free(p);
@@ -1587,17 +1108,8 @@ static void free_state(struct gr_server *srv)
     free_event(&srv->retry_ev);
     free_event(&srv->sig_ev[0]);
     free_event(&srv->sig_ev[1]);
-    for (i = 0; i < GR_FXSETS; i++) {
-        store_effects_close(&srv->fxs[i].fx);
-        gr_free(srv->fxs[i].sent);
-        srv->fxs[i].sent = NULL;
-        srv->fxs[i].sent_cap = 0;
-        gr_free(srv->fxs[i].wake_budget);
-        gr_free(srv->fxs[i].wake_funcs);
-        srv->fxs[i].wake_budget = NULL;
-        srv->fxs[i].wake_funcs = NULL;
-        srv->fxs[i].wake_funcs_cap = 0;
-        srv->fxs[i].wake_budget_cap = 0;
+    for (i = 0; i < GR_BATCH_SLOTS; i++) {
+        gr_answer_marks_free(&srv->marks[i]);
     }
 }
 
@@ -1610,9 +1122,9 @@ void gr_server_close(struct gr_server *srv)
         srv->listener = NULL;
     }
     wait_inflight(srv);
-    stop_threads(srv);
+    gr_pipeline_stop_threads(&srv->pipe);
     /* Flush the current batch so nothing queued is dropped silently. */
-    if (srv->store != NULL && srv->head != NULL) {
+    if (srv->store != NULL && gr_pipeline_has_queued(&srv->pipe)) {
         run_batch(srv);
     }
     log_batch_stats(srv);
@@ -1623,7 +1135,7 @@ void gr_server_close(struct gr_server *srv)
     }
     on_reap(-1, 0, srv);
     /* Sessions closing just now proposed their goodbyes: persist them. */
-    if (srv->store != NULL && srv->head != NULL) {
+    if (srv->store != NULL && gr_pipeline_has_queued(&srv->pipe)) {
         run_batch(srv);
     }
     free_state(srv);

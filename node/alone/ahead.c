@@ -54,11 +54,12 @@ static bool same_key(const struct store_submit *a, const struct store_submit *b)
 static bool key_pending(const struct gr_server *srv,
                         const struct store_submit *sub)
 {
-    const struct gr_proposal *lists[2] = {srv->inflight, srv->head};
+    struct gr_proposal *lists[2];
     const struct gr_proposal *q;
     int i;
 
     /* (Called only while fewer than GR_AHEAD_MAX wait.) */
+    gr_pipeline_uncommitted(&srv->pipe, lists);
     for (i = 0; i < 2; i++) {
         for (q = lists[i]; q != NULL; q = q->next) {
             if (q->cmd.type == STORE_CMD_SUBMIT &&
@@ -77,7 +78,7 @@ static bool certain(struct gr_server *srv, const struct store_submit *sub)
     int rv;
 
     if (!srv->decides_alone || srv->n_blind > 0 || srv->n_limits > 0 ||
-        srv->n_uncommitted >= GR_AHEAD_MAX) {
+        srv->pipe.n_uncommitted >= GR_AHEAD_MAX) {
         return false;
     }
     if (sub->unique.len > 0 && key_pending(srv, sub)) {
@@ -118,13 +119,14 @@ void gr_ahead_classify(struct gr_server *srv, struct gr_proposal *p)
 bool gr_ahead_best(const struct gr_server *srv, struct store_buf fn,
                    store_skip_fn skip, void *skip_arg, struct gr_ahead_job *out)
 {
-    struct gr_proposal *lists[2] = {srv->inflight, srv->head};
+    struct gr_proposal *lists[2];
     struct gr_proposal *q;
-    uint64_t num = srv->next_index;
+    uint64_t num = srv->pipe.next_index;
     bool found = false;
     size_t seen = 0;
     int i;
 
+    gr_pipeline_uncommitted(&srv->pipe, lists);
     /* Every certain SUBMIT is among the first GR_AHEAD_MAX. */
     for (i = 0; i < 2; i++) {
         for (q = lists[i]; q != NULL && seen < GR_AHEAD_MAX;
@@ -189,7 +191,7 @@ void gr_ahead_failed(struct gr_server *srv, struct gr_proposal *batch,
     for (p = batch; p != NULL; p = p->next) {
         drop_hand_out(srv, p, start, false);
     }
-    for (p = srv->head; p != NULL; p = p->next) {
+    for (p = srv->pipe.head; p != NULL; p = p->next) {
         drop_hand_out(srv, p, start, true);
         if (p->after != NULL) {
             evbuffer_free(p->after);

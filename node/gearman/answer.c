@@ -14,8 +14,9 @@
 
 #include <event2/buffer.h>
 
-#include "node/gearman/session.h"
 #include "node/alone/relay.h"
+#include "node/gearman/session.h"
+#include "node/loop.h"
 
 static void unhold(const void *data, size_t len, void *token)
 {
@@ -24,19 +25,43 @@ static void unhold(const void *data, size_t len, void *token)
     store_effects_unhold(token);
 }
 
+/* One pass over a batch's effects: before its commit (early) or after. */
+struct round {
+    struct gr_server *srv;
+    struct gr_batch *b;
+    struct gr_answer_marks *m; /* b's slot's */
+    uint64_t gen_answered;     /* batches up to this one are answered */
+    bool early;
+};
+
+static struct gr_answer_marks *marks_of(struct gr_server *srv,
+                                        const struct gr_batch *b)
+{
+    return &srv->marks[b->gen % GR_BATCH_SLOTS];
+}
+
+static void round_init(struct round *r, struct gr_server *srv,
+                       struct gr_batch *b, bool early)
+{
+    r->srv = srv;
+    r->b = b;
+    r->m = marks_of(srv, b);
+    r->gen_answered = srv->pipe.gen_answered;
+    r->early = early;
+}
+
 /* Writes a packet whose last argument is e->data; a payload in a block
  * of its own leaves from there (store_effects_hold) instead of being
  * copied into the session's output. */
-static int write_with_data(struct gm_session *s, uint32_t type,
-                           const struct store_buf *args, size_t n,
-                           const struct store_effect *e)
+static int write_with_data(const struct round *r, struct gm_session *s,
+                           uint32_t type, const struct store_buf *args,
+                           size_t n, const struct store_effect *e)
 {
-    struct gr_server *srv = s->srv;
     void *token = NULL;
 
     if (n > 0 && e->data.len >= STORE_EFFECT_OWN_BLOCK &&
-        args[n - 1].base == e->data.base && srv->fxd != NULL) {
-        token = store_effects_hold(&srv->fxd->fx, e->data.base);
+        args[n - 1].base == e->data.base) {
+        token = store_effects_hold(&r->b->fx, e->data.base);
     }
     if (token == NULL) {
         return gm_packet_write(s->out, type, args, n);
@@ -86,7 +111,8 @@ static size_t assign_args(uint32_t type, const struct store_job_view *v,
     return 5;
 }
 
-static void send_assign(struct gm_session *s, const struct gr_proposal *p,
+static void send_assign(const struct round *r, struct gm_session *s,
+                        const struct gr_proposal *p,
                         const struct store_effect *e)
 {
     struct store_job_view v;
@@ -106,7 +132,7 @@ static void send_assign(struct gm_session *s, const struct gr_proposal *p,
     }
     gm_session_assigned(s, e->function.base, e->function.len);
     n = assign_args(type, &v, a);
-    if (write_with_data(s, type, a, n, e) != 0) {
+    if (write_with_data(r, s, type, a, n, e) != 0) {
         gm_session_close(s, false);
         return;
     }
@@ -171,7 +197,8 @@ static uint32_t forward_packet(enum store_work_kind kind, bool exceptions,
     }
 }
 
-static void send_forward(struct gm_session *s, const struct store_effect *e)
+static void send_forward(const struct round *r, struct gm_session *s,
+                         const struct store_effect *e)
 {
     struct store_buf a[3];
     size_t n;
@@ -179,7 +206,7 @@ static void send_forward(struct gm_session *s, const struct store_effect *e)
         forward_packet(e->work_kind, s->exceptions, e->handle, e->data,
                        e->numerator, e->denominator, a, &n);
 
-    if (write_with_data(s, type, a, n, e) != 0) {
+    if (write_with_data(r, s, type, a, n, e) != 0) {
         gm_session_close(s, false);
     }
 }
@@ -221,14 +248,13 @@ static void send_admin_reply(struct gm_session *s, const struct store_effect *e)
  * the proposer goes early only if no earlier proposal of the same
  * connection in this batch waits for a late reply, so replies keep their
  * order per connection. */
-static bool may_send_early(const struct gr_server *srv,
-                           const struct gr_proposal *p,
+static bool may_send_early(const struct round *r, const struct gr_proposal *p,
                            const struct store_effect *e,
                            const struct gm_session *s)
 {
     bool own = e->to.conn_id == p->conn_id;
 
-    if (own && s->late_gen > srv->gen_answered) {
+    if (own && s->late_gen > r->gen_answered) {
         return false;
     }
     switch (e->type) {
@@ -247,11 +273,13 @@ static bool may_send_early(const struct gr_server *srv,
     }
 }
 
-/* Sends effect e of proposal p if it belongs to this phase (early: before
- * the commit). Returns true if it was sent in this call. */
-static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
-                            const struct store_effect *e, bool early)
+/* Sends effect e of proposal p if it belongs to this round (early:
+ * before the commit). Returns true if it was sent in this call. */
+static bool dispatch_effect(const struct round *r, struct gr_proposal *p,
+                            const struct store_effect *e)
 {
+    struct gr_server *srv = r->srv;
+    size_t i = (size_t)(e - r->b->fx.v); /* its place in the marks */
     static const struct store_buf none = {NULL, 0};
     struct gm_session *s;
     struct store_buf a[2];
@@ -262,7 +290,7 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
     if (p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.job != 0 &&
         e->to.conn_id == p->conn_id) {
         /* The worker has the job since its GRAB (gr_answer_hand_out). */
-        if (e->type == STORE_FX_NO_JOB && early) {
+        if (e->type == STORE_FX_NO_JOB && r->early) {
             GR_LOG(GR_LOG_ERROR, "answer",
                    "conn=%llu: job %llu handed out went before its GRAB "
                    "was applied",
@@ -280,21 +308,21 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
         /* One copy went when the worker's packet was read (relay.c); a
          * client that joined the job twice gets the second from here. */
         p->relay_matched = true;
-        if (early) {
-            srv->fxd->sent[e - srv->fxd->fx.v] = true;
+        if (r->early) {
+            r->m->sent[i] = true;
         }
         return false;
     }
-    if (early) {
-        if (!may_send_early(srv, p, e, s)) {
+    if (r->early) {
+        if (!may_send_early(r, p, e, s)) {
             return false;
         }
-        srv->fxd->sent[e - srv->fxd->fx.v] = true;
+        r->m->sent[i] = true;
         if (e->type != STORE_FX_FORWARD && e->to.conn_id == p->conn_id) {
             p->answered = true;
             gm_session_answered(s, p);
         }
-    } else if (srv->fxd->sent_valid && srv->fxd->sent[e - srv->fxd->fx.v]) {
+    } else if (r->m->sent_valid && r->m->sent[i]) {
         return false; /* went out before the commit */
     }
     switch (e->type) {
@@ -315,7 +343,7 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
         }
         break;
     case STORE_FX_ASSIGN:
-        send_assign(s, p, e);
+        send_assign(r, s, p, e);
         break;
     case STORE_FX_NO_JOB:
         if (gm_packet_write(s->out, GM_NO_JOB, &none, 0) != 0) {
@@ -323,7 +351,7 @@ static bool dispatch_effect(struct gr_server *srv, struct gr_proposal *p,
         }
         break;
     case STORE_FX_FORWARD:
-        send_forward(s, e);
+        send_forward(r, s, e);
         if (p->conn_id != 0 && p->conn_id != s->conn_id &&
             gm_session_out_backlog(s) > s->out_high) {
             struct gm_session *w = gr_session_find(srv, p->conn_id);
@@ -350,13 +378,14 @@ static bool wakes(const struct gr_proposal *p, const struct store_effect *e)
     return e->type == STORE_FX_WAKE && !p->ahead;
 }
 
-/* Builds set's wake list once per batch: one WAKE effect per job that
- * became runnable gives the distinct functions, in effect order, and with
- * --worker-wakeup per_job NOOPs per job for its function. Returns 0 or
- * GR_ENOMEM. */
-static int wake_list(struct gr_fxset *set, uint32_t per_job)
+/* Builds b's wake list once per batch (in m): one WAKE effect per job
+ * that became runnable gives the distinct functions, in effect order, and
+ * with --worker-wakeup per_job NOOPs per job for its function. Returns 0
+ * or GR_ENOMEM. */
+static int wake_list(const struct gr_batch *b, struct gr_answer_marks *set,
+                     uint32_t per_job)
 {
-    const struct store_effects *fx = &set->fx;
+    const struct store_effects *fx = &b->fx;
     const struct gr_proposal *p;
     size_t n = 0;
     size_t i;
@@ -370,7 +399,7 @@ static int wake_list(struct gr_fxset *set, uint32_t per_job)
         return GR_ENOMEM;
     }
     n = 0;
-    for (p = set->batch; p != NULL; p = p->next) {
+    for (p = b->props; p != NULL; p = p->next) {
         for (i = p->fx_begin; p->cmd.type != 0 && i < p->fx_end; i++) {
             const struct store_effect *e = &fx->v[i];
 
@@ -396,12 +425,12 @@ static int wake_list(struct gr_fxset *set, uint32_t per_job)
     return 0;
 }
 
-void gr_answer_wake(struct gr_server *srv)
+void gr_answer_wake(struct gr_server *srv, struct gr_batch *b)
 {
-    struct gr_fxset *set = srv->fxd;
+    struct gr_answer_marks *set = marks_of(srv, b);
     uint32_t per_job = srv->cfg->worker_wakeup;
 
-    if (!set->wake_set && wake_list(set, per_job) != 0) {
+    if (!set->wake_set && wake_list(b, set, per_job) != 0) {
         gr_server_wake(srv, NULL, NULL, 0); /* everyone rather than no one */
         return;
     }
@@ -438,72 +467,86 @@ static void deliver_local(struct gr_server *srv, struct gr_proposal *p)
 
 /* Before the commit: what may leave early, and the wake-ups (a NOOP is
  * only a hint), written to the sockets while the disk syncs. */
-void gr_answer_early(struct gr_server *srv, struct gr_proposal *batch)
+void gr_answer_begin(struct gr_server *srv, const struct gr_batch *b)
 {
-    struct gr_fxset *set = srv->fxd;
+    struct gr_answer_marks *m = marks_of(srv, b);
+
+    m->sent_valid = false;
+    m->wake_set = false;
+}
+
+void gr_answer_marks_free(struct gr_answer_marks *m)
+{
+    gr_free(m->sent);
+    gr_free(m->wake_funcs);
+    gr_free(m->wake_budget);
+    memset(m, 0, sizeof(*m));
+}
+
+void gr_answer_early(struct gr_server *srv, struct gr_batch *b)
+{
+    struct round r;
+    struct gr_answer_marks *set;
     struct gr_proposal *p;
     struct gm_session *s;
     size_t i;
 
-    if (GR_ARRAY_RESERVE(set->sent, set->sent_cap, set->fx.n) != 0) {
+    round_init(&r, srv, b, true);
+    set = r.m;
+    if (GR_ARRAY_RESERVE(set->sent, set->sent_cap, b->fx.n) != 0) {
         return; /* everything goes after the commit instead */
     }
-    if (set->fx.n > 0) {
-        memset(set->sent, 0, set->fx.n * sizeof(*set->sent));
+    if (b->fx.n > 0) {
+        memset(set->sent, 0, b->fx.n * sizeof(*set->sent));
     }
     set->sent_valid = true;
-    for (p = batch; p != NULL; p = p->next) {
+    for (p = b->props; p != NULL; p = p->next) {
         s = p->conn_id != 0 ? gr_session_find(srv, p->conn_id) : NULL;
         if (p->cmd.type != 0) {
             for (i = p->fx_begin; i < p->fx_end; i++) {
-                dispatch_effect(srv, p, &set->fx.v[i], true);
+                dispatch_effect(&r, p, &b->fx.v[i]);
             }
         }
         /* A reply of p still to come blocks the connection's later early
          * replies in this batch. */
         if (s != NULL && (p->cmd.type == 0 || !p->answered) &&
             p->cmd.type != STORE_CMD_WORK) {
-            s->late_gen = set->gen;
+            s->late_gen = b->gen;
         }
     }
-    gr_answer_wake(srv);
+    gr_answer_wake(srv, b);
     gr_sessions_flush(srv);
 }
 
-void gr_answer_committed(struct gr_server *srv, struct gr_proposal *batch)
+void gr_answer_committed(struct gr_server *srv, struct gr_batch *b)
 {
+    struct round r;
     struct gr_proposal *p;
     size_t i;
 
-    for (p = batch; p != NULL; p = p->next) {
+    round_init(&r, srv, b, false);
+    for (p = b->props; p != NULL; p = p->next) {
         if (p->cmd.type == 0) {
             deliver_local(srv, p);
         } else {
             for (i = p->fx_begin; i < p->fx_end; i++) {
-                dispatch_effect(srv, p, &srv->fxd->fx.v[i], false);
+                dispatch_effect(&r, p, &b->fx.v[i]);
             }
         }
     }
     /* Only now resume the sessions: they may propose again. */
-    for (p = batch; p != NULL; p = p->next) {
+    for (p = b->props; p != NULL; p = p->next) {
         finish(srv, p);
     }
 }
 
-void gr_answer_failed(struct gr_server *srv, struct gr_proposal *batch, int rv)
+void gr_answer_failed(struct gr_server *srv, struct gr_batch *b)
 {
     struct gr_proposal *p;
     struct gm_session *s;
+    int rv = b->rv;
 
-    GR_LOG(GR_LOG_ERROR, "loop",
-           "write batch failed (%s: %s): refusing its %s requests",
-           store_strerror(rv), store_errmsg(srv->store),
-           rv == STORE_ENOSPC ? "storage-full" : "failed");
-    if (rv == STORE_ENOSPC) {
-        srv->space_ok = false;
-        srv->space_checked_ms = gr_now_ms();
-    }
-    for (p = batch; p != NULL; p = p->next) {
+    for (p = b->props; p != NULL; p = p->next) {
         if (p->cmd.type == 0) {
             deliver_local(srv, p);
             continue;
@@ -527,7 +570,7 @@ void gr_answer_failed(struct gr_server *srv, struct gr_proposal *batch, int rv)
         }
         gr_session_want_flush(srv, s);
     }
-    for (p = batch; p != NULL; p = p->next) {
+    for (p = b->props; p != NULL; p = p->next) {
         finish(srv, p);
     }
 }

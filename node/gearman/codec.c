@@ -93,6 +93,13 @@ void gm_packet_close(struct gm_packet *p)
     memset(p, 0, sizeof(*p));
 }
 
+void gm_packet_take_body(struct gm_packet *p, uint8_t **body, size_t *len)
+{
+    *body = p->body;
+    *len = p->len;
+    p->body = NULL;
+}
+
 void gm_frame_close(struct gm_frame *f)
 {
     gm_packet_close(&f->packet);

@@ -106,6 +106,10 @@ struct gm_packet {
 };
 
 void gm_packet_close(struct gm_packet *p);
+/* Moves the body out of p: the caller owns it (frees it with gr_free())
+ * and p's arguments, which point into it, stay valid as long as it does;
+ * gm_packet_close no longer frees it. */
+void gm_packet_take_body(struct gm_packet *p, uint8_t **body, size_t *len);
 
 /* What gm_frame_parse found at the head of the stream. */
 enum gm_frame_kind {

@@ -34,11 +34,11 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "node/gearman/admin.h"
 #include "node/alone/ahead.h"
+#include "node/alone/relay.h"
+#include "node/gearman/admin.h"
 #include "node/gearman/answer.h"
 #include "node/loop.h"
-#include "node/alone/relay.h"
 
 #define READ_CHUNK (1024 * 1024)
 #define READ_FIRST (16 * 1024) /* the first read of a turn asks for this */
@@ -253,7 +253,7 @@ void gm_session_propose(struct gm_session *s, struct gr_proposal *p)
                    !(p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.job != 0);
     s->n_may_reply += p->may_reply;
     s->n_pending++;
-    s->pending_bytes += p->pkt.len;
+    s->pending_bytes += p->body_len;
     gr_propose(s->srv, p);
 }
 
@@ -755,29 +755,27 @@ static void handle_submit(struct gm_session *s, struct gm_packet *pkt)
         reply_error(s, "QUEUE_ERROR", "Job queue is full: out of memory");
         return;
     }
-    p->pkt = *pkt; /* the proposal now owns the body */
-    memset(pkt, 0, sizeof(*pkt));
+    gm_packet_take_body(pkt, &p->body, &p->body_len); /* args stay valid */
     p->conn_id = s->conn_id;
     p->cmd.type = STORE_CMD_SUBMIT;
     sub = &p->cmd.u.submit;
-    sub->function = p->pkt.args[0];
+    sub->function = pkt->args[0];
     sub->unique = unique;
-    sub->prio = prio_of(p->pkt.type);
-    sub->background = is_background(p->pkt.type);
+    sub->prio = prio_of(pkt->type);
+    sub->background = is_background(pkt->type);
     sub->client = gr_conn_ref(srv, s->conn_id);
-    switch (p->pkt.type) {
+    switch (pkt->type) {
     case GM_SUBMIT_JOB_EPOCH:
-        sub->when = parse_dec(p->pkt.args[2]);
-        sub->data = p->pkt.args[3];
-        srv->epoch_pending = true;
+        sub->when = parse_dec(pkt->args[2]);
+        sub->data = pkt->args[3];
         break;
     case GM_SUBMIT_REDUCE_JOB:
     case GM_SUBMIT_REDUCE_JOB_BACKGROUND:
-        sub->reducer = p->pkt.args[2];
-        sub->data = p->pkt.args[4];
+        sub->reducer = pkt->args[2];
+        sub->data = pkt->args[4];
         break;
     default:
-        sub->data = p->pkt.args[2];
+        sub->data = pkt->args[2];
         break;
     }
     if (!sub->background) {
@@ -1049,7 +1047,7 @@ static void handle_grab(struct gm_session *s, uint32_t type)
     set_sleep(s, false, false);
     /* Nothing to do for this worker and nothing queued or being written
      * that could change that: answer without a write. */
-    if (!may_hand_out(s) && s->srv->inflight == NULL && s->srv->head == NULL &&
+    if (!may_hand_out(s) && gr_pipeline_is_empty(&s->srv->pipe) &&
         !runnable_now(s)) {
         reply(s, GM_NO_JOB, &none, 0);
         return;
@@ -1108,37 +1106,36 @@ static void handle_work(struct gm_session *s, struct gm_packet *pkt)
         gm_session_close(s, false);
         return;
     }
-    p->pkt = *pkt;
-    memset(pkt, 0, sizeof(*pkt));
+    gm_packet_take_body(pkt, &p->body, &p->body_len); /* args stay valid */
     p->conn_id = s->conn_id;
     p->cmd.type = STORE_CMD_WORK;
     w = &p->cmd.u.work;
     w->worker = gr_conn_ref(s->srv, s->conn_id);
-    w->handle = p->pkt.args[0];
-    switch (p->pkt.type) {
+    w->handle = pkt->args[0];
+    switch (pkt->type) {
     case GM_WORK_STATUS:
         w->kind = STORE_WORK_STATUS;
-        w->numerator = p->pkt.args[1];
-        w->denominator = p->pkt.args[2];
+        w->numerator = pkt->args[1];
+        w->denominator = pkt->args[2];
         break;
     case GM_WORK_DATA:
         w->kind = STORE_WORK_DATA;
-        w->data = p->pkt.args[1];
+        w->data = pkt->args[1];
         break;
     case GM_WORK_WARNING:
         w->kind = STORE_WORK_WARNING;
-        w->data = p->pkt.args[1];
+        w->data = pkt->args[1];
         break;
     case GM_WORK_COMPLETE:
         w->kind = STORE_WORK_COMPLETE;
-        w->data = p->pkt.args[1];
+        w->data = pkt->args[1];
         break;
     case GM_WORK_FAIL:
         w->kind = STORE_WORK_FAIL;
         break;
     default:
         w->kind = STORE_WORK_EXCEPTION;
-        w->data = p->pkt.args[1];
+        w->data = pkt->args[1];
         break;
     }
     if (w->kind == STORE_WORK_COMPLETE || w->kind == STORE_WORK_FAIL ||
@@ -1560,7 +1557,7 @@ void gm_session_answered(struct gm_session *s, struct gr_proposal *p)
 
 void gm_session_proposal_done(struct gm_session *s, const struct gr_proposal *p)
 {
-    size_t bytes = p->pkt.len;
+    size_t bytes = p->body_len;
 
     GR_ASSERT(s->n_pending > 0);
     s->n_pending--;

@@ -849,8 +849,8 @@ static struct gm_session *idle_worker(struct fixture *f, const char *fn,
     stream_str(&tx, GM_CAN_DO, fn, NULL, NULL, 1);
     stream_str(&tx, GM_ECHO_REQ, "ready", NULL, NULL, 1);
     expect_reply(f, *peer, &tx, GM_ECHO_RES, "ready", 5);
-    for (rounds = 0;
-         rounds < 400 && (gr_server_writing(&f->srv) || f->srv.head != NULL);
+    for (rounds = 0; rounds < 400 &&
+                     (gr_server_writing(&f->srv) || f->srv.pipe.head != NULL);
          rounds++) {
         turn(f);
     }
@@ -987,7 +987,7 @@ static void test_no_job_and_sleep_need_no_batch(void **state)
     uint64_t started;
 
     w = duo_open(f, "quiet", &d);
-    started = f->srv.gen_next;
+    started = f->srv.pipe.gen_next;
     stream_str(&d.wtx, GM_GRAB_JOB, "", NULL, NULL, 0);
     expect_reply(f, d.wpeer, &d.wtx, GM_NO_JOB, NULL, 0);
     stream_str(&d.wtx, GM_PRE_SLEEP, "", NULL, NULL, 0);
@@ -997,8 +997,8 @@ static void test_no_job_and_sleep_need_no_batch(void **state)
     assert_int_equal(count_sleepers(f), 1);
     /* No batch started (a batch is counted in n_batches only once it has
      * committed), and nothing waits for one. */
-    assert_int_equal(f->srv.gen_next, started);
-    assert_null(f->srv.head);
+    assert_int_equal(f->srv.pipe.gen_next, started);
+    assert_null(f->srv.pipe.head);
 
     stream_str(&d.ctx, GM_SUBMIT_JOB_BG, "quiet", "", "job", 3);
     stream_write(&d.ctx, d.cpeer);
@@ -1179,9 +1179,9 @@ static void test_failed_batch_closes_workers_handed_jobs_ahead(void **state)
     grab[1]->next = NULL;
     grab[0]->next = grab[2];
     grab[2]->next = NULL;
-    f->srv.head = grab[0];
+    f->srv.pipe.head = grab[0];
     gr_ahead_failed(&f->srv, grab[1], 8);
-    f->srv.head = NULL;
+    f->srv.pipe.head = NULL;
 
     assert_int_equal(grab[0]->cmd.u.grab.job, 7);
     assert_true(gr_numset_has(&f->srv.handed_out, 7));

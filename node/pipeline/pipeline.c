@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/pipeline/pipeline.c - the queue, the batches' slots and the order
+ * in which finished batches go back to the loop (pipeline.h).
+ *
+ * When a batch is done, the loop hands over the next one FIRST and only
+ * then answers what is durable: the replies (hundreds of socket writes
+ * under load) overlap the next apply and sync instead of delaying them.
+ * Replies keep their order per connection because batches are answered
+ * in order; the Gearman side keeps a connection's early replies behind
+ * its late ones (node/gearman/answer.c).
+ *
+ * Not here: the threads and the write transaction (committer.c).
+ */
+#include "node/pipeline/pipeline.h"
+
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "node/gr.h"
+
+/* The next log index: one past the last entry or the applied index,
+ * whichever is further (the log is compacted behind what is applied). */
+static int recover_index(struct gr_pipeline *pl)
+{
+    struct store_txn *txn;
+    uint64_t first = 0;
+    uint64_t last = 0;
+    uint64_t applied = 0;
+    int rv;
+
+    rv = store_txn_begin(pl->store, false, &txn);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = store_log_bounds(txn, &first, &last);
+    if (rv == 0) {
+        rv = store_applied_index(txn, &applied);
+    }
+    store_txn_abort(txn);
+    if (rv != 0) {
+        return rv;
+    }
+    if (applied > last) {
+        last = applied;
+    }
+    pl->next_index = last + 1;
+    return 0;
+}
+
+int gr_pipeline_init(struct gr_pipeline *pl, struct store *store,
+                     uint64_t min_free_space, char *errmsg, size_t errmsg_len)
+{
+    int rv;
+    int i;
+
+    memset(pl, 0, sizeof(*pl));
+    pl->store = store;
+    pl->node_id = store_node_id(store);
+    pl->incarnation = store_incarnation(store);
+    pl->gen_next = 1;
+    for (i = 0; i < GR_BATCH_SLOTS; i++) {
+        store_effects_init(&pl->slots[i].fx);
+    }
+    gr_committer_init(&pl->c, store, min_free_space);
+    rv = recover_index(pl);
+    if (rv != 0) {
+        snprintf(errmsg, errmsg_len, "reading the log: %s", store_strerror(rv));
+        return GR_ESTORE;
+    }
+    return 0;
+}
+
+void gr_pipeline_set_events(struct gr_pipeline *pl, struct event *commit_ev,
+                            struct event *applied_ev, struct event *done_ev,
+                            struct event *durable_ev)
+{
+    pl->commit_ev = commit_ev;
+    gr_committer_set_events(&pl->c, applied_ev, done_ev, durable_ev);
+}
+
+void gr_pipeline_close(struct gr_pipeline *pl)
+{
+    struct gr_proposal *p;
+    int i;
+
+    while ((p = pl->head) != NULL) {
+        pl->head = p->next;
+        gr_proposal_free(p);
+    }
+    pl->tail = NULL;
+    pl->n_queued = 0;
+    for (i = 0; i < GR_BATCH_SLOTS; i++) {
+        store_effects_close(&pl->slots[i].fx);
+    }
+}
+
+int gr_pipeline_start_threads(struct gr_pipeline *pl, char *errmsg,
+                              size_t errmsg_len)
+{
+    return gr_committer_start(&pl->c, errmsg, errmsg_len);
+}
+
+void gr_pipeline_stop_threads(struct gr_pipeline *pl)
+{
+    gr_committer_stop(&pl->c);
+}
+
+bool gr_pipeline_threaded(const struct gr_pipeline *pl)
+{
+    return gr_committer_running(&pl->c);
+}
+
+void gr_pipeline_propose(struct gr_pipeline *pl, struct gr_proposal *p)
+{
+    p->next = NULL;
+    pl->n_uncommitted++;
+    if (p->cmd.type != 0) {
+        p->cmd.origin.node_id = pl->node_id;
+        p->cmd.origin.incarnation = pl->incarnation;
+        p->cmd.origin.seq = ++pl->seq;
+    }
+    if (pl->tail == NULL) {
+        pl->head = p;
+    } else {
+        pl->tail->next = p;
+    }
+    pl->tail = p;
+    pl->n_queued++;
+    if (pl->commit_ev != NULL && pl->inflight == NULL &&
+        !event_pending(pl->commit_ev, EV_TIMEOUT, NULL)) {
+        event_active(pl->commit_ev, EV_TIMEOUT, 0);
+    }
+}
+
+/* Batches started and not yet answered (each holds a slot). */
+static uint64_t unanswered(const struct gr_pipeline *pl)
+{
+    return pl->gen_next - 1 - pl->gen_answered;
+}
+
+/* The oldest of them (meaningful while unanswered() > 0). */
+static struct gr_batch *oldest_unanswered(struct gr_pipeline *pl)
+{
+    return &pl->slots[(pl->gen_answered + 1) % GR_BATCH_SLOTS];
+}
+
+/* True when batch b may be answered: its commit returned, and it failed
+ * (nothing to wait for), stores nothing of its own, or every commit up to
+ * `durable_gen` is durable and it is one of them. */
+static bool answerable(const struct gr_batch *b, uint64_t durable_gen)
+{
+    return b->done && (b->rv != 0 || b->durable || b->gen <= durable_gen);
+}
+
+struct gr_batch *gr_pipeline_start(struct gr_pipeline *pl)
+{
+    struct gr_batch *b;
+
+    if (pl->head == NULL || pl->inflight != NULL ||
+        unanswered(pl) >= GR_BATCH_SLOTS) {
+        return NULL;
+    }
+    b = &pl->slots[pl->gen_next % GR_BATCH_SLOTS];
+    b->gen = pl->gen_next++;
+    b->props = pl->head;
+    b->n_props = pl->n_queued;
+    b->index = pl->next_index;
+    b->rv = 0;
+    b->done = false;
+    b->durable = false;
+    pl->head = NULL;
+    pl->tail = NULL;
+    pl->n_queued = 0;
+    pl->inflight = b;
+    pl->early_sent = false;
+    pl->inflight_synced = !gr_committer_running(&pl->c);
+    if (pl->inflight_synced) {
+        /* No committer thread (start and close): write and sync here. */
+        gr_committer_write(&pl->c, b);
+    } else {
+        gr_committer_hand(&pl->c, b);
+    }
+    return b;
+}
+
+/* The shared fields exist under a lock only while the threads may run. */
+static void lock(struct gr_pipeline *pl)
+{
+    if (pl->c.sync_init) {
+        gr_committer_lock(&pl->c);
+    }
+}
+
+static void unlock(struct gr_pipeline *pl)
+{
+    if (pl->c.sync_init) {
+        gr_committer_unlock(&pl->c);
+    }
+}
+
+struct gr_batch *gr_pipeline_applied(struct gr_pipeline *pl)
+{
+    bool go;
+
+    lock(pl);
+    go = pl->inflight != NULL && pl->c.applied && !pl->early_sent;
+    if (go) {
+        pl->early_sent = true;
+    }
+    unlock(pl);
+    return go ? pl->inflight : NULL;
+}
+
+struct gr_batch *gr_pipeline_collect(struct gr_pipeline *pl, bool *early)
+{
+    struct gr_batch *b = pl->inflight;
+    uint64_t end;
+    int rv;
+
+    lock(pl);
+    if (b == NULL || !pl->c.done) {
+        unlock(pl);
+        return NULL;
+    }
+    rv = pl->c.rv;
+    end = pl->c.index_end;
+    *early = pl->c.applied && !pl->early_sent;
+    pl->early_sent = true;
+    pl->c.done = false;
+    pl->c.applied = false;
+    unlock(pl);
+    b->rv = rv;
+    b->done = true;
+    /* Synced here; or nothing appended: nothing of its own to wait for
+     * (its replies still follow the earlier batches'). */
+    b->durable = pl->inflight_synced || end == pl->next_index;
+    pl->inflight = NULL;
+    pl->n_uncommitted -= b->n_props;
+    pl->n_batches++;
+    pl->n_batched += end - pl->next_index;
+    if (rv == 0) {
+        /* A failed batch kept nothing: the next one reuses its indexes. */
+        pl->next_index = end;
+    }
+    return b;
+}
+
+uint64_t gr_pipeline_durable(struct gr_pipeline *pl)
+{
+    uint64_t durable;
+
+    if (!pl->c.sync_init) {
+        return 0;
+    }
+    gr_committer_lock(&pl->c);
+    durable = pl->c.durable_gen;
+    gr_committer_unlock(&pl->c);
+    return durable;
+}
+
+struct gr_batch *gr_pipeline_answer_next(struct gr_pipeline *pl,
+                                         uint64_t durable)
+{
+    struct gr_batch *b;
+
+    if (unanswered(pl) == 0) {
+        return NULL;
+    }
+    b = oldest_unanswered(pl);
+    if (!answerable(b, durable)) {
+        return NULL;
+    }
+    pl->gen_answered = b->gen;
+    return b;
+}
+
+/* True when the batch in flight can be collected or the oldest
+ * unanswered one answered. Called with the lock held. */
+static bool progress(struct gr_pipeline *pl)
+{
+    if (pl->inflight != NULL && pl->c.done) {
+        return true;
+    }
+    return unanswered(pl) == 0 ||
+           answerable(oldest_unanswered(pl), pl->c.durable_gen);
+}
+
+void gr_pipeline_wait(struct gr_pipeline *pl)
+{
+    if (!pl->c.sync_init) {
+        return; /* without threads nothing is ever left waiting */
+    }
+    gr_committer_lock(&pl->c);
+    while (!progress(pl)) {
+        gr_committer_wait(&pl->c);
+    }
+    gr_committer_unlock(&pl->c);
+}
+
+bool gr_pipeline_writing(const struct gr_pipeline *pl)
+{
+    return pl->inflight != NULL || unanswered(pl) > 0;
+}
+
+bool gr_pipeline_in_flight(const struct gr_pipeline *pl)
+{
+    return pl->inflight != NULL;
+}
+
+bool gr_pipeline_is_empty(const struct gr_pipeline *pl)
+{
+    return pl->inflight == NULL && pl->head == NULL;
+}
+
+bool gr_pipeline_has_queued(const struct gr_pipeline *pl)
+{
+    return pl->head != NULL;
+}
+
+void gr_pipeline_stats(const struct gr_pipeline *pl,
+                       struct gr_pipeline_stats *out)
+{
+    out->n_batches = pl->n_batches;
+    out->n_batched = pl->n_batched;
+    out->n_syncs = pl->c.n_syncs;
+    out->apply_us = pl->c.apply_us;
+    out->commit_us = pl->c.commit_us;
+    out->idle_us = pl->c.idle_us;
+}
