@@ -3,9 +3,9 @@
  * allocation wrapper, GR_ASSERT and GR_LOG.
  *
  * Kept tiny on purpose: anything with more than one concept in it gets its
- * own header (gm_codec.h, gm_session.h, admin.h, config.h, loop.h).
+ * own header (config.h, space.h, numset.h, and the folders' own).
  *
- * Not here: Gearman wire constants (gm_codec.h), flags (config.h).
+ * Not here: Gearman wire constants (gearman/codec.h), flags (config.h).
  */
 #ifndef GEARRAFT_GR_H
 #define GEARRAFT_GR_H

@@ -1,20 +1,26 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/loop.c - the server's event loop: it owns the parts (sessions, the
- * commit pipeline, the fast path's ledger), drives the pipeline and routes
- * every batch it hands back.
+ * node/loop.c - the server's event loop: it owns the parts (loop.h),
+ * drives the commit pipeline and routes every batch it hands back.
  *
  * Proposals queue up while the loop reads sockets. A low-priority event
  * (priority 1 of 2) starts the batch once per turn, after every ready I/O
  * callback of that turn (libevent runs only the best priority that has
  * active events), so one fsync covers every job that arrived in the turn
- * (group commit, redis's beforeSleep). The pipeline (node/pipeline/)
- * writes it on its own thread and hands it back three times: applied
- * (early answers may leave), done (bookkeeping, and the next batch
- * starts), durable (late answers leave, in batch order). No reply that
- * acknowledges state leaves before the commit that makes it true.
+ * (group commit, redis's beforeSleep). The pipeline writes it on its own
+ * thread and hands it back three times, and the loop routes each:
+ *
+ *   applied  the fast path notes what the batch took or dropped; its
+ *            early answers leave (node/gearman/answer.c)
+ *   done     the fast path settles it; a failed batch voids the jobs
+ *            handed out ahead of it; the next batch starts
+ *   durable  its late answers leave, in batch order; its proposals are
+ *            freed (internal ones of a failed batch are retried)
+ *
+ * No reply that acknowledges state leaves before the commit that makes
+ * it true.
  *
  * Not here: the write itself (node/pipeline/), request handling
- * (node/gearman/session.c), what an effect becomes (node/gearman/answer.c).
+ * (node/gearman/), what the fast path decides (node/alone/).
  */
 #include "node/loop.h"
 
@@ -28,445 +34,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "node/alone/ahead.h"
-#include "node/alone/relay.h"
 #include "node/gearman/answer.h"
+#include "node/gearman/conn.h"
+#include "node/gearman/funcs.h"
+#include "node/gearman/handout.h"
+#include "node/gearman/relay.h"
 #include "node/gearman/session.h"
 
-#define N_BUCKETS      4096
-#define SPACE_CHECK_MS 200
-#define RETRY_MS       1000
-
-struct gr_known_func {
-    struct gr_known_func *next;
-    size_t len;
-    uint8_t name[];
-};
+#define RETRY_MS 1000
 
 static void run_batch(struct gr_server *srv);
 
 /* ---------------------------------------------------------------------
- * Proposals and what the loop can tell of them before they are applied.
+ * The epoch timer and retries.
  */
-
-struct store_conn_ref gr_conn_ref(const struct gr_server *srv, uint64_t conn_id)
-{
-    struct store_conn_ref r;
-
-    r.node_id = srv->node_id;
-    r.incarnation = srv->incarnation;
-    r.conn_id = conn_id;
-    return r;
-}
-
-/* True if p may take or drop queued jobs in ways the loop does not know
- * before it is applied: what a GRAB not naming its job takes, which jobs
- * a release, timeout, cancel or departure requeues or drops. A
- * submission only adds or joins, WORK_* ends running jobs, and a GRAB
- * naming its job takes that one. */
-static bool may_take_or_drop(const struct gr_proposal *p)
-{
-    if (p->cmd.type == 0) {
-        return false; /* local replies only */
-    }
-    switch (p->cmd.type) {
-    case STORE_CMD_NOOP:
-    case STORE_CMD_SUBMIT:
-    case STORE_CMD_WORK:
-        return false;
-    case STORE_CMD_GRAB:
-        return p->cmd.u.grab.job == 0;
-    default:
-        return true;
-    }
-}
-
-/* A GRAB limited to jobs from min_job on: what it may take is bounded
- * (gr_pick_floor), so it does not blind the picks. */
-static bool is_restricted(const struct gr_proposal *p)
-{
-    return p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.min_job != 0;
-}
-
-/* p's effect on queued jobs is known now (applied or committed). */
-static void unmark(struct gr_server *srv, struct gr_proposal *p)
-{
-    if (p->blind) {
-        p->blind = false;
-        srv->n_blind--;
-    }
-    if (p->restricted) {
-        p->restricted = false;
-        srv->n_restricted--;
-    }
-}
-
-uint64_t gr_pick_floor(const struct gr_server *srv)
-{
-    struct gr_proposal *lists[2];
-    const struct gr_proposal *p;
-    int i;
-
-    if (srv->n_restricted == 0) {
-        return UINT64_MAX;
-    }
-    /* min_job only grows with the committed state, so the oldest such
-     * GRAB not yet applied has the lowest. */
-    gr_pipeline_uncommitted(&srv->pipe, lists);
-    for (i = 0; i < 2; i++) {
-        for (p = lists[i]; p != NULL; p = p->next) {
-            if (p->restricted) {
-                return p->cmd.u.grab.min_job;
-            }
-        }
-    }
-    return UINT64_MAX;
-}
-
-/* True if p may requeue a running job (worker or node gone, timeout): a
- * job the loop cannot see as queued until the batch is committed, and
- * that a GRAB limited by min_job would pass over - so p stays blind
- * until then. */
-static bool requeues(const struct gr_proposal *p)
-{
-    return p->cmd.type == STORE_CMD_RELEASE ||
-           p->cmd.type == STORE_CMD_JOB_TIMEOUT ||
-           p->cmd.type == STORE_CMD_NODE_GONE;
-}
-
-/* Adds to srv->applied_out (add) or takes out of it the jobs that the
- * proposals of batch b that may take or drop one did take or drop (their
- * ASSIGN and JOB_DONE effects). Returns false if out of memory. */
-static bool taken_or_dropped(struct gr_server *srv, const struct gr_batch *b,
-                             bool add)
-{
-    const struct gr_proposal *p;
-    size_t i;
-
-    for (p = b->props; p != NULL; p = p->next) {
-        for (i = p->fx_begin; may_take_or_drop(p) && i < p->fx_end; i++) {
-            const struct store_effect *e = &b->fx.v[i];
-
-            if (e->type != STORE_FX_ASSIGN && e->type != STORE_FX_JOB_DONE) {
-                continue;
-            }
-            if (!add) {
-                gr_numset_del(&srv->applied_out, e->job);
-            } else if (gr_numset_add(&srv->applied_out, e->job) != 0) {
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
-/* Batch b is applied: the jobs it took or dropped are known now
- * (ASSIGN, JOB_DONE), which is all its blind proposals could do to
- * queued jobs but requeue them (requeues); until it is committed, picks
- * pass over them. */
-static void note_applied(struct gr_server *srv, struct gr_batch *b)
-{
-    struct gr_proposal *p;
-
-    /* settle_batch takes out whatever went in */
-    srv->noted[b->gen % GR_BATCH_SLOTS] = true;
-    if (!taken_or_dropped(srv, b, true)) {
-        return; /* out of memory: its proposals stay blind */
-    }
-    for (p = b->props; p != NULL; p = p->next) {
-        if (!requeues(p)) {
-            unmark(srv, p);
-        }
-    }
-}
-
-/* Batch b is committed (or failed): what it handed out, took or dropped
- * is now in the state the loop reads. */
-static void settle_batch(struct gr_server *srv, struct gr_batch *b)
-{
-    bool *noted = &srv->noted[b->gen % GR_BATCH_SLOTS];
-    struct gr_proposal *p;
-
-    if (*noted) {
-        (void)taken_or_dropped(srv, b, false);
-    }
-    *noted = false;
-    for (p = b->props; p != NULL; p = p->next) {
-        unmark(srv, p);
-        if (p->unsure) {
-            p->unsure = false;
-            srv->n_unsure--;
-            srv->n_limits -= p->cmd.type == STORE_CMD_MAXQUEUE;
-        }
-        if (p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.job != 0) {
-            gr_numset_del(&srv->handed_out, p->cmd.u.grab.job);
-        }
-    }
-}
-
-void gr_propose(struct gr_server *srv, struct gr_proposal *p)
-{
-    p->restricted = is_restricted(p);
-    p->blind = may_take_or_drop(p) && !p->restricted;
-    srv->n_blind += p->blind;
-    srv->n_restricted += p->restricted;
-    gr_ahead_classify(srv, p);
-    gr_pipeline_propose(&srv->pipe, p);
-}
-
-/* ---------------------------------------------------------------------
- * Sessions by id.
- */
-
-static size_t bucket_of(const struct gr_server *srv, uint64_t id)
-{
-    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 40) % srv->n_buckets;
-}
-
-struct gm_session *gr_session_find(struct gr_server *srv, uint64_t conn_id)
-{
-    struct gm_session *s = srv->buckets[bucket_of(srv, conn_id)];
-
-    while (s != NULL && s->conn_id != conn_id) {
-        s = s->hnext;
-    }
-    return s;
-}
-
-void gr_session_register(struct gr_server *srv, struct gm_session *s)
-{
-    size_t b;
-
-    s->conn_id = ++srv->next_conn_id;
-    b = bucket_of(srv, s->conn_id);
-    s->hnext = srv->buckets[b];
-    srv->buckets[b] = s;
-    s->prev = NULL;
-    s->next = srv->sessions;
-    if (srv->sessions != NULL) {
-        srv->sessions->prev = s;
-    }
-    srv->sessions = s;
-    srv->n_sessions++;
-}
-
-void gr_session_unregister(struct gr_server *srv, struct gm_session *s)
-{
-    struct gm_session **pp = &srv->buckets[bucket_of(srv, s->conn_id)];
-
-    while (*pp != NULL && *pp != s) {
-        pp = &(*pp)->hnext;
-    }
-    if (*pp == s) {
-        *pp = s->hnext;
-    }
-    if (s->prev != NULL) {
-        s->prev->next = s->next;
-    } else if (srv->sessions == s) {
-        srv->sessions = s->next;
-    }
-    if (s->next != NULL) {
-        s->next->prev = s->prev;
-    }
-    s->next = NULL;
-    s->prev = NULL;
-    srv->n_sessions--;
-}
-
-void gr_session_want_flush(struct gr_server *srv, struct gm_session *s)
-{
-    if (s->in_flush || s->state == GM_SS_CLOSED) {
-        return;
-    }
-    s->in_flush = true;
-    s->flush_next = srv->flush_list;
-    srv->flush_list = s;
-}
-
-void gr_sessions_flush(struct gr_server *srv)
-{
-    struct gm_session *s;
-
-    while ((s = srv->flush_list) != NULL) {
-        srv->flush_list = s->flush_next;
-        s->flush_next = NULL;
-        s->in_flush = false;
-        gm_session_flush(s);
-    }
-}
-
-void gr_session_reap_later(struct gr_server *srv, struct gm_session *s)
-{
-    s->dead_next = srv->dead;
-    srv->dead = s;
-    event_active(srv->reap_ev, EV_TIMEOUT, 0);
-}
-
-static void on_reap(evutil_socket_t fd, short what, void *arg)
-{
-    struct gr_server *srv = arg;
-    struct gm_session *s;
-    struct gm_session **pp;
-
-    (void)fd;
-    (void)what;
-    /* A dead session may still sit on the flush list. */
-    pp = &srv->flush_list;
-    while (*pp != NULL) {
-        if ((*pp)->state == GM_SS_CLOSED) {
-            (*pp)->in_flush = false;
-            *pp = (*pp)->flush_next;
-        } else {
-            pp = &(*pp)->flush_next;
-        }
-    }
-    while ((s = srv->dead) != NULL) {
-        srv->dead = s->dead_next;
-        gm_session_free(s);
-    }
-}
-
-/* ---------------------------------------------------------------------
- * Known functions (CAN_DO), for admin status.
- */
-
-int gr_known_func_add(struct gr_server *srv, const uint8_t *name, size_t len)
-{
-    struct gr_known_func *k;
-    struct gr_proposal *p;
-
-    for (k = srv->known; k != NULL; k = k->next) {
-        if (k->len == len && memcmp(k->name, name, len) == 0) {
-            return 0;
-        }
-    }
-    k = gr_malloc(sizeof(*k) + len);
-    p = gr_proposal_new();
-    if (k == NULL || p == NULL || (p->owned = gr_malloc(len + 1)) == NULL) {
-        gr_free(k);
-        gr_proposal_free(p);
-        return GR_ENOMEM;
-    }
-    k->len = len;
-    if (len > 0) {
-        memcpy(k->name, name, len);
-        memcpy(p->owned, name, len);
-    }
-    k->next = srv->known;
-    srv->known = k;
-    /* gearmand creates a function on CAN_DO (status lists it at 0 0 N); so
-     * do we, durably, once per name and process. Nobody waits for the
-     * reply: the admin ref names no connection. */
-    p->cmd.type = STORE_CMD_FUNC_CREATE;
-    p->cmd.u.admin.admin = gr_conn_ref(srv, 0);
-    p->cmd.u.admin.function.base = p->owned;
-    p->cmd.u.admin.function.len = len;
-    p->retry = true;
-    gr_propose(srv, p);
-    return 0;
-}
-
-void gr_known_func_remove(struct gr_server *srv, const uint8_t *name,
-                          size_t len)
-{
-    struct gr_known_func **pp = &srv->known;
-
-    while (*pp != NULL) {
-        if ((*pp)->len == len && memcmp((*pp)->name, name, len) == 0) {
-            struct gr_known_func *k = *pp;
-
-            *pp = k->next;
-            gr_free(k);
-            return;
-        }
-        pp = &(*pp)->next;
-    }
-}
-
-/* ---------------------------------------------------------------------
- * Space, wake-ups and the epoch timer.
- */
-
-static void check_space(struct gr_server *srv, bool force)
-{
-    struct store_stat st;
-    uint64_t now = gr_now_ms();
-    uint64_t map_need;
-    bool ok;
-
-    if (!force && now - srv->space_checked_ms < SPACE_CHECK_MS) {
-        return;
-    }
-    srv->space_checked_ms = now;
-    srv->space_admitted = 0;
-    if (store_stat(srv->store, &st) != 0) {
-        return;
-    }
-    /* A map smaller than 8x the threshold (tests) keeps 1/8 free. */
-    map_need = srv->cfg->min_free_space;
-    if (map_need > st.map_size / 8) {
-        map_need = st.map_size / 8;
-    }
-    /* Look again before a quarter of the headroom can have been
-     * admitted since this look, however fast submissions come. */
-    srv->space_recheck = map_need / 4;
-    ok =
-        st.map_size - (st.map_used < st.map_size ? st.map_used : st.map_size) >=
-            map_need &&
-        st.disk_free >= srv->cfg->min_free_space;
-    if (ok != srv->space_ok) {
-        if (ok) {
-            GR_LOG(GR_LOG_WARN, "loop",
-                   "storage headroom is back: accepting submissions");
-        } else {
-            GR_LOG(GR_LOG_ERROR, "loop",
-                   "storage nearly full (map %llu of %llu bytes used, disk "
-                   "%llu bytes free): refusing submissions",
-                   (unsigned long long)st.map_used,
-                   (unsigned long long)st.map_size,
-                   (unsigned long long)st.disk_free);
-        }
-    }
-    srv->space_ok = ok;
-}
-
-bool gr_server_has_space(struct gr_server *srv, size_t bytes)
-{
-    check_space(srv, srv->space_admitted >= srv->space_recheck);
-    srv->space_admitted += bytes;
-    return srv->space_ok;
-}
-
-void gr_server_wake(struct gr_server *srv, const struct store_buf *funcs,
-                    size_t *budget, size_t n)
-{
-    struct gm_session *s;
-    struct gm_session *next;
-    size_t i;
-
-    /* gm_session_wake() takes a session off the list: keep `next`. */
-    for (s = srv->sleepers; s != NULL; s = next) {
-        next = s->sleep_next;
-        if (funcs == NULL) {
-            gm_session_wake(s);
-            continue;
-        }
-        for (i = 0; i < n; i++) {
-            if ((budget == NULL || budget[i] > 0) &&
-                gm_session_can_do(s, funcs[i].base, funcs[i].len)) {
-                gm_session_wake(s);
-                if (budget != NULL) {
-                    budget[i]--;
-                }
-                break;
-            }
-        }
-    }
-}
 
 static void arm_due_timer(struct gr_server *srv)
 {
@@ -501,8 +85,8 @@ static void on_due(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    gr_server_wake(srv, NULL, NULL, 0);
-    gr_sessions_flush(srv);
+    gm_hub_wake(&srv->gm, NULL, NULL, 0);
+    gm_hub_flush(&srv->gm);
     arm_due_timer(srv);
 }
 
@@ -516,14 +100,12 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     while ((p = srv->retry_head) != NULL) {
         srv->retry_head = p->next;
         p->retry = true;
-        gr_propose(srv, p);
+        gm_propose(&srv->gm, p);
     }
 }
 
 /* ---------------------------------------------------------------------
- * Routing what the pipeline hands back: the batch's early answers when
- * it is applied, its bookkeeping when its commit returns, and its late
- * answers once it is durable, in batch order.
+ * Routing what the pipeline hands back.
  */
 
 /* Frees an answered batch's proposals (ok: committed, not failed);
@@ -542,7 +124,7 @@ static bool free_batch(struct gr_server *srv, struct gr_proposal *batch,
         batch = p->next;
         epoch |= p->cmd.type == STORE_CMD_SUBMIT && p->cmd.u.submit.when != 0;
         if (p->handed_to != 0) {
-            gr_relay_submit_done(srv, p, ok);
+            gm_relay_submit_done(&srv->gm, p, ok);
         }
         if (p->retry) {
             p->next = srv->retry_head;
@@ -556,28 +138,6 @@ static bool free_batch(struct gr_server *srv, struct gr_proposal *batch,
         evtimer_add(srv->retry_ev, &tv);
     }
     return epoch;
-}
-
-/* Sessions that wait to read state until no batch is in flight. (A
- * session that holds a frame only behind its own proposals is resumed
- * when they are answered, gm_session_proposal_done.) */
-static void resume_readers(struct gr_server *srv)
-{
-    struct gm_session *s;
-    struct gm_session *next;
-
-    for (s = srv->sessions; s != NULL && srv->n_wait_readers > 0; s = next) {
-        next = s->next;
-        if (s->state == GM_SS_WAIT_COMMIT && s->held_reads) {
-            gm_session_resume(s);
-        }
-    }
-    gr_sessions_flush(srv);
-}
-
-bool gr_server_writing(const struct gr_server *srv)
-{
-    return gr_pipeline_writing(&srv->pipe);
 }
 
 /* Batch b's commit returned (or failed) and it is durable: answer it,
@@ -594,33 +154,32 @@ static void finish_batch(struct gr_server *srv, struct gr_batch *b)
                store_strerror(b->rv), store_errmsg(srv->store),
                b->rv == STORE_ENOSPC ? "storage-full" : "failed");
         if (b->rv == STORE_ENOSPC) {
-            srv->space_ok = false;
-            srv->space_checked_ms = gr_now_ms();
+            gr_space_exhausted(&srv->gm.space);
         }
         for (p = b->props; p != NULL; p = p->next) {
             p->retry = p->retry && p->conn_id == 0 && p->cmd.type != 0;
         }
-        gr_answer_failed(srv, b);
+        gm_answer_failed(&srv->gm, b);
         (void)free_batch(srv, b->props, false);
-        gr_sessions_flush(srv);
+        gm_hub_flush(&srv->gm);
         goto next;
     }
     for (p = b->props; p != NULL; p = p->next) {
         p->retry = false;
     }
-    gr_answer_committed(srv, b);
+    gm_answer_committed(&srv->gm, b);
     /* Workers that went to sleep while the commit ran read the state
      * without this batch: wake them now (at most one NOOP each). */
-    gr_answer_wake(srv, b);
+    gm_answer_wake(&srv->gm, b);
     epoch = free_batch(srv, b->props, true);
-    check_space(srv, false);
+    gr_space_check(&srv->gm.space, false);
     if (epoch) {
         arm_due_timer(srv);
     }
-    gr_sessions_flush(srv);
+    gm_hub_flush(&srv->gm);
 next:
     if (!gr_pipeline_writing(&srv->pipe)) {
-        resume_readers(srv);
+        gm_hub_resume_readers(&srv->gm);
     }
     if (gr_pipeline_in_flight(&srv->pipe)) {
         /* The next batch is on its way already; it ends in on_done. */
@@ -655,20 +214,10 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (b != NULL) {
-        note_applied(srv, b);
-        gr_answer_early(srv, b);
+        gr_alone_applied(&srv->alone, b);
+        gm_answer_early(&srv->gm, b);
     }
 }
-
-/* True if a session holds a request that reads queue state: such reads
- * run only while no batch is being written, so the next batch waits for
- * them rather than starving them under load. */
-static bool readers_waiting(const struct gr_server *srv)
-{
-    return srv->n_wait_readers > 0;
-}
-
-static void run_batch(struct gr_server *srv);
 
 /* The batch in flight has committed (or failed). */
 static void collect(struct gr_server *srv)
@@ -680,17 +229,20 @@ static void collect(struct gr_server *srv)
     if (b == NULL) {
         return;
     }
-    settle_batch(srv, b);
+    gr_alone_settled(&srv->alone, b);
     if (b->rv != 0) {
-        gr_ahead_failed(srv, b->props, b->index);
+        gm_handout_failed(&srv->gm, b->props, b->index);
     }
+    /* A session holding a read of queue state: such reads run only while
+     * no batch is being written, so the next batch waits for them rather
+     * than starving them under load. */
     if (gr_pipeline_threaded(&srv->pipe) &&
-        gr_pipeline_has_queued(&srv->pipe) && !srv->closing_all &&
-        !readers_waiting(srv)) {
+        gr_pipeline_has_queued(&srv->pipe) && !srv->gm.closing_all &&
+        srv->gm.n_wait_readers == 0) {
         run_batch(srv); /* the next batch overlaps the answers below */
     }
     if (early) {
-        gr_answer_early(srv, b);
+        gm_answer_early(&srv->gm, b);
     }
     answer_durable(srv);
 }
@@ -727,7 +279,7 @@ static void run_batch(struct gr_server *srv)
     if (b == NULL) {
         return; /* it starts when the one in flight ends or is answered */
     }
-    gr_answer_begin(srv, b);
+    gm_answer_begin(&srv->gm, b);
     if (!gr_pipeline_threaded(&srv->pipe)) {
         collect(srv); /* start and close: written and synced already */
     }
@@ -761,7 +313,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 
     (void)l;
     (void)socklen;
-    if (srv->stopping || srv->n_sessions >= srv->cfg->max_connections) {
+    if (srv->stopping || srv->gm.n_sessions >= srv->cfg->max_connections) {
         GR_LOG(GR_LOG_WARN, "loop", "connection refused: %s",
                srv->stopping ? "shutting down" : "--max-connections reached");
         close(fd);
@@ -777,7 +329,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1) {
         GR_LOG(GR_LOG_DEBUG, "loop", "TCP_NODELAY: %s", strerror(errno));
     }
-    if (gm_session_new(srv, fd, ip, &s) != 0) {
+    if (gm_session_new(&srv->gm, fd, ip, &s) != 0) {
         GR_LOG(GR_LOG_ERROR, "loop", "out of memory: connection dropped");
         return;
     }
@@ -838,7 +390,6 @@ static uint64_t running_jobs(struct gr_server *srv)
 void gr_server_shutdown(struct gr_server *srv, bool graceful)
 {
     struct timeval tv = {0, 0};
-    struct gm_session *s;
 
     if (srv->listener != NULL) {
         evconnlistener_disable(srv->listener);
@@ -857,14 +408,18 @@ void gr_server_shutdown(struct gr_server *srv, bool graceful)
     /* Stop reading requests, so that a steady stream of them cannot keep
      * the loop alive; the batch of this turn still commits, then the loop
      * ends. */
-    for (s = srv->sessions; s != NULL; s = s->next) {
-        event_del(s->read_ev);
-    }
+    gm_hub_stop_reading(&srv->gm);
     if (gr_pipeline_has_queued(&srv->pipe) || gr_pipeline_writing(&srv->pipe)) {
         event_active(srv->commit_ev, EV_TIMEOUT, 0);
     } else {
         event_base_loopexit(srv->base, NULL);
     }
+}
+
+/* The admin `shutdown` (the hub's hook). */
+static void admin_shutdown(void *arg, bool graceful)
+{
+    gr_server_shutdown(arg, graceful);
 }
 
 static int open_listener(struct gr_server *srv)
@@ -908,26 +463,25 @@ static int new_events(struct gr_server *srv)
     srv->done_ev = event_new(base, -1, 0, on_done, srv);
     srv->applied_ev = event_new(base, -1, 0, on_applied, srv);
     srv->durable_ev = event_new(base, -1, 0, on_durable, srv);
-    srv->reap_ev = event_new(base, -1, 0, on_reap, srv);
     srv->due_ev = evtimer_new(base, on_due, srv);
     srv->retry_ev = evtimer_new(base, on_retry, srv);
     srv->sig_ev[0] = evsignal_new(base, SIGTERM, on_signal, srv);
     srv->sig_ev[1] = evsignal_new(base, SIGINT, on_signal, srv);
-    if (srv->commit_ev == NULL || srv->reap_ev == NULL ||
-        srv->done_ev == NULL || srv->applied_ev == NULL ||
-        srv->durable_ev == NULL || srv->due_ev == NULL ||
-        srv->retry_ev == NULL || srv->sig_ev[0] == NULL ||
-        srv->sig_ev[1] == NULL) {
+    if (srv->commit_ev == NULL || srv->done_ev == NULL ||
+        srv->applied_ev == NULL || srv->durable_ev == NULL ||
+        srv->due_ev == NULL || srv->retry_ev == NULL ||
+        srv->sig_ev[0] == NULL || srv->sig_ev[1] == NULL) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
         return GR_ENOMEM;
     }
     event_priority_set(srv->commit_ev, 1);
-    event_priority_set(srv->reap_ev, 0);
     event_priority_set(srv->done_ev, 0);
     event_priority_set(srv->applied_ev, 0);
     event_priority_set(srv->durable_ev, 0);
     event_add(srv->sig_ev[0], NULL);
     event_add(srv->sig_ev[1], NULL);
+    gr_pipeline_set_events(&srv->pipe, srv->commit_ev, srv->applied_ev,
+                           srv->done_ev, srv->durable_ev);
     return 0;
 }
 
@@ -936,9 +490,10 @@ static int new_events(struct gr_server *srv)
  * GR_ESTORE. */
 static int requeue_previous(struct gr_server *srv)
 {
+    uint64_t incarnation = store_incarnation(srv->store);
     struct gr_proposal *p;
 
-    if (srv->incarnation <= 1) {
+    if (incarnation <= 1) {
         return 0;
     }
     p = gr_proposal_new();
@@ -946,10 +501,10 @@ static int requeue_previous(struct gr_server *srv)
         return GR_ENOMEM;
     }
     p->cmd.type = STORE_CMD_NODE_GONE;
-    p->cmd.u.node_gone.node_id = srv->node_id;
-    p->cmd.u.node_gone.incarnation = srv->incarnation - 1;
+    p->cmd.u.node_gone.node_id = store_node_id(srv->store);
+    p->cmd.u.node_gone.incarnation = incarnation - 1;
     p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
-    gr_propose(srv, p);
+    gm_propose(&srv->gm, p);
     run_batch(srv);
     if (srv->retry_head != NULL) {
         snprintf(srv->errmsg, sizeof(srv->errmsg),
@@ -969,19 +524,10 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     memset(srv, 0, sizeof(*srv));
     srv->base = base;
     srv->cfg = cfg;
-    srv->space_ok = true;
-    srv->decides_alone = true;
-    srv->n_buckets = N_BUCKETS;
-    srv->buckets = gr_calloc(N_BUCKETS, sizeof(*srv->buckets));
-    if (srv->buckets == NULL) {
-        snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
-        return GR_ENOMEM;
-    }
     if (event_base_priority_init(base, 2) != 0) {
         snprintf(srv->errmsg, sizeof(srv->errmsg),
                  "event_base_priority_init failed");
-        rv = GR_EIO;
-        goto err_free_buckets;
+        return GR_EIO;
     }
     memset(&sc, 0, sizeof(sc));
     sc.dir = cfg->data_dir;
@@ -990,26 +536,29 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     sc.node_id = 1;
     rv = store_open(&sc, &srv->store, srv->errmsg, sizeof(srv->errmsg));
     if (rv != 0) {
-        rv = GR_ESTORE;
-        goto err_free_buckets;
+        return GR_ESTORE;
     }
-    srv->node_id = store_node_id(srv->store);
-    srv->incarnation = store_incarnation(srv->store);
     rv = gr_pipeline_init(&srv->pipe, srv->store, cfg->min_free_space,
                           srv->errmsg, sizeof(srv->errmsg));
     if (rv != 0) {
         goto err_close_store;
     }
+    gr_alone_init(&srv->alone, srv->store, &srv->pipe);
+    rv = gm_hub_init(&srv->gm, base, cfg, srv->store, &srv->pipe, &srv->alone);
+    if (rv != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
+        goto err_close_hub;
+    }
+    srv->gm.shutdown = admin_shutdown;
+    srv->gm.shutdown_arg = srv;
     rv = new_events(srv);
     if (rv == 0) {
-        gr_pipeline_set_events(&srv->pipe, srv->commit_ev, srv->applied_ev,
-                               srv->done_ev, srv->durable_ev);
         rv = requeue_previous(srv);
     }
     if (rv != 0) {
         goto err_free_events;
     }
-    check_space(srv, true);
+    gr_space_check(&srv->gm.space, true);
     arm_due_timer(srv);
     rv = open_listener(srv);
     if (rv == 0) {
@@ -1023,21 +572,21 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
            "serving on %s:%u, data in %s, node %llu incarnation %llu, "
            "next log index %llu",
            cfg->listen, (unsigned)cfg->port, cfg->data_dir,
-           (unsigned long long)srv->node_id,
-           (unsigned long long)srv->incarnation,
+           (unsigned long long)store_node_id(srv->store),
+           (unsigned long long)store_incarnation(srv->store),
            (unsigned long long)srv->pipe.next_index);
     return 0;
 
 err_free_events:
     gr_server_close(srv);
     return rv;
+err_close_hub:
+    gm_hub_close(&srv->gm);
+    gr_alone_close(&srv->alone);
 err_close_store:
     gr_pipeline_close(&srv->pipe);
     store_close(srv->store);
     srv->store = NULL;
-err_free_buckets:
-    gr_free(srv->buckets);
-    srv->buckets = NULL;
     return rv;
 }
 
@@ -1069,7 +618,8 @@ static void log_batch_stats(const struct gr_server *srv)
            st.n_batches ? (double)st.n_batched / (double)st.n_batches : 0.0,
            per_batch_ms(&st, st.apply_us), per_batch_ms(&st, st.commit_us),
            per_batch_ms(&st, st.idle_us), (unsigned long long)st.n_syncs,
-           (unsigned long long)srv->n_ahead, (unsigned long long)srv->n_relays);
+           (unsigned long long)srv->alone.n_ahead,
+           (unsigned long long)srv->alone.n_relays);
 }
 
 static void free_event(struct event **ev)
@@ -1081,11 +631,10 @@ static void free_event(struct event **ev)
 }
 
 /* Frees what is left once the sessions are gone: queued proposals,
- * known names, events, effect sets. */
+ * known names, the parts, events. */
 static void free_state(struct gr_server *srv)
 {
     struct gr_proposal *p;
-    struct gr_known_func *k;
     int i;
 
     gr_pipeline_close(&srv->pipe);
@@ -1093,14 +642,13 @@ static void free_state(struct gr_server *srv)
         srv->retry_head = p->next;
         gr_proposal_free(p);
     }
-    while ((k = srv->known) != NULL) {
-        srv->known = k->next;
-        gr_free(k);
+    gm_known_free(&srv->gm);
+    for (i = 0; i < GR_BATCH_SLOTS; i++) {
+        gm_marks_free(&srv->gm.marks[i]);
     }
-    gr_numset_free(&srv->handed_out);
-    gr_numset_free(&srv->applied_out);
+    gm_hub_close(&srv->gm);
+    gr_alone_close(&srv->alone);
     free_event(&srv->commit_ev);
-    free_event(&srv->reap_ev);
     free_event(&srv->done_ev);
     free_event(&srv->applied_ev);
     free_event(&srv->durable_ev);
@@ -1108,15 +656,10 @@ static void free_state(struct gr_server *srv)
     free_event(&srv->retry_ev);
     free_event(&srv->sig_ev[0]);
     free_event(&srv->sig_ev[1]);
-    for (i = 0; i < GR_BATCH_SLOTS; i++) {
-        gr_answer_marks_free(&srv->marks[i]);
-    }
 }
 
 void gr_server_close(struct gr_server *srv)
 {
-    struct gm_session *s;
-
     if (srv->listener != NULL) {
         evconnlistener_free(srv->listener);
         srv->listener = NULL;
@@ -1128,12 +671,7 @@ void gr_server_close(struct gr_server *srv)
         run_batch(srv);
     }
     log_batch_stats(srv);
-    srv->closing_all = true;
-    while ((s = srv->sessions) != NULL) {
-        gm_session_flush(s);
-        gm_session_close(s, false);
-    }
-    on_reap(-1, 0, srv);
+    gm_hub_close_all(&srv->gm);
     /* Sessions closing just now proposed their goodbyes: persist them. */
     if (srv->store != NULL && gr_pipeline_has_queued(&srv->pipe)) {
         run_batch(srv);
@@ -1143,6 +681,4 @@ void gr_server_close(struct gr_server *srv)
         store_close(srv->store);
         srv->store = NULL;
     }
-    gr_free(srv->buckets);
-    srv->buckets = NULL;
 }

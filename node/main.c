@@ -6,7 +6,7 @@
  * Exit codes: 0 clean shutdown, 1 start-up failure (message on stderr or
  * in the log), 2 bad command line (usage error on stderr).
  *
- * Not here: everything the server does (loop.c and friends).
+ * Not here: everything the server does (loop.c and the parts it owns).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * addressing with linear probing, for the loop's "handed out, GRAB not yet
  * committed" jobs: one lookup per ready-queue entry a pick passes.
  *
- * Not here: what the numbers mean (gm_session.c, loop.c).
+ * Not here: what the numbers mean (node/alone/alone.h).
  */
 #ifndef GEARRAFT_NODE_NUMSET_H
 #define GEARRAFT_NODE_NUMSET_H

@@ -7,23 +7,24 @@
  * state says so (store_submit_queues_new: valid, not scheduled, no job
  * of its unique key, no queue limit for its function and priority), and
  * nothing queued before it can change that - no blind proposal, no
- * change of the queue limits not yet committed (srv->n_limits) and no
- * other submission of the same unique key not yet committed. Its job's number
- * is the log index the SUBMIT will get: with one voter the loop appends its
- * proposals in the order they are queued, one index each, from srv->next_index
- * on (the batch in flight first, then the queue). Every other SUBMIT is
- * "unsure" until committed (srv->n_unsure), and so is every SUBMIT read while
- * GR_AHEAD_MAX proposals wait: that keeps the walks short. Where the loop
- * is not the one voter (srv->decides_alone off), none is certain.
+ * change of the queue limits not yet committed (n_limits) and no other
+ * submission of the same unique key not yet committed. Its job's number
+ * is the log index the SUBMIT will get: with one voter the pipeline
+ * appends proposals in the order they are queued, one index each, from
+ * its next_index on (the batch in flight first, then the queue). Every
+ * other SUBMIT is "unsure" until committed (n_unsure), and so is every
+ * SUBMIT read while GR_AHEAD_MAX proposals wait: that keeps the walks
+ * short. Where the loop is not the one voter (decides_alone off), none is
+ * certain.
  *
- * What it is used for: a GRAB may be handed a certain job (gm_session.c,
- * hand_out) exactly as a committed one, with the same care - its GRAB
- * names the job and comes after the SUBMIT in the log. And when nothing
- * is unsure or blind, the loop knows every job there is and will be, so
- * a GRAB or PRE_SLEEP that finds nothing needs no batch: NO_JOB or sleep
- * at once, as gearmand answers, since every certain SUBMIT wakes the
- * sleepers of its function as it is read (and every other job wakes them
- * when it is applied, as before).
+ * What it is used for: a GRAB may be handed a certain job
+ * (node/gearman/handout.c) exactly as a committed one, with the same care - its
+ * GRAB names the job and comes after the SUBMIT in the log. And when nothing is
+ * unsure or blind, the loop knows every job there is and will be, so a GRAB or
+ * PRE_SLEEP that finds nothing needs no batch: NO_JOB or sleep at once, as
+ * gearmand answers, since every certain SUBMIT wakes the sleepers of its
+ * function as it is read (and every other job wakes them when it is applied, as
+ * before).
  *
  * If a batch fails, the numbers given to the jobs of its submissions and
  * of everything queued behind it are wrong (the next batch reuses the
@@ -35,10 +36,8 @@
 
 #include <string.h>
 
-#include <event2/buffer.h>
-
-#include "node/gearman/session.h"
-#include "node/loop.h"
+#include "node/alone/alone.h"
+#include "node/pipeline/pipeline.h"
 
 static bool same_key(const struct store_submit *a, const struct store_submit *b)
 {
@@ -51,7 +50,7 @@ static bool same_key(const struct store_submit *a, const struct store_submit *b)
 /* True if a submission not yet committed has sub's unique key: whether
  * sub joins that job or queues its own depends on what happens to it
  * meanwhile. */
-static bool key_pending(const struct gr_server *srv,
+static bool key_pending(const struct gr_alone *a,
                         const struct store_submit *sub)
 {
     struct gr_proposal *lists[2];
@@ -59,7 +58,7 @@ static bool key_pending(const struct gr_server *srv,
     int i;
 
     /* (Called only while fewer than GR_AHEAD_MAX wait.) */
-    gr_pipeline_uncommitted(&srv->pipe, lists);
+    gr_pipeline_uncommitted(a->pipe, lists);
     for (i = 0; i < 2; i++) {
         for (q = lists[i]; q != NULL; q = q->next) {
             if (q->cmd.type == STORE_CMD_SUBMIT &&
@@ -71,20 +70,20 @@ static bool key_pending(const struct gr_server *srv,
     return false;
 }
 
-static bool certain(struct gr_server *srv, const struct store_submit *sub)
+static bool certain(const struct gr_alone *a, const struct store_submit *sub)
 {
     struct store_txn *txn;
     bool queues = false;
     int rv;
 
-    if (!srv->decides_alone || srv->n_blind > 0 || srv->n_limits > 0 ||
-        srv->pipe.n_uncommitted >= GR_AHEAD_MAX) {
+    if (!a->decides_alone || a->n_blind > 0 || a->n_limits > 0 ||
+        a->pipe->n_uncommitted >= GR_AHEAD_MAX) {
         return false;
     }
-    if (sub->unique.len > 0 && key_pending(srv, sub)) {
+    if (sub->unique.len > 0 && key_pending(a, sub)) {
         return false;
     }
-    if (store_txn_begin(srv->store, false, &txn) != 0) {
+    if (store_txn_begin(a->store, false, &txn) != 0) {
         return false;
     }
     rv = store_submit_queues_new(txn, sub, &queues);
@@ -92,41 +91,34 @@ static bool certain(struct gr_server *srv, const struct store_submit *sub)
     return rv == 0 && queues;
 }
 
-void gr_ahead_classify(struct gr_server *srv, struct gr_proposal *p)
+void gr_ahead_classify(struct gr_alone *a, struct gr_proposal *p)
 {
-    const struct store_submit *sub = &p->cmd.u.submit;
-
     if (p->cmd.type == STORE_CMD_MAXQUEUE) {
         /* Until committed, the limit a submission meets is unknown. */
         p->unsure = true;
-        srv->n_unsure++;
-        srv->n_limits++;
+        a->n_unsure++;
+        a->n_limits++;
         return;
     }
     if (p->cmd.type != STORE_CMD_SUBMIT) {
         return;
     }
-    p->ahead = certain(srv, sub);
+    p->ahead = certain(a, &p->cmd.u.submit);
     p->unsure = !p->ahead;
-    srv->n_unsure += p->unsure;
-    if (p->ahead) {
-        size_t budget = srv->cfg->worker_wakeup;
-
-        gr_server_wake(srv, &sub->function, budget > 0 ? &budget : NULL, 1);
-    }
+    a->n_unsure += p->unsure;
 }
 
-bool gr_ahead_best(const struct gr_server *srv, struct store_buf fn,
+bool gr_ahead_best(const struct gr_alone *a, struct store_buf fn,
                    store_skip_fn skip, void *skip_arg, struct gr_ahead_job *out)
 {
     struct gr_proposal *lists[2];
     struct gr_proposal *q;
-    uint64_t num = srv->pipe.next_index;
+    uint64_t num = a->pipe->next_index;
     bool found = false;
     size_t seen = 0;
     int i;
 
-    gr_pipeline_uncommitted(&srv->pipe, lists);
+    gr_pipeline_uncommitted(a->pipe, lists);
     /* Every certain SUBMIT is among the first GR_AHEAD_MAX. */
     for (i = 0; i < 2; i++) {
         for (q = lists[i]; q != NULL && seen < GR_AHEAD_MAX;
@@ -152,50 +144,46 @@ bool gr_ahead_best(const struct gr_server *srv, struct store_buf fn,
     return found;
 }
 
-bool gr_ahead_complete(const struct gr_server *srv)
+void gr_ahead_view(const struct gr_alone *a, const struct gr_ahead_job *j,
+                   char *handle, struct store_job_view *v)
 {
-    return srv->n_unsure == 0 && srv->n_blind == 0 && srv->n_restricted == 0;
+    const struct gr_proposal *submit = j->submit;
+    const struct store_submit *sub = &submit->cmd.u.submit;
+
+    memset(v, 0, sizeof(*v));
+    v->num = j->num;
+    v->handle.len =
+        store_handle_format(a->store, v->num, handle, STORE_HANDLE_MAX);
+    v->handle.base = (const uint8_t *)handle;
+    v->function = sub->function;
+    v->unique = sub->unique;
+    v->reducer = sub->reducer;
+    v->data = sub->data;
+    v->prio = sub->prio;
+    if (!sub->background) {
+        v->n_waiters = 1;
+        v->waiter.node_id = a->pipe->node_id;
+        v->waiter.incarnation = a->pipe->incarnation;
+        v->waiter.conn_id = submit->conn_id;
+    }
 }
 
-/* A GRAB of the batch that failed or queued behind it, handed a job
- * numbered from start on: its worker goes. */
-static void drop_hand_out(struct gr_server *srv, struct gr_proposal *p,
-                          uint64_t start, bool queued)
+bool gr_ahead_complete(const struct gr_alone *a)
 {
-    struct gm_session *w;
+    return a->n_unsure == 0 && a->n_blind == 0 && a->n_restricted == 0;
+}
 
+bool gr_ahead_void(struct gr_alone *a, struct gr_proposal *p, uint64_t start,
+                   bool queued)
+{
     if (p->cmd.type != STORE_CMD_GRAB || p->cmd.u.grab.job < start) {
-        return;
+        return false;
     }
     if (queued) {
         /* Its apply takes nothing now (below min_job is every job). */
-        gr_numset_del(&srv->handed_out, p->cmd.u.grab.job);
+        gr_numset_del(&a->handed_out, p->cmd.u.grab.job);
         p->cmd.u.grab.job = 0;
         p->cmd.u.grab.min_job = UINT64_MAX;
     }
-    w = gr_session_find(srv, p->conn_id);
-    if (w != NULL) {
-        GR_LOG(GR_LOG_WARN, "ahead",
-               "conn=%llu: a batch failed after this worker was handed a "
-               "job it held: closing it",
-               (unsigned long long)w->conn_id);
-        gm_session_close(w, false);
-    }
-}
-
-void gr_ahead_failed(struct gr_server *srv, struct gr_proposal *batch,
-                     uint64_t start)
-{
-    struct gr_proposal *p;
-
-    for (p = batch; p != NULL; p = p->next) {
-        drop_hand_out(srv, p, start, false);
-    }
-    for (p = srv->pipe.head; p != NULL; p = p->next) {
-        drop_hand_out(srv, p, start, true);
-        if (p->after != NULL) {
-            evbuffer_free(p->after);
-            p->after = NULL;
-        }
-    }
+    return true;
 }

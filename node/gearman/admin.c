@@ -13,7 +13,7 @@
  * connections and exits once no job is running. `status` lists functions
  * in name order (gearmand's order is its hash table's).
  *
- * Not here: reading lines (gm_codec.c).
+ * Not here: reading lines (codec.c, session.c).
  */
 #include "node/gearman/admin.h"
 
@@ -24,8 +24,9 @@
 
 #include <event2/buffer.h>
 
-#include "node/gearman/session.h"
-#include "node/loop.h"
+#include "node/gearman/conn.h"
+#include "node/gearman/funcs.h"
+#include "node/pipeline/proposal.h"
 
 #ifndef GR_VERSION
 #define GR_VERSION "0.0.0"
@@ -295,13 +296,12 @@ int admin_format_unique_line(struct evbuffer *out, const uint8_t *unique,
  * Commands against the server.
  */
 
-static uint64_t workers_for(struct gr_server *srv, const uint8_t *name,
-                            size_t len)
+static uint64_t workers_for(struct gm_hub *hub, const uint8_t *name, size_t len)
 {
     struct gm_session *s;
     uint64_t n = 0;
 
-    for (s = srv->sessions; s != NULL; s = s->next) {
+    for (s = hub->sessions; s != NULL; s = s->next) {
         const struct gm_func *f;
 
         for (f = s->funcs; f != NULL; f = f->next) {
@@ -314,7 +314,7 @@ static uint64_t workers_for(struct gr_server *srv, const uint8_t *name,
 }
 
 struct walk_ctx {
-    struct gr_server *srv;
+    struct gm_hub *hub;
     struct evbuffer *out;
     bool prio;
 };
@@ -322,7 +322,7 @@ struct walk_ctx {
 static int status_cb(void *arg, const struct store_func_info *f)
 {
     struct walk_ctx *c = arg;
-    uint64_t workers = workers_for(c->srv, f->name.base, f->name.len);
+    uint64_t workers = workers_for(c->hub, f->name.base, f->name.len);
 
     if (c->prio) {
         return admin_format_prio_line(c->out, f->name.base, f->name.len,
@@ -349,14 +349,14 @@ static int unique_cb(void *arg, const struct store_job_info *j)
     return admin_format_unique_line(c->out, j->unique.base, j->unique.len);
 }
 
-static int list_workers(struct gr_server *srv, struct evbuffer *out)
+static int list_workers(struct gm_hub *hub, struct evbuffer *out)
 {
     struct gm_session *s;
     struct store_buf *fv = NULL;
     size_t cap = 0;
     int rv = 0;
 
-    for (s = srv->sessions; s != NULL && rv == 0; s = s->next) {
+    for (s = hub->sessions; s != NULL && rv == 0; s = s->next) {
         struct gm_func *f;
         size_t i = 0;
 
@@ -378,15 +378,15 @@ static int list_workers(struct gr_server *srv, struct evbuffer *out)
 static int admin_read(struct gm_session *s, const struct admin_req *req,
                       struct evbuffer *out)
 {
-    struct walk_ctx c = {s->srv, out, false};
+    struct walk_ctx c = {s->hub, out, false};
     struct store_txn *txn;
     int rv;
 
     if (req->cmd == ADMIN_WORKERS) {
-        rv = list_workers(s->srv, out);
+        rv = list_workers(s->hub, out);
         return rv == 0 ? admin_format_end(out) : rv;
     }
-    rv = store_txn_begin(s->srv->store, false, &txn);
+    rv = store_txn_begin(s->hub->store, false, &txn);
     if (rv != 0) {
         return admin_format_err(out, "QUEUE_ERROR Storage+read+failed");
     }
@@ -428,7 +428,7 @@ static void admin_propose(struct gm_session *s, const struct admin_req *req)
     arg.len = len;
     p->conn_id = s->conn_id;
     p->admin = true;
-    p->cmd.u.admin.admin = gr_conn_ref(s->srv, s->conn_id);
+    p->cmd.u.admin.admin = gm_conn_ref(s->hub, s->conn_id);
     switch (req->cmd) {
     case ADMIN_CANCEL_JOB:
         p->cmd.type = STORE_CMD_CANCEL;
@@ -446,7 +446,7 @@ static void admin_propose(struct gm_session *s, const struct admin_req *req)
     default:
         p->cmd.type = STORE_CMD_FUNC_DROP;
         p->cmd.u.admin.function = arg;
-        gr_known_func_remove(s->srv, arg.base, arg.len);
+        gm_known_remove(s->hub, arg.base, arg.len);
         break;
     }
     gm_session_propose(s, p);
@@ -460,7 +460,7 @@ void admin_handle(struct gm_session *s, char *line)
     int rv = 0;
 
     admin_parse(line, &req);
-    gr_session_want_flush(s->srv, s);
+    gm_session_want_flush(s);
     switch (req.cmd) {
     case ADMIN_STATUS:
     case ADMIN_PRIORITYSTATUS:
@@ -495,10 +495,11 @@ void admin_handle(struct gm_session *s, char *line)
         GR_LOG(GR_LOG_NOTICE, "admin", "%s requested by conn=%llu",
                req.cmd == ADMIN_SHUTDOWN ? "shutdown" : "graceful shutdown",
                (unsigned long long)s->conn_id);
-        gr_server_shutdown(s->srv, req.cmd == ADMIN_SHUTDOWN_GRACEFUL);
+        s->hub->shutdown(s->hub->shutdown_arg,
+                         req.cmd == ADMIN_SHUTDOWN_GRACEFUL);
         break;
     case ADMIN_DROP_FUNCTION:
-        if (workers_for(s->srv, (const uint8_t *)req.arg, strlen(req.arg)) >
+        if (workers_for(s->hub, (const uint8_t *)req.arg, strlen(req.arg)) >
             0) {
             rv = admin_format_err(
                 out, "there are still connected workers or executing clients");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gearman/admin.h - the text admin protocol (GEARMAND.md section 2), byte for
- * byte as gearmand 1.1.20 answers it, including its mixed line endings:
+ * node/gearman/admin.h - the text admin protocol (GEARMAND.md section 2), byte
+ * for byte as gearmand 1.1.20 answers it, including its mixed line endings:
  * lists and "OK <value>" end in LF, bare "OK" and "ERR ..." in CRLF.
  *
  * Split in two so that the bytes can be unit-tested without sockets:
@@ -9,7 +9,7 @@
  * admin.c too) glues them to the server: read-only commands use a short
  * read transaction, state changes become proposals.
  *
- * Not here: reading lines off the socket (gm_codec.c).
+ * Not here: reading lines off the socket (codec.c, session.c).
  */
 #ifndef GEARRAFT_ADMIN_H
 #define GEARRAFT_ADMIN_H

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gearman/answer.c - the effects of a write batch, as packets to sessions.
+ * node/gearman/answer.c - the effects of a write batch, as packets to
+ * sessions.
  *
  * store_apply() returns effects addressed to connections anywhere in the
  * cluster ((node, incarnation, connection)); the ones for this process's
  * sessions become Gearman packets here. Which may leave before the commit
- * is decided by may_send_early(); the rest leave in gr_answer_committed.
+ * is decided by may_send_early(); the rest leave in gm_answer_committed.
  *
- * Not here: when a batch is committed (loop.c), parsing (gm_session.c).
+ * Not here: when a batch is applied, committed or durable (the loop and
+ * node/pipeline/), parsing (session.c, request.c).
  */
 #include "node/gearman/answer.h"
 
@@ -14,9 +16,9 @@
 
 #include <event2/buffer.h>
 
-#include "node/alone/relay.h"
+#include "node/gearman/relay.h"
 #include "node/gearman/session.h"
-#include "node/loop.h"
+#include "node/pipeline/pipeline.h"
 
 static void unhold(const void *data, size_t len, void *token)
 {
@@ -27,26 +29,25 @@ static void unhold(const void *data, size_t len, void *token)
 
 /* One pass over a batch's effects: before its commit (early) or after. */
 struct round {
-    struct gr_server *srv;
+    struct gm_hub *hub;
     struct gr_batch *b;
-    struct gr_answer_marks *m; /* b's slot's */
-    uint64_t gen_answered;     /* batches up to this one are answered */
+    struct gm_marks *m;    /* b's slot's */
+    uint64_t gen_answered; /* batches up to this one are answered */
     bool early;
 };
 
-static struct gr_answer_marks *marks_of(struct gr_server *srv,
-                                        const struct gr_batch *b)
+static struct gm_marks *marks_of(struct gm_hub *hub, const struct gr_batch *b)
 {
-    return &srv->marks[b->gen % GR_BATCH_SLOTS];
+    return &hub->marks[b->gen % GR_BATCH_SLOTS];
 }
 
-static void round_init(struct round *r, struct gr_server *srv,
-                       struct gr_batch *b, bool early)
+static void round_init(struct round *r, struct gm_hub *hub, struct gr_batch *b,
+                       bool early)
 {
-    r->srv = srv;
+    r->hub = hub;
     r->b = b;
-    r->m = marks_of(srv, b);
-    r->gen_answered = srv->pipe.gen_answered;
+    r->m = marks_of(hub, b);
+    r->gen_answered = gr_pipeline_answered(hub->pipe);
     r->early = early;
 }
 
@@ -69,46 +70,13 @@ static int write_with_data(const struct round *r, struct gm_session *s,
     return gm_packet_write_ref(s->out, type, args, n, unhold, token);
 }
 
-static struct gm_session *target(struct gr_server *srv,
+static struct gm_session *target(struct gm_hub *hub,
                                  const struct store_conn_ref *to)
 {
-    if (to->node_id != srv->node_id || to->incarnation != srv->incarnation) {
+    if (to->node_id != hub->node_id || to->incarnation != hub->incarnation) {
         return NULL;
     }
-    return gr_session_find(srv, to->conn_id);
-}
-
-/* The answer to a GRAB_JOB (grab_type) that found a job: JOB_ASSIGN,
- * _UNIQ, or _ALL - which gearmand sends only for a job with a reducer. */
-static uint32_t assign_type(uint32_t grab_type, size_t reducer_len)
-{
-    if (grab_type == GM_GRAB_JOB_ALL && reducer_len > 0) {
-        return GM_JOB_ASSIGN_ALL;
-    }
-    if (grab_type == GM_GRAB_JOB_UNIQ || grab_type == GM_GRAB_JOB_ALL) {
-        return GM_JOB_ASSIGN_UNIQ;
-    }
-    return GM_JOB_ASSIGN;
-}
-
-/* The arguments of a JOB_ASSIGN* of this type; returns their count. */
-static size_t assign_args(uint32_t type, const struct store_job_view *v,
-                          struct store_buf a[5])
-{
-    a[0] = v->handle;
-    a[1] = v->function;
-    if (type == GM_JOB_ASSIGN) {
-        a[2] = v->data;
-        return 3;
-    }
-    a[2] = v->unique;
-    if (type == GM_JOB_ASSIGN_UNIQ) {
-        a[3] = v->data;
-        return 4;
-    }
-    a[3] = v->reducer;
-    a[4] = v->data;
-    return 5;
+    return gm_session_find(hub, to->conn_id);
 }
 
 static void send_assign(const struct round *r, struct gm_session *s,
@@ -128,10 +96,10 @@ static void send_assign(const struct round *r, struct gm_session *s,
     v.data = e->data;
     if (p != NULL && p->cmd.type == STORE_CMD_GRAB &&
         p->conn_id == s->conn_id) {
-        type = assign_type(p->reply_type, e->reducer.len);
+        type = gm_assign_type(p->reply_type, e->reducer.len);
     }
     gm_session_assigned(s, e->function.base, e->function.len);
-    n = assign_args(type, &v, a);
+    n = gm_assign_args(type, &v, a);
     if (write_with_data(r, s, type, a, n, e) != 0) {
         gm_session_close(s, false);
         return;
@@ -140,86 +108,18 @@ static void send_assign(const struct round *r, struct gm_session *s,
                             e->handle.base, e->handle.len);
 }
 
-int gr_answer_hand_out(struct gm_session *s, uint32_t grab_type,
-                       const struct store_job_view *v)
-{
-    uint32_t type = assign_type(grab_type, v->reducer.len);
-    struct store_buf a[5];
-    size_t n = assign_args(type, v, a);
-
-    gm_session_assigned(s, v->function.base, v->function.len);
-    if (gm_packet_write(s->out, type, a, n) != 0) {
-        return GR_ENOMEM;
-    }
-    gm_session_job_assigned(s, v->function.base, v->function.len,
-                            v->handle.base, v->handle.len);
-    gr_session_want_flush(s->srv, s);
-    return 0;
-}
-
-/* The packet that forwards a WORK_* of `kind` to a client (with or
- * without the exceptions option): its type, and its arguments in a
- * (*n of them). */
-static uint32_t forward_packet(enum store_work_kind kind, bool exceptions,
-                               struct store_buf handle, struct store_buf data,
-                               struct store_buf numerator,
-                               struct store_buf denominator,
-                               struct store_buf a[3], size_t *n)
-{
-    a[0] = handle;
-    a[1] = data;
-    *n = 2;
-    switch (kind) {
-    case STORE_WORK_STATUS:
-        a[1] = numerator;
-        a[2] = denominator;
-        *n = 3;
-        return GM_WORK_STATUS;
-    case STORE_WORK_DATA:
-        return GM_WORK_DATA;
-    case STORE_WORK_WARNING:
-        return GM_WORK_WARNING;
-    case STORE_WORK_COMPLETE:
-        return GM_WORK_COMPLETE;
-    case STORE_WORK_FAIL:
-        *n = 1;
-        return GM_WORK_FAIL;
-    default:
-        if (exceptions) {
-            return GM_WORK_EXCEPTION;
-        }
-        /* A client without the exceptions option gets a WORK_FAIL
-         * whose only argument is the handle. gearmand 1.1.20 keeps a
-         * NUL after the handle, which no client matches to its job
-         * (docs/compat.md, "Decisions"), so we do not copy it. */
-        *n = 1;
-        return GM_WORK_FAIL;
-    }
-}
-
 static void send_forward(const struct round *r, struct gm_session *s,
                          const struct store_effect *e)
 {
     struct store_buf a[3];
     size_t n;
     uint32_t type =
-        forward_packet(e->work_kind, s->exceptions, e->handle, e->data,
-                       e->numerator, e->denominator, a, &n);
+        gm_forward_args(e->work_kind, s->exceptions, e->handle, e->data,
+                        e->numerator, e->denominator, a, &n);
 
     if (write_with_data(r, s, type, a, n, e) != 0) {
         gm_session_close(s, false);
     }
-}
-
-int gr_answer_relay(struct evbuffer *out, bool exceptions,
-                    const struct store_work *wk)
-{
-    struct store_buf a[3];
-    size_t n;
-    uint32_t type = forward_packet(wk->kind, exceptions, wk->handle, wk->data,
-                                   wk->numerator, wk->denominator, a, &n);
-
-    return gm_packet_write(out, type, a, n) != 0 ? GR_ENOMEM : 0;
 }
 
 static void send_admin_reply(struct gm_session *s, const struct store_effect *e)
@@ -278,7 +178,7 @@ static bool may_send_early(const struct round *r, const struct gr_proposal *p,
 static bool dispatch_effect(const struct round *r, struct gr_proposal *p,
                             const struct store_effect *e)
 {
-    struct gr_server *srv = r->srv;
+    struct gm_hub *hub = r->hub;
     size_t i = (size_t)(e - r->b->fx.v); /* its place in the marks */
     static const struct store_buf none = {NULL, 0};
     struct gm_session *s;
@@ -289,7 +189,7 @@ static bool dispatch_effect(const struct round *r, struct gr_proposal *p,
     }
     if (p->cmd.type == STORE_CMD_GRAB && p->cmd.u.grab.job != 0 &&
         e->to.conn_id == p->conn_id) {
-        /* The worker has the job since its GRAB (gr_answer_hand_out). */
+        /* The worker has the job since its GRAB (handout.c). */
         if (e->type == STORE_FX_NO_JOB && r->early) {
             GR_LOG(GR_LOG_ERROR, "answer",
                    "conn=%llu: job %llu handed out went before its GRAB "
@@ -299,7 +199,7 @@ static bool dispatch_effect(const struct round *r, struct gr_proposal *p,
         }
         return false;
     }
-    s = target(srv, &e->to);
+    s = target(hub, &e->to);
     if (s == NULL || s->state == GM_SS_CLOSED) {
         return false;
     }
@@ -354,7 +254,7 @@ static bool dispatch_effect(const struct round *r, struct gr_proposal *p,
         send_forward(r, s, e);
         if (p->conn_id != 0 && p->conn_id != s->conn_id &&
             gm_session_out_backlog(s) > s->out_high) {
-            struct gm_session *w = gr_session_find(srv, p->conn_id);
+            struct gm_session *w = gm_session_find(hub, p->conn_id);
 
             if (w != NULL) {
                 gm_session_block_on(w, s); /* until the client reads */
@@ -367,12 +267,12 @@ static bool dispatch_effect(const struct round *r, struct gr_proposal *p,
     default:
         return false;
     }
-    gr_session_want_flush(srv, s);
+    gm_session_want_flush(s);
     return true;
 }
 
 /* True if e, an effect of p, wakes the sleepers: WAKE, except for a job
- * whose SUBMIT woke them already when it was read (node/ahead.c). */
+ * whose SUBMIT woke them already when it was read (node/alone/ahead.h). */
 static bool wakes(const struct gr_proposal *p, const struct store_effect *e)
 {
     return e->type == STORE_FX_WAKE && !p->ahead;
@@ -382,7 +282,7 @@ static bool wakes(const struct gr_proposal *p, const struct store_effect *e)
  * that became runnable gives the distinct functions, in effect order, and
  * with --worker-wakeup per_job NOOPs per job for its function. Returns 0
  * or GR_ENOMEM. */
-static int wake_list(const struct gr_batch *b, struct gr_answer_marks *set,
+static int wake_list(const struct gr_batch *b, struct gm_marks *set,
                      uint32_t per_job)
 {
     const struct store_effects *fx = &b->fx;
@@ -425,57 +325,55 @@ static int wake_list(const struct gr_batch *b, struct gr_answer_marks *set,
     return 0;
 }
 
-void gr_answer_wake(struct gr_server *srv, struct gr_batch *b)
+void gm_answer_wake(struct gm_hub *hub, struct gr_batch *b)
 {
-    struct gr_answer_marks *set = marks_of(srv, b);
-    uint32_t per_job = srv->cfg->worker_wakeup;
+    struct gm_marks *set = marks_of(hub, b);
+    uint32_t per_job = hub->cfg->worker_wakeup;
 
     if (!set->wake_set && wake_list(b, set, per_job) != 0) {
-        gr_server_wake(srv, NULL, NULL, 0); /* everyone rather than no one */
+        gm_hub_wake(hub, NULL, NULL, 0); /* everyone rather than no one */
         return;
     }
     if (set->wake_n > 0) {
-        gr_server_wake(srv, set->wake_funcs,
-                       per_job > 0 ? set->wake_budget : NULL, set->wake_n);
+        gm_hub_wake(hub, set->wake_funcs, per_job > 0 ? set->wake_budget : NULL,
+                    set->wake_n);
     }
 }
 
 /* Proposal p is finished: tell its session, which may resume parsing. */
-static void finish(struct gr_server *srv, struct gr_proposal *p)
+static void finish(struct gm_hub *hub, struct gr_proposal *p)
 {
     struct gm_session *s;
 
-    gr_relay_work_done(srv, p);
+    gm_relay_work_done(hub, p);
     if (p->conn_id == 0) {
         return;
     }
-    s = gr_session_find(srv, p->conn_id);
+    s = gm_session_find(hub, p->conn_id);
     if (s != NULL && s->state != GM_SS_CLOSED) {
         gm_session_proposal_done(s, p);
     }
 }
 
-static void deliver_local(struct gr_server *srv, struct gr_proposal *p)
+static void deliver_local(struct gm_hub *hub, struct gr_proposal *p)
 {
-    struct gm_session *s = gr_session_find(srv, p->conn_id);
+    struct gm_session *s = gm_session_find(hub, p->conn_id);
 
     if (s != NULL && s->state != GM_SS_CLOSED) {
         evbuffer_add_buffer(s->out, p->local);
-        gr_session_want_flush(srv, s);
+        gm_session_want_flush(s);
     }
 }
 
-/* Before the commit: what may leave early, and the wake-ups (a NOOP is
- * only a hint), written to the sockets while the disk syncs. */
-void gr_answer_begin(struct gr_server *srv, const struct gr_batch *b)
+void gm_answer_begin(struct gm_hub *hub, const struct gr_batch *b)
 {
-    struct gr_answer_marks *m = marks_of(srv, b);
+    struct gm_marks *m = marks_of(hub, b);
 
     m->sent_valid = false;
     m->wake_set = false;
 }
 
-void gr_answer_marks_free(struct gr_answer_marks *m)
+void gm_marks_free(struct gm_marks *m)
 {
     gr_free(m->sent);
     gr_free(m->wake_funcs);
@@ -483,15 +381,17 @@ void gr_answer_marks_free(struct gr_answer_marks *m)
     memset(m, 0, sizeof(*m));
 }
 
-void gr_answer_early(struct gr_server *srv, struct gr_batch *b)
+/* Before the commit: what may leave early, and the wake-ups (a NOOP is
+ * only a hint), written to the sockets while the disk syncs. */
+void gm_answer_early(struct gm_hub *hub, struct gr_batch *b)
 {
     struct round r;
-    struct gr_answer_marks *set;
+    struct gm_marks *set;
     struct gr_proposal *p;
     struct gm_session *s;
     size_t i;
 
-    round_init(&r, srv, b, true);
+    round_init(&r, hub, b, true);
     set = r.m;
     if (GR_ARRAY_RESERVE(set->sent, set->sent_cap, b->fx.n) != 0) {
         return; /* everything goes after the commit instead */
@@ -501,7 +401,7 @@ void gr_answer_early(struct gr_server *srv, struct gr_batch *b)
     }
     set->sent_valid = true;
     for (p = b->props; p != NULL; p = p->next) {
-        s = p->conn_id != 0 ? gr_session_find(srv, p->conn_id) : NULL;
+        s = p->conn_id != 0 ? gm_session_find(hub, p->conn_id) : NULL;
         if (p->cmd.type != 0) {
             for (i = p->fx_begin; i < p->fx_end; i++) {
                 dispatch_effect(&r, p, &b->fx.v[i]);
@@ -514,20 +414,20 @@ void gr_answer_early(struct gr_server *srv, struct gr_batch *b)
             s->late_gen = b->gen;
         }
     }
-    gr_answer_wake(srv, b);
-    gr_sessions_flush(srv);
+    gm_answer_wake(hub, b);
+    gm_hub_flush(hub);
 }
 
-void gr_answer_committed(struct gr_server *srv, struct gr_batch *b)
+void gm_answer_committed(struct gm_hub *hub, struct gr_batch *b)
 {
     struct round r;
     struct gr_proposal *p;
     size_t i;
 
-    round_init(&r, srv, b, false);
+    round_init(&r, hub, b, false);
     for (p = b->props; p != NULL; p = p->next) {
         if (p->cmd.type == 0) {
-            deliver_local(srv, p);
+            deliver_local(hub, p);
         } else {
             for (i = p->fx_begin; i < p->fx_end; i++) {
                 dispatch_effect(&r, p, &b->fx.v[i]);
@@ -536,11 +436,11 @@ void gr_answer_committed(struct gr_server *srv, struct gr_batch *b)
     }
     /* Only now resume the sessions: they may propose again. */
     for (p = b->props; p != NULL; p = p->next) {
-        finish(srv, p);
+        finish(hub, p);
     }
 }
 
-void gr_answer_failed(struct gr_server *srv, struct gr_batch *b)
+void gm_answer_failed(struct gm_hub *hub, struct gr_batch *b)
 {
     struct gr_proposal *p;
     struct gm_session *s;
@@ -548,13 +448,13 @@ void gr_answer_failed(struct gr_server *srv, struct gr_batch *b)
 
     for (p = b->props; p != NULL; p = p->next) {
         if (p->cmd.type == 0) {
-            deliver_local(srv, p);
+            deliver_local(hub, p);
             continue;
         }
         if (p->conn_id == 0 || p->answered) {
             continue;
         }
-        s = gr_session_find(srv, p->conn_id);
+        s = gm_session_find(hub, p->conn_id);
         if (s == NULL || s->state == GM_SS_CLOSED) {
             continue;
         }
@@ -568,9 +468,9 @@ void gr_answer_failed(struct gr_server *srv, struct gr_batch *b)
                                ? "Job queue is full: storage is full"
                                : "Job queue error: storage write failed");
         }
-        gr_session_want_flush(srv, s);
+        gm_session_want_flush(s);
     }
     for (p = b->props; p != NULL; p = p->next) {
-        finish(srv, p);
+        finish(hub, p);
     }
 }

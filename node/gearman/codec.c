@@ -7,7 +7,7 @@
  * drain the header and remove the body in one call. So a caller may feed
  * the stream in any split and get the same frames.
  *
- * Not here: the meaning of packets (gm_session.c).
+ * Not here: the meaning of packets (request.c).
  */
 #include "node/gearman/codec.h"
 
@@ -407,4 +407,90 @@ int gm_error_write(struct evbuffer *out, const char *code, const char *text)
     a[0] = gm_str(code);
     a[1] = gm_str(text);
     return gm_packet_write(out, GM_ERROR, a, 2);
+}
+
+/* ---------------------------------------------------------------------
+ * Packets built from what storage hands out: a job to a worker, a
+ * worker's WORK_* to a client.
+ */
+
+/* The answer to a GRAB_JOB (grab_type) that found a job: JOB_ASSIGN,
+ * _UNIQ, or _ALL - which gearmand sends only for a job with a reducer. */
+uint32_t gm_assign_type(uint32_t grab_type, size_t reducer_len)
+{
+    if (grab_type == GM_GRAB_JOB_ALL && reducer_len > 0) {
+        return GM_JOB_ASSIGN_ALL;
+    }
+    if (grab_type == GM_GRAB_JOB_UNIQ || grab_type == GM_GRAB_JOB_ALL) {
+        return GM_JOB_ASSIGN_UNIQ;
+    }
+    return GM_JOB_ASSIGN;
+}
+
+/* The arguments of a JOB_ASSIGN* of this type; returns their count. */
+size_t gm_assign_args(uint32_t type, const struct store_job_view *v,
+                      struct store_buf a[5])
+{
+    a[0] = v->handle;
+    a[1] = v->function;
+    if (type == GM_JOB_ASSIGN) {
+        a[2] = v->data;
+        return 3;
+    }
+    a[2] = v->unique;
+    if (type == GM_JOB_ASSIGN_UNIQ) {
+        a[3] = v->data;
+        return 4;
+    }
+    a[3] = v->reducer;
+    a[4] = v->data;
+    return 5;
+}
+
+uint32_t gm_forward_args(enum store_work_kind kind, bool exceptions,
+                         struct store_buf handle, struct store_buf data,
+                         struct store_buf numerator,
+                         struct store_buf denominator, struct store_buf a[3],
+                         size_t *n)
+{
+    a[0] = handle;
+    a[1] = data;
+    *n = 2;
+    switch (kind) {
+    case STORE_WORK_STATUS:
+        a[1] = numerator;
+        a[2] = denominator;
+        *n = 3;
+        return GM_WORK_STATUS;
+    case STORE_WORK_DATA:
+        return GM_WORK_DATA;
+    case STORE_WORK_WARNING:
+        return GM_WORK_WARNING;
+    case STORE_WORK_COMPLETE:
+        return GM_WORK_COMPLETE;
+    case STORE_WORK_FAIL:
+        *n = 1;
+        return GM_WORK_FAIL;
+    default:
+        if (exceptions) {
+            return GM_WORK_EXCEPTION;
+        }
+        /* A client without the exceptions option gets a WORK_FAIL
+         * whose only argument is the handle. gearmand 1.1.20 keeps a
+         * NUL after the handle, which no client matches to its job
+         * (docs/compat.md, "Decisions"), so we do not copy it. */
+        *n = 1;
+        return GM_WORK_FAIL;
+    }
+}
+
+int gm_forward_write(struct evbuffer *out, bool exceptions,
+                     const struct store_work *wk)
+{
+    struct store_buf a[3];
+    size_t n;
+    uint32_t type = gm_forward_args(wk->kind, exceptions, wk->handle, wk->data,
+                                    wk->numerator, wk->denominator, a, &n);
+
+    return gm_packet_write(out, type, a, n) != 0 ? GR_ENOMEM : 0;
 }

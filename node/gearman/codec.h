@@ -10,9 +10,9 @@
  *
  * Wire format checklist: the packet numbers and argument counts below are
  * gearmand 1.1's and never change; adding a type means adding a row to the
- * table in gm_codec.c and a case to the unit test's every-type list.
+ * table in codec.c and a case to the unit test's every-type list.
  *
- * Not here: what a packet means (gm_session.c), admin commands (admin.c).
+ * Not here: what a packet means (request.c), admin commands (admin.c).
  */
 #ifndef GEARRAFT_GM_CODEC_H
 #define GEARRAFT_GM_CODEC_H
@@ -198,5 +198,26 @@ int gm_error_write(struct evbuffer *out, const char *code, const char *text);
 
 /* A buf over a C string (borrowed). */
 struct store_buf gm_str(const char *s);
+
+/* The answer to a GRAB_JOB of grab_type that found a job with a reducer
+ * of reducer_len bytes: JOB_ASSIGN, _UNIQ, or _ALL - which gearmand
+ * sends only for a job with a reducer. */
+uint32_t gm_assign_type(uint32_t grab_type, size_t reducer_len);
+/* The arguments of a JOB_ASSIGN* of this type for job v, borrowed from
+ * v; returns their count. */
+size_t gm_assign_args(uint32_t type, const struct store_job_view *v,
+                      struct store_buf a[5]);
+/* The packet that forwards a worker's WORK_* of `kind` to a client (with
+ * or without the exceptions option): its type, and its arguments in a
+ * (*n of them, borrowed from the bufs given). */
+uint32_t gm_forward_args(enum store_work_kind kind, bool exceptions,
+                         struct store_buf handle, struct store_buf data,
+                         struct store_buf numerator,
+                         struct store_buf denominator, struct store_buf a[3],
+                         size_t *n);
+/* Writes to out the packet that forwards the WORK_* wk to a client, as
+ * apply's FORWARD would. Returns 0 or GR_ENOMEM. */
+int gm_forward_write(struct evbuffer *out, bool exceptions,
+                     const struct store_work *wk);
 
 #endif /* GEARRAFT_GM_CODEC_H */

@@ -1,220 +1,49 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gearman/session.h - one Gearman connection: an explicit state machine
- * stepped by gm_session_drive() (memcached's drive_machine).
+ * node/gearman/session.h - one Gearman connection's state machine,
+ * stepped by gm_session_drive() (memcached's drive_machine): reading,
+ * taking frames off the stream, and deciding when each may be handled.
  *
- * A connection has no fixed role: the packets it sends make it a client, a
- * worker, an admin console or all three (GEARMAND.md 3.1). Every request
- * that changes queue state becomes a proposal (loop.h); its reply is sent
- * only once the proposal is durable. Replies leave in request order: a
- * request that would be answered at once waits (GM_SS_WAIT_COMMIT) while
- * the connection still has proposals in flight, so JOB_CREATED stays
- * paired with its submission as libgearman expects (GEARMAND.md 1.3).
+ * Replies leave in request order: a request that would be answered at
+ * once waits (GM_SS_WAIT_COMMIT) while the connection still has
+ * proposals in flight, so JOB_CREATED stays paired with its submission
+ * as libgearman expects (docs/protocol.md, "Order of replies"). A
+ * request that reads queue state also waits while any batch is being
+ * written.
  *
- * Sessions are freed from a deferred event, never inside their own
- * callback chain; proposals name their session by connection id, not by
- * pointer, so a proposal may outlive its session.
- *
- * Not here: the write path and effects (loop.c), admin commands (admin.c),
- * framing (gm_codec.c).
+ * Not here: the connection's output and close (conn.h), what a request
+ * does (request.h, admin.h), framing (codec.h).
  */
-#ifndef GEARRAFT_GM_SESSION_H
-#define GEARRAFT_GM_SESSION_H
+#ifndef GEARRAFT_GEARMAN_SESSION_H
+#define GEARRAFT_GEARMAN_SESSION_H
 
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
-#include "node/gearman/codec.h"
-#include "node/gr.h"
+#include "node/gearman/conn.h"
 
-struct event;
-struct evbuffer;
-struct gr_server;
 struct gr_proposal;
 
-/* Back-pressure on a connection's output. When what is queued for the
- * peer (s->out plus immediate replies still held in local proposals) goes
- * above GM_SESSION_OUT_HIGH, the session stops reading and parsing
- * requests from that connection; when it drains below GM_SESSION_OUT_LOW
- * it reads again and first parses what is already buffered. A pause
- * refuses nothing and never splits a reply: it only defers the NEXT
- * request. So the marks need not exceed --max-packet-size (1 GiB by
- * default, which would make a mark derived from it useless), and a peer
- * that reads its replies never notices them; only a peer that stops
- * reading more than 32 MiB of replies behind waits, and then waits for
- * itself. What one connection can make the server hold for it is thus
- * about GM_SESSION_OUT_HIGH + its largest single reply + one read chunk
- * of requests (plus a partial frame of at most --max-packet-size).
- *
- * Output caused by OTHER connections (results and WORK_* forwarded to a
- * waiting client, NOOP wake-ups, admin replies after a commit) cannot be
- * refused: it still grows s->out past the mark, but then this connection's
- * own requests are not read, which bounds what the peer itself can cause.
- * The low mark is half the high one so a pipelining peer that reads
- * slowly is not paused and resumed once per reply. */
-#define GM_SESSION_OUT_HIGH ((size_t)32 * 1024 * 1024)
-#define GM_SESSION_OUT_LOW  (GM_SESSION_OUT_HIGH / 2)
-
-/* The same pause bounds the requests of one connection that wait for the
- * disk: past GM_SESSION_MAX_PENDING proposals in flight (a client that
- * pipelines submissions faster than they commit) the session stops
- * reading until half of them are answered. 4096 is far above what any
- * client library pipelines, and keeps one connection's share of a batch
- * (and of the server's memory) bounded. */
-#define GM_SESSION_MAX_PENDING 4096u
-/* ... and past this many bytes of those requests (a worker streaming
- * large WORK_DATA, a client pipelining big payloads). */
-#define GM_SESSION_PENDING_BYTES ((size_t)32 * 1024 * 1024)
-
-/* A request body of this size or more is read from the socket straight
- * into memory of its own (gm_frame_take_big), not through s->in: one
- * copy of a large payload fewer, and it is never held twice. */
-#define GM_SESSION_BIG_BODY ((size_t)1024 * 1024)
-
-enum gm_session_state {
-    GM_SS_READ = 1,        /* everything buffered is handled; wait for bytes */
-    GM_SS_PARSE = 2,       /* bytes are buffered: take the next frame */
-    GM_SS_WAIT_COMMIT = 3, /* `held` must wait for this session's proposals */
-    GM_SS_CLOSING = 4,     /* flush what is queued, then close */
-    GM_SS_CLOSED = 5,      /* socket closed; freed by the deferred reaper */
-};
-
-/* A function this connection can do, most recently registered first. */
-struct gm_func {
-    struct gm_func *next;
-    uint32_t timeout_ms; /* CAN_DO_TIMEOUT, 0 = none */
-    size_t len;
-    uint8_t name[]; /* not NUL-terminated */
-};
-
-struct gm_session {
-    struct gr_server *srv;
-    uint64_t conn_id;
-    int fd;
-    char ip[64];
-    enum gm_session_state state;
-    struct event *read_ev;
-    struct event *write_ev;
-    struct evbuffer *in;
-    struct evbuffer *out;
-    struct gm_frame held;   /* GM_SS_WAIT_COMMIT: the frame that waits */
-    bool held_reads;        /* ... and it reads queue state (reads_state) */
-    struct gm_big_body big; /* a large body being read (GM_SESSION_BIG_BODY) */
-    size_t n_pending;       /* proposals in flight from this connection */
-    size_t n_may_reply;     /* ... of which may still answer it */
-    size_t pending_bytes;   /* their packet bytes (GM_SESSION_PENDING_BYTES) */
-
-    /* Back-pressure (GM_SESSION_OUT_HIGH). A pause is orthogonal to the
-     * state: a session in READ, PARSE or WAIT_COMMIT may be paused; it
-     * then neither reads nor parses a new frame (a held frame still runs
-     * when its commit comes, and the next frame waits). */
-    size_t out_high;         /* GM_SESSION_OUT_HIGH (tests lower it) */
-    size_t out_low;          /* GM_SESSION_OUT_LOW */
-    bool out_paused;         /* read_ev removed until s->out drains */
-    bool read_eof;           /* the peer closed (or shut down) its side */
-    size_t local_len;        /* reply bytes in local proposals in flight */
-    uint64_t blocked_on;     /* worker: paused until this client drains */
-    size_t n_blocked;        /* client: workers paused on its backlog */
-    struct event *resume_ev; /* deferred: parse what is buffered */
-
-    /* client side */
-    bool exceptions;   /* OPTION_REQ exceptions, or --exceptions */
-    bool submitted_fg; /* may be waiting on a job: CLIENT_GONE on close */
-
-    /* worker side */
-    char client_id[128]; /* SET_CLIENT_ID, truncated to 127 bytes */
-    struct gm_func *funcs;
-    size_t n_funcs;
-    bool sleeping;            /* sent PRE_SLEEP and has not grabbed since */
-    bool noop_sent;           /* woken once already since it slept */
-    bool grabbed;             /* was ever assigned a job: RELEASE on close */
-    struct event *timeout_ev; /* CAN_DO_TIMEOUT of the job it runs */
-    uint8_t timeout_handle[64];
-    size_t timeout_handle_len;
-
-    /* server bookkeeping (loop.c) */
-    struct gm_session *next; /* all sessions, newest first */
-    struct gm_session *prev;
-    struct gm_session *hnext; /* conn_id hash chain */
-    struct gm_session *flush_next;
-    bool in_flush;
-    struct gm_session *dead_next;
-    struct gm_session *sleep_next; /* srv->sleepers: asleep, not woken */
-    struct gm_session *sleep_prev;
-    uint64_t late_gen; /* the last batch with a late reply to it: until that
-                        * batch is answered, no reply leaves early */
-    /* node/relay.c: worker - the jobs handed to it at GRAB time that one
-     * client waits on (GR_HELD_MAX); client - WORK_* relayed to it whose
-     * commands are not yet answered (its reads of queue state wait). */
-    struct gr_held *held_jobs;
-    size_t n_held;
-    size_t n_relayed;
-};
-
 /* Creates a session for an accepted socket (takes ownership of fd: it is
- * closed on failure too) and registers it with the server. Errors:
+ * closed on failure too) and registers it with the hub. Errors:
  * GR_ENOMEM. */
-int gm_session_new(struct gr_server *srv, int fd, const char *ip,
+int gm_session_new(struct gm_hub *hub, int fd, const char *ip,
                    struct gm_session **out);
 
 /* Steps the state machine until it must wait (for bytes, for a commit, for
  * the socket to drain). May propose, queue output and close. */
 void gm_session_drive(struct gm_session *s);
 
-/* Queues p, a request of s that changes state (gr_propose), counted until
- * gm_session_proposal_done. */
-void gm_session_propose(struct gm_session *s, struct gr_proposal *p);
-/* p, a proposal of s, got its one reply before its commit. */
-void gm_session_answered(struct gm_session *s, struct gr_proposal *p);
-/* Called by loop.c when one of this session's proposals has been
- * dispatched (committed or failed): resumes a waiting session. */
+/* One of this session's proposals has been dispatched (committed or
+ * failed): resumes a waiting session. */
 void gm_session_proposal_done(struct gm_session *s,
                               const struct gr_proposal *p);
 
-/* Called by loop.c after a batch ended: a session waiting to read state
- * continues. */
+/* A batch ended: a session waiting to read state continues. */
 void gm_session_resume(struct gm_session *s);
 
-/* Writes queued output now; arms the write event for the rest. Pauses
- * reading when the output left is above s->out_high, and resumes it (from
- * a deferred event, never inside this call) once below s->out_low. */
-void gm_session_flush(struct gm_session *s);
+/* No batch is being written any more: every session that waits to read
+ * queue state continues. (A session that holds a frame only behind its
+ * own proposals is resumed when they are answered.) */
+void gm_hub_resume_readers(struct gm_hub *hub);
 
-/* A result worker w produced for client c (a forwarded WORK_*) pushed c's
- * backlog over c->out_high: w is not read until c drains below c->out_low
- * or closes, so a worker cannot stream without bound into a client that
- * does not read. w == c, or w already blocked: nothing. */
-void gm_session_block_on(struct gm_session *w, struct gm_session *c);
-
-/* Bytes queued for the peer that count against s->out_high:
- * s->out plus immediate replies still held in local proposals. */
-size_t gm_session_out_backlog(const struct gm_session *s);
-
-/* Starts closing: flushes what is queued when `flush`, then closes the
- * socket, tells the write path (CLIENT_GONE, RELEASE) and hands the
- * session to the deferred reaper. Safe to call more than once. */
-void gm_session_close(struct gm_session *s, bool flush);
-
-/* Frees a closed session (the reaper's job only). */
-void gm_session_free(struct gm_session *s);
-
-/* The worker was handed a job of this function: with -R/--round-robin the
- * function moves to the end of its list, so its others come first. */
-void gm_session_assigned(struct gm_session *s, const uint8_t *name, size_t len);
-
-/* True if the worker registered function name. */
-bool gm_session_can_do(const struct gm_session *s, const uint8_t *name,
-                       size_t len);
-
-/* Sends NOOP if the worker sleeps and was not woken yet. */
-void gm_session_wake(struct gm_session *s);
-
-/* Arms the CAN_DO_TIMEOUT timer after an assignment of `function`. */
-void gm_session_job_assigned(struct gm_session *s, const uint8_t *function,
-                             size_t function_len, const uint8_t *handle,
-                             size_t handle_len);
-/* Disarms it if it runs for `handle` (job done). */
-void gm_session_job_ended(struct gm_session *s, const uint8_t *handle,
-                          size_t handle_len);
-
-#endif /* GEARRAFT_GM_SESSION_H */
+#endif /* GEARRAFT_GEARMAN_SESSION_H */

@@ -275,6 +275,11 @@ struct gr_batch *gr_pipeline_answer_next(struct gr_pipeline *pl,
     return b;
 }
 
+uint64_t gr_pipeline_answered(const struct gr_pipeline *pl)
+{
+    return pl->gen_answered;
+}
+
 /* True when the batch in flight can be collected or the oldest
  * unanswered one answered. Called with the lock held. */
 static bool progress(struct gr_pipeline *pl)

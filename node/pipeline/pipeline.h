@@ -139,6 +139,10 @@ uint64_t gr_pipeline_durable(struct gr_pipeline *pl);
 struct gr_batch *gr_pipeline_answer_next(struct gr_pipeline *pl,
                                          uint64_t durable);
 
+/* Every batch up to this one is answered (the one being answered
+ * included, from gr_pipeline_answer_next on). */
+uint64_t gr_pipeline_answered(const struct gr_pipeline *pl);
+
 /* Blocks until a batch can be collected or answered (close only). */
 void gr_pipeline_wait(struct gr_pipeline *pl);
 

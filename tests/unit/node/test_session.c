@@ -23,7 +23,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "node/alone/ahead.h"
+#include "node/gearman/handout.h"
 #include "node/gearman/session.h"
 #include "node/loop.h"
 
@@ -79,7 +79,7 @@ static struct gm_session *connect_session(struct fixture *f, int *peer)
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     evutil_make_socket_nonblocking(sv[0]);
-    assert_int_equal(gm_session_new(&f->srv, sv[0], "127.0.0.1", &s), 0);
+    assert_int_equal(gm_session_new(&f->srv.gm, sv[0], "127.0.0.1", &s), 0);
     *peer = sv[1];
     return s;
 }
@@ -179,7 +179,8 @@ static void test_status_waits_for_the_pending_submission(void **state)
     event_base_loop(f->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
     if (s->n_pending > 0) {
         assert_int_equal(s->state, GM_SS_WAIT_COMMIT);
-        assert_int_equal(f->srv.n_wait_readers, 1); /* holds the next batch */
+        assert_int_equal(f->srv.gm.n_wait_readers,
+                         1); /* holds the next batch */
     }
     assert_int_equal(pump(f, peer, buf, GM_HEADER_LEN), GM_HEADER_LEN);
     assert_int_equal(type_at(buf), GM_JOB_CREATED);
@@ -188,7 +189,7 @@ static void test_status_waits_for_the_pending_submission(void **state)
     assert_int_equal(pump(f, peer, buf, 10), 10);
     assert_memory_equal(buf, "g\t1\t0\t0\n.\n", 10);
     assert_int_not_equal(s->state, GM_SS_WAIT_COMMIT);
-    assert_int_equal(f->srv.n_wait_readers, 0);
+    assert_int_equal(f->srv.gm.n_wait_readers, 0);
     close(peer);
 }
 
@@ -544,7 +545,7 @@ static size_t count_sleepers(const struct fixture *f)
     const struct gm_session *s;
     size_t n = 0;
 
-    for (s = f->srv.sleepers; s != NULL; s = s->sleep_next) {
+    for (s = f->srv.gm.sleepers; s != NULL; s = s->sleep_next) {
         assert_true(s->sleeping && !s->noop_sent);
         assert_true(s->sleep_next == NULL || s->sleep_next->sleep_prev == s);
         n++;
@@ -598,8 +599,8 @@ static void test_sleepers_list_follows_sleep_wake_and_close(void **state)
     /* Woken once: off the list; the other function's sleeper stays. */
     assert_int_equal(count_sleepers(f), 1);
     assert_true(
-        f->srv.sleepers != NULL &&
-        gm_session_can_do(f->srv.sleepers, (const uint8_t *)"other", 5));
+        f->srv.gm.sleepers != NULL &&
+        gm_session_can_do(f->srv.gm.sleepers, (const uint8_t *)"other", 5));
     free(ctx.data);
     close(p[0]);
     close(p[2]);
@@ -641,7 +642,7 @@ static void test_echo_behind_a_grab_holds_no_batch(void **state)
      * comes in a later turn, so the echo is held now. */
     assert_true(w->n_pending > 0);
     assert_int_equal(w->state, GM_SS_WAIT_COMMIT);
-    assert_int_equal(f->srv.n_wait_readers, 0);
+    assert_int_equal(f->srv.gm.n_wait_readers, 0);
     expect_reply(f, wpeer, &wtx, GM_JOB_ASSIGN, NULL, 0);
     expect_reply(f, wpeer, &wtx, GM_ECHO_RES, "after", 5);
     assert_int_not_equal(w->state, GM_SS_WAIT_COMMIT);
@@ -849,12 +850,12 @@ static struct gm_session *idle_worker(struct fixture *f, const char *fn,
     stream_str(&tx, GM_CAN_DO, fn, NULL, NULL, 1);
     stream_str(&tx, GM_ECHO_REQ, "ready", NULL, NULL, 1);
     expect_reply(f, *peer, &tx, GM_ECHO_RES, "ready", 5);
-    for (rounds = 0; rounds < 400 &&
-                     (gr_server_writing(&f->srv) || f->srv.pipe.head != NULL);
+    for (rounds = 0; rounds < 400 && (gr_pipeline_writing(&f->srv.pipe) ||
+                                      f->srv.pipe.head != NULL);
          rounds++) {
         turn(f);
     }
-    assert_false(gr_server_writing(&f->srv));
+    assert_false(gr_pipeline_writing(&f->srv.pipe));
     free(tx.data);
     return w;
 }
@@ -954,7 +955,7 @@ static void test_grab_is_handed_a_job_not_yet_committed(void **state)
     send_pkt(d.wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
     len = read_reply(f, d.wpeer, &d.wtx, &type, assign, sizeof(assign));
     assert_int_equal(type, GM_JOB_ASSIGN);
-    assert_int_equal(f->srv.n_ahead, 1);
+    assert_int_equal(f->srv.alone.n_ahead, 1);
     /* handle \0 function \0 payload */
     assert_string_equal(assign + strlen(assign) + 1, "ahead");
     assert_int_equal(len, strlen(assign) + 1 + 6 + 7);
@@ -970,7 +971,7 @@ static void test_grab_is_handed_a_job_not_yet_committed(void **state)
     assert_int_equal(type, GM_WORK_COMPLETE);
     assert_string_equal(got, assign);
     assert_memory_equal(got + strlen(got) + 1, "result", 6);
-    assert_int_equal(f->srv.n_relays, 1);
+    assert_int_equal(f->srv.alone.n_relays, 1);
     /* Nothing more: the batch that applied WORK_COMPLETE sent no copy. */
     nothing_more(f, d.cpeer, &d.ctx);
     duo_close(&d);
@@ -1035,7 +1036,7 @@ static void test_joined_job_handed_out_ahead_reaches_both(void **state)
     send_pkt(wpeer, GM_GRAB_JOB, NULL, NULL, NULL, 0);
     (void)read_reply(f, wpeer, &wtx, &type, assign, sizeof(assign));
     assert_int_equal(type, GM_JOB_ASSIGN);
-    assert_int_equal(f->srv.n_ahead, 1);
+    assert_int_equal(f->srv.alone.n_ahead, 1);
     stream_str(&wtx, GM_WORK_COMPLETE, assign, "done", NULL, 2);
     stream_write(&wtx, wpeer);
     for (i = 0; i < 2; i++) {
@@ -1050,7 +1051,7 @@ static void test_joined_job_handed_out_ahead_reaches_both(void **state)
         free(tx[i].data);
         close(cpeer[i]);
     }
-    assert_int_equal(f->srv.n_relays, 1);
+    assert_int_equal(f->srv.alone.n_relays, 1);
     free(wtx.data);
     close(wpeer);
 }
@@ -1075,9 +1076,9 @@ static void test_committed_job_results_are_relayed_once(void **state)
     (void)read_reply(f, d.wpeer, &d.wtx, &type, assign, sizeof(assign));
     assert_int_equal(type, GM_JOB_ASSIGN);
     assert_string_equal(assign, created);
-    assert_int_equal(f->srv.n_ahead, 0);
+    assert_int_equal(f->srv.alone.n_ahead, 0);
     part_then_all(f, &d, assign, false);
-    assert_int_equal(f->srv.n_relays, 2);
+    assert_int_equal(f->srv.alone.n_relays, 2);
     nothing_more(f, d.cpeer, &d.ctx);
     duo_close(&d);
 }
@@ -1153,7 +1154,7 @@ static void test_status_after_hand_out_shows_running(void **state)
     duo_close(&d);
 }
 
-/* gr_ahead_failed: after a batch fails, the jobs numbered from its first
+/* gm_handout_failed: after a batch fails, the jobs numbered from its first
  * index on were numbered wrongly. A worker handed one (by a GRAB of that
  * batch, or one still queued) is closed, the queued GRAB takes nothing
  * when applied, and a hand-out of a committed job stays as it was. */
@@ -1171,7 +1172,8 @@ static void test_failed_batch_closes_workers_handed_jobs_ahead(void **state)
         assert_non_null(grab[i]);
         grab[i]->conn_id = w[i]->conn_id;
         grab[i]->cmd.type = STORE_CMD_GRAB;
-        assert_int_equal(gr_numset_add(&f->srv.handed_out, 7 + (uint64_t)i), 0);
+        assert_int_equal(
+            gr_numset_add(&f->srv.alone.handed_out, 7 + (uint64_t)i), 0);
     }
     grab[0]->cmd.u.grab.job = 7; /* committed before the failed batch */
     grab[1]->cmd.u.grab.job = 8; /* in the failed batch */
@@ -1180,17 +1182,17 @@ static void test_failed_batch_closes_workers_handed_jobs_ahead(void **state)
     grab[0]->next = grab[2];
     grab[2]->next = NULL;
     f->srv.pipe.head = grab[0];
-    gr_ahead_failed(&f->srv, grab[1], 8);
+    gm_handout_failed(&f->srv.gm, grab[1], 8);
     f->srv.pipe.head = NULL;
 
     assert_int_equal(grab[0]->cmd.u.grab.job, 7);
-    assert_true(gr_numset_has(&f->srv.handed_out, 7));
+    assert_true(gr_numset_has(&f->srv.alone.handed_out, 7));
     assert_true(w[0]->state != GM_SS_CLOSING && w[0]->state != GM_SS_CLOSED);
     assert_int_equal(grab[1]->cmd.u.grab.job, 8); /* settled with its batch */
     assert_true(w[1]->state == GM_SS_CLOSING || w[1]->state == GM_SS_CLOSED);
     assert_int_equal(grab[2]->cmd.u.grab.job, 0);
     assert_int_equal(grab[2]->cmd.u.grab.min_job, UINT64_MAX);
-    assert_false(gr_numset_has(&f->srv.handed_out, 9));
+    assert_false(gr_numset_has(&f->srv.alone.handed_out, 9));
     assert_true(w[2]->state == GM_SS_CLOSING || w[2]->state == GM_SS_CLOSED);
     for (i = 0; i < 3; i++) {
         gr_proposal_free(grab[i]);
@@ -1199,7 +1201,7 @@ static void test_failed_batch_closes_workers_handed_jobs_ahead(void **state)
 }
 
 /* A node that does not decide the log's order alone (a cluster member,
- * srv.decides_alone off) hands out no job at GRAB time and relays
+ * srv.alone.decides_alone off) hands out no job at GRAB time and relays
  * nothing: the worker's JOB_ASSIGN comes from its applied GRAB, the
  * client's WORK_* from the batches that apply them, and a sleeping
  * worker is woken when a submission is applied. */
@@ -1213,7 +1215,7 @@ test_not_deciding_alone_assigns_and_forwards_after_apply(void **state)
     uint32_t type;
     int round;
 
-    f->srv.decides_alone = false;
+    f->srv.alone.decides_alone = false;
     (void)duo_open(f, "plain", &d);
     /* First a job submitted as the worker asks (it would go out ahead of
      * its commit), then one committed while the worker sleeps (it would
@@ -1240,8 +1242,8 @@ test_not_deciding_alone_assigns_and_forwards_after_apply(void **state)
         part_then_all(f, &d, assign, round == 0);
         nothing_more(f, d.cpeer, &d.ctx);
     }
-    assert_int_equal(f->srv.n_ahead, 0);
-    assert_int_equal(f->srv.n_relays, 0);
+    assert_int_equal(f->srv.alone.n_ahead, 0);
+    assert_int_equal(f->srv.alone.n_relays, 0);
     duo_close(&d);
 }
 
