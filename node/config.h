@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * node/config.h - gearraftd's command line.
  *
- * gearmand's flags are accepted where they mean the same (GEARMAND.md 4),
+ * gearmand's flags are accepted where they mean the same (docs/protocol.md,
+ * "Flags"),
  * so init scripts carry over; the rest are ours. Parsing is a pure
  * function of argv so that tests can check every flag, valid and bad.
  *

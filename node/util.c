@@ -2,7 +2,8 @@
  * node/util.c - node/'s error table, allocation wrapper, assert and clock.
  *
  * The allocation wrapper exists so that tests can fail the Nth allocation
- * (STYLE.md section 4); it adds one counter test per call and nothing else.
+ * (docs/DESIGN.md, "Conventions"); it adds one counter test per call and
+ * nothing else.
  *
  * Not here: logging (log.c).
  */

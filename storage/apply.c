@@ -5,14 +5,16 @@
  * Why it is shaped this way: every node applies the same log, so nothing
  * here reads a clock, a random number or anything local: "now" is the
  * leader's stamp, limits travel in the commands, and ordering ties are
- * broken by job number. Semantics are gearmand 1.1.20's (GEARMAND.md 3),
- * with the two fixes PROTOCOL.md asks for:
+ * broken by job number. Semantics are gearmand 1.1.20's (docs/protocol.md,
+ * "Job semantics"), with two fixes (README.md, "What differs from gearmand
+ * 1.1.20"):
  *
- * - Coalescing (3.3): a job that a background submission created or
+ * - Coalescing: a job that a background submission created or
  *   joined is flagged STORE__JOB_BG and is never dropped because its
  *   foreground clients went away. gearmand marks such a job "ignore" and
  *   loses it; we keep it.
- * - Abandoned and cancelled jobs (3.4, 3.8): gearmand flags a queued job
+ * - Abandoned and cancelled jobs ("Disconnects"; "Cancel, drop and max
+ *   queue"): gearmand flags a queued job
  *   "ignore" and throws it away at the next GRAB/PRE_SLEEP, so `status`
  *   counts it until then. We remove a queued job at once (CLIENT_GONE of
  *   its last foreground client, or CANCEL), so `status` drops it at once;
@@ -22,9 +24,9 @@
  *   and go nowhere, and if its worker is lost it is dropped rather than
  *   requeued (nobody wants the result).
  *
- * Retries (3.5, 3.6): a lost worker or timeout requeues the job at the
- * tail of its priority (its queue order becomes the index of the command
- * that requeued it), counts a retry, clears numerator/denominator, and
+ * Retries ("Retries and CAN_DO_TIMEOUT"): a lost worker or timeout requeues the
+ * job at the tail of its priority (its queue order becomes the index of the
+ * command that requeued it), counts a retry, clears numerator/denominator, and
  * with a limit N (carried in the command: the proposer's --job-retries,
  * 0 = unlimited) sends WORK_FAIL and ends the job once retries reach N.
  *
@@ -450,8 +452,8 @@ static bool has_nul(struct store_buf b)
     return b.len > 0 && memchr(b.base, 0, b.len) != NULL;
 }
 
-/* Coalescing (GEARMAND.md 3.3): the queued or running job that the
- * unique index maps ukey to gains this submission (a waiter, or the
+/* Coalescing (docs/protocol.md, "Coalescing"): the queued or running job that
+ * the unique index maps ukey to gains this submission (a waiter, or the
  * background flag), and the client gets CREATED for it; the first
  * submission fixed its priority and payload. *joined says whether there
  * was such a job. With a "-" unique (dash) whose data differs from that
@@ -584,7 +586,8 @@ static int submit_new(struct ctx *c, const struct store_submit *sub,
     return rv;
 }
 
-/* A unique key of "-" stands for the payload (GEARMAND.md 3.3). */
+/* A unique key of "-" stands for the payload (docs/protocol.md,
+ * "Coalescing"). */
 static bool unique_is_dash(const struct store_submit *sub)
 {
     return sub->unique.len == 1 && sub->unique.base[0] == '-';
@@ -664,7 +667,7 @@ static int do_submit(struct ctx *c, const struct store_submit *sub)
     dash = unique_is_dash(sub);
     index_unique = sub->unique.len > 0;
 
-    /* Coalescing (GEARMAND.md 3.3). */
+    /* Coalescing (docs/protocol.md, "Coalescing"). */
     if (index_unique) {
         bool joined;
         bool collision;
@@ -686,8 +689,9 @@ static int do_submit(struct ctx *c, const struct store_submit *sub)
     if (rv != 0) {
         return rv;
     }
-    /* Max queue (3.8): all queued and running jobs of the function
-     * against the limit of the submitted priority. */
+    /* Max queue (docs/protocol.md, "Cancel, drop and max queue"): all queued
+     * and running jobs of the function against the limit of the submitted
+     * priority. */
     if (f.maxqueue[sub->prio] > 0 &&
         func_total(&f) >= (uint64_t)f.maxqueue[sub->prio]) {
         return fx_refused(c, &sub->client, "QUEUE_ERROR", "Job queue is full");
@@ -716,7 +720,8 @@ static int runnable_one(void *arg, const MDB_val *k, const MDB_val *v)
         return STORE_ECORRUPT;
     }
     when = store__get64(v->mv_data);
-    /* Epoch jobs not yet due keep their place (3.9). */
+    /* Epoch jobs not yet due keep their place (docs/protocol.md,
+     * "Scheduled (epoch) jobs"). */
     if (when == 0 || when <= a->now_s) {
         uint64_t num = store__get64((uint8_t *)k->mv_data + a->fn_len + 10);
 
@@ -730,7 +735,8 @@ static int runnable_one(void *arg, const MDB_val *k, const MDB_val *v)
 }
 
 /* Finds the first runnable job of fn that skip (if not NULL) does not
- * name: best priority, then queue order (GEARMAND.md 3.2). *num = 0 when
+ * name: best priority, then queue order (docs/protocol.md, "Priorities
+ * and order"). *num = 0 when
  * there is none. */
 static int find_runnable(struct store_txn *txn, struct store_buf fn,
                          uint64_t now_s, store_skip_fn skip, void *skip_arg,
@@ -753,7 +759,7 @@ static int find_runnable(struct store_txn *txn, struct store_buf fn,
 
 /* The job an ordinary GRAB takes: 1.1.x gives the first of the worker's
  * functions that has a runnable job, whatever the priorities of the
- * others (3.2). */
+ * others (docs/protocol.md, "Priorities and order"). */
 int store__pick_runnable(struct store_txn *txn,
                          const struct store_buf *functions, size_t n_functions,
                          uint64_t now_ms, store_skip_fn skip, void *skip_arg,
@@ -915,7 +921,8 @@ static int do_work(struct ctx *c, const struct store_work *w)
     if (rv != 0) {
         goto out;
     }
-    /* Only the connection holding the job may report on it (1.3). */
+    /* Only the connection holding the job may report on it
+     * (docs/protocol.md, "Results"). */
     if (!found || (j.flags & STORE__JOB_RUNNING) == 0 ||
         !store__ref_eq(&j.worker, &w->worker)) {
         rv = fx_refused(c, &w->worker, "JOB_NOT_FOUND",
@@ -1012,8 +1019,8 @@ static int do_timeout(struct ctx *c, const struct store_job_timeout *t)
 
 /* Detaches waiters (ref, job) and deletes their waits entries. With
  * may_drop, a job left without waiters and never background-held is
- * dropped if queued, or flagged ignore if running (3.4, with the
- * coalescing fix). */
+ * dropped if queued, or flagged ignore if running (docs/protocol.md,
+ * "Disconnects", with the coalescing fix above). */
 static int detach(struct ctx *c, const struct refvec *w, bool may_drop)
 {
     uint8_t key[STORE__REF_KEY_LEN];
@@ -1106,7 +1113,8 @@ static int do_cancel(struct ctx *c, const struct store_admin *a)
         rv = fx_admin(c, &a->admin, "UNKNOWN_JOB");
         goto out;
     }
-    /* 3.8: clients get WORK_FAIL; a running job's worker is not told. */
+    /* Clients get WORK_FAIL; a running job's worker is not told
+     * (docs/protocol.md, "Cancel, drop and max queue"). */
     rv = fx_forward(c, &j, STORE_WORK_FAIL, none, none, none);
     if (rv == 0 && (j.flags & STORE__JOB_RUNNING) == 0) {
         rv = job_end(c, &j);
@@ -1160,7 +1168,8 @@ static int do_admin(struct ctx *c, enum store_cmd_type type,
     }
     switch (type) {
     case STORE_CMD_MAXQUEUE:
-        /* Existing functions only; unknown ones answer OK (3.8). */
+        /* Existing functions only; unknown ones answer OK
+         * (docs/protocol.md, "Cancel, drop and max queue"). */
         if (rv == 0) {
             for (i = 0; i < STORE_PRIO_COUNT; i++) {
                 f.maxqueue[i] =

@@ -2,7 +2,7 @@
  * storage/crc32c.c - CRC32C (Castagnoli, reflected polynomial 0x82F63B78).
  *
  * Why it is shaped this way: LMDB has no checksums, so every log entry
- * and job record carries a CRC32C checked on read (DESIGN.md "Storage"),
+ * and job record carries a CRC32C checked on read (docs/DESIGN.md, "Storage"),
  * and a 64 MiB payload is checksummed several times on its way through
  * the node. x86-64 processors since 2008 compute CRC32C in one
  * instruction (SSE4.2 `crc32`, 8 bytes a step); store__crc32c uses it when

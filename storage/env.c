@@ -8,7 +8,7 @@
  * they own the queue, so an flock on a file of our own refuses the second
  * one (STORE_ELOCKED). The incarnation is bumped and committed before
  * store_open returns, so every connection reference this process hands out
- * is distinguishable from those of the previous run. DESIGN.md's LMDB
+ * is distinguishable from those of the previous run. docs/DESIGN.md's LMDB
  * rules: never MDB_NOSYNC or MDB_WRITEMAP; MDB_NOTLS because node/ may
  * hold read transactions in any thread it likes; a large sparse map.
  *
@@ -317,7 +317,7 @@ static int open_env(struct store *s, const struct store_config *cfg)
         store__errmsgf(s, "open %s: %s", s->dir, mdb_strerror(rc));
         return store__mdb_err(rc);
     }
-    /* Never MDB_NOSYNC or MDB_WRITEMAP (DESIGN.md, LMDB rules). */
+    /* Never MDB_NOSYNC or MDB_WRITEMAP (docs/DESIGN.md, "Storage"). */
     flags = MDB_NOTLS | (cfg->nometasync ? MDB_NOMETASYNC : 0u);
     rc = mdb_env_open(s->env, s->dir, flags, 0600);
     if (rc == 0) {

@@ -3,9 +3,9 @@
  * messages, and LMDB/errno codes mapped onto it.
  *
  * Why it is shaped this way: codes are for control flow, messages for
- * people (STYLE.md 3). LMDB codes never leave storage/: MDB_MAP_FULL is
- * STORE_ENOSPC (refuse new work, stay up), MDB_CORRUPTED and MDB_PANIC are
- * STORE_ECORRUPT (fatal).
+ * people (docs/DESIGN.md, "Conventions"). LMDB codes never leave storage/:
+ * MDB_MAP_FULL is STORE_ENOSPC (refuse new work, stay up), MDB_CORRUPTED and
+ * MDB_PANIC are STORE_ECORRUPT (fatal).
  *
  * Not here: the per-store errmsg text of a particular failure (callers
  * fill it with store__errmsgf).

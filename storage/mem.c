@@ -3,7 +3,7 @@
  *
  * Why it is shaped this way: every allocation goes through here so a test
  * can make the Nth one fail and check that the error path frees
- * everything (STYLE.md 4).
+ * everything (docs/DESIGN.md, "Conventions").
  *
  * Not here: the effects arena (effects.c), which allocates through this.
  */

@@ -3,7 +3,7 @@
  * one read transaction, loaded into one write transaction.
  *
  * Why it is shaped this way: a follower that is too far behind, or was
- * wiped, gets the leader's state instead of the log (DESIGN.md
+ * wiped, gets the leader's state instead of the log (docs/DESIGN.md,
  * "Storage"). LMDB's MVCC gives a consistent view from one short read
  * transaction while writes go on. The stream copies records byte for byte,
  * so each job and log record keeps its own CRC32C, and the whole stream

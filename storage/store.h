@@ -3,7 +3,7 @@
  * the Raft log, the Raft hard state, node metadata and the Gearman queue
  * tables that committed commands are applied to.
  *
- * Why it is shaped this way: there is one write path (DESIGN.md). node/
+ * Why it is shaped this way: there is one write path (docs/DESIGN.md). node/
  * turns every Gearman request that changes queue state into a command
  * (struct store_cmd), appends it to the log, and - once committed - applies
  * it with store_apply(), which is deterministic: it reads no clock, no

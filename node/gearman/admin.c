@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gearman/admin.c - the text admin protocol (GEARMAND.md section 2).
+ * node/gearman/admin.c - the text admin protocol (docs/protocol.md, "Admin
+ * lines").
  *
  * Replies are byte for byte gearmand 1.1.20's, checked against it on
  * loopback: lists and "OK <value>" end in LF, bare "OK" and "ERR" in CRLF;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gearman/admin.h - the text admin protocol (GEARMAND.md section 2), byte
- * for byte as gearmand 1.1.20 answers it, including its mixed line endings:
- * lists and "OK <value>" end in LF, bare "OK" and "ERR ..." in CRLF.
+ * node/gearman/admin.h - the text admin protocol (docs/protocol.md, "Admin
+ * lines"), byte for byte as gearmand 1.1.20 answers it, including its mixed
+ * line endings: lists and "OK <value>" end in LF, bare "OK" and "ERR ..." in
+ * CRLF.
  *
  * Split in two so that the bytes can be unit-tested without sockets:
  * admin_parse() turns a line into a struct admin_req, and the

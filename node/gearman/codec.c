@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gearman/codec.c - parsing and writing Gearman frames (PROTOCOL.md
- * "Framing"; GEARMAND.md 1.1 for the reactions to bad input).
+ * node/gearman/codec.c - parsing and writing Gearman frames
+ * (docs/protocol.md, "Framing", and "Bad input" for the reactions to
+ * malformed ones), and building the packets that carry a job or a result.
  *
  * The parser never consumes a partial frame: it peeks the header with
  * evbuffer_copyout(), and only when the whole body is buffered does it

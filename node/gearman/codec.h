@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * node/gearman/codec.h - the Gearman wire format: binary packets (PROTOCOL.md
- * "Framing" and "Packet types") and text admin lines (GEARMAND.md 2).
+ * node/gearman/codec.h - the Gearman wire format: binary packets and text
+ * admin lines (docs/protocol.md, "Framing", "Packets" and "Admin lines").
  *
  * Why it is shaped this way: the parser reads from a libevent input buffer
  * that may hold any prefix of the byte stream. It looks at the 12-byte
@@ -26,7 +26,7 @@
 
 struct evbuffer;
 
-/* Packet numbers on the wire (PROTOCOL.md "Packet types"). */
+/* Packet numbers on the wire (docs/protocol.md, "Packets"). */
 enum gm_cmd {
     GM_TEXT = 0, /* gearmand's internal type; never valid on the wire */
     GM_CAN_DO = 1,

@@ -27,7 +27,7 @@
 
 #include "bench.h"
 
-/* Packet types used here (PROTOCOL.md). */
+/* Packet types used here (docs/protocol.md, "Packets"). */
 enum raw_type {
     RAW_CAN_DO = 1,
     RAW_PRE_SLEEP = 4,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# tests/lint/lint.sh SRC BUILD - checks of the codebase itself (STYLE.md 1, 2
-# and 10): banned functions, include boundaries between modules, where the
+# tests/lint/lint.sh SRC BUILD - checks of the codebase itself
+# (docs/DESIGN.md, "Conventions"): banned functions, include boundaries
+# between modules (see also tests/meta/layers.sh), where the
 # generated protobuf-c types may appear, exported-symbol prefixes per module
 # library, and that every public header compiles on its own.
 # Prints every violation and exits 1 if there is any.

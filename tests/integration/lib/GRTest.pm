@@ -42,7 +42,7 @@ our @EXPORT = qw(
   pkt_name deadline_secs wait_until powercut_env
 );
 
-# Packet numbers (PROTOCOL.md).
+# Packet numbers (docs/protocol.md, "Packets").
 use constant {
   CAN_DO => 1, CANT_DO => 2, RESET_ABILITIES => 3, PRE_SLEEP => 4,
   NOOP => 6, SUBMIT_JOB => 7, JOB_CREATED => 8, GRAB_JOB => 9, NO_JOB => 10,

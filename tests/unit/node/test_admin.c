@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * tests/unit/node/test_admin.c - admin command parsing and the exact reply
- * bytes of gearmand 1.1.20 (GEARMAND.md section 2), mixed LF / CRLF
- * endings included.
+ * bytes of gearmand 1.1.20 (docs/protocol.md, "Admin lines"), mixed LF /
+ * CRLF endings included.
  */
 #include <setjmp.h>
 #include <stdarg.h>

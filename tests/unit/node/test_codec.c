@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * tests/unit/node/test_codec.c - the Gearman codec: every packet type
  * parsed from every split of the byte stream, admin lines, encode round
- * trips, and every malformed-input case of GEARMAND.md 1.1.
+ * trips, and every malformed-input case of docs/protocol.md, "Bad input".
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * tests/unit/storage/test_apply.c - store_apply() on a real LMDB: every
- * command and the gearmand 1.1.20 job semantics of GEARMAND.md 3.
+ * command and the gearmand 1.1.20 job semantics of docs/protocol.md ("Job
+ * semantics").
  *
  * Each test drives the store as node/ would (encode, append, decode,
  * apply, commit) and checks what a Gearman user would see: handles,
@@ -57,8 +58,9 @@ static void test_grab_gives_priority_then_fifo(void **state)
     assert_string_equal(g, "");
 }
 
-/* GEARMAND.md 3.2's verified example: a worker registered pB then pA
- * (so walks pA first); jobs A-low, B-high, A-normal. */
+/* docs/protocol.md, "Priorities and order", checked against gearmand: a
+ * worker registered pB then pA (so walks pA first); jobs A-low, B-high,
+ * A-normal. */
 static void test_grab_walks_functions_in_given_order(void **state)
 {
     struct fixture *f = *state;
