@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "storage/store.h"
+
 /* ---------------------------------------------------------------------
  * Errors of node/. One table generates the enum and gr_strerror().
  */
@@ -52,14 +54,14 @@ char *gr_strndup(const void *p, size_t len);
  * until gr_alloc_fail_after(-1) turns failure injection off again. */
 void gr_alloc_fail_after(long n);
 
-/* The one growable array of node/. `base` is the address of the array's
- * pointer (of any object type), holding room for *cap elements of `size`
- * bytes. gr_array_grow gives it room for at least n, doubling from 16;
- * the contents are kept. Returns 0, or GR_ENOMEM with *base and *cap
- * unchanged. GR_ARRAY_RESERVE calls it only when the room is short. */
-int gr_array_grow(void *base, size_t *cap, size_t n, size_t size);
+/* Room for n elements in the array v of room cap: 0, or GR_ENOMEM with
+ * v and cap unchanged (storage's store_array_grow, the one growable
+ * array of the project, through this module's allocator). */
 #define GR_ARRAY_RESERVE(v, cap, n)                                            \
-    ((n) <= (cap) ? 0 : gr_array_grow(&(v), &(cap), (n), sizeof(*(v))))
+    ((n) <= (cap) ? 0                                                          \
+     : store_array_grow(&(v), &(cap), (n), sizeof(*(v)), gr_realloc) == 0      \
+         ? 0                                                                   \
+         : GR_ENOMEM)
 
 /* ---------------------------------------------------------------------
  * Asserts: always compiled in, for invariants whose violation means

@@ -71,29 +71,6 @@ void *gr_realloc(void *p, size_t n)
     return realloc(p, n == 0 ? 1 : n);
 }
 
-int gr_array_grow(void *base, size_t *cap, size_t n, size_t size)
-{
-    size_t room = *cap == 0 ? 16 : *cap;
-    void *v;
-
-    while (room < n) {
-        room = room > SIZE_MAX / 2 ? n : room * 2;
-    }
-    if (size > 0 && room > SIZE_MAX / size) {
-        return GR_ENOMEM;
-    }
-    /* The array's pointer is read and written as bytes: `base` may be the
-     * address of a pointer to any object type. */
-    memcpy(&v, base, sizeof(v));
-    v = gr_realloc(v, room * size);
-    if (v == NULL) {
-        return GR_ENOMEM;
-    }
-    memcpy(base, &v, sizeof(v));
-    *cap = room;
-    return 0;
-}
-
 void gr_free(void *p)
 {
     free(p);

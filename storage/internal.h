@@ -95,14 +95,12 @@ struct store_txn {
 void *store__malloc(size_t n);
 void *store__realloc(void *p, size_t n);
 void store__free(void *p);
-/* The one growable array of storage/ (node/'s gr_array_grow, with this
- * module's allocator): gives the array whose pointer is at `base` room
- * for at least n elements of `size` bytes, doubling from 16 and keeping
- * the contents. Returns 0, or STORE_ENOMEM with *base and *cap
- * unchanged. STORE__ARRAY_RESERVE calls it only when the room is short. */
-int store__array_grow(void *base, size_t *cap, size_t n, size_t size);
+/* Room for n elements in the array v of room cap (store_array_grow,
+ * through this module's allocator): 0 or STORE_ENOMEM. */
 #define STORE__ARRAY_RESERVE(v, cap, n)                                        \
-    ((n) <= (cap) ? 0 : store__array_grow(&(v), &(cap), (n), sizeof(*(v))))
+    ((n) <= (cap)                                                              \
+         ? 0                                                                   \
+         : store_array_grow(&(v), &(cap), (n), sizeof(*(v)), store__realloc))
 /* Test hook: when > 0, the Nth allocation from now fails. */
 extern unsigned store__fail_alloc_nth;
 

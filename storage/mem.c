@@ -41,7 +41,8 @@ void store__free(void *p)
     free(p);
 }
 
-int store__array_grow(void *base, size_t *cap, size_t n, size_t size)
+int store_array_grow(void *base, size_t *cap, size_t n, size_t size,
+                     store_realloc_fn realloc_fn)
 {
     size_t room = *cap == 0 ? 16 : *cap;
     void *v;
@@ -52,8 +53,10 @@ int store__array_grow(void *base, size_t *cap, size_t n, size_t size)
     if (size > 0 && room > SIZE_MAX / size) {
         return STORE_ENOMEM;
     }
-    memcpy(&v, base, sizeof(v)); /* a pointer to any object type */
-    v = store__realloc(v, room * size);
+    /* The array's pointer is read and written as bytes: `base` may be the
+     * address of a pointer to any object type. */
+    memcpy(&v, base, sizeof(v));
+    v = realloc_fn(v, room * size);
     if (v == NULL) {
         return STORE_ENOMEM;
     }

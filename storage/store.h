@@ -49,6 +49,18 @@ enum store_error {
 /* Returns a static, non-empty message for a STORE_E* code (or for 0). */
 const char *store_strerror(int rv);
 
+/* The one growable array of storage/ and node/. `base` is the address of
+ * the array's pointer (of any object type), holding room for *cap
+ * elements of `size` bytes; store_array_grow gives it room for at least
+ * n, doubling from 16 and keeping the contents, through `realloc_fn` -
+ * each module passes its own allocator, so that its tests can still fail
+ * any allocation. Returns 0, or STORE_ENOMEM with *base and *cap
+ * unchanged. Call it through a module's RESERVE macro, which tests the
+ * room inline (STORE__ARRAY_RESERVE, node/'s GR_ARRAY_RESERVE). */
+typedef void *(*store_realloc_fn)(void *p, size_t n);
+int store_array_grow(void *base, size_t *cap, size_t n, size_t size,
+                     store_realloc_fn realloc_fn);
+
 /* ---------------------------------------------------------------------
  * Plain values used by commands and effects.
  */
