@@ -29,7 +29,8 @@
     X(GR_EIO, -5, "input/output error")                                        \
     X(GR_ETOOBIG, -6, "packet larger than --max-packet-size")                  \
     X(GR_ESTORE, -7, "storage failure")                                        \
-    X(GR_EUSAGE, -8, "bad command line")
+    X(GR_EUSAGE, -8, "bad command line")                                       \
+    X(GR_EDROPPED, -9, "frame dropped: peer link down or send queue full")
 
 enum gr_error {
 #define GR__ERR_ENUM(name, value, text) name = (value),

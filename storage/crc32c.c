@@ -13,6 +13,9 @@
  * The choice and the tables are made once, under pthread_once: the loop
  * and the committer thread may both be first.
  *
+ * store_crc32c is the same function for node/ (store.h), which may not
+ * include storage internals.
+ *
  * Not here: where the CRC sits in each record (log.c, jobs.c).
  */
 #include <pthread.h>
@@ -113,6 +116,11 @@ uint32_t store__crc32c(uint32_t crc, const void *buf, size_t len)
 {
     (void)pthread_once(&once, init);
     return ~impl(~crc, buf, len);
+}
+
+uint32_t store_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    return store__crc32c(crc, buf, len);
 }
 
 uint32_t store__crc32c_sw(uint32_t crc, const void *buf, size_t len)

@@ -592,4 +592,14 @@ typedef int (*store_job_fn)(void *arg, const struct store_job_info *j);
 int store_funcs_walk(struct store_txn *txn, store_func_fn fn, void *arg);
 int store_jobs_walk(struct store_txn *txn, store_job_fn fn, void *arg);
 
+/* ---------------------------------------------------------------------
+ * Checksums.
+ */
+/* Continues the CRC32C (Castagnoli) crc over len bytes of buf; start with
+ * crc = 0. The same function storage/ checks its records with, exported
+ * for the peer transport's frames (node/cluster/peer.c) so that the node
+ * has one CRC32C. buf is borrowed for the call and may be NULL when len is
+ * 0. Thread-safe; it cannot fail. */
+uint32_t store_crc32c(uint32_t crc, const void *buf, size_t len);
+
 #endif /* GEARRAFT_STORE_H */
