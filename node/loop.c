@@ -245,6 +245,11 @@ void gr_propose(struct gr_server *srv, struct gr_proposal *p)
         p->cmd.origin.node_id = srv->node_id;
         p->cmd.origin.incarnation = srv->incarnation;
         p->cmd.origin.seq = ++srv->seq;
+        /* With one voter the log holds proposals in the order they are
+         * queued: by the time this one applies, every lower seq has
+         * applied or failed with its batch (and was queued again under a
+         * new seq). */
+        p->cmd.origin.low = p->cmd.origin.seq;
     }
     if (srv->tail == NULL) {
         srv->head = p;
