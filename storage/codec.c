@@ -209,6 +209,7 @@ static int build(struct pb_cmd *b, const struct store_cmd *cmd)
     b->origin.node_id = cmd->origin.node_id;
     b->origin.incarnation = cmd->origin.incarnation;
     b->origin.seq = cmd->origin.seq;
+    b->origin.low = cmd->origin.low;
     b->pb.origin = &b->origin;
 
     switch (cmd->type) {
@@ -600,6 +601,7 @@ int store_cmd_decode(const uint8_t *bytes, size_t len, struct store_cmd **out)
         cmd->origin.node_id = pb->origin->node_id;
         cmd->origin.incarnation = pb->origin->incarnation;
         cmd->origin.seq = pb->origin->seq;
+        cmd->origin.low = pb->origin->low;
     }
     fill_cmd(pb, cmd, (uint8_t *)cmd + head);
     gearraft__command__free_unpacked(pb, &alloc);

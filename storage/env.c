@@ -104,14 +104,18 @@ static int choose_cluster(const struct store_config *cfg, char *out,
     return 0;
 }
 
-/* Format 1 -> 2, in the transaction that opens the environment: the
- * second unique index goes (its entries are all in `uniq` too). */
-static int migrate_from_1(struct store_txn *txn)
+/* An older format -> the current one, in the transaction that opens the
+ * environment. 1 -> 2: the second unique index goes (its entries are all
+ * in `uniq` too). 2 -> 3: nothing to rewrite (format 3 reads format 2's
+ * dedupe marks); only older binaries must no longer open it. */
+static int migrate(struct store_txn *txn, uint64_t format)
 {
-    int rc = mdb_drop(txn->txn, store__dbi(txn, STORE__DB_UNIQS), 0);
+    if (format == 1) {
+        int rc = mdb_drop(txn->txn, store__dbi(txn, STORE__DB_UNIQS), 0);
 
-    if (rc != 0) {
-        return store__mdb_err(rc);
+        if (rc != 0) {
+            return store__mdb_err(rc);
+        }
     }
     return store__meta_put_u64(txn, META_FORMAT, STORE__FORMAT_VERSION);
 }
@@ -155,12 +159,13 @@ static int check_meta(struct store *s, struct store_txn *txn,
     MDB_val cv;
     int rv;
 
-    if (format == 1 && (rv = migrate_from_1(txn)) != 0) {
-        store__errmsgf(s, "open %s: converting format 1: %s", s->dir,
-                       store_strerror(rv));
+    if (format >= 1 && format < STORE__FORMAT_VERSION &&
+        (rv = migrate(txn, format)) != 0) {
+        store__errmsgf(s, "open %s: converting format %llu: %s", s->dir,
+                       (unsigned long long)format, store_strerror(rv));
         return rv;
     }
-    if (format != 1 && format != STORE__FORMAT_VERSION) {
+    if (format < 1 || format > STORE__FORMAT_VERSION) {
         store__errmsgf(s, "open %s: format version %llu, this build reads %u",
                        s->dir, (unsigned long long)format,
                        STORE__FORMAT_VERSION);

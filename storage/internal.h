@@ -40,8 +40,11 @@
  *   2: no second unique index: `uniqs` stays empty (emptied when a
  *      format 1 directory is opened); GET_STATUS_UNIQUE looks a unique up
  *      in `uniq` once per function. Format 1 binaries must not open it:
- *      they would look for jobs in `uniqs` and fail to delete them there. */
-#define STORE__FORMAT_VERSION 2u
+ *      they would look for jobs in `uniqs` and fail to delete them there.
+ *   3: the dedupe table's mark rows hold 16 bytes (mark, seen rows) and
+ *      seen rows (24-byte keys) may follow them (apply.c, "Replays");
+ *      format 2 marks (8 bytes) are read as they are. */
+#define STORE__FORMAT_VERSION 3u
 
 /* The named databases of the environment. */
 enum store__db {
@@ -56,7 +59,7 @@ enum store__db {
     STORE__DB_WAITS = 8,   /* client ref (24) u64be job -> empty */
     STORE__DB_DUE = 9,     /* u64be when u64be job -> empty (queued epoch) */
     STORE__DB_FUNCS = 10,  /* fn -> function record */
-    STORE__DB_DEDUPE = 11, /* u64be node u64be incarnation -> u64be seq */
+    STORE__DB_DEDUPE = 11, /* node|incarnation[|seq] (u64be) -> apply.c */
     STORE__DB_COUNT = 12,  /* number of databases, not a database */
 };
 

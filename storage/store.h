@@ -89,13 +89,20 @@ struct store_conn_ref {
     uint64_t conn_id;
 };
 
-/* Who proposed a command, for dropping replays: apply keeps the highest
- * seq seen per (node_id, incarnation) and ignores a command whose seq is
- * not above it (a retry after a leader change never submits twice). */
+/* Who proposed a command, for dropping replays: a proposer numbers its
+ * commands and may propose one again after a leader change; apply drops
+ * every copy of a (node_id, incarnation, seq) after the first, whatever
+ * order the copies and their neighbours commit in, and every command of
+ * an incarnation older than one already seen from that node. */
 struct store_origin {
     uint64_t node_id;
     uint64_t incarnation;
     uint64_t seq; /* 0: no replay check for this command */
+    /* The proposer's promise: it will never propose a seq below this
+     * one again (every lower one was applied or given up). Apply then
+     * forgets them, so what it remembers stays as small as what the
+     * proposer has in flight. 0: no promise. */
+    uint64_t low;
 };
 
 /* Limits apply() enforces deterministically (a LMDB key holds at most 511
@@ -479,9 +486,9 @@ int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
  * handle, queue full...) is not an error: it yields an effect (REFUSED,
  * ADMIN_REPLY with an error text...). An index <= the applied index is
  * ignored (returns 0, no effects), so replaying the log tail after a
- * restart is safe. A command whose origin seq is not above the last one
- * applied for its (node_id, incarnation) changes nothing but the applied
- * index (origin.seq 0 is never dropped). Errors are only STORE_ENOSPC,
+ * restart is safe. A replayed command (struct store_origin says which)
+ * changes nothing but the applied index (origin.seq 0 is never
+ * dropped). Errors are only STORE_ENOSPC,
  * STORE_ENOMEM, STORE_ECORRUPT, STORE_EIO, after which the caller must
  * abort the transaction and drop fx's effects (store_effects_reset):
  * they may include part of this command's. The commands in short (see

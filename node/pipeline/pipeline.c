@@ -119,6 +119,11 @@ void gr_pipeline_propose(struct gr_pipeline *pl, struct gr_proposal *p)
         p->cmd.origin.node_id = pl->node_id;
         p->cmd.origin.incarnation = pl->incarnation;
         p->cmd.origin.seq = ++pl->seq;
+        /* With one voter the log holds proposals in the order they are
+         * queued: by the time this one applies, every lower seq has
+         * applied or failed with its batch (and was queued again under a
+         * new seq). */
+        p->cmd.origin.low = p->cmd.origin.seq;
     }
     if (pl->tail == NULL) {
         pl->head = p;

@@ -7,6 +7,7 @@
  * apply, commit) and checks what a Gearman user would see: handles,
  * assignment order, forwarded packets, admin counts.
  */
+#include "storage/internal.h"
 #include "unit/storage/fixture.h"
 
 #define H 64
@@ -631,32 +632,128 @@ static void test_epoch_job_waits_for_its_time(void **state)
     store_txn_abort(txn);
 }
 
+/* Applies a background SUBMIT from origin (node 3, inc, seq, low) and
+ * returns the number of effects (2 when applied: CREATED, WAKE; 0 when
+ * dropped as a replay). */
+static size_t apply_from(struct fixture *f, uint64_t inc, uint64_t seq,
+                         uint64_t low)
+{
+    struct store_cmd c =
+        fix_submit_cmd(f, S("fn", NULL, "d", STORE_PRIO_NORMAL, true, 0));
+
+    c.origin.node_id = 3;
+    c.origin.incarnation = inc;
+    c.origin.seq = seq;
+    c.origin.low = low;
+    assert_int_equal(fix_apply(f, &c), 0);
+    return f->fx.n;
+}
+
+static uint64_t queued_fn(struct fixture *f)
+{
+    return fix_func(f, "fn").info.queued[STORE_PRIO_NORMAL];
+}
+
+/* Rows in the dedupe table. */
+static size_t dedupe_rows(struct fixture *f)
+{
+    struct store_txn *txn;
+    MDB_stat ms;
+
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(mdb_stat(txn->txn, txn->s->dbi[STORE__DB_DEDUPE], &ms),
+                     0);
+    store_txn_abort(txn);
+    return ms.ms_entries;
+}
+
 static void test_replayed_origin_seq_is_dropped(void **state)
 {
     struct fixture *f = *state;
-    struct store_cmd c;
-    struct fcounts fc;
 
-    c = fix_submit_cmd(f, S("fn", NULL, "d", STORE_PRIO_NORMAL, true, 0));
-    c.origin.node_id = 3;
-    c.origin.incarnation = 1;
-    c.origin.seq = 5;
-    assert_int_equal(fix_apply(f, &c), 0);
-    assert_int_equal(f->fx.n, 2);          /* CREATED, WAKE */
-    assert_int_equal(fix_apply(f, &c), 0); /* same seq: a replay */
-    assert_int_equal(f->fx.n, 0);
-    c.origin.seq = 4;
-    assert_int_equal(fix_apply(f, &c), 0);
-    assert_int_equal(f->fx.n, 0);
-    c.origin.seq = 6;
-    assert_int_equal(fix_apply(f, &c), 0);
-    assert_int_equal(f->fx.n, 2);
-    c.origin.incarnation = 2; /* a restarted proposer starts again */
-    c.origin.seq = 1;
-    assert_int_equal(fix_apply(f, &c), 0);
-    assert_int_equal(f->fx.n, 2);
-    fc = fix_func(f, "fn");
-    assert_int_equal(fc.info.queued[STORE_PRIO_NORMAL], 3);
+    assert_int_equal(apply_from(f, 1, 5, 0), 2);
+    assert_int_equal(apply_from(f, 1, 5, 0), 0); /* same seq: a replay */
+    assert_int_equal(apply_from(f, 1, 6, 0), 2);
+    assert_int_equal(apply_from(f, 1, 6, 0), 0);
+    assert_int_equal(apply_from(f, 2, 1, 0), 2); /* a restarted proposer */
+    assert_int_equal(queued_fn(f), 3);
+}
+
+/* A follower resends after a leader change: seqs commit out of order,
+ * some twice. Each is applied once. */
+static void test_origin_seqs_out_of_order_apply_once_each(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(apply_from(f, 1, 1, 1), 2);
+    assert_int_equal(apply_from(f, 1, 4, 1), 2);
+    assert_int_equal(apply_from(f, 1, 2, 1), 2);
+    assert_int_equal(apply_from(f, 1, 4, 1), 0);
+    assert_int_equal(apply_from(f, 1, 3, 2), 2);
+    assert_int_equal(apply_from(f, 1, 2, 2), 0);
+    assert_int_equal(apply_from(f, 1, 3, 2), 0);
+    assert_int_equal(apply_from(f, 1, 1, 2), 0);
+    assert_int_equal(queued_fn(f), 4);
+}
+
+/* origin.low lets apply forget: the seen rows below it go, and a seq
+ * below it is dropped even if it was never seen (the proposer gave it
+ * up). In order, one row per proposer is all there is. */
+static void test_origin_low_bounds_what_apply_remembers(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t seq;
+
+    for (seq = 1; seq <= 50; seq++) {
+        assert_int_equal(apply_from(f, 1, seq, seq), 2);
+    }
+    assert_int_equal(dedupe_rows(f), 1);
+    /* 52..60 out of order, 51 lost in flight: rows pile up above 50. */
+    for (seq = 60; seq >= 52; seq--) {
+        assert_int_equal(apply_from(f, 1, seq, 51), 2);
+    }
+    assert_int_equal(dedupe_rows(f), 10);
+    /* The proposer gives 51 up: rows up to 60 go. */
+    assert_int_equal(apply_from(f, 1, 61, 61), 2);
+    assert_int_equal(dedupe_rows(f), 1);
+    assert_int_equal(apply_from(f, 1, 51, 61), 0);
+    assert_int_equal(apply_from(f, 1, 58, 61), 0);
+    assert_int_equal(queued_fn(f), 60);
+}
+
+/* A command of an older incarnation that commits after a newer one's is
+ * dropped: its process has stopped and acknowledged nothing of it. */
+static void test_older_incarnation_after_newer_is_dropped(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(apply_from(f, 1, 1, 1), 2);
+    assert_int_equal(apply_from(f, 2, 1, 1), 2);
+    assert_int_equal(apply_from(f, 1, 2, 1), 0);
+    assert_int_equal(apply_from(f, 2, 2, 1), 2);
+    assert_int_equal(dedupe_rows(f), 1); /* incarnation 1 forgotten */
+    assert_int_equal(queued_fn(f), 3);
+}
+
+/* A format 2 mark (8 bytes: every seq up to it was applied) is read as
+ * it is. */
+static void test_format_2_dedupe_mark_is_honoured(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    uint8_t key[16];
+    uint8_t val[8];
+
+    store__put64(key, 3);
+    store__put64(key + 8, 1);
+    store__put64(val, 7);
+    assert_int_equal(store_txn_begin(f->s, true, &txn), 0);
+    assert_int_equal(
+        store__put(txn, STORE__DB_DEDUPE, key, sizeof(key), val, 8, 0), 0);
+    assert_int_equal(store_txn_commit(txn), 0);
+    assert_int_equal(apply_from(f, 1, 7, 0), 0);
+    assert_int_equal(apply_from(f, 1, 8, 0), 2);
+    assert_int_equal(apply_from(f, 1, 8, 0), 0);
 }
 
 static void test_status_unique_finds_job_by_unique_alone(void **state)
@@ -998,6 +1095,10 @@ int main(void)
         T(test_function_create_and_drop),
         T(test_epoch_job_waits_for_its_time),
         T(test_replayed_origin_seq_is_dropped),
+        T(test_origin_seqs_out_of_order_apply_once_each),
+        T(test_origin_low_bounds_what_apply_remembers),
+        T(test_older_incarnation_after_newer_is_dropped),
+        T(test_format_2_dedupe_mark_is_honoured),
         T(test_status_unique_finds_job_by_unique_alone),
         T(test_refuses_oversized_names),
         T(test_apply_skips_already_applied_index),

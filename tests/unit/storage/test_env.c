@@ -69,7 +69,7 @@ static void test_open_refuses_other_format_version(void **state)
     fix_open(f);
 }
 
-/* A format 1 directory (two unique indexes) opens as format 2: the second
+/* A format 1 directory (two unique indexes) opens in today's format: the second
  * index is emptied, the jobs and their unique keys stay, and
  * GET_STATUS_UNIQUE finds them through the one index left. */
 static void test_format_1_is_converted_on_open(void **state)
@@ -93,7 +93,7 @@ static void test_format_1_is_converted_on_open(void **state)
     fix_reopen(f);
     assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
     assert_int_equal(store__meta_get_u64(txn, "format", &format), 0);
-    assert_int_equal(format, 2);
+    assert_int_equal(format, STORE__FORMAT_VERSION);
     assert_int_equal(mdb_stat(txn->txn, txn->s->dbi[STORE__DB_UNIQS], &ms), 0);
     assert_int_equal(ms.ms_entries, 0);
     assert_int_equal(store_job_status_unique(txn, B("u-1"), &st), 0);
