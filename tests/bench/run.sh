@@ -286,26 +286,22 @@ round_files=()
 server_pid=""
 
 stop_server() {
-  local pid=$1 watchdog
+  local pid=$1
   [ -n "$pid" ] || return 0
   kill -TERM "$pid" 2>/dev/null || return 0
-  # Wait for the clean exit; a watchdog forces it after 15 s.
-  # (The watchdog kills its own sleep when stopped, so no stray process
-  # keeps the caller's output pipe open.)
-  ( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep 15 & sp=$!
-    wait "$sp" && kill -KILL "$pid" 2>/dev/null ) >/dev/null 2>&1 &
-  watchdog=$!
+  # Wait for the clean exit, at most 15 s, then force it. tail --pid
+  # watches the process without a second background job of this shell:
+  # a watchdog subshell raced bash's own reaping ("wait_for: No record of
+  # process").
+  timeout 15 tail --pid="$pid" -s 0.01 -f /dev/null 2>/dev/null ||
+    kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  kill "$watchdog" 2>/dev/null || true
-  { wait "$watchdog"; } 2>/dev/null || true
 }
 
 main_pid=$BASHPID
 cleanup() {
-  # A subshell forked by this script (the watchdog in stop_server) can
-  # receive a signal before it resets the inherited traps; only the main
-  # shell cleans up.
+  # A subshell forked by this script can receive a signal before it
+  # resets the inherited traps; only the main shell cleans up.
   [ "$BASHPID" = "$main_pid" ] || exit 0
   stop_server "$server_pid"
   server_pid=""
