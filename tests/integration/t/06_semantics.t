@@ -303,12 +303,12 @@ for my $order ('bg first', 'fg first') {
     }
     ok($a, 'gearraftd: the sleeping worker is woken by NOOP when the job falls due');
     is_deeply($a && $a->{args}, [$h, 'ep', 'later'], 'and GRAB_JOB then hands out the epoch job');
-    ok(time() >= $due, 'not before its epoch');
+    ok(Time::HiRes::time() >= $due, 'not before its epoch');
   }
   if (is_gearmand()) {
     my $a = wait_until(sub { my $g = $w->grab; $g->{name} eq 'NO_JOB' ? undef : $g }, 3);
     is_deeply($a && $a->{args}, [$h, 'ep', 'later'], 'after its time the epoch job is handed out on GRAB_JOB');
-    ok(time() >= $due, 'not before its epoch');
+    ok(Time::HiRes::time() >= $due, 'not before its epoch');
   }
   $w->send_pkt(WORK_COMPLETE, $h, '');
   $w->sync;
