@@ -328,6 +328,8 @@ enum raft_trace_type {
     RAFT_TRACE_READ_CONFIRMED,       /* index = read index released */
     RAFT_TRACE_STEP_DOWN_REMOVED,    /* leader removed from conf stepped down */
     RAFT_TRACE_IGNORED_DISRUPTIVE,   /* vote ignored in lease (thesis 4.2.3) */
+    RAFT_TRACE_RESEND,               /* leader goes back to resend peer
+                                        its log from index */
     RAFT_TRACE_TYPE_COUNT            /* number of types plus one; not one */
 };
 
