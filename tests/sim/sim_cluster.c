@@ -49,6 +49,93 @@ static void *xcalloc(size_t n, size_t size)
 }
 
 /* ---------------------------------------------------------------------
+ * What the cores hold: raft/'s allocator, counted (sim_limits.max_bytes)
+ */
+
+/* Every block starts with its size, in a header that keeps the block's
+ * alignment. */
+#define HEAP_HDR alignof(max_align_t)
+
+static size_t core_bytes; /* held by every core of the process */
+
+static void *heap_malloc(void *data, size_t size)
+{
+    unsigned char *p;
+
+    (void)data;
+    if (size > SIZE_MAX - HEAP_HDR) {
+        return NULL;
+    }
+    p = malloc(HEAP_HDR + size);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, &size, sizeof(size));
+    core_bytes += size;
+    return p + HEAP_HDR;
+}
+
+static void *heap_calloc(void *data, size_t nmemb, size_t size)
+{
+    void *p;
+
+    if (size != 0 && nmemb > SIZE_MAX / size) {
+        return NULL;
+    }
+    p = heap_malloc(data, nmemb * size);
+    if (p != NULL) {
+        memset(p, 0, nmemb * size);
+    }
+    return p;
+}
+
+static void heap_free(void *data, void *ptr)
+{
+    unsigned char *p = ptr;
+    size_t size;
+
+    (void)data;
+    if (p == NULL) {
+        return;
+    }
+    p -= HEAP_HDR;
+    memcpy(&size, p, sizeof(size));
+    core_bytes -= size;
+    free(p);
+}
+
+static void *heap_realloc(void *data, void *ptr, size_t size)
+{
+    unsigned char *p = ptr;
+    unsigned char *q;
+    size_t old;
+
+    if (p == NULL) {
+        return heap_malloc(data, size);
+    }
+    if (size > SIZE_MAX - HEAP_HDR) {
+        return NULL;
+    }
+    p -= HEAP_HDR;
+    memcpy(&old, p, sizeof(old));
+    q = realloc(p, HEAP_HDR + size);
+    if (q == NULL) {
+        return NULL;
+    }
+    memcpy(q, &size, sizeof(size));
+    core_bytes = core_bytes - old + size;
+    return q + HEAP_HDR;
+}
+
+static void heap_count_cores(void)
+{
+    static const struct raft_heap counting = {NULL, heap_malloc, heap_calloc,
+                                              heap_realloc, heap_free};
+
+    raft_heap_set(&counting);
+}
+
+/* ---------------------------------------------------------------------
  * Encoding of little records (proposal ids, snapshot hashes)
  */
 
@@ -221,17 +308,12 @@ static size_t align_up(size_t n)
     return (n + a - 1) / a * a;
 }
 
-/* One allocation holding the message, its entries and all their bytes;
- * caller frees with free(). */
-static struct raft_msg *msg_clone(const struct raft_msg *m)
+/* Bytes of a message's clone: the message, its entries, their data. */
+static size_t msg_size(const struct raft_msg *m)
 {
     size_t n_ent = 0;
     size_t bytes = 0;
     size_t k;
-    size_t off;
-    struct raft_msg *copy;
-    struct raft_entry *ents;
-    uint8_t *p;
 
     if (m->type == RAFT_MSG_APPEND) {
         n_ent = m->u.append.n_entries;
@@ -241,11 +323,27 @@ static struct raft_msg *msg_clone(const struct raft_msg *m)
     } else if (m->type == RAFT_MSG_SNAPSHOT) {
         bytes = m->u.snapshot.data.len;
     }
-    off = align_up(sizeof(*m));
-    copy = malloc(off + n_ent * sizeof(*ents) + bytes + 1);
+    return align_up(sizeof(*m)) + n_ent * sizeof(struct raft_entry) + bytes + 1;
+}
+
+/* One allocation holding the message, its entries and all their bytes;
+ * caller frees with msg_free(). */
+static struct raft_msg *msg_clone(struct sim_cluster *c,
+                                  const struct raft_msg *m)
+{
+    size_t n_ent = m->type == RAFT_MSG_APPEND ? m->u.append.n_entries : 0;
+    size_t size = msg_size(m);
+    size_t k;
+    size_t off = align_up(sizeof(*m));
+    struct raft_msg *copy;
+    struct raft_entry *ents;
+    uint8_t *p;
+
+    copy = malloc(size);
     if (copy == NULL) {
         oom();
     }
+    c->msg_bytes += size;
     *copy = *m;
     ents = (struct raft_entry *)(void *)((uint8_t *)copy + off);
     p = (uint8_t *)(ents + n_ent);
@@ -262,12 +360,18 @@ static struct raft_msg *msg_clone(const struct raft_msg *m)
         }
         copy->u.append.entries = n_ent > 0 ? ents : NULL;
     } else if (m->type == RAFT_MSG_SNAPSHOT) {
-        if (bytes > 0) {
-            memcpy(p, m->u.snapshot.data.base, bytes);
+        if (m->u.snapshot.data.len > 0) {
+            memcpy(p, m->u.snapshot.data.base, m->u.snapshot.data.len);
         }
         copy->u.snapshot.data.base = p;
     }
     return copy;
+}
+
+static void msg_free(struct sim_cluster *c, struct raft_msg *m)
+{
+    c->msg_bytes -= msg_size(m);
+    free(m);
 }
 
 static void send_msgs(struct sim_cluster *c, struct sim_node *n,
@@ -296,7 +400,7 @@ static void send_msgs(struct sim_cluster *c, struct sim_node *n,
 
             ev.kind = EV_DELIVER;
             ev.node = (int)m->to;
-            ev.payload = msg_clone(m);
+            ev.payload = msg_clone(c, m);
             sim_queue_push(&c->q, delays[k], ev);
         }
     }
@@ -314,12 +418,12 @@ static struct sim_node *node_get(struct sim_cluster *c, raft_id id)
     return &c->nodes[id];
 }
 
-static void inbox_clear(struct sim_node *n)
+static void inbox_clear(struct sim_cluster *c, struct sim_node *n)
 {
     size_t k;
 
     for (k = 0; k < n->n_inbox; k++) {
-        free(n->inbox[k]);
+        msg_free(c, n->inbox[k]);
     }
     n->n_inbox = 0;
 }
@@ -477,7 +581,7 @@ static void node_stop(struct sim_cluster *c, struct sim_node *n, bool tear)
     n->r = NULL;
     n->up = false;
     n->busy = false;
-    inbox_clear(n);
+    inbox_clear(c, n);
     n->n_props = 0; /* its clients see the connection drop */
     for (k = c->n_reads; k > 0; k--) {
         if (c->reads[k - 1].node == n->id) { /* so do its readers */
@@ -889,7 +993,7 @@ static void step_one(struct sim_cluster *c, struct sim_node *n)
                        (unsigned long long)n->id, raft_msg_type_name(m->type),
                        (unsigned long long)m->from, raft_errmsg(n->r));
     }
-    free(m);
+    msg_free(c, m);
     check_node(c, n);
 }
 
@@ -1094,6 +1198,9 @@ int sim_cluster_init(struct sim_cluster *c, const struct sim_setup *setup)
     int i;
 
     trace_fmts_init();
+    if (setup->limits.max_bytes != 0) {
+        heap_count_cores();
+    }
     memset(c, 0, sizeof(*c));
     c->setup = *setup;
     sim_rng_init(&c->rng, setup->seed);
@@ -1167,14 +1274,14 @@ void sim_cluster_close(struct sim_cluster *c)
 
     while (sim_queue_pop(&c->q, &ev) == 0) {
         if (ev.kind == EV_DELIVER) {
-            free(ev.payload);
+            msg_free(c, ev.payload);
         }
     }
     for (i = 1; i <= SIM_MAX_NODES; i++) {
         struct sim_node *n = &c->nodes[i];
 
         raft_free(n->r);
-        inbox_clear(n);
+        inbox_clear(c, n);
         free(n->inbox);
         free(n->props);
         sim_disk_close(&n->disk);
@@ -1743,7 +1850,7 @@ static void handle(struct sim_cluster *c, const struct sim_event *ev)
         }
         if (n == NULL || !n->up ||
             !sim_net_link_up(&c->net, (int)m->from, (int)m->to)) {
-            free(m);
+            msg_free(c, m);
             return;
         }
         if (c->setup.trace_msgs) {
@@ -1805,6 +1912,45 @@ static void handle(struct sim_cluster *c, const struct sim_event *ev)
     }
 }
 
+/* sim_limits: a run past any of them fails as a liveness failure (a
+ * cluster that makes no end), instead of running until the machine is out
+ * of memory. */
+static bool within_limits(struct sim_cluster *c)
+{
+    const struct sim_limits *l = &c->setup.limits;
+    uint64_t bytes = (uint64_t)(core_bytes + c->msg_bytes);
+    const char *what = NULL;
+    uint64_t limit = 0;
+
+    if (bytes > c->stats.peak_bytes) {
+        c->stats.peak_bytes = bytes;
+    }
+    if (l->max_ms != 0 && c->q.now > l->max_ms) {
+        what = "ms of virtual time";
+        limit = l->max_ms;
+    } else if (l->max_steps != 0 && c->stats.steps > l->max_steps) {
+        what = "steps";
+        limit = l->max_steps;
+    } else if (l->max_msgs != 0 && c->net.sent > l->max_msgs) {
+        what = "messages";
+        limit = l->max_msgs;
+    } else if (l->max_bytes != 0 && bytes > l->max_bytes) {
+        what = "bytes of memory (messages on their way and the cores)";
+        limit = l->max_bytes;
+    }
+    if (what == NULL) {
+        return true;
+    }
+    return sim_check_fail(
+        &c->check,
+        "liveness: the run went past its limit of %llu %s "
+        "(at t=%llums, step %llu, %llu messages, %llu "
+        "bytes)",
+        (unsigned long long)limit, what, (unsigned long long)c->q.now,
+        (unsigned long long)c->stats.steps, (unsigned long long)c->net.sent,
+        (unsigned long long)bytes);
+}
+
 bool sim_cluster_step(struct sim_cluster *c)
 {
     struct sim_event ev;
@@ -1817,7 +1963,7 @@ bool sim_cluster_step(struct sim_cluster *c)
     }
     c->stats.steps++;
     handle(c, &ev);
-    return !c->check.failed;
+    return within_limits(c) && !c->check.failed;
 }
 
 bool sim_cluster_run_for(struct sim_cluster *c, uint64_t ms)
@@ -2069,7 +2215,7 @@ void sim_cluster_summary(const struct sim_cluster *c, FILE *out)
             "nodes=%d t=%llums steps=%llu proposed=%llu acked=%llu "
             "lost=%llu reads=%llu elections=%llu crashes=%llu "
             "snapshots=%llu installs=%llu confs=%llu transfers=%llu "
-            "cuts=%llu torn=%llu\n",
+            "cuts=%llu torn=%llu msgs=%llu peak=%lluKiB\n",
             c->sw.n_nodes, (unsigned long long)c->q.now,
             (unsigned long long)s->steps, (unsigned long long)s->proposed,
             (unsigned long long)s->acked, (unsigned long long)s->lost,
@@ -2078,7 +2224,8 @@ void sim_cluster_summary(const struct sim_cluster *c, FILE *out)
             (unsigned long long)s->installs,
             (unsigned long long)s->conf_changes,
             (unsigned long long)s->transfers, (unsigned long long)s->partitions,
-            (unsigned long long)c->torn);
+            (unsigned long long)c->torn, (unsigned long long)c->net.sent,
+            (unsigned long long)(s->peak_bytes / 1024));
 }
 
 void sim_cluster_dump_nodes(const struct sim_cluster *c, FILE *out)

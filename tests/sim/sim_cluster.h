@@ -35,6 +35,17 @@
 #include "sim_swarm.h"
 #include "sim_trace.h"
 
+/* Bounds on one run, so that no seed runs for ever: crossing one fails
+ * the run as a liveness failure.  0: no bound. */
+struct sim_limits {
+    uint64_t max_ms;    /* virtual time */
+    uint64_t max_steps; /* events handled */
+    uint64_t max_msgs;  /* messages sent (copies made by the network not
+                           counted twice) */
+    uint64_t max_bytes; /* memory: messages in flight or waiting in an
+                           inbox, plus what the cores hold */
+};
+
 struct sim_setup {
     uint64_t seed;
     int n_nodes;           /* initial voters; 0 lets a swarm seed choose */
@@ -52,6 +63,7 @@ struct sim_setup {
     /* Torn writes keep entries without their hard state (raft.h's order)
      * instead of the hard state without its entries. */
     bool tear_hs_last;
+    struct sim_limits limits;
 };
 
 /* A proposal in flight from a client's point of view. */
@@ -132,6 +144,7 @@ struct sim_stats {
     uint64_t conf_changes;
     uint64_t transfers;
     uint64_t partitions;
+    uint64_t peak_bytes; /* most memory in use (sim_limits.max_bytes) */
 };
 
 struct sim_cluster {
@@ -170,6 +183,7 @@ struct sim_cluster {
     struct sim_vote *votes;
     size_t n_votes;
     size_t cap_votes;
+    uint64_t msg_bytes; /* bytes of messages queued or in an inbox */
     struct sim_stats stats;
 };
 
