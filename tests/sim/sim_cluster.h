@@ -63,6 +63,9 @@ struct sim_setup {
     /* Torn writes keep entries without their hard state (raft.h's order)
      * instead of the hard state without its entries. */
     bool tear_hs_last;
+    /* No aimed crashes and no stale-leader reads: the swarm of earlier
+     * versions, which replays the runs they made of a seed. */
+    bool classic;
     struct sim_limits limits;
 };
 
@@ -102,6 +105,9 @@ struct sim_node {
     uint64_t last_commit;
     bool became_leader;     /* leader completeness still to check */
     bool check_votes;       /* the election's quorum still to check */
+    bool leading;           /* leader, as its traces tell */
+    uint64_t led_commit;    /* highest commit it made while leading */
+    uint64_t led_checked;   /* ... already checked durable on a majority */
     uint64_t snap_acked;    /* snapshot bytes it acknowledged, in all */
     uint64_t snap_last_off; /* offset of its last snapshot answer */
     /* client proposals waiting for their apply on this node */
@@ -144,12 +150,14 @@ struct sim_stats {
     uint64_t conf_changes;
     uint64_t transfers;
     uint64_t partitions;
+    uint64_t aimed;      /* crashes aimed at a persist window or a change */
     uint64_t peak_bytes; /* most memory in use (sim_limits.max_bytes) */
 };
 
 struct sim_cluster {
     struct sim_setup setup;
     struct sim_rng rng;
+    struct sim_rng aim; /* aimed crashes and stale reads draw from here */
     struct sim_queue q;
     struct sim_net net;
     struct sim_trace trace;

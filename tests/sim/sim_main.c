@@ -29,6 +29,7 @@ struct opts {
     bool verbose;
     bool tear_hs_last;
     bool stop_on_fail;
+    bool classic;
     struct sim_limits limits;
 };
 
@@ -47,7 +48,7 @@ static void usage(FILE *out)
         out,
         "usage: sim [--seeds A..B | --seed S] [--trace] [--nodes N]\n"
         "           [--steps N] [--last N] [--verbose] [--tear-hs-last]\n"
-        "           [--stop-on-fail] [--max-ms N] [--max-steps N]\n"
+        "           [--stop-on-fail] [--classic] [--max-ms N] [--max-steps N]\n"
         "           [--max-msgs N] [--max-mib N]\n"
         "  --seeds A..B  run seeds A to B inclusive (default 1..100)\n"
         "  --seed S      run one seed\n"
@@ -60,6 +61,8 @@ static void usage(FILE *out)
         "  --stop-on-fail  stop at the first failing seed\n"
         "  --tear-hs-last  model a host that breaks raft.h: torn writes keep\n"
         "                the entries but lose the hard state after them\n"
+        "  --classic     no aimed crashes, no reads at stale leaders: the\n"
+        "                run earlier simulators made of each seed\n"
         "  --max-ms N, --max-steps N, --max-msgs N, --max-mib N\n"
         "                a seed past any of these fails (liveness); 0: no\n"
         "                limit (defaults %llu ms, %llu steps, %llu messages,\n"
@@ -151,6 +154,8 @@ static int parse(int argc, char **argv, struct opts *o)
                    n < (1ULL << 40)) {
             o->limits.max_bytes = n << 20;
             i++;
+        } else if (strcmp(a, "--classic") == 0) {
+            o->classic = true;
         } else if (strcmp(a, "--trace") == 0) {
             o->trace = true;
         } else if (strcmp(a, "--stop-on-fail") == 0) {
@@ -206,6 +211,7 @@ static bool run_seed(uint64_t seed, const struct opts *o)
     setup.trace_echo = o->trace ? stdout : NULL;
     setup.trace_msgs = true;
     setup.tear_hs_last = o->tear_hs_last;
+    setup.classic = o->classic;
     setup.limits = o->limits;
     if (o->trace) {
         printf("seed %llu\n", (unsigned long long)seed);
@@ -240,6 +246,9 @@ static bool run_seed(uint64_t seed, const struct opts *o)
         }
         if (o->tear_hs_last) {
             printf(" --tear-hs-last");
+        }
+        if (o->classic) {
+            printf(" --classic");
         }
         print_limits(&o->limits);
         printf(" --trace\n");
