@@ -70,9 +70,16 @@ enum raft__pr_state {
     RAFT__SNAPSHOT = 3   /* sending a snapshot, appends paused */
 };
 
+/* One append sent in REPLICATE and not yet answered. */
 struct raft__inflight {
+    raft_index prev; /* its prev_index: what a rejection of it names */
     raft_index last; /* last index carried by the append */
     size_t bytes;
+    bool superseded; /* sent before the latest rewind (its range goes out
+                        again): a rejection may free it */
+    bool rejected;   /* a rejection named it, maybe a late one: it keeps
+                        its room until covered, but no longer counts as
+                        continuing the follower's log */
 };
 
 struct raft__progress {
@@ -84,11 +91,12 @@ struct raft__progress {
     bool probe_sent;    /* PROBE: wait for an answer or a heartbeat */
     bool recent_active; /* heard from since the last CheckQuorum round */
     uint64_t read_ack;  /* highest read-index round acknowledged */
-    /* REPLICATE flow control: FIFO of unacknowledged appends. */
+    /* REPLICATE flow control: the unanswered appends, in sending order.
+     * Only an answer to an append, or the stall timer, makes room. */
     struct raft__inflight infl[RAFT_MAX_INFLIGHT_MSGS];
-    size_t infl_start;
     size_t infl_n;
     size_t infl_bytes;
+    bool rewound;           /* went back to match + 1 since match last moved */
     raft_index stall_match; /* match at the previous heartbeat */
     unsigned stall_beats;   /* heartbeats without progress */
     /* SNAPSHOT. */
@@ -106,9 +114,14 @@ void raft__progress_become_probe(struct raft *r, struct raft__progress *pr);
 void raft__progress_become_replicate(struct raft__progress *pr);
 bool raft__progress_infl_full(const struct raft *r,
                               const struct raft__progress *pr);
-void raft__progress_infl_add(struct raft__progress *pr, raft_index last,
-                             size_t bytes);
+void raft__progress_infl_add(struct raft__progress *pr, raft_index prev,
+                             raft_index last, size_t bytes);
 void raft__progress_infl_free_to(struct raft__progress *pr, raft_index last);
+void raft__progress_infl_clear(struct raft__progress *pr);
+void raft__progress_rejected(struct raft *r, struct raft__progress *pr,
+                             raft_index prev);
+void raft__progress_acked(struct raft *r, struct raft__progress *pr,
+                          bool moved);
 size_t raft__quorum(const struct raft *r);
 bool raft__is_voter(const struct raft *r, raft_id id);
 raft_index raft__self_match(const struct raft *r);

@@ -7,6 +7,21 @@
  * bounded in messages and bytes (flow control), SNAPSHOT pauses appends
  * while a snapshot is streamed.
  *
+ * The window counts the appends sent in REPLICATE that no answer has
+ * covered yet, and only answers make room: an acknowledgment frees the
+ * appends it covers, a rejection at most the one append it names.  No
+ * answer empties the window; only the stall timer does (replication.c),
+ * at most once per two heartbeats.  Going back to resend from match + 1
+ * happens at most once per move of match.  So whatever the network does
+ * to the answers (reorder, duplicate, delay them), the appends on their
+ * way to a follower grow by at most a window per stall period or per
+ * entry the follower gains, never by a window per answer.  (Before, any
+ * rejection emptied the window and returned to PROBE, and the next
+ * acknowledgment sent a fresh window while the old appends still
+ * travelled; over a reordering network every old append could start
+ * another window, and the messages to one follower grew exponentially:
+ * tests/sim seeds 5163247 and 5240183.)
+ *
  * Quorums count voters of the configuration in effect only (thesis 4.1);
  * the leader counts itself for what the host reported persisted, never for
  * entries only in memory (thesis 10.2.1).
@@ -70,14 +85,19 @@ void raft__progress_sync(struct raft *r)
     }
 }
 
+void raft__progress_infl_clear(struct raft__progress *pr)
+{
+    pr->infl_n = 0;
+    pr->infl_bytes = 0;
+    pr->rewound = false;
+}
+
 void raft__progress_become_probe(struct raft *r, struct raft__progress *pr)
 {
     pr->state = RAFT__PROBE;
     pr->probe_sent = false;
     pr->next = pr->match + 1;
-    pr->infl_start = 0;
-    pr->infl_n = 0;
-    pr->infl_bytes = 0;
+    raft__progress_infl_clear(pr);
     raft__trace(r, RAFT_TRACE_PROBE, r->term, pr->next, pr->id);
 }
 
@@ -86,9 +106,7 @@ void raft__progress_become_replicate(struct raft__progress *pr)
     pr->state = RAFT__REPLICATE;
     pr->probe_sent = false;
     pr->next = pr->match + 1;
-    pr->infl_start = 0;
-    pr->infl_n = 0;
-    pr->infl_bytes = 0;
+    raft__progress_infl_clear(pr);
     pr->stall_match = pr->match;
     pr->stall_beats = 0;
 }
@@ -101,26 +119,125 @@ bool raft__progress_infl_full(const struct raft *r,
            pr->infl_bytes >= r->cfg.max_inflight_bytes;
 }
 
-void raft__progress_infl_add(struct raft__progress *pr, raft_index last,
-                             size_t bytes)
+void raft__progress_infl_add(struct raft__progress *pr, raft_index prev,
+                             raft_index last, size_t bytes)
 {
-    size_t slot;
+    struct raft__inflight *in;
 
     RAFT_ASSERT(pr->infl_n < RAFT_MAX_INFLIGHT_MSGS);
-    slot = (pr->infl_start + pr->infl_n) % RAFT_MAX_INFLIGHT_MSGS;
-    pr->infl[slot].last = last;
-    pr->infl[slot].bytes = bytes;
-    pr->infl_n++;
+    in = &pr->infl[pr->infl_n++];
+    in->prev = prev;
+    in->last = last;
+    in->bytes = bytes;
+    in->superseded = false;
+    in->rejected = false;
     pr->infl_bytes += bytes;
 }
 
-/* An acknowledgment up to `last` frees every append it covers. */
+/* Removes slot i of the window, keeping the order of the others. */
+static void infl_drop(struct raft__progress *pr, size_t i)
+{
+    pr->infl_bytes -= pr->infl[i].bytes;
+    memmove(&pr->infl[i], &pr->infl[i + 1],
+            (pr->infl_n - i - 1) * sizeof(pr->infl[0]));
+    pr->infl_n--;
+}
+
+/* An acknowledgment up to `last` frees every append it covers, wherever
+ * it is in the window (after a rewind, later appends may carry lower
+ * indexes than earlier ones). */
 void raft__progress_infl_free_to(struct raft__progress *pr, raft_index last)
 {
-    while (pr->infl_n > 0 && pr->infl[pr->infl_start].last <= last) {
-        pr->infl_bytes -= pr->infl[pr->infl_start].bytes;
-        pr->infl_start = (pr->infl_start + 1) % RAFT_MAX_INFLIGHT_MSGS;
-        pr->infl_n--;
+    size_t i = 0;
+
+    while (i < pr->infl_n) {
+        if (pr->infl[i].last <= last) {
+            infl_drop(pr, i);
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Goes back to match + 1, where the follower's log is known to agree
+ * (go-back-N).  The appends in the window stay counted until answered:
+ * their ranges go out again as room allows. */
+static void rewind_to_match(struct raft *r, struct raft__progress *pr)
+{
+    pr->rewound = true;
+    pr->next = pr->match + 1;
+    for (size_t i = 0; i < pr->infl_n; i++) {
+        pr->infl[i].superseded = true;
+    }
+    raft__trace(r, RAFT_TRACE_RESEND, r->term, pr->next, pr->id);
+}
+
+/* Whether an append that may still be accepted carries index i. */
+static bool infl_covers(const struct raft__progress *pr, raft_index i)
+{
+    for (size_t k = 0; k < pr->infl_n; k++) {
+        const struct raft__inflight *in = &pr->infl[k];
+
+        if (!in->rejected && in->prev < i && i <= in->last) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A rejection, in REPLICATE, of the append whose prev_index is `prev`
+ * (above match): the follower lacked an earlier append (lost, or
+ * overtaken by this one) or holds a stale entry there, and dropped this
+ * one.  Paper 5.3: decrement nextIndex and retry; we go back to match + 1
+ * at once.
+ *
+ * Only the first rejection after match moved goes back: the others are
+ * about appends sent before that rewind, whose ranges are being sent
+ * again anyway.  Such an append, found by its prev_index, has its room
+ * freed.  A rejection naming an append sent after the rewind may be a
+ * late or duplicated answer to an older copy while the newer one still
+ * travels: it only marks that append, which keeps its room until an
+ * acknowledgment covers its range (raft__progress_acked) or the stall
+ * timer gives up (replication.c).  So no answer, stale or duplicated,
+ * lets more than the window out, and the window is never emptied here. */
+void raft__progress_rejected(struct raft *r, struct raft__progress *pr,
+                             raft_index prev)
+{
+    RAFT_ASSERT(pr->state == RAFT__REPLICATE && prev > pr->match);
+    if (!pr->rewound) {
+        rewind_to_match(r, pr);
+    }
+    for (size_t i = 0; i < pr->infl_n; i++) {
+        if (pr->infl[i].superseded && pr->infl[i].prev == prev) {
+            infl_drop(pr, i);
+            return;
+        }
+    }
+    for (size_t i = 0; i < pr->infl_n; i++) {
+        if (pr->infl[i].prev == prev && !pr->infl[i].rejected) {
+            pr->infl[i].rejected = true;
+            return;
+        }
+    }
+}
+
+/* An acknowledgment in REPLICATE; match already includes it (moved says
+ * whether it moved).  Frees what it covers.  If the follower's log now
+ * ends where no append in the window continues it (what would have, was
+ * rejected), every append in the window will be rejected: go back now
+ * rather than wait for the stall timer.  At most once per move of match,
+ * so answers cannot make the leader go back more often than the follower
+ * makes progress. */
+void raft__progress_acked(struct raft *r, struct raft__progress *pr, bool moved)
+{
+    RAFT_ASSERT(pr->state == RAFT__REPLICATE);
+    raft__progress_infl_free_to(pr, pr->match);
+    if (!moved) {
+        return;
+    }
+    pr->rewound = false;
+    if (pr->next > pr->match + 1 && !infl_covers(pr, pr->match + 1)) {
+        rewind_to_match(r, pr);
     }
 }
 

@@ -75,6 +75,7 @@ const char *raft_trace_type_name(int type)
         "READ_CONFIRMED",
         "STEP_DOWN_REMOVED",
         "IGNORED_DISRUPTIVE",
+        "RESEND",
     };
 
     if (type < 1 || type >= RAFT_TRACE_TYPE_COUNT) {

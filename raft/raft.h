@@ -31,10 +31,11 @@
  *           chunks, TimeoutNow, pre-votes): they may leave before anything
  *           is persisted (thesis 10.2.1);
  *        b. persist, atomically or in this order and durably (fsync):
- *           - if ready.has_hard_state: store ready.hard_state FIRST (a
- *             crash that kept entries of term T but lost the hard state
- *             that raised the term to T leaves a state raft_new refuses
- *             with RAFT_ECORRUPT; tests/sim --tear-hs-last shows it);
+ *           - if ready.has_hard_state: store its term and vote FIRST (a
+ *             crash that kept entries or a snapshot of term T but lost the
+ *             hard state that raised the term to T leaves a state raft_new
+ *             refuses with RAFT_ECORRUPT; tests/sim --tear-hs-last and
+ *             seed 7873 show it);
  *           - if ready.snapshot != NULL: replace the state machine with
  *             ready.snapshot->data, record its meta as the latest snapshot
  *             and delete EVERY persisted log entry;
@@ -42,6 +43,14 @@
  *             index >= ready.truncate_from;
  *           - append ready.entries (they are contiguous and follow the
  *             persisted log, or the snapshot);
+ *           - if ready.has_hard_state: store its commit index LAST (with
+ *             the term and vote again, say): raft_new trusts it for the
+ *             log it finds, so it must never be on disk before the
+ *             snapshot, truncation and entries it vouches for (a crash
+ *             that kept a new commit index without the snapshot that
+ *             replaces stale entries makes a restarted follower commit
+ *             them; tests/sim seed 579 shows it).  Writing the whole batch
+ *             in one transaction, as node/ does, meets all of this;
  *        c. only then send ready.msgs_after_persist (votes, acknowledgments:
  *           they vouch for the state just persisted);
  *        d. apply ready.committed in order (they are already persisted: the
@@ -184,7 +193,9 @@ struct raft_snapshot {
 struct raft_hard_state {
     raft_term term;
     raft_id vote;      /* voted for in `term`, 0 if none */
-    raft_index commit; /* optional to persist; restored as a hint */
+    raft_index commit; /* optional to persist, but never before the log
+                          it covers (THE HOST LOOP, step b): raft_new
+                          trusts it */
 };
 
 /* ------------------------------------------------------------------------
@@ -328,6 +339,8 @@ enum raft_trace_type {
     RAFT_TRACE_READ_CONFIRMED,       /* index = read index released */
     RAFT_TRACE_STEP_DOWN_REMOVED,    /* leader removed from conf stepped down */
     RAFT_TRACE_IGNORED_DISRUPTIVE,   /* vote ignored in lease (thesis 4.2.3) */
+    RAFT_TRACE_RESEND,               /* leader goes back to resend peer
+                                        its log from index */
     RAFT_TRACE_TYPE_COUNT            /* number of types plus one; not one */
 };
 

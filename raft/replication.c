@@ -93,8 +93,9 @@ bool raft__send_append(struct raft *r, struct raft__progress *pr)
     raft__send(r, &m);
     if (pr->state == RAFT__REPLICATE) {
         /* Pipelining: assume success and move on (etcd's optimistic
-         * update); a rejection or a stall falls back to PROBE. */
-        raft__progress_infl_add(pr, prev + n, bytes);
+         * update); a rejection goes back to match + 1 within the window
+         * (progress.c), a stall falls back to PROBE. */
+        raft__progress_infl_add(pr, prev, prev + n, bytes);
         pr->next = prev + n + 1;
     } else {
         pr->probe_sent = true;
@@ -376,8 +377,11 @@ int raft__recv_append(struct raft *r, const struct raft_msg *m)
     return 0;
 }
 
-/* Leader side of a rejection: move nextIndex back by term (etcd's
- * MaybeDecrTo with the follower's hint). */
+/* Leader side of a rejection.  In PROBE, move nextIndex back by term
+ * (etcd's MaybeDecrTo with the follower's hint) and probe again; only the
+ * answer to the latest probe counts.  In REPLICATE the follower's log is
+ * known to match up to match, so the window goes back there
+ * (raft__progress_rejected); a rejection at or below match is stale. */
 static void handle_reject(struct raft *r, struct raft__progress *pr,
                           const struct raft_append_resp *ar)
 {
@@ -385,15 +389,13 @@ static void handle_reject(struct raft *r, struct raft__progress *pr,
     raft_index next;
 
     if (pr->state == RAFT__REPLICATE) {
-        if (ar->index <= pr->match) {
-            return; /* stale: we know it matches further */
+        if (ar->index > pr->match) {
+            raft__progress_rejected(r, pr, ar->index);
         }
-    } else if (pr->state == RAFT__PROBE) {
-        if (ar->index != pr->next - 1) {
-            return; /* an answer to an older probe */
-        }
-    } else {
         return;
+    }
+    if (pr->state != RAFT__PROBE || ar->index != pr->next - 1) {
+        return; /* an answer to an older probe, or about to snapshot */
     }
     if (ar->hint_term > 0) {
         hint = raft__log_conflict_by_term(&r->log, hint, ar->hint_term);
@@ -401,9 +403,6 @@ static void handle_reject(struct raft *r, struct raft__progress *pr,
     next = hint + 1 < ar->index ? hint + 1 : ar->index;
     if (next < pr->match + 1) {
         next = pr->match + 1;
-    }
-    if (pr->state == RAFT__REPLICATE) {
-        raft__progress_become_probe(r, pr);
     }
     pr->next = next;
     pr->probe_sent = false;
@@ -437,10 +436,14 @@ void raft__recv_append_resp(struct raft *r, const struct raft_msg *m)
         }
         switch (pr->state) {
         case RAFT__PROBE:
-            raft__progress_become_replicate(pr);
+            /* An answer older than what we know tells nothing new: keep
+             * probing rather than start a window on its account. */
+            if (idx >= pr->match) {
+                raft__progress_become_replicate(pr);
+            }
             break;
         case RAFT__REPLICATE:
-            raft__progress_infl_free_to(pr, idx);
+            raft__progress_acked(r, pr, updated);
             break;
         case RAFT__SNAPSHOT:
             if (pr->match >= pr->snap_index) {

@@ -51,9 +51,7 @@ void raft__snapshot_send(struct raft *r, struct raft__progress *pr)
     }
     pr->state = RAFT__SNAPSHOT;
     pr->probe_sent = false;
-    pr->infl_start = 0;
-    pr->infl_n = 0;
-    pr->infl_bytes = 0;
+    raft__progress_infl_clear(pr);
     pr->snap_index = r->snap.meta.index;
     pr->snap_offset = 0;
     pr->snap_beats = 0;

@@ -32,6 +32,13 @@ mutations=(
   "old_term_vote#raft.c#s/^    if (m->term < r->term) {$/    if (m->term < r->term \&\& m->type == RAFT_MSG_VOTE_RESP) {\n        return true;\n    }\n&/#a candidate counts a vote granted in an older term"
   "old_term_vote#election.c#s/} else if (r->role != RAFT_CANDIDATE || m->term != r->term) {/} else if (r->role != RAFT_CANDIDATE || m->term > r->term) {/#(second half of the same bug)"
   "commit_old_term#replication.c#s/ || t != r->term) {/) {/#a leader commits an entry of an earlier term by counting replicas (paper figure 8)"
+  # Bugs of kinds the randomized runs once nearly never caught: the
+  # commit-durability and vote-durability checks and the reads sent to
+  # stale leaders catch them now (docs/simulator.md, "Mutation proof").
+  "removed_member_quorum#progress.c#s/^    r->n_prs = 0;$/&\n    for (size_t j = 0; j < n_old; j++) {\n        if (raft_conf_find(\&r->conf, old[j].id) == NULL) {\n            r->prs[r->n_prs++] = old[j];\n        }\n    }/#a removed member keeps its progress and still counts toward the commit quorum"
+  "self_commit_unpersisted#progress.c#s/^    return r->log.persisted;$/    return raft__log_last(\&r->log);/#the leader counts its own entries toward commit before they are persisted"
+  "vote_before_durable#raft.c#s/^    if (r->persisted_hs.term != r->term || r->persisted_hs.vote != r->vote) {$/    if (m->type == RAFT_MSG_VOTE_RESP) {\n        return true;\n    }\n&/#a vote response leaves before the vote is durable"
+  "stale_read#readindex.c#s/ r->reads\[k\].seq <= acked \&\&//#a read index is answered without its heartbeat round (a deposed leader serves stale reads)"
 )
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/gr-mutate.XXXXXX")"

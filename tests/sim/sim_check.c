@@ -240,6 +240,9 @@ void sim_check_leader_commit(struct sim_check *c, uint64_t term, uint64_t index)
 {
     size_t k;
 
+    if (index > c->leader_commit_max) {
+        c->leader_commit_max = index;
+    }
     for (k = c->ct_len; k > 0; k--) {
         if (c->ct_term[k - 1] == term) {
             if (index > c->ct_index[k - 1]) {

@@ -55,6 +55,7 @@ struct sim_check {
     uint64_t *ct_index;
     size_t ct_len;
     size_t ct_cap;
+    uint64_t leader_commit_max; /* highest index any leader committed */
 };
 
 /* 64-bit mixing helpers shared with the cluster driver. */

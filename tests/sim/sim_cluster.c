@@ -23,7 +23,8 @@ enum {
     EV_RESTART,     /* arg: incarnation that crashed */
     EV_FAULT,
     EV_CLIENT,
-    EV_DECOMMISSION /* node removed by a committed configuration */
+    EV_DECOMMISSION, /* node removed by a committed configuration */
+    EV_AIM_CRASH     /* arg: incarnation to crash (sim_swarm aim_*) */
 };
 
 /* Proposals carry their id in the first 8 bytes, then filler. */
@@ -46,6 +47,93 @@ static void *xcalloc(size_t n, size_t size)
         oom();
     }
     return p;
+}
+
+/* ---------------------------------------------------------------------
+ * What the cores hold: raft/'s allocator, counted (sim_limits.max_bytes)
+ */
+
+/* Every block starts with its size, in a header that keeps the block's
+ * alignment. */
+#define HEAP_HDR alignof(max_align_t)
+
+static size_t core_bytes; /* held by every core of the process */
+
+static void *heap_malloc(void *data, size_t size)
+{
+    unsigned char *p;
+
+    (void)data;
+    if (size > SIZE_MAX - HEAP_HDR) {
+        return NULL;
+    }
+    p = malloc(HEAP_HDR + size);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, &size, sizeof(size));
+    core_bytes += size;
+    return p + HEAP_HDR;
+}
+
+static void *heap_calloc(void *data, size_t nmemb, size_t size)
+{
+    void *p;
+
+    if (size != 0 && nmemb > SIZE_MAX / size) {
+        return NULL;
+    }
+    p = heap_malloc(data, nmemb * size);
+    if (p != NULL) {
+        memset(p, 0, nmemb * size);
+    }
+    return p;
+}
+
+static void heap_free(void *data, void *ptr)
+{
+    unsigned char *p = ptr;
+    size_t size;
+
+    (void)data;
+    if (p == NULL) {
+        return;
+    }
+    p -= HEAP_HDR;
+    memcpy(&size, p, sizeof(size));
+    core_bytes -= size;
+    free(p);
+}
+
+static void *heap_realloc(void *data, void *ptr, size_t size)
+{
+    unsigned char *p = ptr;
+    unsigned char *q;
+    size_t old;
+
+    if (p == NULL) {
+        return heap_malloc(data, size);
+    }
+    if (size > SIZE_MAX - HEAP_HDR) {
+        return NULL;
+    }
+    p -= HEAP_HDR;
+    memcpy(&old, p, sizeof(old));
+    q = realloc(p, HEAP_HDR + size);
+    if (q == NULL) {
+        return NULL;
+    }
+    memcpy(q, &size, sizeof(size));
+    core_bytes = core_bytes - old + size;
+    return q + HEAP_HDR;
+}
+
+static void heap_count_cores(void)
+{
+    static const struct raft_heap counting = {NULL, heap_malloc, heap_calloc,
+                                              heap_realloc, heap_free};
+
+    raft_heap_set(&counting);
 }
 
 /* ---------------------------------------------------------------------
@@ -190,7 +278,19 @@ static void on_raft_trace(void *arg, const struct raft_trace_event *ev)
     if (ev->type == RAFT_TRACE_BECOME_LEADER) {
         n->became_leader = true;
         n->check_votes = true;
+        n->leading = true;
         c->stats.elections++;
+    }
+    if (ev->type == RAFT_TRACE_BECOME_FOLLOWER ||
+        ev->type == RAFT_TRACE_BECOME_PRE_CANDIDATE ||
+        ev->type == RAFT_TRACE_BECOME_CANDIDATE) {
+        n->leading = false;
+    }
+    if (ev->type == RAFT_TRACE_COMMIT && n->leading &&
+        ev->index > n->led_commit) {
+        /* Checked in check_node, once the step is over: a leader that
+         * committed its own removal has stepped down by then. */
+        n->led_commit = ev->index;
     }
     if (ev->type == RAFT_TRACE_VOTE_GRANTED) {
         if (c->n_votes == c->cap_votes) {
@@ -221,17 +321,12 @@ static size_t align_up(size_t n)
     return (n + a - 1) / a * a;
 }
 
-/* One allocation holding the message, its entries and all their bytes;
- * caller frees with free(). */
-static struct raft_msg *msg_clone(const struct raft_msg *m)
+/* Bytes of a message's clone: the message, its entries, their data. */
+static size_t msg_size(const struct raft_msg *m)
 {
     size_t n_ent = 0;
     size_t bytes = 0;
     size_t k;
-    size_t off;
-    struct raft_msg *copy;
-    struct raft_entry *ents;
-    uint8_t *p;
 
     if (m->type == RAFT_MSG_APPEND) {
         n_ent = m->u.append.n_entries;
@@ -241,11 +336,27 @@ static struct raft_msg *msg_clone(const struct raft_msg *m)
     } else if (m->type == RAFT_MSG_SNAPSHOT) {
         bytes = m->u.snapshot.data.len;
     }
-    off = align_up(sizeof(*m));
-    copy = malloc(off + n_ent * sizeof(*ents) + bytes + 1);
+    return align_up(sizeof(*m)) + n_ent * sizeof(struct raft_entry) + bytes + 1;
+}
+
+/* One allocation holding the message, its entries and all their bytes;
+ * caller frees with msg_free(). */
+static struct raft_msg *msg_clone(struct sim_cluster *c,
+                                  const struct raft_msg *m)
+{
+    size_t n_ent = m->type == RAFT_MSG_APPEND ? m->u.append.n_entries : 0;
+    size_t size = msg_size(m);
+    size_t k;
+    size_t off = align_up(sizeof(*m));
+    struct raft_msg *copy;
+    struct raft_entry *ents;
+    uint8_t *p;
+
+    copy = malloc(size);
     if (copy == NULL) {
         oom();
     }
+    c->msg_bytes += size;
     *copy = *m;
     ents = (struct raft_entry *)(void *)((uint8_t *)copy + off);
     p = (uint8_t *)(ents + n_ent);
@@ -262,12 +373,51 @@ static struct raft_msg *msg_clone(const struct raft_msg *m)
         }
         copy->u.append.entries = n_ent > 0 ? ents : NULL;
     } else if (m->type == RAFT_MSG_SNAPSHOT) {
-        if (bytes > 0) {
-            memcpy(p, m->u.snapshot.data.base, bytes);
+        if (m->u.snapshot.data.len > 0) {
+            memcpy(p, m->u.snapshot.data.base, m->u.snapshot.data.len);
         }
         copy->u.snapshot.data.base = p;
     }
     return copy;
+}
+
+static void msg_free(struct sim_cluster *c, struct raft_msg *m)
+{
+    c->msg_bytes -= msg_size(m);
+    free(m);
+}
+
+/* raft.h: an answer that vouches for persisted state (a granted vote, an
+ * acknowledged append) leaves only once that state is durable, else a
+ * crash could take back what the answer promised (a vote given twice in
+ * one term, an entry counted for commit that no disk holds). */
+static bool vouched_durable(struct sim_cluster *c, const struct sim_node *n,
+                            const struct raft_msg *m)
+{
+    const struct sim_image *im = &n->disk.durable;
+
+    if (m->type == RAFT_MSG_VOTE_RESP && m->u.vote_resp.granted &&
+        (im->term != m->term || im->vote != m->to)) {
+        return sim_check_fail(
+            &c->check,
+            "vote durability: node %llu sent its vote in "
+            "term %llu for %llu before its disk held it "
+            "(disk: term %llu vote %llu)",
+            (unsigned long long)n->id, (unsigned long long)m->term,
+            (unsigned long long)m->to, (unsigned long long)im->term,
+            (unsigned long long)im->vote);
+    }
+    if (m->type == RAFT_MSG_APPEND_RESP && !m->u.append_resp.reject &&
+        sim_image_last_index(im) < m->u.append_resp.index) {
+        return sim_check_fail(&c->check,
+                              "ack durability: node %llu acknowledged index "
+                              "%llu before its disk held it (disk ends at "
+                              "%llu)",
+                              (unsigned long long)n->id,
+                              (unsigned long long)m->u.append_resp.index,
+                              (unsigned long long)sim_image_last_index(im));
+    }
+    return true;
 }
 
 static void send_msgs(struct sim_cluster *c, struct sim_node *n,
@@ -289,6 +439,9 @@ static void send_msgs(struct sim_cluster *c, struct sim_node *n,
                            (unsigned long long)m->from);
             return;
         }
+        if (!vouched_durable(c, n, m)) {
+            return;
+        }
         copies =
             sim_net_route(&c->net, &c->rng, (int)m->from, (int)m->to, delays);
         for (k = 0; k < copies; k++) {
@@ -296,7 +449,7 @@ static void send_msgs(struct sim_cluster *c, struct sim_node *n,
 
             ev.kind = EV_DELIVER;
             ev.node = (int)m->to;
-            ev.payload = msg_clone(m);
+            ev.payload = msg_clone(c, m);
             sim_queue_push(&c->q, delays[k], ev);
         }
     }
@@ -314,12 +467,12 @@ static struct sim_node *node_get(struct sim_cluster *c, raft_id id)
     return &c->nodes[id];
 }
 
-static void inbox_clear(struct sim_node *n)
+static void inbox_clear(struct sim_cluster *c, struct sim_node *n)
 {
     size_t k;
 
     for (k = 0; k < n->n_inbox; k++) {
-        free(n->inbox[k]);
+        msg_free(c, n->inbox[k]);
     }
     n->n_inbox = 0;
 }
@@ -461,6 +614,9 @@ static int node_start(struct sim_cluster *c, struct sim_node *n)
     n->last_term = raft_current_term(n->r);
     n->last_commit = raft_commit_index(n->r);
     n->became_leader = false;
+    n->leading = false;
+    n->led_commit = 0;
+    n->led_checked = 0;
     schedule_wake(c, n);
     return 0;
 }
@@ -477,7 +633,7 @@ static void node_stop(struct sim_cluster *c, struct sim_node *n, bool tear)
     n->r = NULL;
     n->up = false;
     n->busy = false;
-    inbox_clear(n);
+    inbox_clear(c, n);
     n->n_props = 0; /* its clients see the connection drop */
     for (k = c->n_reads; k > 0; k--) {
         if (c->reads[k - 1].node == n->id) { /* so do its readers */
@@ -843,6 +999,121 @@ static bool build_write(struct sim_cluster *c, struct sim_node *n,
     return w->has_snap || w->truncate_from != 0 || w->n_ents > 0 || w->has_hs;
 }
 
+/* ---------------------------------------------------------------------
+ * Crashes aimed at the windows where durability matters (sim_swarm aim_*)
+ */
+
+static void schedule_restart(struct sim_cluster *c, struct sim_rng *rng,
+                             raft_id id, uint64_t max_delay)
+{
+    struct sim_event ev = {0};
+
+    ev.kind = EV_RESTART;
+    ev.node = (int)id;
+    ev.arg = c->nodes[id].incarnation;
+    sim_queue_push(&c->q, sim_rng_range(rng, 1, max_delay), ev);
+}
+
+/* Crashes node n now and restarts it soon (a process that dies and is
+ * started again at once: what it promised must be on its disk). */
+static void aimed_crash(struct sim_cluster *c, struct sim_node *n,
+                        const char *what)
+{
+    trace_sim(c, (int)n->id, what, 0, 0);
+    node_stop(c, n, c->sw.tear);
+    c->stats.crashes++;
+    c->stats.aimed++;
+    schedule_restart(c, &c->aim, n->id, c->sw.election_ms);
+}
+
+/* Queues a crash of node id (of its current incarnation) in `delay` ms. */
+static void aim_crash_at(struct sim_cluster *c, raft_id id, uint64_t delay)
+{
+    struct sim_event ev = {0};
+
+    ev.kind = EV_AIM_CRASH;
+    ev.node = (int)id;
+    ev.arg = c->nodes[id].incarnation;
+    sim_queue_push(&c->q, delay, ev);
+}
+
+/* A write whose loss matters most: it records a new vote, or carries a
+ * configuration. */
+static bool write_is_vital(const struct sim_node *n, const struct sim_write *w)
+{
+    size_t k;
+
+    if (w->has_hs && w->vote != 0 &&
+        (w->term != n->disk.durable.term || w->vote != n->disk.durable.vote)) {
+        return true;
+    }
+    for (k = 0; k < w->n_ents; k++) {
+        if (w->ents[k].type == RAFT_ENTRY_CONF) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Between a write and its sync: the node is blocked on a write that takes
+ * `took` ms; perhaps crash it before it is durable (what left in msgs_now
+ * has gone, the rest of the batch is lost or torn). */
+static void aim_at_write(struct sim_cluster *c, struct sim_node *n,
+                         uint64_t took, bool vital)
+{
+    unsigned pm = c->sw.aim_write * (vital ? 10 : 1);
+
+    if (c->faults_on && pm > 0 && sim_rng_chance(&c->aim, pm)) {
+        aim_crash_at(c, n->id, sim_rng_range(&c->aim, 0, took));
+    }
+}
+
+/* Between the sync and what waited for it: the write is durable, but the
+ * node crashes before sending msgs_after_persist, applying or calling
+ * raft_advance.  Returns true if it crashed. */
+static bool aim_at_sync(struct sim_cluster *c, struct sim_node *n)
+{
+    if (!c->faults_on || c->sw.aim_sync == 0 ||
+        !sim_rng_chance(&c->aim, c->sw.aim_sync)) {
+        return false;
+    }
+    sim_disk_complete(&n->disk);
+    aimed_crash(c, n, "crash after sync (aimed)");
+    return true;
+}
+
+/* In the middle of a membership change about `who`, just appended by
+ * `leader`: crash the leader, the member, a random node or every node
+ * while the change replicates. */
+static void aim_at_change(struct sim_cluster *c, raft_id leader, raft_id who)
+{
+    uint64_t within = 2 * c->sw.net.delay_max + c->sw.disk_max + 1;
+    uint64_t delay;
+    raft_id id;
+
+    if (c->sw.aim_member == 0 || !sim_rng_chance(&c->aim, c->sw.aim_member)) {
+        return;
+    }
+    delay = sim_rng_range(&c->aim, 0, within);
+    switch (sim_rng_range(&c->aim, 0, 3)) {
+    case 0:
+        aim_crash_at(c, leader, delay);
+        break;
+    case 1:
+        aim_crash_at(c, who, delay);
+        break;
+    case 2:
+        aim_crash_at(c, (raft_id)sim_rng_range(&c->aim, 1, SIM_MAX_NODES),
+                     delay);
+        break;
+    default:
+        for (id = 1; id <= SIM_MAX_NODES; id++) {
+            aim_crash_at(c, id, delay);
+        }
+        break;
+    }
+}
+
 /* Step 2 of THE HOST LOOP: take the batch, send msgs_now, issue the
  * write; the rest happens in finish_batch when the write completes. */
 static void start_batch(struct sim_cluster *c, struct sim_node *n)
@@ -860,13 +1131,16 @@ static void start_batch(struct sim_cluster *c, struct sim_node *n)
     send_msgs(c, n, n->rd.msgs_now, n->rd.n_msgs_now);
     if (build_write(c, n, &w)) {
         struct sim_event ev = {0};
+        uint64_t took = sim_rng_range(&c->rng, c->sw.disk_min, c->sw.disk_max);
+        bool vital = write_is_vital(n, &w);
 
         sim_disk_write(&n->disk, &w);
+        /* Queued first, so that at the same time the crash comes first. */
+        aim_at_write(c, n, took, vital);
         ev.kind = EV_WRITE_DONE;
         ev.node = (int)n->id;
         ev.arg = n->incarnation;
-        sim_queue_push(
-            &c->q, sim_rng_range(&c->rng, c->sw.disk_min, c->sw.disk_max), ev);
+        sim_queue_push(&c->q, took, ev);
         return;
     }
     sim_write_free(&w);
@@ -889,7 +1163,7 @@ static void step_one(struct sim_cluster *c, struct sim_node *n)
                        (unsigned long long)n->id, raft_msg_type_name(m->type),
                        (unsigned long long)m->from, raft_errmsg(n->r));
     }
-    free(m);
+    msg_free(c, m);
     check_node(c, n);
 }
 
@@ -958,7 +1232,10 @@ static bool vote_quorum(struct sim_cluster *c, struct sim_node *n,
         }
         voters++;
         if (id == n->id) {
-            granted++; /* its own vote */
+            /* Its own vote counts once it is durable (seed 714294). */
+            if (n->disk.durable.term == term && n->disk.durable.vote == n->id) {
+                granted++;
+            }
             continue;
         }
         for (v = c->n_votes; v > 0; v--) {
@@ -973,9 +1250,90 @@ static bool vote_quorum(struct sim_cluster *c, struct sim_node *n,
     if (2 * granted <= voters) {
         return sim_check_fail(&c->check,
                               "vote quorum: node %llu became leader of term "
-                              "%llu with %zu of %zu votes cast in that term",
+                              "%llu with %zu of %zu votes cast in that term "
+                              "(its own counts once on its disk)",
                               (unsigned long long)n->id,
                               (unsigned long long)term, granted, voters);
+    }
+    return true;
+}
+
+/* Whether the entry (index, term) is on node n's disk, durably: in its
+ * log, or under its snapshot. */
+static bool durable_holds(const struct sim_node *n, uint64_t index,
+                          uint64_t term)
+{
+    const struct sim_image *im = &n->disk.durable;
+    const struct sim_dentry *d = sim_image_entry(im, index);
+
+    if (d != NULL) {
+        return d->term == term;
+    }
+    return im->snap.meta.index > index ||
+           (im->snap.meta.index == index && im->snap.meta.term == term);
+}
+
+/* Committed means durable on a majority (paper 5.3; thesis 10.2.1 for the
+ * leader's own disk): when leader n's commit index passed `index`, a
+ * majority of the voters of its configuration (the latest in its log,
+ * thesis 4.1) held that entry on disk.  A voter whose disk was discarded
+ * (removed and decommissioned since) is given the benefit of the doubt. */
+static bool commit_durable(struct sim_cluster *c, struct sim_node *n,
+                           uint64_t index)
+{
+    const struct raft_conf *conf = raft_conf_current(n->r);
+    uint64_t term = raft_term_at(n->r, index);
+    size_t voters = 0;
+    size_t held = 0;
+    size_t k;
+
+    if (term == 0) {
+        return true; /* compacted away already: checked when it was not */
+    }
+    for (k = 0; k < conf->n_members; k++) {
+        const struct sim_node *v = node_get(c, conf->members[k].id);
+
+        if (!conf->members[k].voter) {
+            continue;
+        }
+        voters++;
+        if (v != NULL &&
+            (v->removed || (v->started && durable_holds(v, index, term)))) {
+            held++;
+        }
+    }
+    if (2 * held <= voters) {
+        return sim_check_fail(&c->check,
+                              "commit durability: leader %llu committed "
+                              "index %llu (term %llu), which only %zu of the "
+                              "%zu voters of its configuration hold on disk",
+                              (unsigned long long)n->id,
+                              (unsigned long long)index,
+                              (unsigned long long)term, held, voters);
+    }
+    return true;
+}
+
+/* What n committed while it led (n->led_commit, from its COMMIT traces)
+ * was durable on a majority; and whatever any node commits, some leader
+ * committed first. */
+static bool check_commit(struct sim_cluster *c, struct sim_node *n,
+                         uint64_t term, uint64_t commit)
+{
+    if (n->led_commit > n->led_checked) {
+        n->led_checked = n->led_commit;
+        if (!commit_durable(c, n, n->led_commit)) {
+            return false;
+        }
+        sim_check_leader_commit(&c->check, term, n->led_commit);
+    }
+    if (commit > n->last_commit && commit > c->check.leader_commit_max) {
+        return sim_check_fail(&c->check,
+                              "commit: node %llu moved its commit index to "
+                              "%llu, past anything a leader committed (%llu)",
+                              (unsigned long long)n->id,
+                              (unsigned long long)commit,
+                              (unsigned long long)c->check.leader_commit_max);
     }
     return true;
 }
@@ -1021,8 +1379,8 @@ static void check_node(struct sim_cluster *c, struct sim_node *n)
                        (unsigned long long)raft_term_at(n->r, commit));
         return;
     }
-    if (raft_role(n->r) == RAFT_LEADER && commit > n->last_commit) {
-        sim_check_leader_commit(&c->check, term, commit);
+    if (!check_commit(c, n, term, commit)) {
+        return;
     }
     n->last_term = term;
     n->last_commit = commit;
@@ -1094,9 +1452,13 @@ int sim_cluster_init(struct sim_cluster *c, const struct sim_setup *setup)
     int i;
 
     trace_fmts_init();
+    if (setup->limits.max_bytes != 0) {
+        heap_count_cores();
+    }
     memset(c, 0, sizeof(*c));
     c->setup = *setup;
     sim_rng_init(&c->rng, setup->seed);
+    sim_rng_init(&c->aim, setup->seed ^ 0xa1d5eed15a1d5eedULL);
     sim_queue_init(&c->q);
     sim_net_init(&c->net);
     sim_trace_init(&c->trace, setup->trace_cap == 0 ? 400 : setup->trace_cap);
@@ -1106,6 +1468,9 @@ int sim_cluster_init(struct sim_cluster *c, const struct sim_setup *setup)
         c->sw = *setup->sw;
     } else if (setup->swarm) {
         sim_swarm_choose(&c->sw, &c->rng, setup->n_nodes);
+        if (!setup->classic) {
+            sim_swarm_choose_aims(&c->sw, &c->aim);
+        }
     } else {
         sim_swarm_calm(&c->sw, setup->n_nodes <= 0 ? 3 : setup->n_nodes);
     }
@@ -1167,14 +1532,14 @@ void sim_cluster_close(struct sim_cluster *c)
 
     while (sim_queue_pop(&c->q, &ev) == 0) {
         if (ev.kind == EV_DELIVER) {
-            free(ev.payload);
+            msg_free(c, ev.payload);
         }
     }
     for (i = 1; i <= SIM_MAX_NODES; i++) {
         struct sim_node *n = &c->nodes[i];
 
         raft_free(n->r);
-        inbox_clear(n);
+        inbox_clear(c, n);
         free(n->inbox);
         free(n->props);
         sim_disk_close(&n->disk);
@@ -1493,17 +1858,6 @@ static raft_id pick_up(struct sim_cluster *c)
     return ids[sim_rng_range(&c->rng, 0, n - 1)];
 }
 
-static void schedule_restart(struct sim_cluster *c, raft_id id,
-                             uint64_t max_delay)
-{
-    struct sim_event ev = {0};
-
-    ev.kind = EV_RESTART;
-    ev.node = (int)id;
-    ev.arg = c->nodes[id].incarnation;
-    sim_queue_push(&c->q, sim_rng_range(&c->rng, 1, max_delay), ev);
-}
-
 static void fault_member(struct sim_cluster *c, raft_id leader)
 {
     struct sim_node *l = &c->nodes[leader];
@@ -1528,7 +1882,11 @@ static void fault_member(struct sim_cluster *c, raft_id leader)
     }
     what = sim_rng_range(&c->rng, 0, 2);
     if (what == 0 && c->next_id <= SIM_MAX_NODES && conf->n_members < 7) {
-        sim_cluster_add_learner(c, leader, NULL);
+        raft_id id = 0;
+
+        if (sim_cluster_add_learner(c, leader, &id) == 0) {
+            aim_at_change(c, leader, id);
+        }
         return;
     }
     if (what <= 1 && n_learners > 0) {
@@ -1537,6 +1895,9 @@ static void fault_member(struct sim_cluster *c, raft_id leader)
         rv = raft_promote(l->r, id, NULL);
         trace_sim(c, (int)leader, "promote %=%", id, (uint64_t)-rv);
         drive(c, l);
+        if (rv == 0) {
+            aim_at_change(c, leader, id);
+        }
         return;
     }
     if (conf->n_members > 1 &&
@@ -1547,6 +1908,9 @@ static void fault_member(struct sim_cluster *c, raft_id leader)
         rv = raft_remove(l->r, id, NULL);
         trace_sim(c, (int)leader, "remove %=%", id, (uint64_t)-rv);
         drive(c, l);
+        if (rv == 0) {
+            aim_at_change(c, leader, id);
+        }
     }
 }
 
@@ -1587,7 +1951,7 @@ static void fault_crash_all(struct sim_cluster *c)
     for (i = 1; i <= SIM_MAX_NODES; i++) {
         if (c->nodes[i].up) {
             sim_cluster_crash(c, (raft_id)i);
-            schedule_restart(c, (raft_id)i, 10 * c->sw.election_ms);
+            schedule_restart(c, &c->rng, (raft_id)i, 10 * c->sw.election_ms);
         }
     }
 }
@@ -1652,7 +2016,7 @@ static void fault(struct sim_cluster *c)
         id = pick_up(c);
         if (id != 0) {
             sim_cluster_crash(c, id);
-            schedule_restart(c, id, 20 * c->sw.election_ms);
+            schedule_restart(c, &c->rng, id, 20 * c->sw.election_ms);
         }
         break;
     case 1:
@@ -1691,7 +2055,7 @@ static void fault(struct sim_cluster *c)
     case 9:
         if (leader != 0) {
             sim_cluster_crash(c, leader);
-            schedule_restart(c, leader, 10 * c->sw.election_ms);
+            schedule_restart(c, &c->rng, leader, 10 * c->sw.election_ms);
         }
         break;
     case 10:
@@ -1699,6 +2063,31 @@ static void fault(struct sim_cluster *c)
         break;
     default:
         break;
+    }
+}
+
+/* Reads at every other node that believes it leads: one deposed, or cut
+ * off from the majority, must not answer from what it knows alone (thesis
+ * 6.4).  A few pending reads a node at most, so that a leader cut off for
+ * long does not take every read slot. */
+static void stale_reads(struct sim_cluster *c, raft_id leader)
+{
+    raft_id id;
+    size_t k;
+
+    for (id = 1; id <= SIM_MAX_NODES; id++) {
+        const struct sim_node *n = &c->nodes[id];
+        size_t pending = 0;
+
+        if (id == leader || !n->up || raft_role(n->r) != RAFT_LEADER) {
+            continue;
+        }
+        for (k = 0; k < c->n_reads; k++) {
+            pending += c->reads[k].node == id ? 1 : 0;
+        }
+        if (pending < 8 && sim_rng_chance(&c->aim, 300)) {
+            read_index(c, id);
+        }
     }
 }
 
@@ -1718,6 +2107,9 @@ static void client(struct sim_cluster *c)
     }
     if (leader != 0 && sim_rng_chance(&c->rng, 100)) {
         read_index(c, leader);
+    }
+    if (c->sw.stale_reads) {
+        stale_reads(c, leader);
     }
 }
 
@@ -1743,7 +2135,7 @@ static void handle(struct sim_cluster *c, const struct sim_event *ev)
         }
         if (n == NULL || !n->up ||
             !sim_net_link_up(&c->net, (int)m->from, (int)m->to)) {
-            free(m);
+            msg_free(c, m);
             return;
         }
         if (c->setup.trace_msgs) {
@@ -1772,9 +2164,16 @@ static void handle(struct sim_cluster *c, const struct sim_event *ev)
         }
         return;
     case EV_WRITE_DONE:
-        if (n != NULL && n->up && ev->arg == n->incarnation && n->busy) {
+        if (n != NULL && n->up && ev->arg == n->incarnation && n->busy &&
+            !aim_at_sync(c, n)) {
             finish_batch(c, n);
             drive(c, n);
+        }
+        return;
+    case EV_AIM_CRASH:
+        if (c->faults_on && n != NULL && n->up && ev->arg == n->incarnation) {
+            aimed_crash(
+                c, n, n->busy ? "crash before sync (aimed)" : "crash (aimed)");
         }
         return;
     case EV_RESTART:
@@ -1805,6 +2204,45 @@ static void handle(struct sim_cluster *c, const struct sim_event *ev)
     }
 }
 
+/* sim_limits: a run past any of them fails as a liveness failure (a
+ * cluster that makes no end), instead of running until the machine is out
+ * of memory. */
+static bool within_limits(struct sim_cluster *c)
+{
+    const struct sim_limits *l = &c->setup.limits;
+    uint64_t bytes = (uint64_t)(core_bytes + c->msg_bytes);
+    const char *what = NULL;
+    uint64_t limit = 0;
+
+    if (bytes > c->stats.peak_bytes) {
+        c->stats.peak_bytes = bytes;
+    }
+    if (l->max_ms != 0 && c->q.now > l->max_ms) {
+        what = "ms of virtual time";
+        limit = l->max_ms;
+    } else if (l->max_steps != 0 && c->stats.steps > l->max_steps) {
+        what = "steps";
+        limit = l->max_steps;
+    } else if (l->max_msgs != 0 && c->net.sent > l->max_msgs) {
+        what = "messages";
+        limit = l->max_msgs;
+    } else if (l->max_bytes != 0 && bytes > l->max_bytes) {
+        what = "bytes of memory (messages on their way and the cores)";
+        limit = l->max_bytes;
+    }
+    if (what == NULL) {
+        return true;
+    }
+    return sim_check_fail(
+        &c->check,
+        "liveness: the run went past its limit of %llu %s "
+        "(at t=%llums, step %llu, %llu messages, %llu "
+        "bytes)",
+        (unsigned long long)limit, what, (unsigned long long)c->q.now,
+        (unsigned long long)c->stats.steps, (unsigned long long)c->net.sent,
+        (unsigned long long)bytes);
+}
+
 bool sim_cluster_step(struct sim_cluster *c)
 {
     struct sim_event ev;
@@ -1817,7 +2255,7 @@ bool sim_cluster_step(struct sim_cluster *c)
     }
     c->stats.steps++;
     handle(c, &ev);
-    return !c->check.failed;
+    return within_limits(c) && !c->check.failed;
 }
 
 bool sim_cluster_run_for(struct sim_cluster *c, uint64_t ms)
@@ -2069,7 +2507,7 @@ void sim_cluster_summary(const struct sim_cluster *c, FILE *out)
             "nodes=%d t=%llums steps=%llu proposed=%llu acked=%llu "
             "lost=%llu reads=%llu elections=%llu crashes=%llu "
             "snapshots=%llu installs=%llu confs=%llu transfers=%llu "
-            "cuts=%llu torn=%llu\n",
+            "cuts=%llu torn=%llu aimed=%llu msgs=%llu peak=%lluKiB\n",
             c->sw.n_nodes, (unsigned long long)c->q.now,
             (unsigned long long)s->steps, (unsigned long long)s->proposed,
             (unsigned long long)s->acked, (unsigned long long)s->lost,
@@ -2078,7 +2516,9 @@ void sim_cluster_summary(const struct sim_cluster *c, FILE *out)
             (unsigned long long)s->installs,
             (unsigned long long)s->conf_changes,
             (unsigned long long)s->transfers, (unsigned long long)s->partitions,
-            (unsigned long long)c->torn);
+            (unsigned long long)c->torn, (unsigned long long)s->aimed,
+            (unsigned long long)c->net.sent,
+            (unsigned long long)(s->peak_bytes / 1024));
 }
 
 void sim_cluster_dump_nodes(const struct sim_cluster *c, FILE *out)

@@ -35,6 +35,17 @@
 #include "sim_swarm.h"
 #include "sim_trace.h"
 
+/* Bounds on one run, so that no seed runs for ever: crossing one fails
+ * the run as a liveness failure.  0: no bound. */
+struct sim_limits {
+    uint64_t max_ms;    /* virtual time */
+    uint64_t max_steps; /* events handled */
+    uint64_t max_msgs;  /* messages sent (copies made by the network not
+                           counted twice) */
+    uint64_t max_bytes; /* memory: messages in flight or waiting in an
+                           inbox, plus what the cores hold */
+};
+
 struct sim_setup {
     uint64_t seed;
     int n_nodes;           /* initial voters; 0 lets a swarm seed choose */
@@ -52,6 +63,10 @@ struct sim_setup {
     /* Torn writes keep entries without their hard state (raft.h's order)
      * instead of the hard state without its entries. */
     bool tear_hs_last;
+    /* No aimed crashes and no stale-leader reads: the swarm of earlier
+     * versions, which replays the runs they made of a seed. */
+    bool classic;
+    struct sim_limits limits;
 };
 
 /* A proposal in flight from a client's point of view. */
@@ -90,6 +105,9 @@ struct sim_node {
     uint64_t last_commit;
     bool became_leader;     /* leader completeness still to check */
     bool check_votes;       /* the election's quorum still to check */
+    bool leading;           /* leader, as its traces tell */
+    uint64_t led_commit;    /* highest commit it made while leading */
+    uint64_t led_checked;   /* ... already checked durable on a majority */
     uint64_t snap_acked;    /* snapshot bytes it acknowledged, in all */
     uint64_t snap_last_off; /* offset of its last snapshot answer */
     /* client proposals waiting for their apply on this node */
@@ -132,11 +150,14 @@ struct sim_stats {
     uint64_t conf_changes;
     uint64_t transfers;
     uint64_t partitions;
+    uint64_t aimed;      /* crashes aimed at a persist window or a change */
+    uint64_t peak_bytes; /* most memory in use (sim_limits.max_bytes) */
 };
 
 struct sim_cluster {
     struct sim_setup setup;
     struct sim_rng rng;
+    struct sim_rng aim; /* aimed crashes and stale reads draw from here */
     struct sim_queue q;
     struct sim_net net;
     struct sim_trace trace;
@@ -170,6 +191,7 @@ struct sim_cluster {
     struct sim_vote *votes;
     size_t n_votes;
     size_t cap_votes;
+    uint64_t msg_bytes; /* bytes of messages queued or in an inbox */
     struct sim_stats stats;
 };
 

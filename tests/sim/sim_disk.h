@@ -7,12 +7,13 @@
  * with raft_advance only when the write is done, so at most one write is
  * in flight; it completes after a delay chosen by the cluster.  A crash
  * throws the cache away.  With tearing on, a prefix of the in-flight
- * write survives, cut at any point (snapshot, truncation, hard state,
- * entries one by one), as a write that reached the platter half way would
- * (a real store drops a torn record by its checksum, which is the same as
- * cutting before it).  raft.h allows the hard state after the entries;
- * tear_hs_last tears in that order instead (see docs/simulator.md: the
- * core refuses to restart from some of those states).
+ * write survives, cut at any point (hard state, snapshot, truncation,
+ * entries one by one: raft.h's order), as a write that reached the platter
+ * half way would (a real store drops a torn record by its checksum, which
+ * is the same as cutting before it).  raft.h used to allow the hard state
+ * after the entries; tear_hs_last tears in that order instead (see
+ * docs/simulator.md: the core refuses to restart from some of those
+ * states).
  *
  * Each entry keeps the chain hash of the log up to it (sim_check.h), so
  * the checker compares logs without walking them.
@@ -82,7 +83,8 @@ struct sim_disk {
     bool pending; /* a write is in flight */
     struct sim_write w;
     uint64_t n_torn;   /* crashes that kept part of a write */
-    bool tear_hs_last; /* tear in raft.h's order: hard state last */
+    bool tear_hs_last; /* tear with the hard state last (the order raft.h
+                          used to allow) */
 };
 
 void sim_disk_init(struct sim_disk *d);

@@ -29,7 +29,18 @@ struct opts {
     bool verbose;
     bool tear_hs_last;
     bool stop_on_fail;
+    bool classic;
+    struct sim_limits limits;
 };
+
+/* Every seed's bounds (sim_limits).  Far above what any passing seed
+ * needs with the default --steps (docs/simulator.md has the measured
+ * maxima), low enough that a run that never ends is stopped in seconds
+ * of CPU and well within the machine's memory. */
+#define DEFAULT_MAX_MS    (6 * 3600 * 1000ULL)
+#define DEFAULT_MAX_STEPS 5000000ULL
+#define DEFAULT_MAX_MSGS  5000000ULL
+#define DEFAULT_MAX_MIB   256ULL
 
 static void usage(FILE *out)
 {
@@ -37,7 +48,8 @@ static void usage(FILE *out)
         out,
         "usage: sim [--seeds A..B | --seed S] [--trace] [--nodes N]\n"
         "           [--steps N] [--last N] [--verbose] [--tear-hs-last]\n"
-        "           [--stop-on-fail]\n"
+        "           [--stop-on-fail] [--classic] [--max-ms N] [--max-steps N]\n"
+        "           [--max-msgs N] [--max-mib N]\n"
         "  --seeds A..B  run seeds A to B inclusive (default 1..100)\n"
         "  --seed S      run one seed\n"
         "  --trace       print every event of the run as it happens\n"
@@ -48,7 +60,17 @@ static void usage(FILE *out)
         "  --verbose     one summary line per seed\n"
         "  --stop-on-fail  stop at the first failing seed\n"
         "  --tear-hs-last  model a host that breaks raft.h: torn writes keep\n"
-        "                the entries but lose the hard state after them\n");
+        "                the entries but lose the hard state after them\n"
+        "  --classic     no aimed crashes, no reads at stale leaders: the\n"
+        "                run earlier simulators made of each seed\n"
+        "  --max-ms N, --max-steps N, --max-msgs N, --max-mib N\n"
+        "                a seed past any of these fails (liveness); 0: no\n"
+        "                limit (defaults %llu ms, %llu steps, %llu messages,\n"
+        "                %llu MiB)\n",
+        (unsigned long long)DEFAULT_MAX_MS,
+        (unsigned long long)DEFAULT_MAX_STEPS,
+        (unsigned long long)DEFAULT_MAX_MSGS,
+        (unsigned long long)DEFAULT_MAX_MIB);
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -94,6 +116,10 @@ static int parse(int argc, char **argv, struct opts *o)
     o->last = 100;
     o->steps = 4000;
     o->last_n = 200;
+    o->limits.max_ms = DEFAULT_MAX_MS;
+    o->limits.max_steps = DEFAULT_MAX_STEPS;
+    o->limits.max_msgs = DEFAULT_MAX_MSGS;
+    o->limits.max_bytes = DEFAULT_MAX_MIB << 20;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -115,6 +141,21 @@ static int parse(int argc, char **argv, struct opts *o)
         } else if (strcmp(a, "--last") == 0 && parse_u64(v, &n)) {
             o->last_n = (size_t)n;
             i++;
+        } else if (strcmp(a, "--max-ms") == 0 && parse_u64(v, &n)) {
+            o->limits.max_ms = n;
+            i++;
+        } else if (strcmp(a, "--max-steps") == 0 && parse_u64(v, &n)) {
+            o->limits.max_steps = n;
+            i++;
+        } else if (strcmp(a, "--max-msgs") == 0 && parse_u64(v, &n)) {
+            o->limits.max_msgs = n;
+            i++;
+        } else if (strcmp(a, "--max-mib") == 0 && parse_u64(v, &n) &&
+                   n < (1ULL << 40)) {
+            o->limits.max_bytes = n << 20;
+            i++;
+        } else if (strcmp(a, "--classic") == 0) {
+            o->classic = true;
         } else if (strcmp(a, "--trace") == 0) {
             o->trace = true;
         } else if (strcmp(a, "--stop-on-fail") == 0) {
@@ -135,6 +176,23 @@ static int parse(int argc, char **argv, struct opts *o)
     return 0;
 }
 
+/* The limits that differ from the defaults, as options. */
+static void print_limits(const struct sim_limits *l)
+{
+    if (l->max_ms != DEFAULT_MAX_MS) {
+        printf(" --max-ms %llu", (unsigned long long)l->max_ms);
+    }
+    if (l->max_steps != DEFAULT_MAX_STEPS) {
+        printf(" --max-steps %llu", (unsigned long long)l->max_steps);
+    }
+    if (l->max_msgs != DEFAULT_MAX_MSGS) {
+        printf(" --max-msgs %llu", (unsigned long long)l->max_msgs);
+    }
+    if (l->max_bytes != DEFAULT_MAX_MIB << 20) {
+        printf(" --max-mib %llu", (unsigned long long)(l->max_bytes >> 20));
+    }
+}
+
 /* Runs one seed.  Returns true if every check held. */
 static bool run_seed(uint64_t seed, const struct opts *o)
 {
@@ -153,6 +211,8 @@ static bool run_seed(uint64_t seed, const struct opts *o)
     setup.trace_echo = o->trace ? stdout : NULL;
     setup.trace_msgs = true;
     setup.tear_hs_last = o->tear_hs_last;
+    setup.classic = o->classic;
+    setup.limits = o->limits;
     if (o->trace) {
         printf("seed %llu\n", (unsigned long long)seed);
     }
@@ -187,6 +247,10 @@ static bool run_seed(uint64_t seed, const struct opts *o)
         if (o->tear_hs_last) {
             printf(" --tear-hs-last");
         }
+        if (o->classic) {
+            printf(" --classic");
+        }
+        print_limits(&o->limits);
         printf(" --trace\n");
     } else if (o->verbose || o->trace) {
         printf("ok seed=%llu ", (unsigned long long)seed);

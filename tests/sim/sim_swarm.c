@@ -103,13 +103,25 @@ void sim_swarm_choose(struct sim_swarm *s, struct sim_rng *rng, int n_nodes)
     s->snap_pad = (size_t)sim_rng_range(rng, 16, 4096);
 }
 
+void sim_swarm_choose_aims(struct sim_swarm *s, struct sim_rng *rng)
+{
+    s->aim_write =
+        sim_rng_chance(rng, 500) ? (unsigned)sim_rng_range(rng, 1, 30) : 0;
+    s->aim_sync =
+        sim_rng_chance(rng, 500) ? (unsigned)sim_rng_range(rng, 1, 30) : 0;
+    s->aim_member =
+        sim_rng_chance(rng, 500) ? (unsigned)sim_rng_range(rng, 200, 1000) : 0;
+    s->stale_reads = sim_rng_chance(rng, 500);
+}
+
 void sim_swarm_print(const struct sim_swarm *s, FILE *out)
 {
     fprintf(out,
             "swarm: nodes=%d drop=%u dup=%u reorder=%u delay=%llu..%llu "
             "disk=%llu..%llu fault_every=%llu crash=%u crash_all=%u "
             "partition=%u oneway=%u isolate_leader=%u heal=%u member=%u "
-            "crash_leader=%u stall=%u transfer=%u snapshot=%u tear=%d "
+            "crash_leader=%u stall=%u transfer=%u snapshot=%u "
+            "aim_write=%u aim_sync=%u aim_member=%u stale_reads=%d tear=%d "
             "durable_apply=%d "
             "group=%d slow_net=%d "
             "snapshot_every=%llu election=%llu heartbeat=%llu pre_vote=%d "
@@ -122,7 +134,8 @@ void sim_swarm_print(const struct sim_swarm *s, FILE *out)
             (unsigned long long)s->fault_every, s->w_crash, s->w_crash_all,
             s->w_partition, s->w_oneway, s->w_isolate_leader, s->w_heal,
             s->w_member, s->w_crash_leader, s->w_stall, s->w_transfer,
-            s->w_snapshot, s->tear, s->durable_apply, s->group_steps,
+            s->w_snapshot, s->aim_write, s->aim_sync, s->aim_member,
+            s->stale_reads, s->tear, s->durable_apply, s->group_steps,
             s->slow_net, (unsigned long long)s->snapshot_every,
             (unsigned long long)s->election_ms,
             (unsigned long long)s->heartbeat_ms, s->pre_vote, s->check_quorum,

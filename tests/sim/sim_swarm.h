@@ -48,6 +48,17 @@ struct sim_swarm {
                                   node/loop.c does), instead of one batch
                                   per message */
     uint64_t snapshot_every;   /* automatic snapshot period (0: off) */
+    /* Crashes aimed at the windows where durability matters, drawn from
+     * their own stream (sim_swarm_choose_aims); per-mille rates. */
+    unsigned aim_write;  /* of writes: crash before the write is durable
+                            (10 times that for a write carrying a vote or
+                            a CONF entry) */
+    unsigned aim_sync;   /* of writes: crash once durable, before anything
+                            that waited for it is sent or applied */
+    unsigned aim_member; /* of membership changes: crash the leader, the
+                            member concerned or everyone before it commits */
+    bool stale_reads;    /* reads also go to every node that believes it
+                            leads, deposed or cut off or not */
     /* Core settings (struct raft_config). */
     uint64_t election_ms;
     uint64_t heartbeat_ms;
@@ -63,6 +74,12 @@ struct sim_swarm {
 
 /* Draws a swarm configuration.  n_nodes 0 lets the seed pick 1, 3 or 5. */
 void sim_swarm_choose(struct sim_swarm *s, struct sim_rng *rng, int n_nodes);
+
+/* Draws the aimed crashes and stale-leader reads.  They come from a
+ * stream of their own (not the one sim_swarm_choose drew from) so that a
+ * seed run without them (sim --classic) is the same run earlier versions
+ * of the simulator made of that seed.  Each is on for half the seeds. */
+void sim_swarm_choose_aims(struct sim_swarm *s, struct sim_rng *rng);
 
 /* A calm configuration: reliable network, no faults (benchmarks and
  * scripted scenarios start from this). */

@@ -410,6 +410,105 @@ static void test_replication_probe_waits_for_an_answer(void **s_)
     solo_stop(&s);
 }
 
+/* What follower 2 answers to an APPEND (without entries: the solo core
+ * keeps only headers) when its log ends at *flog with no stale entries:
+ * appends that continue its log are taken, others rejected (paper 5.3,
+ * figure 2 rule 2), so out of order deliveries are rejected. */
+static struct raft_msg follower_answer(const struct raft_msg *a,
+                                       raft_index *flog)
+{
+    raft_index prev = a->u.append.prev_index;
+    raft_index last = prev + a->u.append.n_entries;
+    struct raft_msg m = append_resp(2, a->term, last);
+
+    if (prev > *flog) {
+        m.u.append_resp.reject = true;
+        m.u.append_resp.index = prev;
+        m.u.append_resp.hint_index = *flog;
+        m.u.append_resp.hint_term = a->term;
+        return m;
+    }
+    if (last > *flog) {
+        *flog = last;
+    }
+    return m;
+}
+
+/* The pattern of tests/sim seeds 5163247 and 5240183 (a follower catching
+ * up over a slow network that reorders everything): each round the
+ * follower gets the appends in flight in reverse order, so it takes at
+ * most one and rejects the rest; the leader sees every answer twice, the
+ * rejections first, and the previous round's answers again, late.  An
+ * old leader flipped to PROBE on each rejection and back to a fresh
+ * window on each acknowledgment, and the appends per round grew without
+ * bound.  Now no round sends more than two windows (room freed by an
+ * answer is used again in the same round), and the follower still gains
+ * at least an entry a round. */
+static void test_replication_reordered_answers_stay_within_window(void **st)
+{
+    enum { W = 8, N = 40, ROUNDS = 200 };
+    struct solo s;
+    struct raft_msg in_flight[256];
+    struct raft_msg answers[512];
+    struct raft_msg late[512];
+    size_t n_late = 0;
+    raft_index flog = 1;
+    int round;
+
+    (void)st;
+    solo_start(&s, 1, 3, NULL);
+    raft_free(s.r);
+    s.cfg.max_msg_bytes = 8; /* one entry per append */
+    s.cfg.max_inflight_msgs = W;
+    s.cfg.max_uncommitted_bytes = 1 << 20;
+    assert_int_equal(raft_new(&s.cfg, NULL, 0, &s.r), 0);
+    solo_make_leader(&s);
+    solo_ack(&s, 2, 1); /* 2 holds the no-op: REPLICATE */
+    for (uint64_t v = 0; v < N; v++) {
+        struct raft_buf b = {&v, 8};
+
+        assert_int_equal(raft_propose(s.r, &b, NULL), 0);
+    }
+    s.n_out = 0;
+    solo_flush(&s);
+    for (round = 0; round < ROUNDS && flog < 1 + N; round++) {
+        size_t n = 0;
+        size_t n_ans = 0;
+
+        for (size_t i = 0; i < s.n_out; i++) {
+            if (s.out[i].type == RAFT_MSG_APPEND && s.out[i].to == 2) {
+                in_flight[n++] = s.out[i];
+            }
+        }
+        assert_true(s.n_out < 256);
+        assert_true(n <= 2 * W);
+        s.n_out = 0;
+        for (size_t i = n; i > 0; i--) {
+            answers[n_ans++] = follower_answer(&in_flight[i - 1], &flog);
+        }
+        for (size_t i = 0; i < n_ans; i++) { /* rejections first */
+            if (answers[i].u.append_resp.reject) {
+                solo_step(&s, &answers[i]);
+                solo_step(&s, &answers[i]);
+            }
+        }
+        for (size_t i = 0; i < n_ans; i++) {
+            if (!answers[i].u.append_resp.reject) {
+                solo_step(&s, &answers[i]);
+                solo_step(&s, &answers[i]);
+            }
+        }
+        for (size_t i = 0; i < n_late; i++) {
+            solo_step(&s, &late[i]);
+        }
+        memcpy(late, answers, n_ans * sizeof(answers[0]));
+        n_late = n_ans;
+    }
+    assert_int_equal(flog, 1 + N);
+    assert_true(round <= N);
+    solo_stop(&s);
+}
+
 static unsigned drop_counter;
 
 static bool drop_some_appends(struct cl *c, const struct raft_msg *m)
@@ -584,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_replication_flow_control_bounds_bytes),
         cmocka_unit_test(test_replication_uncommitted_bytes_limit_busy),
         cmocka_unit_test(test_replication_probe_waits_for_an_answer),
+        cmocka_unit_test(test_replication_reordered_answers_stay_within_window),
         cmocka_unit_test_setup_teardown(
             test_replication_recovers_from_lost_appends, cl_fixture3,
             cl_fixture_free),
