@@ -17,8 +17,8 @@
 #include "raft/raft.h"
 
 /* Always compiled in: a broken invariant means corrupt state, and crashing
- * beats corrupting (STYLE.md 5).  Never used on input from the network or
- * the host; those get error codes. */
+ * beats corrupting (docs/DESIGN.md, "Conventions").  Never used on input
+ * from the network or the host; those get error codes. */
 #define RAFT_ASSERT(expr)                                                      \
     ((expr) ? (void)0 : raft__assert_fail(__FILE__, __LINE__, #expr))
 
