@@ -447,6 +447,21 @@ struct store_hard_state {
 int store_hs_get(struct store_txn *txn, struct store_hard_state *out);
 int store_hs_set(struct store_txn *txn, const struct store_hard_state *hs);
 
+/* What the Raft log was compacted behind: the last entry the queue tables
+ * cover (index, term) and the membership in force there, as the bytes
+ * raft/ encodes it (opaque here). */
+struct store_snap_meta {
+    uint64_t index;
+    uint64_t term;
+    struct store_buf conf; /* get: borrowed until the txn ends */
+};
+/* Errors: STORE_ENOTFOUND (never written), STORE_ECORRUPT (checksum or
+ * version), STORE_EIO. */
+int store_snap_meta_get(struct store_txn *txn, struct store_snap_meta *out);
+/* Errors: STORE_EINVAL (read txn, or conf over 4 KiB), STORE_ENOSPC,
+ * STORE_ENOMEM, STORE_EIO. */
+int store_snap_meta_set(struct store_txn *txn, const struct store_snap_meta *m);
+
 /* ---------------------------------------------------------------------
  * Snapshots of the queue tables (jobs, indexes, functions, replay table,
  * applied index and cluster name; not the log, hard state or node id).
