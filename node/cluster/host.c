@@ -512,8 +512,10 @@ int gr_host_settle(struct gr_host *h, uint64_t now_ms, uint64_t wall_ms)
                  "this node is not the only voter of its configuration");
         return GR_EINVAL;
     }
-    /* Nobody else to hear from: the election timer is due at once. */
-    h->mono_skew = 2 * (h->cfg.election_ms > 0 ? h->cfg.election_ms : 1000) + 1;
+    /* Nobody else to hear from: move raft/'s clock on past an election
+     * timeout (from wherever it is: a restored core started its timer
+     * at the skewed clock), so that the election is due at once. */
+    h->mono_skew += 2 * (h->cfg.election_ms > 0 ? h->cfg.election_ms : 1000) + 1;
     for (i = 0; i < SETTLE_ROUNDS; i++) {
         if (raft_role(h->raft) == RAFT_LEADER &&
             h->applied == raft_last_index(h->raft)) {
