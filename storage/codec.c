@@ -211,6 +211,7 @@ static int build(struct pb_cmd *b, const struct store_cmd *cmd)
     b->origin.seq = cmd->origin.seq;
     b->origin.low = cmd->origin.low;
     b->pb.origin = &b->origin;
+    b->pb.time_ms = cmd->time_ms;
 
     switch (cmd->type) {
     case STORE_CMD_SUBMIT:
@@ -603,6 +604,7 @@ int store_cmd_decode(const uint8_t *bytes, size_t len, struct store_cmd **out)
         cmd->origin.seq = pb->origin->seq;
         cmd->origin.low = pb->origin->low;
     }
+    cmd->time_ms = pb->time_ms;
     fill_cmd(pb, cmd, (uint8_t *)cmd + head);
     gearraft__command__free_unpacked(pb, &alloc);
     *out = cmd;
@@ -613,6 +615,20 @@ err_free_pb:
 err:
     STORE_ASSERT(rv == STORE_EMALFORMED || rv == STORE_ENOMEM);
     return rv;
+}
+
+size_t store_cmd_stamp(uint64_t time_ms, uint8_t *out)
+{
+    size_t n = 0;
+
+    out[n++] = (3u << 3) | 0u; /* field 3 (time_ms), varint */
+    do {
+        uint8_t b = (uint8_t)(time_ms & 0x7fu);
+
+        time_ms >>= 7;
+        out[n++] = (uint8_t)(b | (time_ms != 0 ? 0x80u : 0u));
+    } while (time_ms != 0);
+    return n;
 }
 
 void store_cmd_free(struct store_cmd *cmd)

@@ -217,6 +217,10 @@ struct store_admin {
 struct store_cmd {
     enum store_cmd_type type;
     struct store_origin origin;
+    /* The leader's wall clock (ms since the epoch) when it proposed the
+     * command, which apply takes as "now"; 0 in entries of older builds
+     * (the log record's own stamp then). */
+    uint64_t time_ms;
     union {
         struct store_submit submit;
         struct store_grab grab;
@@ -233,6 +237,13 @@ struct store_cmd {
  * who frees it with store_free(). Errors: STORE_ENOMEM, STORE_EINVAL. */
 int store_cmd_encode(const struct store_cmd *cmd, uint8_t **out,
                      size_t *out_len);
+
+/* Appends time_ms to an encoded command (the leader's stamp on a
+ * command another node encoded): writes the field into out, which has
+ * room for STORE_CMD_STAMP_MAX bytes, and returns its length. Decoding
+ * the bytes followed by these gives the command with this time_ms. */
+#define STORE_CMD_STAMP_MAX 11
+size_t store_cmd_stamp(uint64_t time_ms, uint8_t *out);
 
 /* Decodes bytes (from the log or a peer). On success *out is owned by the
  * caller, who frees it with store_cmd_free(); its bufs point into *out.
@@ -446,6 +457,21 @@ struct store_hard_state {
 };
 int store_hs_get(struct store_txn *txn, struct store_hard_state *out);
 int store_hs_set(struct store_txn *txn, const struct store_hard_state *hs);
+
+/* What the Raft log was compacted behind: the last entry the queue tables
+ * cover (index, term) and the membership in force there, as the bytes
+ * raft/ encodes it (opaque here). */
+struct store_snap_meta {
+    uint64_t index;
+    uint64_t term;
+    struct store_buf conf; /* get: borrowed until the txn ends */
+};
+/* Errors: STORE_ENOTFOUND (never written), STORE_ECORRUPT (checksum or
+ * version), STORE_EIO. */
+int store_snap_meta_get(struct store_txn *txn, struct store_snap_meta *out);
+/* Errors: STORE_EINVAL (read txn, or conf over 4 KiB), STORE_ENOSPC,
+ * STORE_ENOMEM, STORE_EIO. */
+int store_snap_meta_set(struct store_txn *txn, const struct store_snap_meta *m);
 
 /* ---------------------------------------------------------------------
  * Snapshots of the queue tables (jobs, indexes, functions, replay table,

@@ -20,8 +20,6 @@
 
 #include "node/gr.h"
 
-#define TERM 1 /* one voter: a single term until the cluster */
-
 /* A write or sync of the data file failed, and not for want of space:
  * the kernel may have dropped the pages it could not write, and no later
  * sync could tell (a commit after it could even point at them). So the
@@ -53,25 +51,45 @@ static int commit_failed(struct gr_committer *c)
     return STORE_EIO;
 }
 
-static int append_and_apply(struct store_txn *txn, struct store_effects *fx,
-                            struct gr_proposal *p, uint64_t index, uint64_t now)
+/* Applies p's command at index, collecting its effects. */
+static int apply_one(struct store_txn *txn, struct store_effects *fx,
+                     struct gr_proposal *p, uint64_t index)
 {
-    struct store_entry e;
     int rv;
 
-    memset(&e, 0, sizeof(e));
-    e.index = index;
-    e.term = TERM;
-    e.leader_time_ms = now;
-    e.type = STORE_ENTRY_COMMAND;
-    rv = store_log_append_cmd(txn, &e, &p->cmd);
-    if (rv != 0) {
-        return rv;
-    }
     p->fx_begin = fx->n;
-    rv = store_apply(txn, index, now, &p->cmd, fx);
+    rv = store_apply(txn, index, p->cmd.time_ms, &p->cmd, fx);
     p->fx_end = fx->n;
     return rv;
+}
+
+/* Hands the batch's commands to raft/ (the host), each at the next
+ * index. Returns 0 or GR_E*; *n gets how many were proposed. */
+static int propose_all(struct gr_committer *c, struct gr_batch *b,
+                       uint64_t now, size_t *n)
+{
+    struct gr_proposal *p;
+    uint64_t expect = b->index;
+    uint64_t index;
+    int rv;
+
+    *n = 0;
+    gr_host_batch_begin(c->host);
+    for (p = b->props; p != NULL; p = p->next) {
+        if (p->cmd.type == 0) {
+            continue;
+        }
+        rv = gr_host_propose(c->host, &p->cmd, now, &index);
+        if (rv != 0) {
+            return rv;
+        }
+        /* One voter: the log's order is the queue's, the index the one
+         * the pipeline (and the fast path) counted on. */
+        GR_ASSERT(index == expect);
+        expect++;
+        (*n)++;
+    }
+    return 0;
 }
 
 /* Says "applied": the loop may send the batch's early answers now. */
@@ -87,8 +105,11 @@ static void report_applied(struct gr_committer *c, bool threaded)
     event_active(c->applied_ev, EV_READ, 0);
 }
 
-/* The batch's write transaction, on either thread. Sets *index_end;
- * returns the store code. */
+/* The batch's write transaction, on either thread: raft/ gets the
+ * commands, the transaction gets what it asks to persist (hard state,
+ * entries), and - one voter: an entry is committed once it is on this
+ * disk - the commands are applied at their indexes in the same
+ * transaction. Sets *index_end; returns the store code. */
 static int write_batch(struct gr_committer *c, struct gr_batch *b,
                        uint64_t *index_end, bool threaded)
 {
@@ -98,35 +119,39 @@ static int write_batch(struct gr_committer *c, struct gr_batch *b,
     uint64_t now = gr_now_ms();
     uint64_t t0 = gr_mono_us();
     uint64_t t1;
+    size_t n = 0;
     int rv;
 
     *index_end = index;
     store_effects_reset(&b->fx);
+    rv = propose_all(c, b, now, &n);
+    if (rv != 0) {
+        return rv == GR_ENOMEM ? STORE_ENOMEM : STORE_EINVAL;
+    }
     rv = store_txn_begin(c->store, true, &txn);
     if (rv != 0) {
         return rv;
     }
-    for (p = b->props; p != NULL; p = p->next) {
+    if (n > 0) {
+        rv = gr_host_persist(c->host, txn);
+    }
+    for (p = b->props; p != NULL && rv == 0; p = p->next) {
         if (p->cmd.type == 0) {
             continue;
         }
-        rv = append_and_apply(txn, &b->fx, p, index, now);
-        if (rv != 0) {
-            store_txn_abort(txn);
-            return rv;
-        }
+        rv = apply_one(txn, &b->fx, p, index);
         index++;
     }
     /* Compact the log behind the applied index: with one voter nobody
      * needs an entry once it is applied, which is in this transaction. The
      * entries are deleted before the commit that wrote them, so LMDB never
      * writes their pages: the log adds no page writes to the batch. */
-    if (index > b->index) {
-        rv = store_log_compact(txn, index - 1);
-        if (rv != 0) {
-            store_txn_abort(txn);
-            return rv;
-        }
+    if (rv == 0 && n > 0) {
+        rv = gr_host_compact(c->host, txn, index - 1);
+    }
+    if (rv != 0) {
+        store_txn_abort(txn);
+        return rv;
     }
     *index_end = index;
     report_applied(c, threaded);
@@ -137,6 +162,20 @@ static int write_batch(struct gr_committer *c, struct gr_batch *b,
     }
     c->apply_us += t1 - t0;
     c->commit_us += gr_mono_us() - t1;
+    return rv;
+}
+
+/* write_batch, then raft/ hears how it went: on success it commits the
+ * entries; on failure it starts over from the disk (the pipeline settles
+ * the host again before the next batch). */
+static int write_and_advance(struct gr_committer *c, struct gr_batch *b,
+                             uint64_t *index_end, bool threaded)
+{
+    int rv = write_batch(c, b, index_end, threaded);
+
+    if (gr_host_advance(c->host, rv == 0, gr_mono_us() / 1000) != 0) {
+        storage_failed(c, "reading the Raft state back after a failed batch");
+    }
     return rv;
 }
 
@@ -164,7 +203,7 @@ static void *committer_main(void *arg)
          * no error of its own to act on (the commit grows the file then,
          * and reports what the disk says). */
         (void)store_grow_ahead(c->store);
-        rv = write_batch(c, b, &end, true);
+        rv = write_and_advance(c, b, &end, true);
         pthread_mutex_lock(&c->lock);
         if (rv == 0 && end > b->index) {
             /* This commit synced the file after the previous commit had
@@ -222,10 +261,11 @@ static void *syncer_main(void *arg)
 }
 
 void gr_committer_init(struct gr_committer *c, struct store *store,
-                       uint64_t min_free_space)
+                       struct gr_host *host, uint64_t min_free_space)
 {
     memset(c, 0, sizeof(*c));
     c->store = store;
+    c->host = host;
     c->min_free_space = min_free_space;
 }
 
@@ -321,7 +361,7 @@ void gr_committer_write(struct gr_committer *c, struct gr_batch *b)
     int rv;
 
     c->applied = false;
-    rv = write_batch(c, b, &end, false);
+    rv = write_and_advance(c, b, &end, false);
     if (rv == 0 && store_sync(c->store) != 0) {
         storage_failed(c, "syncing the data file");
     }

@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/cluster/host.h"
 #include "node/pipeline/batch.h"
 #include "storage/store.h"
 
@@ -47,6 +48,7 @@ struct event;
 
 struct gr_committer {
     struct store *store;
+    struct gr_host *host;     /* raft/; the committer's while a batch is */
     uint64_t min_free_space;  /* a failed commit below it: out of space */
     struct event *applied_ev; /* the loop's: the batch is applied */
     struct event *done_ev;    /* the loop's: its commit returned */
@@ -76,9 +78,9 @@ struct gr_committer {
     uint64_t idle_us;   /* the committer waiting for a batch, summed */
 };
 
-/* Sets c up (no thread yet) to write into store. */
+/* Sets c up (no thread yet) to write into store through host. */
 void gr_committer_init(struct gr_committer *c, struct store *store,
-                       uint64_t min_free_space);
+                       struct gr_host *host, uint64_t min_free_space);
 /* The loop's three events the threads report through (they stay the
  * loop's). Before gr_committer_start. */
 void gr_committer_set_events(struct gr_committer *c, struct event *applied_ev,

@@ -14,43 +14,16 @@
 #include "node/pipeline/pipeline.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "node/gr.h"
 
-/* The next log index: one past the last entry or the applied index,
- * whichever is further (the log is compacted behind what is applied). */
-static int recover_index(struct gr_pipeline *pl)
-{
-    struct store_txn *txn;
-    uint64_t first = 0;
-    uint64_t last = 0;
-    uint64_t applied = 0;
-    int rv;
-
-    rv = store_txn_begin(pl->store, false, &txn);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = store_log_bounds(txn, &first, &last);
-    if (rv == 0) {
-        rv = store_applied_index(txn, &applied);
-    }
-    store_txn_abort(txn);
-    if (rv != 0) {
-        return rv;
-    }
-    if (applied > last) {
-        last = applied;
-    }
-    pl->next_index = last + 1;
-    return 0;
-}
-
 int gr_pipeline_init(struct gr_pipeline *pl, struct store *store,
                      uint64_t min_free_space, char *errmsg, size_t errmsg_len)
 {
+    struct gr_host_config hc;
     int rv;
     int i;
 
@@ -62,12 +35,21 @@ int gr_pipeline_init(struct gr_pipeline *pl, struct store *store,
     for (i = 0; i < GR_BATCH_SLOTS; i++) {
         store_effects_init(&pl->slots[i].fx);
     }
-    gr_committer_init(&pl->c, store, min_free_space);
-    rv = recover_index(pl);
+    memset(&hc, 0, sizeof(hc));
+    hc.node_id = pl->node_id;
+    rv = gr_host_open(&pl->host, store, &hc, gr_mono_us() / 1000, errmsg,
+                      errmsg_len);
     if (rv != 0) {
-        snprintf(errmsg, errmsg_len, "reading the log: %s", store_strerror(rv));
-        return GR_ESTORE;
+        return rv;
     }
+    pl->host_open = true;
+    gr_committer_init(&pl->c, store, &pl->host, min_free_space);
+    rv = gr_host_settle(&pl->host, gr_mono_us() / 1000, gr_now_ms());
+    if (rv != 0) {
+        snprintf(errmsg, errmsg_len, "%s", pl->host.errmsg);
+        return rv;
+    }
+    pl->next_index = gr_host_next_index(&pl->host);
     return 0;
 }
 
@@ -92,6 +74,10 @@ void gr_pipeline_close(struct gr_pipeline *pl)
     pl->n_queued = 0;
     for (i = 0; i < GR_BATCH_SLOTS; i++) {
         store_effects_close(&pl->slots[i].fx);
+    }
+    if (pl->host_open) {
+        gr_host_close(&pl->host);
+        pl->host_open = false;
     }
 }
 
@@ -245,8 +231,21 @@ struct gr_batch *gr_pipeline_collect(struct gr_pipeline *pl, bool *early)
     pl->n_batches++;
     pl->n_batched += end - pl->next_index;
     if (rv == 0) {
-        /* A failed batch kept nothing: the next one reuses its indexes. */
         pl->next_index = end;
+    } else if (gr_host_needs_settle(&pl->host)) {
+        /* A failed batch kept nothing, and raft/ started over from the
+         * disk: it leads again (a new term, its no-op taking the first
+         * index the failed batch had) before the next batch is numbered.
+         * The committer is idle: the host is the loop's until the next
+         * batch is handed over. */
+        if (gr_host_settle(&pl->host, gr_mono_us() / 1000, gr_now_ms()) != 0) {
+            GR_LOG(GR_LOG_CRIT, "pipeline",
+                   "%s: stopping now, with nothing acknowledged that is not "
+                   "on disk",
+                   pl->host.errmsg);
+            _exit(1);
+        }
+        pl->next_index = gr_host_next_index(&pl->host);
     }
     return b;
 }

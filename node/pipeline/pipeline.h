@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/cluster/host.h"
 #include "node/pipeline/batch.h"
 #include "node/pipeline/committer.h"
 #include "node/pipeline/proposal.h"
@@ -65,6 +66,9 @@ struct gr_pipeline {
     bool early_sent;           /* ... its applied stage was handed back */
     bool inflight_synced;      /* ... written here, not by the thread */
     struct gr_committer c;
+    struct gr_host host; /* raft/: the committer's during a batch, the
+                          * loop's between batches */
+    bool host_open;
 
     uint64_t n_batches; /* statistics, logged at shutdown */
     uint64_t n_batched;

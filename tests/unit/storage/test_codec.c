@@ -87,6 +87,45 @@ static void test_submit_round_trips(void **state)
     store_cmd_free(d);
 }
 
+/* The leader's stamp: encoded with the command, or appended to the bytes
+ * another node encoded (the last one wins), it decodes as time_ms. */
+static void test_time_stamp_round_trips_and_appends(void **state)
+{
+    static const uint64_t times[] = {0, 1, 127, 128, 1764950400123ull,
+                                     UINT64_MAX};
+    struct store_cmd c;
+    struct store_cmd *d;
+    uint8_t *buf;
+    uint8_t *both;
+    size_t len;
+    size_t i;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_NOOP;
+    c.origin.seq = 5;
+    c.time_ms = 42;
+    d = round_trip(&c);
+    assert_int_equal(d->time_ms, 42);
+    store_cmd_free(d);
+    assert_int_equal(store_cmd_encode(&c, &buf, &len), 0);
+    both = malloc(len + STORE_CMD_STAMP_MAX);
+    assert_non_null(both);
+    for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        size_t n;
+
+        memcpy(both, buf, len);
+        n = store_cmd_stamp(times[i], both + len);
+        assert_true(n >= 2 && n <= STORE_CMD_STAMP_MAX);
+        assert_int_equal(store_cmd_decode(both, len + n, &d), 0);
+        assert_int_equal(d->time_ms, times[i]);
+        assert_int_equal(d->origin.seq, 5);
+        store_cmd_free(d);
+    }
+    free(both);
+    store_free(buf);
+}
+
 static void test_grab_work_and_release_round_trip(void **state)
 {
     struct store_cmd c;
@@ -385,6 +424,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_submit_round_trips),
+        cmocka_unit_test(test_time_stamp_round_trips_and_appends),
         cmocka_unit_test(test_grab_work_and_release_round_trip),
         cmocka_unit_test(test_gone_and_admin_commands_round_trip),
         cmocka_unit_test(test_encode_refuses_invalid_commands),

@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/cluster/host.c - the Raft host (host.h says why it is shaped so).
+ *
+ * Restoring: raft/ gets back the hard state, the snapshot meta (the point
+ * the queue tables cover once the log was compacted behind them) and the
+ * entries the log still holds. A data directory written before the node
+ * ran raft/ holds a compacted log and no hard state: its queue tables
+ * stand for a snapshot at the compaction point, taken in term 1 with this
+ * node the only voter (those builds wrote every entry in term 1).
+ *
+ * Time: raft/ gets a monotonic clock. A lone voter has nobody to wait
+ * for, so its clock is started past an election timeout: the first tick
+ * starts its election instead of a second of silence after each start.
+ *
+ * Not here: the pipeline that calls it (node/pipeline/), peers.
+ */
+#include "node/cluster/host.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "node/gr.h"
+
+#define SETTLE_ROUNDS 16
+
+static enum store_entry_type store_type(enum raft_entry_type t)
+{
+    switch (t) {
+    case RAFT_ENTRY_NOOP:
+        return STORE_ENTRY_NOOP;
+    case RAFT_ENTRY_CONF:
+        return STORE_ENTRY_CONFIG;
+    default:
+        return STORE_ENTRY_COMMAND;
+    }
+}
+
+static enum raft_entry_type raft_type(enum store_entry_type t)
+{
+    switch (t) {
+    case STORE_ENTRY_NOOP:
+        return RAFT_ENTRY_NOOP;
+    case STORE_ENTRY_CONFIG:
+        return RAFT_ENTRY_CONF;
+    default:
+        return RAFT_ENTRY_NORMAL;
+    }
+}
+
+static int fail_store(struct gr_host *h, const char *what, int rv)
+{
+    snprintf(h->errmsg, sizeof(h->errmsg), "%s: %s (%s)", what,
+             store_strerror(rv), store_errmsg(h->store));
+    return GR_ESTORE;
+}
+
+/* What the store holds of Raft, read in one transaction: entries are
+ * copied out (gr_free each data, then the array). */
+struct restored {
+    struct raft_restore rs;
+    struct raft_snapshot snap;
+    struct raft_entry *entries;
+    size_t n_entries;
+};
+
+static void restored_free(struct restored *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_entries; i++) {
+        gr_free(r->entries[i].data.base);
+    }
+    gr_free(r->entries);
+    memset(r, 0, sizeof(*r));
+}
+
+static int read_entries(struct gr_host *h, struct store_txn *txn,
+                        uint64_t first, uint64_t last, struct restored *out)
+{
+    uint64_t i;
+    int rv;
+
+    if (first == 0 || last < first) {
+        return 0;
+    }
+    out->entries = gr_calloc((size_t)(last - first + 1), sizeof(*out->entries));
+    if (out->entries == NULL) {
+        return GR_ENOMEM;
+    }
+    for (i = first; i <= last; i++) {
+        struct store_entry e;
+        struct raft_entry *re = &out->entries[out->n_entries];
+
+        rv = store_log_get(txn, i, &e);
+        if (rv != 0) {
+            return fail_store(h, "reading the log", rv);
+        }
+        re->index = e.index;
+        re->term = e.term;
+        re->type = raft_type(e.type);
+        re->data.len = e.data.len;
+        re->data.base = gr_malloc(e.data.len > 0 ? e.data.len : 1);
+        if (re->data.base == NULL) {
+            return GR_ENOMEM;
+        }
+        if (e.data.len > 0) {
+            memcpy(re->data.base, e.data.base, e.data.len);
+        }
+        out->n_entries++;
+    }
+    return 0;
+}
+
+static void conf_alone(struct raft_conf *c, uint64_t id)
+{
+    memset(c, 0, sizeof(*c));
+    c->n_members = 1;
+    c->members[0].id = id;
+    c->members[0].voter = true;
+}
+
+static int read_restore(struct gr_host *h, struct restored *out)
+{
+    struct store_txn *txn;
+    struct store_snap_meta sm;
+    uint64_t first;
+    uint64_t last;
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    rv = store_txn_begin(h->store, false, &txn);
+    if (rv != 0) {
+        return fail_store(h, "reading the Raft state", rv);
+    }
+    rv = store_hs_get(txn, (struct store_hard_state *)&out->rs.hard_state);
+    if (rv == 0) {
+        rv = store_log_bounds(txn, &first, &last);
+    }
+    if (rv == 0) {
+        rv = store_applied_index(txn, &h->applied);
+    }
+    if (rv != 0) {
+        store_txn_abort(txn);
+        return fail_store(h, "reading the Raft state", rv);
+    }
+    rv = store_snap_meta_get(txn, &sm);
+    if (rv == 0) {
+        out->snap.meta.index = sm.index;
+        out->snap.meta.term = sm.term;
+        if (raft_conf_decode(sm.conf.base, sm.conf.len, &out->snap.meta.conf) !=
+            0) {
+            store_txn_abort(txn);
+            snprintf(h->errmsg, sizeof(h->errmsg),
+                     "the snapshot meta's membership does not decode");
+            return GR_ESTORE;
+        }
+        out->rs.snapshot = &out->snap;
+    } else if (rv == STORE_ENOTFOUND) {
+        /* Before Raft: the tables stand for a snapshot at the point the
+         * log was compacted to (entries before `first` are gone). */
+        uint64_t point = first != 0 ? first - 1 : last;
+
+        if (point > 0) {
+            out->snap.meta.index = point;
+            out->snap.meta.term = 1;
+            conf_alone(&out->snap.meta.conf, h->cfg.node_id);
+            out->rs.snapshot = &out->snap;
+        }
+        if ((point > 0 || first != 0) && out->rs.hard_state.term < 1) {
+            out->rs.hard_state.term = 1; /* those builds' one term */
+        }
+    } else {
+        store_txn_abort(txn);
+        return fail_store(h, "reading the snapshot meta", rv);
+    }
+    rv = read_entries(h, txn, first, last, out);
+    store_txn_abort(txn);
+    if (rv != 0) {
+        return rv;
+    }
+    out->rs.entries = out->entries;
+    out->rs.n_entries = out->n_entries;
+    out->rs.applied = h->applied;
+    return 0;
+}
+
+static int new_raft(struct gr_host *h, uint64_t now_ms)
+{
+    struct raft_config rc;
+    struct restored r;
+    int rv;
+
+    rv = read_restore(h, &r);
+    if (rv != 0) {
+        restored_free(&r);
+        return rv;
+    }
+    raft_config_default(&rc, h->cfg.node_id);
+    if (h->cfg.initial_conf.n_members > 0) {
+        rc.initial_conf = h->cfg.initial_conf;
+    } else {
+        conf_alone(&rc.initial_conf, h->cfg.node_id);
+    }
+    if (h->cfg.election_ms > 0) {
+        rc.election_timeout_ms = h->cfg.election_ms;
+    }
+    if (h->cfg.heartbeat_ms > 0) {
+        rc.heartbeat_ms = h->cfg.heartbeat_ms;
+    }
+    /* Applied entries are in the tables: keep none of them in memory. */
+    rc.snapshot_trailing = 0;
+    rv = raft_new(&rc, &r.rs, now_ms + h->mono_skew, &h->raft);
+    restored_free(&r);
+    if (rv != 0) {
+        snprintf(h->errmsg, sizeof(h->errmsg),
+                 "restoring the Raft state from the data directory: %s",
+                 raft_strerror(rv));
+        return rv == RAFT_ENOMEM ? GR_ENOMEM : GR_ESTORE;
+    }
+    h->committed_out = h->applied;
+    return 0;
+}
+
+int gr_host_open(struct gr_host *h, struct store *store,
+                 const struct gr_host_config *cfg, uint64_t now_ms,
+                 char *errmsg, size_t errmsg_len)
+{
+    int rv;
+
+    memset(h, 0, sizeof(*h));
+    h->store = store;
+    h->cfg = *cfg;
+    rv = new_raft(h, now_ms);
+    if (rv != 0) {
+        snprintf(errmsg, errmsg_len, "%s", h->errmsg);
+    }
+    return rv;
+}
+
+void gr_host_close(struct gr_host *h)
+{
+    raft_free(h->raft);
+    h->raft = NULL;
+}
+
+/* True if id is the only voter of the configuration in force. */
+static bool only_voter(const struct gr_host *h)
+{
+    const struct raft_conf *c = raft_conf_current(h->raft);
+    size_t voters = 0;
+    size_t i;
+    bool self = false;
+
+    for (i = 0; i < c->n_members; i++) {
+        if (c->members[i].voter) {
+            voters++;
+            self |= c->members[i].id == h->cfg.node_id;
+        }
+    }
+    return voters == 1 && self;
+}
+
+bool gr_host_decides_alone(const struct gr_host *h)
+{
+    return h->raft != NULL && !h->needs_settle && only_voter(h) &&
+           raft_role(h->raft) == RAFT_LEADER;
+}
+
+uint64_t gr_host_next_index(const struct gr_host *h)
+{
+    return raft_last_index(h->raft) + 1;
+}
+
+/* Applies committed entries the caller did not apply itself (a no-op,
+ * a configuration, commands of a restore), in order, skipping what the
+ * tables have. Effects go to fx (NULL: dropped). */
+static int apply_committed(struct gr_host *h, struct store_txn *txn,
+                           const struct raft_entry *v, size_t n,
+                           struct store_effects *fx)
+{
+    struct store_effects scratch;
+    struct store_effects *out = fx;
+    size_t i;
+    int rv = 0;
+
+    if (out == NULL) {
+        store_effects_init(&scratch);
+        out = &scratch;
+    }
+    for (i = 0; i < n && rv == 0; i++) {
+        const struct raft_entry *e = &v[i];
+        struct store_cmd noop;
+        struct store_cmd *cmd = &noop;
+
+        if (e->index <= h->applied) {
+            continue;
+        }
+        memset(&noop, 0, sizeof(noop));
+        noop.type = STORE_CMD_NOOP;
+        if (e->type == RAFT_ENTRY_NORMAL) {
+            rv = store_cmd_decode(e->data.base, e->data.len, &cmd);
+            if (rv != 0) {
+                break;
+            }
+        }
+        rv = store_apply(txn, e->index, cmd->time_ms, cmd, out);
+        if (cmd != &noop) {
+            store_cmd_free(cmd);
+        }
+        if (rv == 0) {
+            h->applied = e->index;
+        }
+    }
+    if (out == &scratch) {
+        store_effects_close(&scratch);
+    }
+    return rv;
+}
+
+int gr_host_persist(struct gr_host *h, struct store_txn *txn)
+{
+    struct raft_ready *rd = &h->rd;
+    size_t i;
+    int rv;
+
+    if (h->has_ready) {
+        return STORE_EINVAL;
+    }
+    rv = raft_ready(h->raft, rd);
+    if (rv != 0) {
+        return STORE_ENOMEM;
+    }
+    h->has_ready = true;
+    if (rd->snapshot != NULL) {
+        return STORE_EINVAL; /* snapshots from a leader: not before peers */
+    }
+    if (rd->has_hard_state) {
+        struct store_hard_state hs = {rd->hard_state.term, rd->hard_state.vote,
+                                      rd->hard_state.commit};
+
+        rv = store_hs_set(txn, &hs);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (rd->truncate_from != 0) {
+        rv = store_log_truncate(txn, rd->truncate_from);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    for (i = 0; i < rd->n_entries; i++) {
+        const struct raft_entry *re = &rd->entries[i];
+        struct store_entry e;
+
+        memset(&e, 0, sizeof(e));
+        e.index = re->index;
+        e.term = re->term;
+        e.type = store_type(re->type);
+        e.data.base = re->data.base;
+        e.data.len = re->data.len;
+        rv = store_log_append(txn, &e);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    for (i = 0; i < rd->n_committed; i++) {
+        if (rd->committed[i].index > h->committed_out) {
+            h->committed_out = rd->committed[i].index;
+        }
+    }
+    return apply_committed(h, txn, rd->committed, rd->n_committed, NULL);
+}
+
+int gr_host_propose(struct gr_host *h, struct store_cmd *cmd, uint64_t wall_ms,
+                    uint64_t *index)
+{
+    struct raft_buf data;
+    uint8_t *buf;
+    size_t len;
+    int rv;
+
+    if (h->has_ready || !gr_host_decides_alone(h)) {
+        return GR_EINVAL;
+    }
+    cmd->time_ms = wall_ms;
+    rv = store_cmd_encode(cmd, &buf, &len);
+    if (rv != 0) {
+        return rv == STORE_ENOMEM ? GR_ENOMEM : GR_EINVAL;
+    }
+    data.base = buf;
+    data.len = len;
+    rv = raft_propose(h->raft, &data, index);
+    store_free(buf);
+    if (rv != 0) {
+        return rv == RAFT_ENOMEM ? GR_ENOMEM : GR_EINVAL;
+    }
+    return 0;
+}
+
+int gr_host_compact(struct gr_host *h, struct store_txn *txn, uint64_t applied)
+{
+    const struct raft_conf *conf = raft_conf_current(h->raft);
+    uint8_t buf[2 + RAFT_MAX_MEMBERS * 9];
+    struct store_snap_meta sm;
+    int rv;
+
+    if (applied > h->applied) {
+        h->applied = applied;
+    }
+    if (h->applied == 0) {
+        return 0;
+    }
+    rv = store_log_compact(txn, h->applied);
+    if (rv != 0) {
+        return rv;
+    }
+    raft_conf_encode(conf, buf);
+    sm.index = h->applied;
+    sm.term = raft_term_at(h->raft, h->applied);
+    if (sm.term == 0) {
+        sm.term = raft_current_term(h->raft);
+    }
+    sm.conf.base = buf;
+    sm.conf.len = raft_conf_encoded_len(conf);
+    return store_snap_meta_set(txn, &sm);
+}
+
+int gr_host_advance(struct gr_host *h, bool ok, uint64_t now_ms)
+{
+    int rv;
+
+    if (h->has_ready) {
+        if (ok) {
+            raft_advance(h->raft, &h->rd);
+        }
+        h->has_ready = false;
+    }
+    if (ok) {
+        raft_applied(h->raft, h->applied);
+        return 0;
+    }
+    /* Nothing of the batch is on disk: start over from what is. */
+    raft_free(h->raft);
+    h->raft = NULL;
+    h->needs_settle = true;
+    rv = new_raft(h, now_ms);
+    return rv;
+}
+
+bool gr_host_needs_settle(const struct gr_host *h)
+{
+    return h->needs_settle;
+}
+
+/* Frees the core's copy of what the tables hold (the core keeps the
+ * entries up to the last snapshot it was told of). */
+static void drop_applied(struct gr_host *h)
+{
+    static const struct raft_buf none = {NULL, 0};
+    uint64_t upto = h->committed_out < h->applied ? h->committed_out
+                                                  : h->applied;
+
+    if (upto > raft_snapshot_index(h->raft)) {
+        (void)raft_snapshot_done(h->raft, upto, &none);
+    }
+}
+
+/* One round of a lone voter's start: tick, then write what raft/ asks in
+ * a transaction of its own, synced. */
+static int settle_round(struct gr_host *h, uint64_t now_ms)
+{
+    struct store_txn *txn;
+    int rv;
+
+    (void)raft_tick(h->raft, now_ms + h->mono_skew);
+    if (!raft_has_ready(h->raft)) {
+        return 0;
+    }
+    rv = store_txn_begin(h->store, true, &txn);
+    if (rv != 0) {
+        return fail_store(h, "starting as the lone voter", rv);
+    }
+    rv = gr_host_persist(h, txn);
+    if (rv == 0 && only_voter(h) && raft_role(h->raft) == RAFT_LEADER) {
+        rv = gr_host_compact(h, txn, h->applied);
+    }
+    if (rv != 0) {
+        store_txn_abort(txn);
+        (void)gr_host_advance(h, false, now_ms);
+        return fail_store(h, "starting as the lone voter", rv);
+    }
+    rv = store_txn_commit(txn);
+    if (rv == 0) {
+        rv = store_sync(h->store);
+    }
+    if (rv != 0) {
+        (void)gr_host_advance(h, false, now_ms);
+        return fail_store(h, "starting as the lone voter", rv);
+    }
+    return gr_host_advance(h, true, now_ms);
+}
+
+int gr_host_settle(struct gr_host *h, uint64_t now_ms, uint64_t wall_ms)
+{
+    int i;
+    int rv;
+
+    (void)wall_ms;
+    if (!only_voter(h)) {
+        snprintf(h->errmsg, sizeof(h->errmsg),
+                 "this node is not the only voter of its configuration");
+        return GR_EINVAL;
+    }
+    /* Nobody else to hear from: move raft/'s clock on past an election
+     * timeout (from wherever it is: a restored core started its timer
+     * at the skewed clock), so that the election is due at once. */
+    h->mono_skew += 2 * (h->cfg.election_ms > 0 ? h->cfg.election_ms : 1000) + 1;
+    for (i = 0; i < SETTLE_ROUNDS; i++) {
+        if (raft_role(h->raft) == RAFT_LEADER &&
+            h->applied == raft_last_index(h->raft)) {
+            drop_applied(h);
+            h->needs_settle = false;
+            return 0;
+        }
+        rv = settle_round(h, now_ms);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    snprintf(h->errmsg, sizeof(h->errmsg),
+             "the lone voter did not become leader in %d rounds",
+             SETTLE_ROUNDS);
+    return GR_ESTORE;
+}
+
+void gr_host_batch_begin(struct gr_host *h)
+{
+    drop_applied(h);
+}
+
+uint64_t gr_host_term(const struct gr_host *h)
+{
+    return raft_current_term(h->raft);
+}
+
+uint64_t gr_host_commit(const struct gr_host *h)
+{
+    return raft_commit_index(h->raft);
+}
+
+uint64_t gr_host_applied(const struct gr_host *h)
+{
+    return h->applied;
+}
