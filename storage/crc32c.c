@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause
- * storage/crc32c.c - CRC32C (Castagnoli, reflected polynomial 0x82F63B78).
+ * storage/crc32c.c - CRC32C (Castagnoli, reflected polynomial 0x82F63B78),
+ * and the one 64-bit hash of the project (FNV-1a, at the end).
  *
  * Why it is shaped this way: LMDB has no checksums, so every log entry
  * and job record carries a CRC32C checked on read (docs/DESIGN.md, "Storage"),
@@ -14,7 +15,7 @@
  * and the committer thread may both be first.
  *
  * store_crc32c is the same function for node/ (store.h), which may not
- * include storage internals.
+ * include storage internals; store_fnv1a64 too is one function for both.
  *
  * Not here: where the CRC sits in each record (log.c, jobs.c).
  */
@@ -133,4 +134,19 @@ bool store__crc32c_hw(void)
 {
     (void)pthread_once(&once, init);
     return impl != sw_update;
+}
+
+/* FNV-1a: one multiply per byte, no tables; good enough to spread short
+ * keys (payloads of a unique "-", member names), and fixed for good. */
+uint64_t store_fnv1a64(const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    uint64_t h = 0xcbf29ce484222325u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3u;
+    }
+    return h;
 }

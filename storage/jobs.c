@@ -349,18 +349,6 @@ size_t store__ready_key(uint8_t *out, struct store_buf fn, enum store_prio prio,
     return fn.len + 18;
 }
 
-static uint64_t fnv1a64(struct store_buf b)
-{
-    uint64_t h = 0xcbf29ce484222325u;
-    size_t i;
-
-    for (i = 0; i < b.len; i++) {
-        h ^= b.base[i];
-        h *= 0x100000001b3u;
-    }
-    return h;
-}
-
 size_t store__uniq_key(uint8_t *out, struct store_buf fn,
                        struct store_buf unique, struct store_buf data,
                        bool dash)
@@ -374,7 +362,7 @@ size_t store__uniq_key(uint8_t *out, struct store_buf fn,
          * argument), so "\0-" cannot collide with one. */
         out[n++] = 0;
         out[n++] = '-';
-        store__put64(out + n, fnv1a64(data));
+        store__put64(out + n, store_fnv1a64(data.base, data.len));
         return n + 8;
     }
     memcpy(out + n, unique.base, unique.len);

@@ -635,4 +635,10 @@ int store_jobs_walk(struct store_txn *txn, store_job_fn fn, void *arg);
  * 0. Thread-safe; it cannot fail. */
 uint32_t store_crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* The 64-bit FNV-1a hash of len bytes of buf (offset basis
+ * 0xcbf29ce484222325, prime 0x100000001b3): the key of a unique "-" and,
+ * in node/, a member's Raft id come from it, so it is fixed for good.
+ * buf may be NULL when len is 0. It cannot fail. */
+uint64_t store_fnv1a64(const void *buf, size_t len);
+
 #endif /* GEARRAFT_STORE_H */
