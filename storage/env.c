@@ -3,6 +3,12 @@
  * exclusive lock, map size, named databases, format version, node id,
  * cluster name and the incarnation bump; the meta table helpers.
  *
+ * The first transaction of a fresh directory is its bootstrap: format,
+ * node id, cluster name and, for a cluster member, the member table.
+ * Every later open checks that the directory is of the node that opens
+ * it (STORE_EIDENTITY): the same kind (one-node server or member), node
+ * id and cluster name.
+ *
  * Why it is shaped this way: LMDB itself lets several processes share an
  * environment, but two gearraftd on one data directory would both believe
  * they own the queue, so an flock on a file of our own refuses the second
@@ -27,8 +33,8 @@
  * part of the on-disk format; renaming one is a STORE__FORMAT_VERSION
  * bump. */
 static const char *const db_names[STORE__DB_COUNT] = {
-    "meta",  "log",    "jobs",  "jdata", "ready", "uniq",
-    "uniqs", "assign", "waits", "due",   "funcs", "dedupe",
+    "meta",   "log",   "jobs", "jdata", "ready",  "uniq",    "uniqs",
+    "assign", "waits", "due",  "funcs", "dedupe", "members",
 };
 
 #define META_FORMAT      "format"
@@ -76,8 +82,9 @@ int store__meta_put_u64(struct store_txn *txn, const char *key, uint64_t v)
                       0);
 }
 
-/* Picks the cluster part of handles: the configured name, or the host's
- * nodename as gearmand does. */
+/* Picks the cluster part of handles: the configured name; for a member
+ * the one every founding node chooses alike; for a one-node server the
+ * host's nodename, as gearmand does. */
 static int choose_cluster(const struct store_config *cfg, char *out,
                           size_t *out_len)
 {
@@ -86,8 +93,8 @@ static int choose_cluster(const struct store_config *cfg, char *out,
     size_t len;
 
     if (name == NULL) {
-        name = "gearraft";
-        if (uname(&u) == 0 && u.nodename[0] != '\0') {
+        name = STORE_CLUSTER_DEFAULT;
+        if (!cfg->member && uname(&u) == 0 && u.nodename[0] != '\0') {
             name = u.nodename;
         }
     }
@@ -120,12 +127,49 @@ static int migrate(struct store_txn *txn, uint64_t format)
     return store__meta_put_u64(txn, META_FORMAT, STORE__FORMAT_VERSION);
 }
 
-/* A new directory: format, node id, cluster name and incarnation 0. */
+/* A member's bootstrap list: it names this node, and the table takes it
+ * (store_members_set checks the rest). */
+static int check_bootstrap(struct store *s, const struct store_config *cfg)
+{
+    size_t i;
+
+    if (!cfg->member) {
+        if (cfg->n_members == 0) {
+            return 0;
+        }
+        store__errmsgf(s, "open %s: members given to a one-node server",
+                       s->dir);
+        return STORE_EINVAL;
+    }
+    if (cfg->n_members == 0) {
+        store__errmsgf(s,
+                       "open %s: the data directory is fresh, and a "
+                       "cluster member is bootstrapped only with the "
+                       "cluster's initial members",
+                       s->dir);
+        return STORE_EIDENTITY;
+    }
+    for (i = 0; i < cfg->n_members; i++) {
+        if (cfg->members[i].id == cfg->node_id && cfg->node_id != 0) {
+            return 0;
+        }
+    }
+    store__errmsgf(s, "open %s: node id %llu is not among the members", s->dir,
+                   (unsigned long long)cfg->node_id);
+    return STORE_EINVAL;
+}
+
+/* A new directory, in one transaction: format, node id, cluster name,
+ * incarnation 0 and, for a member, the member table (the bootstrap). */
 static int create_meta(struct store *s, struct store_txn *txn,
                        const struct store_config *cfg)
 {
-    int rv = choose_cluster(cfg, s->cluster, &s->cluster_len);
+    int rv = check_bootstrap(s, cfg);
 
+    if (rv != 0) {
+        return rv;
+    }
+    rv = choose_cluster(cfg, s->cluster, &s->cluster_len);
     if (rv != 0) {
         store__errmsgf(s,
                        "open %s: cluster name must be 1-%d bytes "
@@ -144,11 +188,16 @@ static int create_meta(struct store *s, struct store_txn *txn,
     if (rv == 0) {
         rv = store__meta_put_u64(txn, META_INCARNATION, 0);
     }
+    if (rv == 0) {
+        rv = store_members_set(txn, cfg->members, cfg->n_members);
+    }
     if (rv != 0) {
         store__errmsgf(s, "open %s: writing meta: %s", s->dir,
                        store_strerror(rv));
+        return rv;
     }
-    return rv;
+    s->is_new = true;
+    return 0;
 }
 
 /* An existing directory of `format`: converted if older, refused if
@@ -185,27 +234,76 @@ static int check_meta(struct store *s, struct store_txn *txn,
                        "open %s: cluster is '%s', not '%s' (handles "
                        "would change)",
                        s->dir, s->cluster, cfg->cluster);
-        return STORE_EINVAL;
+        return STORE_EIDENTITY;
     }
     return 0;
 }
 
-/* The node id must be the configured one; the incarnation goes up by one
- * on every open. */
+/* An existing directory is of the kind cfg asks for (a one-node server's
+ * or a member's) and of its node id. The members cfg brings are not
+ * looked at: the table holds the cluster's own. */
+static int check_identity(struct store *s, struct store_txn *txn,
+                          const struct store_config *cfg, uint64_t node_id)
+{
+    struct store_member m[STORE_MEMBERS_MAX];
+    const char *name = "?";
+    size_t n;
+    size_t i;
+    int rv = store_members_get(txn, m, &n);
+
+    if (rv != 0) {
+        return rv;
+    }
+    for (i = 0; i < n; i++) {
+        if (m[i].id == node_id) {
+            name = m[i].name;
+        }
+    }
+    if (cfg->member && n == 0) {
+        store__errmsgf(s,
+                       "open %s: the data is a one-node server's (node "
+                       "%llu), and a cluster member needs a fresh data "
+                       "directory",
+                       s->dir, (unsigned long long)node_id);
+        return STORE_EIDENTITY;
+    }
+    if (!cfg->member && n > 0) {
+        store__errmsgf(s,
+                       "open %s: the data is member '%s' (node id %llu) of "
+                       "cluster '%s', not a one-node server's",
+                       s->dir, name, (unsigned long long)node_id, s->cluster);
+        return STORE_EIDENTITY;
+    }
+    if (cfg->node_id != 0 && node_id != cfg->node_id) {
+        if (n > 0) {
+            store__errmsgf(s,
+                           "open %s: the data is member '%s' (node id %llu) "
+                           "of cluster '%s', not node id %llu",
+                           s->dir, name, (unsigned long long)node_id,
+                           s->cluster, (unsigned long long)cfg->node_id);
+        } else {
+            store__errmsgf(s, "open %s: data belongs to node %llu, not %llu",
+                           s->dir, (unsigned long long)node_id,
+                           (unsigned long long)cfg->node_id);
+        }
+        return STORE_EIDENTITY;
+    }
+    return 0;
+}
+
+/* The directory must be of the configured node; the incarnation goes up
+ * by one on every open. */
 static int next_incarnation(struct store *s, struct store_txn *txn,
                             const struct store_config *cfg)
 {
     uint64_t v;
     int rv = store__meta_get_u64(txn, META_NODE_ID, &v);
 
+    if (rv == 0 && !s->is_new) {
+        rv = check_identity(s, txn, cfg, v);
+    }
     if (rv != 0) {
         return rv;
-    }
-    if (cfg->node_id != 0 && v != cfg->node_id) {
-        store__errmsgf(s, "open %s: data belongs to node %llu, not %llu",
-                       s->dir, (unsigned long long)v,
-                       (unsigned long long)cfg->node_id);
-        return STORE_EINVAL;
     }
     s->node_id = v;
     rv = store__meta_get_u64(txn, META_INCARNATION, &v);
@@ -518,4 +616,15 @@ uint64_t store_incarnation(const struct store *s)
 uint64_t store_node_id(const struct store *s)
 {
     return s->node_id;
+}
+
+bool store_is_new(const struct store *s)
+{
+    return s->is_new;
+}
+
+size_t store_cluster_name(const struct store *s, char *out)
+{
+    memcpy(out, s->cluster, s->cluster_len + 1);
+    return s->cluster_len;
 }

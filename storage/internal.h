@@ -43,24 +43,29 @@
  *      they would look for jobs in `uniqs` and fail to delete them there.
  *   3: the dedupe table's mark rows hold 16 bytes (mark, seen rows) and
  *      seen rows (24-byte keys) may follow them (apply.c, "Replays");
- *      format 2 marks (8 bytes) are read as they are. */
+ *      format 2 marks (8 bytes) are read as they are.
+ * A new table that older binaries may ignore is no bump: `members`
+ * (members.c) is empty in a one-node server's directory, which format 3
+ * binaries before it open as ever, and a cluster member's directory is
+ * refused by them anyway (its node id is not their fixed 1). */
 #define STORE__FORMAT_VERSION 3u
 
 /* The named databases of the environment. */
 enum store__db {
-    STORE__DB_META = 0,    /* string key -> value (+CRC) */
-    STORE__DB_LOG = 1,     /* u64be index -> log record */
-    STORE__DB_JOBS = 2,    /* u64be job number -> job record */
-    STORE__DB_JDATA = 3,   /* u64be job number -> CRC + large payload */
-    STORE__DB_READY = 4,   /* fn NUL prio u64be qseq u64be job -> u64be when */
-    STORE__DB_UNIQ = 5,    /* fn NUL ukey -> u64be job */
-    STORE__DB_UNIQS = 6,   /* format 1 only; empty since format 2 */
-    STORE__DB_ASSIGN = 7,  /* worker ref (24) u64be job -> empty */
-    STORE__DB_WAITS = 8,   /* client ref (24) u64be job -> empty */
-    STORE__DB_DUE = 9,     /* u64be when u64be job -> empty (queued epoch) */
-    STORE__DB_FUNCS = 10,  /* fn -> function record */
-    STORE__DB_DEDUPE = 11, /* node|incarnation[|seq] (u64be) -> apply.c */
-    STORE__DB_COUNT = 12,  /* number of databases, not a database */
+    STORE__DB_META = 0,     /* string key -> value (+CRC) */
+    STORE__DB_LOG = 1,      /* u64be index -> log record */
+    STORE__DB_JOBS = 2,     /* u64be job number -> job record */
+    STORE__DB_JDATA = 3,    /* u64be job number -> CRC + large payload */
+    STORE__DB_READY = 4,    /* fn NUL prio u64be qseq u64be job -> u64be when */
+    STORE__DB_UNIQ = 5,     /* fn NUL ukey -> u64be job */
+    STORE__DB_UNIQS = 6,    /* format 1 only; empty since format 2 */
+    STORE__DB_ASSIGN = 7,   /* worker ref (24) u64be job -> empty */
+    STORE__DB_WAITS = 8,    /* client ref (24) u64be job -> empty */
+    STORE__DB_DUE = 9,      /* u64be when u64be job -> empty (queued epoch) */
+    STORE__DB_FUNCS = 10,   /* fn -> function record */
+    STORE__DB_DEDUPE = 11,  /* node|incarnation[|seq] (u64be) -> apply.c */
+    STORE__DB_MEMBERS = 12, /* u64be member id -> member record */
+    STORE__DB_COUNT = 13,   /* number of databases, not a database */
 };
 
 struct store {
@@ -71,6 +76,7 @@ struct store {
     uint64_t incarnation;
     char cluster[STORE_CLUSTER_MAX + 1];
     size_t cluster_len;
+    bool is_new; /* store_open created the directory's state */
     char *dir;
     char errmsg[256];
     uint64_t grown_to; /* file bytes known written, 0 = not looked yet */

@@ -38,7 +38,9 @@
     X(STORE_EINVAL, -6, "invalid argument")                                    \
     X(STORE_EVERSION, -7, "data directory has an unsupported format version")  \
     X(STORE_ELOCKED, -8, "data directory is in use by another process")        \
-    X(STORE_EMALFORMED, -9, "encoded command is malformed")
+    X(STORE_EMALFORMED, -9, "encoded command is malformed")                    \
+    X(STORE_EIDENTITY, -10,                                                    \
+      "data directory belongs to another node, cluster or kind of server")
 
 enum store_error {
 #define STORE__ERR_ENUM(name, value, text) name = (value),
@@ -112,6 +114,24 @@ struct store_origin {
 #define STORE_UNIQUE_MAX   64  /* bytes of a unique key */
 #define STORE_CLUSTER_MAX  32  /* bytes of the handle's cluster part */
 #define STORE_HANDLE_MAX   64  /* "H:<cluster>:<u64>" fits, NUL included */
+
+/* ---------------------------------------------------------------------
+ * The members of a cluster: who they are and where their peers dial them.
+ */
+#define STORE_NODE_NAME_MAX 32  /* bytes of a member's name */
+#define STORE_HOST_MAX      255 /* bytes of a member's peer host */
+#define STORE_MEMBERS_MAX   16  /* members of one cluster (raft/'s limit) */
+/* The cluster part of handles when a cluster is bootstrapped without a
+ * name: every founding node must choose the same one, so it cannot be a
+ * host name. */
+#define STORE_CLUSTER_DEFAULT "gearraft"
+
+struct store_member {
+    uint64_t id;                        /* its Raft id, never 0 */
+    char name[STORE_NODE_NAME_MAX + 1]; /* NUL-terminated, 1 byte or more */
+    char host[STORE_HOST_MAX + 1];      /* NUL-terminated, no brackets */
+    uint16_t port;                      /* its peer port, never 0 */
+};
 
 /* ---------------------------------------------------------------------
  * Commands: every change of queue state. Encoded with protobuf-c
@@ -346,22 +366,49 @@ struct store_config {
                           * the meta page; see store_sync() */
     uint64_t node_id;    /* recorded at creation, checked afterwards */
     const char *cluster; /* handle prefix part; NULL = keep/choose default */
+    /* A cluster member (node_id is its Raft id) rather than a one-node
+     * server. A fresh directory of a member is bootstrapped with
+     * `members` (borrowed for the call), which must include node_id; once
+     * the directory holds a cluster they are not looked at. */
+    bool member;
+    const struct store_member *members;
+    size_t n_members;
 };
 
 /* Opens (creating if needed) the environment in cfg->dir and bumps the
  * node's incarnation number durably. On success *out is owned by the
- * caller (store_close()). The cluster name (handle prefix "H:<cluster>:")
- * is fixed when the directory is created: cfg->cluster, or the host's
- * nodename cut to STORE_CLUSTER_MAX bytes; later opens keep the stored one
- * (cfg->cluster NULL) or must name the same. cfg->node_id 0 accepts the
- * stored node id. Errors: STORE_ENOMEM, STORE_EIO, STORE_ELOCKED (another
- * process has the directory), STORE_EVERSION, STORE_ECORRUPT, STORE_EINVAL
- * (no dir, bad cluster name, or node id / cluster differ from the stored
- * ones), STORE_ENOSPC (no room for the incarnation bump); errmsg says what
- * and where. */
+ * caller (store_close()).
+ *
+ * A fresh directory is set up in its first transaction: format, node id,
+ * cluster name and, for a member, the member table (the bootstrap). The
+ * cluster name (handle prefix "H:<cluster>:") is fixed then:
+ * cfg->cluster, else STORE_CLUSTER_DEFAULT for a member and the host's
+ * nodename cut to STORE_CLUSTER_MAX bytes for a one-node server. Later
+ * opens keep the stored name (cfg->cluster NULL) or must name the same,
+ * keep the stored members, and must be of the same kind and node id
+ * (cfg->node_id 0 accepts the stored one).
+ *
+ * Errors: STORE_ENOMEM, STORE_EIO, STORE_ELOCKED (another process has the
+ * directory), STORE_EVERSION, STORE_ECORRUPT, STORE_EINVAL (no dir, a bad
+ * cluster name, bad members, or node_id not among them), STORE_EIDENTITY
+ * (the directory and cfg disagree: another node id or cluster name, a
+ * one-node server's directory opened by a member or the reverse, or a
+ * fresh directory opened by a member without members: tell the operator,
+ * nothing was written), STORE_ENOSPC (no room for the incarnation bump);
+ * errmsg says what and where. */
 int store_open(const struct store_config *cfg, struct store **out, char *errmsg,
                size_t errmsg_len);
 void store_close(struct store *s);
+
+/* True if the store_open that returned s created the directory's state
+ * (and bootstrapped its members, for a member). */
+bool store_is_new(const struct store *s);
+
+/* Copies the cluster name (the handle prefix part) and a NUL into out,
+ * which has room for STORE_CLUSTER_MAX + 1 bytes; returns its length.
+ * Call it on the thread that runs write transactions or between them: a
+ * snapshot load changes the name when it commits. */
+size_t store_cluster_name(const struct store *s, char *out);
 
 /* The message of the last failure on s ("what we did: cause"). */
 const char *store_errmsg(const struct store *s);
@@ -472,6 +519,25 @@ int store_snap_meta_get(struct store_txn *txn, struct store_snap_meta *out);
 /* Errors: STORE_EINVAL (read txn, or conf over 4 KiB), STORE_ENOSPC,
  * STORE_ENOMEM, STORE_EIO. */
 int store_snap_meta_set(struct store_txn *txn, const struct store_snap_meta *m);
+
+/* ---------------------------------------------------------------------
+ * The member table: every member's Raft id, name and peer address, which
+ * the bootstrap writes (store_open) and snapshots carry. Records carry a
+ * CRC32C. A one-node server's table is empty.
+ */
+
+/* The member table, in id order, into out (room for STORE_MEMBERS_MAX);
+ * *n is 0 for a one-node server's directory. Errors: STORE_ECORRUPT (a
+ * record's checksum, version or lengths, or more than STORE_MEMBERS_MAX
+ * records), STORE_EIO. */
+int store_members_get(struct store_txn *txn, struct store_member *out,
+                      size_t *n);
+/* Replaces the member table with the n members of v (borrowed for the
+ * call). Errors: STORE_EINVAL (a read txn; more than STORE_MEMBERS_MAX;
+ * an id 0 or seen twice, an empty or over-long name or host, port 0:
+ * nothing written), STORE_ENOSPC, STORE_EIO (abort the txn then). */
+int store_members_set(struct store_txn *txn, const struct store_member *v,
+                      size_t n);
 
 /* ---------------------------------------------------------------------
  * Snapshots of the queue tables (jobs, indexes, functions, replay table,

@@ -70,6 +70,22 @@ static inline void fix_open(struct fixture *f)
     }
 }
 
+/* store_open of cfg over a 64 MiB map (*out on success); a failure must
+ * say why. Returns store_open's result. */
+static inline int fix_try_open(struct store_config *cfg, struct store **out)
+{
+    char err[256];
+    int rv;
+
+    cfg->map_size = (size_t)64 << 20;
+    err[0] = '\0';
+    rv = store_open(cfg, out, err, sizeof(err));
+    if (rv != 0) {
+        assert_true(strlen(err) > 0);
+    }
+    return rv;
+}
+
 static inline void fix_reopen(struct fixture *f)
 {
     store_close(f->s);
