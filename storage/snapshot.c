@@ -17,6 +17,10 @@
  * Tables come in enum store__db order and keys in LMDB order, so loading
  * appends (MDB_APPEND). Checklist: a new table or field is a SNAP_VERSION
  * bump; old versions stay readable or are refused with STORE_EVERSION.
+ *   1: the queue tables and the replay table.
+ *   2: the member table too (members.c), so that a node that joins by a
+ *      snapshot learns every member's name and address. A version 1
+ *      stream still loads and leaves the member table as it was.
  *
  * Not here: sending the stream in chunks (node/), the Raft snapshot
  * metadata (raft/).
@@ -24,28 +28,34 @@
 #include "storage/internal.h"
 
 #define SNAP_MAGIC   "GRSNAP\0\0"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_END     0xffu
 #define SNAP_HDR     24u
 
-/* The tables a snapshot carries: the queue state and the replay table,
- * not the log, the hard state or this node's identity - nor `uniqs`,
- * empty since on-disk format 2 (a stream never held records of it, and
- * one that does is refused). */
-static const enum store__db snap_dbs[] = {
-    STORE__DB_JOBS, STORE__DB_JDATA,  STORE__DB_READY,
-    STORE__DB_UNIQ, STORE__DB_ASSIGN, STORE__DB_WAITS,
-    STORE__DB_DUE,  STORE__DB_FUNCS,  STORE__DB_DEDUPE,
+/* The tables a snapshot carries, and the stream version that brought
+ * each: the queue state, the replay table and the member table, not the
+ * log, the hard state or this node's id - nor `uniqs`, empty since
+ * on-disk format 2 (a stream never held records of it, and one that does
+ * is refused). */
+static const struct {
+    enum store__db db;
+    uint32_t since;
+} snap_dbs[] = {
+    {STORE__DB_JOBS, 1},    {STORE__DB_JDATA, 1},  {STORE__DB_READY, 1},
+    {STORE__DB_UNIQ, 1},    {STORE__DB_ASSIGN, 1}, {STORE__DB_WAITS, 1},
+    {STORE__DB_DUE, 1},     {STORE__DB_FUNCS, 1},  {STORE__DB_DEDUPE, 1},
+    {STORE__DB_MEMBERS, 2},
 };
 #define N_SNAP_DBS (sizeof(snap_dbs) / sizeof(snap_dbs[0]))
 
-static bool is_snap_db(unsigned db)
+/* True if a stream of `version` carries table db. */
+static bool is_snap_db(unsigned db, uint32_t version)
 {
     size_t i;
 
     for (i = 0; i < N_SNAP_DBS; i++) {
-        if ((unsigned)snap_dbs[i] == db) {
-            return true;
+        if ((unsigned)snap_dbs[i].db == db) {
+            return snap_dbs[i].since <= version;
         }
     }
     return false;
@@ -127,7 +137,7 @@ int store_snap_write(struct store *s, store_snap_write_fn fn, void *arg,
         rv = emit(&o, s->cluster, s->cluster_len);
     }
     for (i = 0; rv == 0 && i < N_SNAP_DBS; i++) {
-        rv = dump_db(txn, snap_dbs[i], &o);
+        rv = dump_db(txn, snap_dbs[i].db, &o);
     }
     if (rv == 0) {
         tail[0] = SNAP_END;
@@ -147,6 +157,7 @@ struct in {
     store_snap_read_fn fn;
     void *arg;
     uint32_t crc;
+    uint32_t version; /* the stream's */
 };
 
 static int take(struct in *in, void *buf, size_t len)
@@ -173,7 +184,7 @@ static int load_record(struct store_txn *txn, struct in *in, unsigned db,
     int rc;
     int rv;
 
-    if (!is_snap_db(db) || klen == 0 || klen > sizeof(key) ||
+    if (!is_snap_db(db, in->version) || klen == 0 || klen > sizeof(key) ||
         (int)klen > mdb_env_get_maxkeysize(txn->s->env)) {
         return STORE_EMALFORMED;
     }
@@ -212,7 +223,8 @@ static int read_header(struct in *in, char *cluster, uint32_t *cluster_len,
     if (memcmp(hdr, SNAP_MAGIC, 8) != 0) {
         return STORE_EMALFORMED;
     }
-    if (store__get32(hdr + 8) != SNAP_VERSION) {
+    in->version = store__get32(hdr + 8);
+    if (in->version < 1 || in->version > SNAP_VERSION) {
         return STORE_EVERSION;
     }
     *cluster_len = store__get32(hdr + 12);
@@ -232,8 +244,8 @@ static int read_header(struct in *in, char *cluster, uint32_t *cluster_len,
     return 0;
 }
 
-/* Empties the snapshot's tables, then loads its records up to the end
- * mark. */
+/* Empties the tables the stream carries, then loads its records up to
+ * the end mark. */
 static int read_records(struct store_txn *txn, struct in *in)
 {
     uint8_t rec[9];
@@ -242,7 +254,10 @@ static int read_records(struct store_txn *txn, struct in *in)
     int rv;
 
     for (i = 0; i < N_SNAP_DBS; i++) {
-        rc = mdb_drop(txn->txn, store__dbi(txn, snap_dbs[i]), 0);
+        if (!is_snap_db(snap_dbs[i].db, in->version)) {
+            continue;
+        }
+        rc = mdb_drop(txn->txn, store__dbi(txn, snap_dbs[i].db), 0);
         if (rc != 0) {
             return store__mdb_err(rc);
         }
@@ -266,7 +281,7 @@ static int read_records(struct store_txn *txn, struct in *in)
 int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
                     uint64_t *index)
 {
-    struct in in = {fn, arg, 0};
+    struct in in = {fn, arg, 0, 0};
     uint8_t crc[4];
     char cluster[STORE_CLUSTER_MAX + 1];
     uint32_t cluster_len;

@@ -541,7 +541,8 @@ int store_members_set(struct store_txn *txn, const struct store_member *v,
 
 /* ---------------------------------------------------------------------
  * Snapshots of the queue tables (jobs, indexes, functions, replay table,
- * applied index and cluster name; not the log, hard state or node id).
+ * member table, applied index and cluster name; not the log, hard state
+ * or node id).
  */
 
 /* Writes len bytes; 0 or a negative STORE_E* code, which stops the dump
@@ -559,11 +560,12 @@ int store_snap_write(struct store *s, store_snap_write_fn fn, void *arg,
                      uint64_t *index);
 /* Replaces the queue state in the write txn with the stream from fn and
  * sets *index (may be NULL) to the applied index it covers; the node also
- * adopts the stream's cluster name when txn commits. The caller then
- * compacts its log up to *index. On any error abort txn: nothing of the
- * stream is kept. Errors: whatever fn returns, STORE_EMALFORMED (bad
- * magic, record, order or checksum), STORE_EVERSION, STORE_ENOSPC,
- * STORE_EIO, STORE_EINVAL (read txn). */
+ * adopts the stream's cluster name when txn commits, and its member
+ * table (a stream of an older build, without one, leaves the table as it
+ * is). The caller then compacts its log up to *index. On any error abort
+ * txn: nothing of the stream is kept. Errors: whatever fn returns,
+ * STORE_EMALFORMED (bad magic, record, order or checksum),
+ * STORE_EVERSION, STORE_ENOSPC, STORE_EIO, STORE_EINVAL (read txn). */
 int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
                     uint64_t *index);
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * tests/unit/storage/test_snapshot.c - store_snap_write/read: a node
- * loaded from another's snapshot answers exactly as the source does, and
- * a damaged or truncated stream is refused with nothing kept.
+ * loaded from another's snapshot answers exactly as the source does and
+ * learns its members, a stream of the version before the member table
+ * still loads, and a damaged or truncated stream is refused with nothing
+ * kept.
  */
 #include "storage/internal.h"
 #include "unit/storage/fixture.h"
@@ -227,6 +229,97 @@ static void test_damaged_or_truncated_snapshot_is_refused(void **state)
     free(m.buf);
 }
 
+static struct store_member member(uint64_t id, const char *name, uint16_t port)
+{
+    struct store_member m;
+
+    memset(&m, 0, sizeof(m));
+    m.id = id;
+    snprintf(m.name, sizeof(m.name), "%s", name);
+    snprintf(m.host, sizeof(m.host), "10.0.0.%u", (unsigned)id);
+    m.port = port;
+    return m;
+}
+
+static void set_members(struct store *s, const struct store_member *v, size_t n)
+{
+    struct store_txn *txn;
+
+    assert_int_equal(store_txn_begin(s, true, &txn), 0);
+    assert_int_equal(store_members_set(txn, v, n), 0);
+    assert_int_equal(store_txn_commit(txn), 0);
+}
+
+static size_t get_members(struct store *s, struct store_member *v)
+{
+    struct store_txn *txn;
+    size_t n;
+
+    assert_int_equal(store_txn_begin(s, false, &txn), 0);
+    assert_int_equal(store_members_get(txn, v, &n), 0);
+    store_txn_abort(txn);
+    return n;
+}
+
+static void test_snapshot_carries_the_member_table(void **state)
+{
+    struct fixture *f = *state;
+    struct store_member v[3] = {member(1, "a", 7001), member(2, "b", 7002),
+                                member(3, "c", 7003)};
+    struct store_member got[STORE_MEMBERS_MAX];
+    struct mem m = {NULL, 0, 0, 0};
+    struct other o;
+    char a[64];
+
+    set_members(f->s, v, 3);
+    fix_submit(f, S("fn", "", "a", STORE_PRIO_NORMAL, true, 1), a, sizeof(a));
+    assert_int_equal(store_snap_write(f->s, mem_write, &m, NULL), 0);
+    assert_int_equal(store__get32(m.buf + 8), 2); /* the stream version */
+    other_open(&o);
+    set_members(o.s, &v[2], 1);
+    assert_int_equal(load(o.s, &m, NULL), 0);
+    assert_int_equal(get_members(o.s, got), 3);
+    assert_memory_equal(got, v, sizeof(v));
+    other_close(&o);
+    free(m.buf);
+}
+
+/* A version 1 stream (before the member table) loads, and leaves the
+ * loading node's members as they are. */
+static void test_version_1_stream_keeps_the_members(void **state)
+{
+    struct fixture *f = *state;
+    struct store_member v[1] = {member(9, "z", 7009)};
+    struct store_member got[STORE_MEMBERS_MAX];
+    struct mem m = {NULL, 0, 0, 0};
+    struct store_job_status st;
+    struct store_txn *txn;
+    struct other o;
+    char a[64];
+
+    fix_submit(f, S("fn", "", "a", STORE_PRIO_NORMAL, true, 1), a, sizeof(a));
+    assert_int_equal(store_snap_write(f->s, mem_write, &m, NULL), 0);
+    /* No member records in it (the source has none): only the version
+     * and the checksum tell it from a version 1 stream. */
+    store__put32(m.buf + 8, 1);
+    store__put32(m.buf + m.len - 4, store__crc32c(0, m.buf, m.len - 4));
+    other_open(&o);
+    set_members(o.s, v, 1);
+    assert_int_equal(load(o.s, &m, NULL), 0);
+    assert_int_equal(get_members(o.s, got), 1);
+    assert_string_equal(got[0].name, "z");
+    assert_int_equal(store_txn_begin(o.s, false, &txn), 0);
+    assert_int_equal(store_job_status(txn, B(a), &st), 0);
+    assert_true(st.known);
+    store_txn_abort(txn);
+    /* A version after this build's is refused. */
+    store__put32(m.buf + 8, 3);
+    store__put32(m.buf + m.len - 4, store__crc32c(0, m.buf, m.len - 4));
+    assert_int_equal(load(o.s, &m, NULL), STORE_EVERSION);
+    other_close(&o);
+    free(m.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +328,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_damaged_or_truncated_snapshot_is_refused, fix_setup,
             fix_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_carries_the_member_table,
+                                        fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_version_1_stream_keeps_the_members,
+                                        fix_setup, fix_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
