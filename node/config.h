@@ -3,10 +3,18 @@
  *
  * gearmand's flags are accepted where they mean the same (docs/protocol.md,
  * "Flags"),
- * so init scripts carry over; the rest are ours. Parsing is a pure
- * function of argv so that tests can check every flag, valid and bad.
+ * so init scripts carry over; the rest are ours. Parsing is a function of
+ * argv and of the --config file it names only, so that tests can check
+ * every flag, valid and bad.
  *
- * Not here: acting on the flags (main.c).
+ * The cluster flags (--node-id, --peer-listen, --initial-cluster,
+ * --cluster-name and the timeouts) are checked one by one and then
+ * together, and give struct gr_cluster_config: what the cluster host
+ * will run with. A node given none of the first three is the one-node
+ * default (README.md, "Flags", has the rules).
+ *
+ * Not here: acting on the flags (main.c, loop.c), names, ids and
+ * addresses of members (cluster/members.h).
  */
 #ifndef GEARRAFT_CONFIG_H
 #define GEARRAFT_CONFIG_H
@@ -24,6 +32,39 @@
 #define GR_DEFAULT_MAX_PACKET      (1024ull * 1024 * 1024) /* 1 GiB */
 #define GR_DEFAULT_MAX_CONNECTIONS 10000
 #define GR_DEFAULT_MIN_FREE        (64ull * 1024 * 1024) /* 64 MiB */
+/* Timeouts of a LAN: a round trip takes well under a millisecond and a
+ * sync a few, so ten heartbeats fit in an election timeout, and a lost
+ * node is declared gone only after several elections could have run (a
+ * leader change alone never requeues running jobs). */
+#define GR_DEFAULT_ELECTION_MS  1000
+#define GR_DEFAULT_HEARTBEAT_MS 100
+#define GR_DEFAULT_NODE_GONE_MS 10000
+/* The node id of the one-node default (every directory of a build before
+ * the cluster flags holds it). */
+#define GR_ONE_NODE_ID 1
+/* The longest line of a --config file, newline included. */
+#define GR_CONFIG_LINE_MAX 8192
+
+/* The identity and the timing a node runs with. */
+struct gr_cluster_config {
+    bool member;      /* false: the one-node default; the rest but the
+                       * timeouts and cluster_name is then empty */
+    uint64_t self_id; /* gr_member_id(self_name), or GR_ONE_NODE_ID */
+    char self_name[STORE_NODE_NAME_MAX + 1]; /* --node-id */
+    char peer_host[STORE_HOST_MAX + 1];      /* --peer-listen, no brackets */
+    uint16_t peer_port;
+    /* --initial-cluster with ids, in the order given; 0 members: not
+     * given (a directory that already holds a cluster needs none). */
+    struct store_member members[STORE_MEMBERS_MAX];
+    size_t n_members;
+    /* --cluster-name, the handle prefix of a fresh data directory; "":
+     * the default (STORE_CLUSTER_DEFAULT for a member, the host name for
+     * the one-node default). */
+    char cluster_name[STORE_CLUSTER_MAX + 1];
+    uint32_t election_ms;  /* --election-timeout */
+    uint32_t heartbeat_ms; /* --heartbeat-interval, < election_ms / 2 */
+    uint32_t node_gone_ms; /* --node-gone-timeout, >= 3 * election_ms */
+};
 
 struct gr_config {
     uint16_t port;
@@ -42,6 +83,8 @@ struct gr_config {
     uint32_t max_connections;
     uint64_t min_free_space; /* refuse submissions below this headroom */
     uint64_t map_size;       /* hidden --test-map-size; 0 = default */
+    char config_file[1024];  /* --config; "" = none */
+    struct gr_cluster_config cluster;
     bool show_help;
     bool show_version;
 };
@@ -50,9 +93,13 @@ struct gr_config {
 void gr_config_defaults(struct gr_config *c);
 
 /* Parses argv (argv[0] is the program name) over the defaults already in
- * c. Returns 0, or GR_EUSAGE with errmsg saying which flag and why (the
- * caller prints it with the usage line and exits 2). Reentrant across
- * calls (resets getopt). */
+ * c: first the file --config names, if any (lines "flag = value" with
+ * the long names, or "flag" alone for a flag without a value; '#' starts
+ * a comment at the start of a line or after a blank), then argv, so the
+ * command line wins; then the cluster flags together. Returns 0, or
+ * GR_EUSAGE with errmsg saying which flag and why, with "FILE:LINE: "
+ * before it for a line of the file (the caller prints it with the usage
+ * line and exits 2). Reentrant across calls (resets getopt). */
 int gr_config_parse(struct gr_config *c, int argc, char **argv, char *errmsg,
                     size_t errmsg_len);
 

@@ -16,6 +16,8 @@
 #        loop      node/loop.[ch]
 #        main      node/main.c
 #     A file may include its own unit and the units of a lower rank.
+#     node/cluster/members.[ch] ranks with base: pure code the flags
+#     (config.c) parse with, kept beside the cluster it describes.
 # Only quoted includes name our files; the generated protobuf-c headers
 # ("proto/...") are lint's business (tests/lint/lint.sh).
 set -eu
@@ -36,6 +38,7 @@ rank() {
     node/gearman/*) echo "gearman 5" ;;
     node/alone/*) echo "alone 4" ;;
     node/pipeline/*) echo "pipeline 3" ;;
+    node/cluster/members.c | node/cluster/members.h) echo "base 1" ;;
     node/cluster/*) echo "cluster 2" ;;
     node/*/*) echo "unknown 0" ;;
     node/*) echo "base 1" ;;
