@@ -37,6 +37,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "node/cluster/members.h"
 #include "node/gearman/answer.h"
 #include "node/gearman/conn.h"
 #include "node/gearman/funcs.h"
@@ -515,10 +516,94 @@ static int requeue_previous(struct gr_server *srv)
     return 0;
 }
 
+/* What the node runs as: the flags, with the cluster name and member
+ * table the data directory holds (the bootstrap's, or an earlier run's:
+ * --initial-cluster counts for a fresh directory only). Errors:
+ * GR_ESTORE. */
+static int load_identity(struct gr_server *srv)
+{
+    struct gr_cluster_config *k = &srv->cluster;
+    char list[STORE_MEMBERS_MAX * (STORE_NODE_NAME_MAX + 2 + GR_PEER_ADDR_MAX)];
+    struct store_txn *txn;
+    int rv;
+
+    *k = srv->cfg->cluster;
+    store_cluster_name(srv->store, k->cluster_name);
+    rv = store_txn_begin(srv->store, false, &txn);
+    if (rv == 0) {
+        rv = store_members_get(txn, k->members, &k->n_members);
+        store_txn_abort(txn);
+    }
+    if (rv != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg),
+                 "reading the member table: %s (%s)", store_strerror(rv),
+                 store_errmsg(srv->store));
+        return GR_ESTORE;
+    }
+    if (!k->member) {
+        return 0;
+    }
+    if (srv->cfg->cluster.n_members > 0 && !store_is_new(srv->store)) {
+        GR_LOG(GR_LOG_NOTICE, "loop",
+               "%s holds cluster %s already: --initial-cluster ignored",
+               srv->cfg->data_dir, k->cluster_name);
+    }
+    gr_members_format(k->members, k->n_members, list, sizeof(list));
+    GR_LOG(GR_LOG_NOTICE, "loop", "%s node %s (id %llu) of cluster %s: %s",
+           store_is_new(srv->store) ? "bootstrapped" : "restarting",
+           k->self_name, (unsigned long long)k->self_id, k->cluster_name, list);
+    return 0;
+}
+
+/* Opens the store as the node the flags name (its first transaction
+ * bootstraps a fresh directory) and settles what the node runs as.
+ * Errors: GR_EUSAGE (the directory is another node's, or the node is a
+ * cluster member, which this build does not run yet), GR_ESTORE. */
+static int open_store(struct gr_server *srv)
+{
+    const struct gr_cluster_config *k = &srv->cfg->cluster;
+    struct store_config sc;
+    char why[sizeof(srv->errmsg)];
+    int rv;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.dir = srv->cfg->data_dir;
+    sc.map_size = (size_t)srv->cfg->map_size;
+    sc.nometasync = true; /* the syncer thread syncs the meta page */
+    sc.node_id = k->self_id;
+    sc.cluster = k->cluster_name[0] != '\0' ? k->cluster_name : NULL;
+    sc.member = k->member;
+    sc.members = k->members;
+    sc.n_members = k->n_members;
+    rv = store_open(&sc, &srv->store, why, sizeof(why));
+    if (rv == STORE_EIDENTITY && k->member) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "%.180s (--node-id %s)", why,
+                 k->self_name);
+    } else if (rv != 0) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "%s", why);
+    }
+    if (rv != 0) {
+        return rv == STORE_EIDENTITY ? GR_EUSAGE : GR_ESTORE;
+    }
+    rv = load_identity(srv);
+    if (rv == 0 && srv->cluster.member) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg),
+                 "cluster mode is not running yet: %.80s holds node %s of "
+                 "cluster %s, and this build serves one node only",
+                 srv->cfg->data_dir, srv->cluster.self_name,
+                 srv->cluster.cluster_name);
+        rv = GR_EUSAGE;
+    }
+    if (rv != 0) {
+        store_close(srv->store);
+        srv->store = NULL;
+    }
+    return rv;
+}
+
 int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
                    struct event_base *base)
 {
-    struct store_config sc;
     int rv;
 
     memset(srv, 0, sizeof(*srv));
@@ -529,14 +614,9 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
                  "event_base_priority_init failed");
         return GR_EIO;
     }
-    memset(&sc, 0, sizeof(sc));
-    sc.dir = cfg->data_dir;
-    sc.map_size = (size_t)cfg->map_size;
-    sc.nometasync = true; /* the syncer thread syncs the meta page */
-    sc.node_id = 1;
-    rv = store_open(&sc, &srv->store, srv->errmsg, sizeof(srv->errmsg));
+    rv = open_store(srv);
     if (rv != 0) {
-        return GR_ESTORE;
+        return rv;
     }
     rv = gr_pipeline_init(&srv->pipe, srv->store, cfg->min_free_space,
                           srv->errmsg, sizeof(srv->errmsg));

@@ -36,6 +36,9 @@ struct evconnlistener;
 struct gr_server {
     struct event_base *base;
     const struct gr_config *cfg;
+    /* What this node runs as: cfg's cluster flags, with the cluster name
+     * and the members its data directory holds. */
+    struct gr_cluster_config cluster;
     struct store *store;
     struct evconnlistener *listener;
     struct event *commit_ev;  /* priority 1: starts the next batch */
@@ -56,9 +59,13 @@ struct gr_server {
     char errmsg[256];
 };
 
-/* Opens the store, proposes NODE_GONE for the previous incarnation and
- * commits it, and starts listening. Errors: GR_ESTORE, GR_EIO, GR_ENOMEM;
- * errmsg says what failed. On failure everything is released. */
+/* Opens the store (bootstrapping a fresh data directory as the flags
+ * say), proposes NODE_GONE for the previous incarnation and commits it,
+ * and starts listening. Errors: GR_EUSAGE (the data directory belongs to
+ * another node, cluster or kind of server than the flags name, or the
+ * flags make this node a cluster member, which does not run yet: exit
+ * 2), GR_ESTORE, GR_EIO, GR_ENOMEM; errmsg says what failed. On failure
+ * everything is released. */
 int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
                    struct event_base *base);
 /* Runs the loop until shutdown. */

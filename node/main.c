@@ -4,7 +4,8 @@
  * admin shutdown.
  *
  * Exit codes: 0 clean shutdown, 1 start-up failure (message on stderr or
- * in the log), 2 bad command line (usage error on stderr).
+ * in the log), 2 bad command line (usage error on stderr), or a data
+ * directory the flags do not match (message on stderr too).
  *
  * Not here: everything the server does (loop.c and the parts it owns).
  */
@@ -132,7 +133,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: cannot start: %s\n", argv[0], srv.errmsg);
         }
         event_base_free(base);
-        return 1;
+        return rv == GR_EUSAGE ? 2 : 1;
     }
     rv = gr_server_run(&srv);
     gr_server_close(&srv);
