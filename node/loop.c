@@ -37,6 +37,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "node/cluster/peer.h"
 #include "node/gearman/answer.h"
 #include "node/gearman/conn.h"
 #include "node/gearman/funcs.h"
@@ -219,6 +220,138 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* ---------------------------------------------------------------------
+ * A cluster member: payloads to and from the peers, and raft/'s timer.
+ */
+
+static void send_frames(struct gr_server *srv, struct gr_frame *f)
+{
+    while (f != NULL) {
+        struct gr_frame *next = f->next;
+
+        /* Dropped when the link is down or full (or the peers are gone,
+         * at close): raft/ sends again, and forwarded commands are
+         * forwarded again. */
+        if (srv->peers != NULL) {
+            (void)peer_send(srv->peers, f->peer, f->data, f->len);
+        }
+        gr_free(f);
+        f = next;
+    }
+}
+
+/* What the committer hands over mid-turn: a leader's appends, forwarded
+ * commands - they leave while it writes. */
+static void on_send(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+
+    (void)fd;
+    (void)what;
+    send_frames(srv, gr_member_take_out(&srv->pipe.member));
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+
+    (void)fd;
+    (void)what;
+    gr_pipeline_want_turn(&srv->pipe);
+}
+
+static void on_peer_frame(void *arg, uint64_t from, const uint8_t *payload,
+                          size_t len)
+{
+    struct gr_server *srv = arg;
+
+    if (gr_pipeline_receive(&srv->pipe, from, payload, len) != 0) {
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "out of memory: a payload from node %llu dropped",
+               (unsigned long long)from);
+    }
+}
+
+static void on_peer_link(void *arg, uint64_t peer, bool up)
+{
+    struct gr_server *srv = arg;
+
+    GR_LOG(GR_LOG_NOTICE, "cluster", "link to node %llu %s",
+           (unsigned long long)peer, up ? "up" : "down");
+    if (up) {
+        /* A peer that comes back may need what it missed now. */
+        gr_pipeline_want_turn(&srv->pipe);
+    }
+}
+
+/* A turn ended: what vouches for its write leaves, raft/'s timer is armed
+ * for its next wake-up, and a change of leader or term is logged. */
+static void member_collected(struct gr_server *srv, struct gr_batch *b)
+{
+    const struct gr_member_status *st = &b->status;
+    uint64_t now = gr_mono_us() / 1000;
+    uint64_t in;
+    struct timeval tv;
+
+    send_frames(srv, b->out_after);
+    b->out_after = NULL;
+    if (st->term != srv->seen_term || st->leader_id != srv->seen_leader) {
+        GR_LOG(GR_LOG_NOTICE, "cluster", "term %llu: %s",
+               (unsigned long long)st->term,
+               st->leader ? "this node leads"
+               : st->leader_id != 0 ? "following a leader"
+                                    : "no leader known");
+        srv->seen_term = st->term;
+        srv->seen_leader = st->leader_id;
+    }
+    if (st->next_wakeup_ms != 0 && srv->tick_ev != NULL) {
+        in = st->next_wakeup_ms > now ? st->next_wakeup_ms - now : 0;
+        tv.tv_sec = (time_t)(in / 1000);
+        tv.tv_usec = (suseconds_t)(in % 1000) * 1000;
+        evtimer_add(srv->tick_ev, &tv);
+    }
+}
+
+static int member_start(struct gr_server *srv)
+{
+    const struct gr_member_opts *mo = srv->member;
+    struct peer_addr peers[GR_MEMBERS_MAX];
+    struct peer_net_config pc;
+    size_t n = 0;
+    size_t i;
+    int rv;
+
+    srv->send_ev = event_new(srv->base, -1, 0, on_send, srv);
+    srv->tick_ev = evtimer_new(srv->base, on_tick, srv);
+    if (srv->send_ev == NULL || srv->tick_ev == NULL) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
+        return GR_ENOMEM;
+    }
+    event_priority_set(srv->send_ev, 0);
+    gr_member_set_send_event(&srv->pipe.member, srv->send_ev);
+    for (i = 0; i < mo->n_members; i++) {
+        if (mo->members[i].id != mo->self_id) {
+            peers[n].id = mo->members[i].id;
+            peers[n].addr = mo->members[i].addr;
+            n++;
+        }
+    }
+    peer_net_config_default(&pc, mo->self_id, mo->cluster);
+    pc.listen = mo->peer_listen;
+    pc.peers = peers;
+    pc.n_peers = n;
+    pc.on_frame = on_peer_frame;
+    pc.on_link = on_peer_link;
+    pc.cb_arg = srv;
+    rv = peer_net_new(srv->base, &pc, &srv->peers, srv->errmsg,
+                      sizeof(srv->errmsg));
+    if (rv != 0) {
+        return rv;
+    }
+    gr_pipeline_want_turn(&srv->pipe);
+    return 0;
+}
+
 /* The batch in flight has committed (or failed). */
 static void collect(struct gr_server *srv)
 {
@@ -228,6 +361,9 @@ static void collect(struct gr_server *srv)
     b = gr_pipeline_collect(&srv->pipe, &early);
     if (b == NULL) {
         return;
+    }
+    if (b->member) {
+        member_collected(srv, b);
     }
     gr_alone_settled(&srv->alone, b);
     if (b->rv != 0) {
@@ -505,6 +641,9 @@ static int requeue_previous(struct gr_server *srv)
     p->cmd.u.node_gone.incarnation = incarnation - 1;
     p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
     gm_propose(&srv->gm, p);
+    if (srv->member != NULL) {
+        return 0; /* it commits once the cluster has a leader */
+    }
     run_batch(srv);
     if (srv->retry_head != NULL) {
         snprintf(srv->errmsg, sizeof(srv->errmsg),
@@ -515,8 +654,8 @@ static int requeue_previous(struct gr_server *srv)
     return 0;
 }
 
-int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
-                   struct event_base *base)
+static int init(struct gr_server *srv, const struct gr_config *cfg,
+                const struct gr_member_opts *member, struct event_base *base)
 {
     struct store_config sc;
     int rv;
@@ -524,6 +663,7 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     memset(srv, 0, sizeof(*srv));
     srv->base = base;
     srv->cfg = cfg;
+    srv->member = member;
     if (event_base_priority_init(base, 2) != 0) {
         snprintf(srv->errmsg, sizeof(srv->errmsg),
                  "event_base_priority_init failed");
@@ -533,17 +673,38 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     sc.dir = cfg->data_dir;
     sc.map_size = (size_t)cfg->map_size;
     sc.nometasync = true; /* the syncer thread syncs the meta page */
-    sc.node_id = 1;
+    sc.node_id = member != NULL ? member->self_id : 1;
+    sc.cluster = member != NULL ? member->cluster : NULL;
     rv = store_open(&sc, &srv->store, srv->errmsg, sizeof(srv->errmsg));
     if (rv != 0) {
         return GR_ESTORE;
     }
-    rv = gr_pipeline_init(&srv->pipe, srv->store, cfg->min_free_space,
-                          srv->errmsg, sizeof(srv->errmsg));
+    if (member != NULL) {
+        struct gr_host_config hc;
+        size_t i;
+
+        memset(&hc, 0, sizeof(hc));
+        hc.node_id = member->self_id;
+        hc.election_ms = member->election_ms;
+        hc.heartbeat_ms = member->heartbeat_ms;
+        hc.initial_conf.n_members = member->n_members;
+        for (i = 0; i < member->n_members && i < RAFT_MAX_MEMBERS; i++) {
+            hc.initial_conf.members[i].id = member->members[i].id;
+            hc.initial_conf.members[i].voter = true;
+        }
+        rv = gr_pipeline_init_member(&srv->pipe, srv->store,
+                                     cfg->min_free_space, &hc, srv->errmsg,
+                                     sizeof(srv->errmsg));
+    } else {
+        rv = gr_pipeline_init(&srv->pipe, srv->store, cfg->min_free_space,
+                              srv->errmsg, sizeof(srv->errmsg));
+    }
     if (rv != 0) {
         goto err_close_store;
     }
     gr_alone_init(&srv->alone, srv->store, &srv->pipe);
+    /* Other voters decide the log's order too: no fast path. */
+    srv->alone.decides_alone = member == NULL;
     rv = gm_hub_init(&srv->gm, base, cfg, srv->store, &srv->pipe, &srv->alone);
     if (rv != 0) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
@@ -552,6 +713,9 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->gm.shutdown = admin_shutdown;
     srv->gm.shutdown_arg = srv;
     rv = new_events(srv);
+    if (rv == 0 && member != NULL) {
+        rv = member_start(srv);
+    }
     if (rv == 0) {
         rv = requeue_previous(srv);
     }
@@ -588,6 +752,19 @@ err_close_store:
     store_close(srv->store);
     srv->store = NULL;
     return rv;
+}
+
+int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
+                   struct event_base *base)
+{
+    return init(srv, cfg, NULL, base);
+}
+
+int gr_server_init_member(struct gr_server *srv, const struct gr_config *cfg,
+                          const struct gr_member_opts *member,
+                          struct event_base *base)
+{
+    return init(srv, cfg, member, base);
 }
 
 int gr_server_run(struct gr_server *srv)
@@ -656,6 +833,8 @@ static void free_state(struct gr_server *srv)
     free_event(&srv->retry_ev);
     free_event(&srv->sig_ev[0]);
     free_event(&srv->sig_ev[1]);
+    free_event(&srv->send_ev);
+    free_event(&srv->tick_ev);
 }
 
 void gr_server_close(struct gr_server *srv)
@@ -666,6 +845,12 @@ void gr_server_close(struct gr_server *srv)
     }
     wait_inflight(srv);
     gr_pipeline_stop_threads(&srv->pipe);
+    if (srv->peers != NULL) {
+        /* Without peers a member's last turns commit nothing new; what
+         * they would forward is not acknowledged to anyone. */
+        peer_net_free(srv->peers);
+        srv->peers = NULL;
+    }
     /* Flush the current batch so nothing queued is dropped silently. */
     if (srv->store != NULL && gr_pipeline_has_queued(&srv->pipe)) {
         run_batch(srv);

@@ -32,6 +32,22 @@
 struct event;
 struct event_base;
 struct evconnlistener;
+struct peer_net;
+
+/* A cluster member's setup (NULL in gr_server_init: a lone node). */
+#define GR_MEMBERS_MAX 16
+struct gr_member_opts {
+    uint64_t self_id;
+    const char *cluster;     /* handle prefix and the peers' cluster name */
+    const char *peer_listen; /* "host:port" */
+    size_t n_members;        /* this node among them */
+    struct {
+        uint64_t id;
+        const char *addr; /* peer address, "host:port" */
+    } members[GR_MEMBERS_MAX];
+    uint64_t election_ms;
+    uint64_t heartbeat_ms;
+};
 
 struct gr_server {
     struct event_base *base;
@@ -50,6 +66,15 @@ struct gr_server {
     struct gr_pipeline pipe; /* the commit pipeline */
     struct gr_alone alone;   /* the single-voter fast path's ledger */
 
+    /* A cluster member's: the peers, and the events that send what the
+     * committer hands over and run raft/'s timer. */
+    const struct gr_member_opts *member;
+    struct peer_net *peers;
+    struct event *send_ev;
+    struct event *tick_ev;
+    uint64_t seen_term; /* last logged term and leader */
+    uint64_t seen_leader;
+
     struct gr_proposal *retry_head; /* internal commands of failed batches */
     bool stopping;                  /* no longer accepting */
     bool graceful;                  /* waiting for running jobs to finish */
@@ -61,6 +86,11 @@ struct gr_server {
  * errmsg says what failed. On failure everything is released. */
 int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
                    struct event_base *base);
+/* The same for a member of a cluster (member: borrowed until
+ * gr_server_close). */
+int gr_server_init_member(struct gr_server *srv, const struct gr_config *cfg,
+                          const struct gr_member_opts *member,
+                          struct event_base *base);
 /* Runs the loop until shutdown. */
 int gr_server_run(struct gr_server *srv);
 /* Flushes the current batch, closes sessions and the store. */

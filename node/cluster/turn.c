@@ -19,8 +19,6 @@
 #include "node/cluster/peer_codec.h"
 #include "node/gr.h"
 
-#define WRITE_ROUNDS 8 /* readies written per turn at most */
-
 struct gr_frame *gr_frame_new(uint64_t peer, size_t len)
 {
     struct gr_frame *f = gr_malloc(sizeof(*f) + (len > 0 ? len : 1));
@@ -297,6 +295,7 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     struct gr_frame *now = NULL;
     struct gr_frame *after = NULL;
     struct store_txn *txn;
+    uint64_t applied_before = h->applied;
     int rv;
 
     rv = store_txn_begin(h->store, true, &txn);
@@ -328,9 +327,15 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
         gr_frames_free(after);
         goto failed;
     }
-    rv = store_txn_commit(txn);
-    if (rv == 0) {
-        rv = store_sync(h->store);
+    if (!h->rd.has_hard_state && h->rd.n_entries == 0 &&
+        h->rd.truncate_from == 0 && h->applied == applied_before) {
+        /* Nothing to persist (a heartbeat round): no commit, no sync. */
+        store_txn_abort(txn);
+    } else {
+        rv = store_txn_commit(txn);
+        if (rv == 0) {
+            rv = store_sync(h->store);
+        }
     }
     if (rv != 0) {
         gr_frames_free(after);
@@ -348,6 +353,7 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     return gr_host_advance(h, true, t->mono_ms);
 
 failed:
+    t->store_rv = rv;
     snprintf(h->errmsg, sizeof(h->errmsg), "writing a raft batch: %s (%s)",
              store_strerror(rv), store_errmsg(h->store));
     (void)gr_host_advance(h, false, t->mono_ms);
@@ -356,15 +362,12 @@ failed:
 
 int gr_turn_write(struct gr_host *h, struct gr_turn *t)
 {
-    int round;
     int rv = 0;
 
-    for (round = 0; round < WRITE_ROUNDS && raft_has_ready(h->raft); round++) {
+    if (raft_has_ready(h->raft)) {
         rv = write_one(h, t);
-        if (rv != 0) {
-            break;
-        }
     }
     fill_status(h, t);
+    t->more = rv == 0 && raft_has_ready(h->raft);
     return rv;
 }

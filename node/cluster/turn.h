@@ -80,6 +80,8 @@ struct gr_turn {
     uint64_t commit;
     uint64_t applied_index;
     uint64_t next_wakeup_ms; /* run a turn by then */
+    bool more;               /* raft/ has more ready: run another turn */
+    int store_rv;            /* the store's code when a write failed */
     size_t n_forwarded;      /* commands proposed for other nodes */
     size_t n_bad;            /* payloads dropped as malformed */
 };
@@ -102,15 +104,15 @@ int gr_turn_propose(struct gr_host *h, struct gr_turn *t, const uint8_t *cmd,
 int gr_turn_forward_add(struct gr_frame **f, uint64_t leader,
                         const uint8_t *cmd, size_t len);
 
-/* Writes what raft/ has ready, as many times as it has: messages that may
- * leave now go to send_now; the hard state, a truncation and the new
- * entries go into one write transaction with the apply of every newly
- * committed entry (each reported to `applied`); the transaction commits
- * and is synced; then the messages that vouch for it go to out_after and
- * raft/ is told. Fills the status fields. Errors: GR_ESTORE (the store
- * failed: nothing of the failed transaction was kept, and the host
- * restarted raft/ from the disk; h->errmsg says what; this includes
- * running out of memory). */
+/* Writes what raft/ has ready (one ready batch; t->more says whether it
+ * has another): messages that may leave now go to send_now; the hard
+ * state, a truncation and the new entries go into one write transaction
+ * with the apply of every newly committed entry (each reported to
+ * `applied`); the transaction commits and is synced; then the messages
+ * that vouch for it go to out_after and raft/ is told. Fills the status
+ * fields. Errors: GR_ESTORE (the store failed, or memory ran out: nothing
+ * of the transaction was kept, and the host restarted raft/ from the
+ * disk; h->errmsg says what). */
 int gr_turn_write(struct gr_host *h, struct gr_turn *t);
 
 #endif /* GEARRAFT_CLUSTER_TURN_H */
