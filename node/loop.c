@@ -38,6 +38,7 @@
 #include <event2/listener.h>
 
 #include "node/cluster/members.h"
+#include "node/cluster/peer.h"
 #include "node/gearman/answer.h"
 #include "node/gearman/conn.h"
 #include "node/gearman/funcs.h"
@@ -220,6 +221,151 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* ---------------------------------------------------------------------
+ * A cluster member: payloads to and from the peers, and raft/'s timer.
+ */
+
+static void send_frames(struct gr_server *srv, struct gr_frame *f)
+{
+    while (f != NULL) {
+        struct gr_frame *next = f->next;
+
+        /* Dropped when the link is down or full (or the peers are gone,
+         * at close): raft/ sends again, and forwarded commands are
+         * forwarded again. */
+        if (srv->peers != NULL) {
+            (void)peer_send(srv->peers, f->peer, f->data, f->len);
+        }
+        gr_free(f);
+        f = next;
+    }
+}
+
+/* What the committer hands over mid-turn: a leader's appends, forwarded
+ * commands - they leave while it writes. */
+static void on_send(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+
+    (void)fd;
+    (void)what;
+    send_frames(srv, gr_member_take_out(&srv->pipe.member));
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+
+    (void)fd;
+    (void)what;
+    gr_pipeline_want_turn(&srv->pipe);
+}
+
+static void on_peer_frame(void *arg, uint64_t from, const uint8_t *payload,
+                          size_t len)
+{
+    struct gr_server *srv = arg;
+
+    if (gr_pipeline_receive(&srv->pipe, from, payload, len) != 0) {
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "out of memory: a payload from node %llu dropped",
+               (unsigned long long)from);
+    }
+}
+
+static void on_peer_link(void *arg, uint64_t peer, bool up)
+{
+    struct gr_server *srv = arg;
+
+    GR_LOG(GR_LOG_NOTICE, "cluster", "link to node %llu %s",
+           (unsigned long long)peer, up ? "up" : "down");
+    if (up) {
+        /* A peer that comes back may need what it missed now. */
+        gr_pipeline_want_turn(&srv->pipe);
+    }
+}
+
+/* A turn ended: what vouches for its write leaves, raft/'s timer is armed
+ * for its next wake-up, and a change of leader or term is logged. */
+static void member_collected(struct gr_server *srv, struct gr_batch *b)
+{
+    const struct gr_member_status *st = &b->status;
+    uint64_t now = gr_mono_us() / 1000;
+    uint64_t in;
+    struct timeval tv;
+
+    send_frames(srv, b->out_after);
+    b->out_after = NULL;
+    if (st->term != srv->seen_term || st->leader_id != srv->seen_leader) {
+        GR_LOG(GR_LOG_NOTICE, "cluster", "term %llu: %s",
+               (unsigned long long)st->term,
+               st->leader ? "this node leads"
+               : st->leader_id != 0 ? "following a leader"
+                                    : "no leader known");
+        srv->seen_term = st->term;
+        srv->seen_leader = st->leader_id;
+    }
+    if (st->next_wakeup_ms != 0 && srv->tick_ev != NULL) {
+        in = st->next_wakeup_ms > now ? st->next_wakeup_ms - now : 0;
+        tv.tv_sec = (time_t)(in / 1000);
+        tv.tv_usec = (suseconds_t)(in % 1000) * 1000;
+        evtimer_add(srv->tick_ev, &tv);
+    }
+}
+
+/* "host:port" of a member, bracketed for IPv6 (peer.h's form). */
+static void member_addr(const struct store_member *m, char *out, size_t len)
+{
+    snprintf(out, len, strchr(m->host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+             m->host, (unsigned)m->port);
+}
+
+static int member_start(struct gr_server *srv)
+{
+    const struct gr_cluster_config *k = &srv->cluster;
+    struct peer_addr peers[STORE_MEMBERS_MAX];
+    char addrs[STORE_MEMBERS_MAX][STORE_HOST_MAX + 16];
+    char listen[STORE_HOST_MAX + 16];
+    struct peer_net_config pc;
+    size_t n = 0;
+    size_t i;
+    int rv;
+
+    srv->send_ev = event_new(srv->base, -1, 0, on_send, srv);
+    srv->tick_ev = evtimer_new(srv->base, on_tick, srv);
+    if (srv->send_ev == NULL || srv->tick_ev == NULL) {
+        snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
+        return GR_ENOMEM;
+    }
+    event_priority_set(srv->send_ev, 0);
+    gr_member_set_send_event(&srv->pipe.member, srv->send_ev);
+    for (i = 0; i < k->n_members; i++) {
+        if (k->members[i].id != k->self_id) {
+            member_addr(&k->members[i], addrs[n], sizeof(addrs[n]));
+            peers[n].id = k->members[i].id;
+            peers[n].addr = addrs[n];
+            n++;
+        }
+    }
+    snprintf(listen, sizeof(listen),
+             strchr(k->peer_host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+             k->peer_host, (unsigned)k->peer_port);
+    peer_net_config_default(&pc, k->self_id, k->cluster_name);
+    pc.listen = listen;
+    pc.peers = peers;
+    pc.n_peers = n;
+    pc.on_frame = on_peer_frame;
+    pc.on_link = on_peer_link;
+    pc.cb_arg = srv;
+    rv = peer_net_new(srv->base, &pc, &srv->peers, srv->errmsg,
+                      sizeof(srv->errmsg));
+    if (rv != 0) {
+        return rv;
+    }
+    gr_pipeline_want_turn(&srv->pipe);
+    return 0;
+}
+
 /* The batch in flight has committed (or failed). */
 static void collect(struct gr_server *srv)
 {
@@ -229,6 +375,9 @@ static void collect(struct gr_server *srv)
     b = gr_pipeline_collect(&srv->pipe, &early);
     if (b == NULL) {
         return;
+    }
+    if (b->member) {
+        member_collected(srv, b);
     }
     gr_alone_settled(&srv->alone, b);
     if (b->rv != 0) {
@@ -506,6 +655,9 @@ static int requeue_previous(struct gr_server *srv)
     p->cmd.u.node_gone.incarnation = incarnation - 1;
     p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
     gm_propose(&srv->gm, p);
+    if (srv->cluster.member) {
+        return 0; /* it commits once the cluster has a leader */
+    }
     run_batch(srv);
     if (srv->retry_head != NULL) {
         snprintf(srv->errmsg, sizeof(srv->errmsg),
@@ -557,8 +709,7 @@ static int load_identity(struct gr_server *srv)
 
 /* Opens the store as the node the flags name (its first transaction
  * bootstraps a fresh directory) and settles what the node runs as.
- * Errors: GR_EUSAGE (the directory is another node's, or the node is a
- * cluster member, which this build does not run yet), GR_ESTORE. */
+ * Errors: GR_EUSAGE (the directory is another node's), GR_ESTORE. */
 static int open_store(struct gr_server *srv)
 {
     const struct gr_cluster_config *k = &srv->cfg->cluster;
@@ -586,14 +737,6 @@ static int open_store(struct gr_server *srv)
         return rv == STORE_EIDENTITY ? GR_EUSAGE : GR_ESTORE;
     }
     rv = load_identity(srv);
-    if (rv == 0 && srv->cluster.member) {
-        snprintf(srv->errmsg, sizeof(srv->errmsg),
-                 "cluster mode is not running yet: %.80s holds node %s of "
-                 "cluster %s, and this build serves one node only",
-                 srv->cfg->data_dir, srv->cluster.self_name,
-                 srv->cluster.cluster_name);
-        rv = GR_EUSAGE;
-    }
     if (rv != 0) {
         store_close(srv->store);
         srv->store = NULL;
@@ -618,12 +761,33 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     if (rv != 0) {
         return rv;
     }
-    rv = gr_pipeline_init(&srv->pipe, srv->store, cfg->min_free_space,
-                          srv->errmsg, sizeof(srv->errmsg));
+    if (srv->cluster.member) {
+        const struct gr_cluster_config *k = &srv->cluster;
+        struct gr_host_config hc;
+        size_t i;
+
+        memset(&hc, 0, sizeof(hc));
+        hc.node_id = k->self_id;
+        hc.election_ms = k->election_ms;
+        hc.heartbeat_ms = k->heartbeat_ms;
+        hc.initial_conf.n_members = k->n_members;
+        for (i = 0; i < k->n_members && i < RAFT_MAX_MEMBERS; i++) {
+            hc.initial_conf.members[i].id = k->members[i].id;
+            hc.initial_conf.members[i].voter = true;
+        }
+        rv = gr_pipeline_init_member(&srv->pipe, srv->store,
+                                     cfg->min_free_space, &hc, srv->errmsg,
+                                     sizeof(srv->errmsg));
+    } else {
+        rv = gr_pipeline_init(&srv->pipe, srv->store, cfg->min_free_space,
+                              srv->errmsg, sizeof(srv->errmsg));
+    }
     if (rv != 0) {
         goto err_close_store;
     }
     gr_alone_init(&srv->alone, srv->store, &srv->pipe);
+    /* Other voters decide the log's order too: no fast path. */
+    srv->alone.decides_alone = !srv->cluster.member;
     rv = gm_hub_init(&srv->gm, base, cfg, srv->store, &srv->pipe, &srv->alone);
     if (rv != 0) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
@@ -632,6 +796,9 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     srv->gm.shutdown = admin_shutdown;
     srv->gm.shutdown_arg = srv;
     rv = new_events(srv);
+    if (rv == 0 && srv->cluster.member) {
+        rv = member_start(srv);
+    }
     if (rv == 0) {
         rv = requeue_previous(srv);
     }
@@ -736,6 +903,8 @@ static void free_state(struct gr_server *srv)
     free_event(&srv->retry_ev);
     free_event(&srv->sig_ev[0]);
     free_event(&srv->sig_ev[1]);
+    free_event(&srv->send_ev);
+    free_event(&srv->tick_ev);
 }
 
 void gr_server_close(struct gr_server *srv)
@@ -746,6 +915,12 @@ void gr_server_close(struct gr_server *srv)
     }
     wait_inflight(srv);
     gr_pipeline_stop_threads(&srv->pipe);
+    if (srv->peers != NULL) {
+        /* Without peers a member's last turns commit nothing new; what
+         * they would forward is not acknowledged to anyone. */
+        peer_net_free(srv->peers);
+        srv->peers = NULL;
+    }
     /* Flush the current batch so nothing queued is dropped silently. */
     if (srv->store != NULL && gr_pipeline_has_queued(&srv->pipe)) {
         run_batch(srv);

@@ -32,6 +32,8 @@
 struct event;
 struct event_base;
 struct evconnlistener;
+struct peer_net;
+
 
 struct gr_server {
     struct event_base *base;
@@ -53,6 +55,14 @@ struct gr_server {
     struct gr_pipeline pipe; /* the commit pipeline */
     struct gr_alone alone;   /* the single-voter fast path's ledger */
 
+    /* A cluster member's: the peers, and the events that send what the
+     * committer hands over and run raft/'s timer. */
+    struct peer_net *peers;
+    struct event *send_ev;
+    struct event *tick_ev;
+    uint64_t seen_term; /* last logged term and leader */
+    uint64_t seen_leader;
+
     struct gr_proposal *retry_head; /* internal commands of failed batches */
     bool stopping;                  /* no longer accepting */
     bool graceful;                  /* waiting for running jobs to finish */
@@ -61,11 +71,11 @@ struct gr_server {
 
 /* Opens the store (bootstrapping a fresh data directory as the flags
  * say), proposes NODE_GONE for the previous incarnation and commits it,
- * and starts listening. Errors: GR_EUSAGE (the data directory belongs to
- * another node, cluster or kind of server than the flags name, or the
- * flags make this node a cluster member, which does not run yet: exit
- * 2), GR_ESTORE, GR_EIO, GR_ENOMEM; errmsg says what failed. On failure
- * everything is released. */
+ * and starts listening; a cluster member also starts its peer transport
+ * (its NODE_GONE commits once the cluster has a leader). Errors:
+ * GR_EUSAGE (the data directory belongs to another node, cluster or kind
+ * of server than the flags name: exit 2), GR_ESTORE, GR_EIO, GR_ENOMEM;
+ * errmsg says what failed. On failure everything is released. */
 int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
                    struct event_base *base);
 /* Runs the loop until shutdown. */

@@ -317,7 +317,7 @@ static int apply_committed(struct gr_host *h, struct store_txn *txn,
     return rv;
 }
 
-int gr_host_persist(struct gr_host *h, struct store_txn *txn)
+int gr_host_persist_ready(struct gr_host *h, struct store_txn *txn)
 {
     struct raft_ready *rd = &h->rd;
     size_t i;
@@ -369,7 +369,49 @@ int gr_host_persist(struct gr_host *h, struct store_txn *txn)
             h->committed_out = rd->committed[i].index;
         }
     }
-    return apply_committed(h, txn, rd->committed, rd->n_committed, NULL);
+    return 0;
+}
+
+int gr_host_persist(struct gr_host *h, struct store_txn *txn)
+{
+    int rv = gr_host_persist_ready(h, txn);
+
+    if (rv != 0) {
+        return rv;
+    }
+    return apply_committed(h, txn, h->rd.committed, h->rd.n_committed, NULL);
+}
+
+int gr_host_apply_entry(struct gr_host *h, struct store_txn *txn,
+                        const struct raft_entry *e, struct store_effects *fx,
+                        struct store_cmd **cmd_out)
+{
+    struct store_cmd noop;
+    struct store_cmd *cmd = NULL;
+    int rv;
+
+    *cmd_out = NULL;
+    if (e->index <= h->applied) {
+        return 0;
+    }
+    if (e->type == RAFT_ENTRY_NORMAL) {
+        rv = store_cmd_decode(e->data.base, e->data.len, &cmd);
+        if (rv != 0) {
+            return rv;
+        }
+        rv = store_apply(txn, e->index, cmd->time_ms, cmd, fx);
+    } else {
+        memset(&noop, 0, sizeof(noop));
+        noop.type = STORE_CMD_NOOP;
+        rv = store_apply(txn, e->index, 0, &noop, fx);
+    }
+    if (rv != 0) {
+        store_cmd_free(cmd);
+        return rv;
+    }
+    h->applied = e->index;
+    *cmd_out = cmd;
+    return 0;
 }
 
 int gr_host_propose(struct gr_host *h, struct store_cmd *cmd, uint64_t wall_ms,

@@ -100,6 +100,20 @@ int gr_host_propose(struct gr_host *h, struct store_cmd *cmd, uint64_t wall_ms,
  * calls gr_host_advance(h, false). */
 int gr_host_persist(struct gr_host *h, struct store_txn *txn);
 
+/* The same without the apply of committed entries: a member applies them
+ * itself (gr_host_apply_entry), reporting each. h->rd holds the ready
+ * until gr_host_advance. */
+int gr_host_persist_ready(struct gr_host *h, struct store_txn *txn);
+
+/* Applies one committed entry e in txn (nothing if the tables have it),
+ * its effects appended to fx. *cmd_out gets the decoded command (a
+ * NORMAL entry; the caller frees it with store_cmd_free) or NULL. Errors:
+ * STORE_EMALFORMED (the entry does not decode: a node that cannot apply a
+ * committed entry must stop), and those of store_apply. */
+int gr_host_apply_entry(struct gr_host *h, struct store_txn *txn,
+                        const struct raft_entry *e, struct store_effects *fx,
+                        struct store_cmd **cmd_out);
+
 /* A lone voter, after applying every command persisted in txn up to
  * `applied`: compacts the log behind it and records the snapshot meta.
  * Errors: STORE_E* (abort, as above). */

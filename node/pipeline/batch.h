@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/cluster/turn.h"
 #include "node/pipeline/proposal.h"
 #include "storage/store.h"
 
@@ -37,6 +38,25 @@ struct gr_batch {
     bool done;               /* its commit returned (or failed) */
     bool durable;            /* nothing to wait for: synced, or it
                               * stores nothing of its own */
+
+    /* A cluster member's batch is a Raft turn (node/pipeline/member.c).
+     * In: the proposals new this turn (props, until the turn replaces
+     * them with the entries it applied: this node's proposals and
+     * stand-ins for other nodes' entries, in log order) and what the
+     * peers sent. Out: what to send once the turn is done, and raft/'s
+     * state after it. */
+    bool member;
+    struct gr_frame *inbox;
+    struct gr_frame *out_after;
+    struct gr_member_status {
+        bool leader;
+        uint64_t leader_id;
+        uint64_t term;
+        uint64_t commit;
+        uint64_t applied;
+        uint64_t next_wakeup_ms; /* monotonic; 0: none */
+        bool more;               /* run another turn at once */
+    } status;
 };
 
 #endif /* GEARRAFT_PIPELINE_BATCH_H */

@@ -42,6 +42,7 @@
 
 #include "node/cluster/host.h"
 #include "node/pipeline/batch.h"
+#include "node/pipeline/member.h"
 #include "storage/store.h"
 
 struct event;
@@ -49,6 +50,7 @@ struct event;
 struct gr_committer {
     struct store *store;
     struct gr_host *host;     /* raft/; the committer's while a batch is */
+    struct gr_member *member; /* a cluster member's turns; NULL: lone */
     uint64_t min_free_space;  /* a failed commit below it: out of space */
     struct event *applied_ev; /* the loop's: the batch is applied */
     struct event *done_ev;    /* the loop's: its commit returned */

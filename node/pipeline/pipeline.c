@@ -20,14 +20,16 @@
 
 #include "node/gr.h"
 
-int gr_pipeline_init(struct gr_pipeline *pl, struct store *store,
-                     uint64_t min_free_space, char *errmsg, size_t errmsg_len)
+static int init(struct gr_pipeline *pl, struct store *store,
+                uint64_t min_free_space, const struct gr_host_config *cluster,
+                char *errmsg, size_t errmsg_len)
 {
     struct gr_host_config hc;
     int rv;
     int i;
 
     memset(pl, 0, sizeof(*pl));
+    pl->inbox_end = &pl->inbox;
     pl->store = store;
     pl->node_id = store_node_id(store);
     pl->incarnation = store_incarnation(store);
@@ -35,8 +37,12 @@ int gr_pipeline_init(struct gr_pipeline *pl, struct store *store,
     for (i = 0; i < GR_BATCH_SLOTS; i++) {
         store_effects_init(&pl->slots[i].fx);
     }
-    memset(&hc, 0, sizeof(hc));
-    hc.node_id = pl->node_id;
+    if (cluster != NULL) {
+        hc = *cluster;
+    } else {
+        memset(&hc, 0, sizeof(hc));
+        hc.node_id = pl->node_id;
+    }
     rv = gr_host_open(&pl->host, store, &hc, gr_mono_us() / 1000, errmsg,
                       errmsg_len);
     if (rv != 0) {
@@ -44,6 +50,20 @@ int gr_pipeline_init(struct gr_pipeline *pl, struct store *store,
     }
     pl->host_open = true;
     gr_committer_init(&pl->c, store, &pl->host, min_free_space);
+    if (cluster != NULL) {
+        pl->is_member = true;
+        pl->c.member = &pl->member;
+        /* Forward again what a leader has not committed in twice the
+         * election timeout (it may have lost it). */
+        rv = gr_member_init(&pl->member, pl->node_id, pl->incarnation,
+                            2 * (hc.election_ms > 0 ? hc.election_ms : 1000));
+        if (rv != 0) {
+            snprintf(errmsg, errmsg_len, "out of memory");
+            return rv;
+        }
+        pl->want_turn = true;
+        return 0;
+    }
     rv = gr_host_settle(&pl->host, gr_mono_us() / 1000, gr_now_ms());
     if (rv != 0) {
         snprintf(errmsg, errmsg_len, "%s", pl->host.errmsg);
@@ -51,6 +71,51 @@ int gr_pipeline_init(struct gr_pipeline *pl, struct store *store,
     }
     pl->next_index = gr_host_next_index(&pl->host);
     return 0;
+}
+
+int gr_pipeline_init(struct gr_pipeline *pl, struct store *store,
+                     uint64_t min_free_space, char *errmsg, size_t errmsg_len)
+{
+    return init(pl, store, min_free_space, NULL, errmsg, errmsg_len);
+}
+
+int gr_pipeline_init_member(struct gr_pipeline *pl, struct store *store,
+                            uint64_t min_free_space,
+                            const struct gr_host_config *cluster, char *errmsg,
+                            size_t errmsg_len)
+{
+    return init(pl, store, min_free_space, cluster, errmsg, errmsg_len);
+}
+
+/* Makes the commit event active unless a batch is in flight (its end
+ * starts the next one) or it is already. */
+static void kick(struct gr_pipeline *pl)
+{
+    if (pl->commit_ev != NULL && pl->inflight == NULL &&
+        !event_pending(pl->commit_ev, EV_TIMEOUT, NULL)) {
+        event_active(pl->commit_ev, EV_TIMEOUT, 0);
+    }
+}
+
+int gr_pipeline_receive(struct gr_pipeline *pl, uint64_t from,
+                        const void *data, size_t len)
+{
+    struct gr_frame *f = gr_frame_new(from, len);
+
+    if (f == NULL) {
+        return GR_ENOMEM;
+    }
+    memcpy(f->data, data, len);
+    *pl->inbox_end = f;
+    pl->inbox_end = &f->next;
+    kick(pl);
+    return 0;
+}
+
+void gr_pipeline_want_turn(struct gr_pipeline *pl)
+{
+    pl->want_turn = true;
+    kick(pl);
 }
 
 void gr_pipeline_set_events(struct gr_pipeline *pl, struct event *commit_ev,
@@ -75,6 +140,13 @@ void gr_pipeline_close(struct gr_pipeline *pl)
     for (i = 0; i < GR_BATCH_SLOTS; i++) {
         store_effects_close(&pl->slots[i].fx);
     }
+    if (pl->is_member) {
+        gr_member_close(&pl->member);
+        pl->is_member = false;
+    }
+    gr_frames_free(pl->inbox);
+    pl->inbox = NULL;
+    pl->inbox_end = &pl->inbox;
     if (pl->host_open) {
         gr_host_close(&pl->host);
         pl->host_open = false;
@@ -118,10 +190,7 @@ void gr_pipeline_propose(struct gr_pipeline *pl, struct gr_proposal *p)
     }
     pl->tail = p;
     pl->n_queued++;
-    if (pl->commit_ev != NULL && pl->inflight == NULL &&
-        !event_pending(pl->commit_ev, EV_TIMEOUT, NULL)) {
-        event_active(pl->commit_ev, EV_TIMEOUT, 0);
-    }
+    kick(pl);
 }
 
 /* Batches started and not yet answered (each holds a slot). */
@@ -148,7 +217,7 @@ struct gr_batch *gr_pipeline_start(struct gr_pipeline *pl)
 {
     struct gr_batch *b;
 
-    if (pl->head == NULL || pl->inflight != NULL ||
+    if (!gr_pipeline_has_queued(pl) || pl->inflight != NULL ||
         unanswered(pl) >= GR_BATCH_SLOTS) {
         return NULL;
     }
@@ -160,6 +229,12 @@ struct gr_batch *gr_pipeline_start(struct gr_pipeline *pl)
     b->rv = 0;
     b->done = false;
     b->durable = false;
+    b->member = pl->is_member;
+    b->inbox = pl->inbox;
+    b->out_after = NULL;
+    pl->inbox = NULL;
+    pl->inbox_end = &pl->inbox;
+    pl->want_turn = false;
     pl->head = NULL;
     pl->tail = NULL;
     pl->n_queued = 0;
@@ -224,10 +299,23 @@ struct gr_batch *gr_pipeline_collect(struct gr_pipeline *pl, bool *early)
     b->rv = rv;
     b->done = true;
     /* Synced here; or nothing appended: nothing of its own to wait for
-     * (its replies still follow the earlier batches'). */
-    b->durable = pl->inflight_synced || end == pl->next_index;
+     * (its replies still follow the earlier batches'). A member's turn
+     * synced what it wrote, and what it applied was committed on a
+     * majority before. */
+    b->durable = pl->inflight_synced || end == pl->next_index || b->member;
     pl->inflight = NULL;
     pl->n_uncommitted -= b->n_props;
+    if (b->member) {
+        pl->status = b->status;
+        if (b->status.more) {
+            pl->want_turn = true;
+        }
+        if (rv != 0) {
+            /* The failed turn's undone proposals wait for the next. */
+            pl->want_turn = true;
+        }
+        return b;
+    }
     pl->n_batches++;
     pl->n_batched += end - pl->next_index;
     if (rv == 0) {
@@ -324,7 +412,7 @@ bool gr_pipeline_is_empty(const struct gr_pipeline *pl)
 
 bool gr_pipeline_has_queued(const struct gr_pipeline *pl)
 {
-    return pl->head != NULL;
+    return pl->head != NULL || pl->inbox != NULL || pl->want_turn;
 }
 
 void gr_pipeline_stats(const struct gr_pipeline *pl,

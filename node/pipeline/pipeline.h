@@ -38,6 +38,7 @@
 #include "node/cluster/host.h"
 #include "node/pipeline/batch.h"
 #include "node/pipeline/committer.h"
+#include "node/pipeline/member.h"
 #include "node/pipeline/proposal.h"
 #include "storage/store.h"
 
@@ -69,6 +70,14 @@ struct gr_pipeline {
     struct gr_host host; /* raft/: the committer's during a batch, the
                           * loop's between batches */
     bool host_open;
+    /* A cluster member (member.h): its batches are Raft turns, started
+     * also by what the peers send and by raft/'s timer. */
+    bool is_member;
+    struct gr_member member;
+    struct gr_frame *inbox; /* received since the last turn began */
+    struct gr_frame **inbox_end;
+    bool want_turn;
+    struct gr_member_status status; /* after the last turn collected */
 
     uint64_t n_batches; /* statistics, logged at shutdown */
     uint64_t n_batched;
@@ -88,6 +97,18 @@ struct gr_pipeline_stats {
  * errmsg says what failed; gr_pipeline_close releases pl either way. */
 int gr_pipeline_init(struct gr_pipeline *pl, struct store *store,
                      uint64_t min_free_space, char *errmsg, size_t errmsg_len);
+/* The same for a member of a cluster of several voters (cluster: this
+ * node's id, the founding voters, the timeouts). Errors as above. */
+int gr_pipeline_init_member(struct gr_pipeline *pl, struct store *store,
+                            uint64_t min_free_space,
+                            const struct gr_host_config *cluster, char *errmsg,
+                            size_t errmsg_len);
+/* Loop thread, member: a payload a peer sent (copied); the next turn
+ * steps it. Errors: GR_ENOMEM (the payload is dropped, as if lost). */
+int gr_pipeline_receive(struct gr_pipeline *pl, uint64_t from,
+                        const void *data, size_t len);
+/* Loop thread, member: raft/'s timer is due; run a turn. */
+void gr_pipeline_want_turn(struct gr_pipeline *pl);
 /* The loop's four events, which stay the loop's: commit (start the next
  * batch; its priority comes after every socket's), and applied, done and
  * durable (made active by the committer and syncer threads). Before the

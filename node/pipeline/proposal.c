@@ -27,5 +27,7 @@ void gr_proposal_free(struct gr_proposal *p)
     if (p->after != NULL) {
         evbuffer_free(p->after);
     }
+    store_free(p->wire);
+    store_cmd_free(p->decoded);
     gr_free(p);
 }

@@ -57,12 +57,26 @@ struct gr_proposal {
     struct evbuffer *after;
     uint64_t relayed_to; /* WORK_*: the client it went to when read */
     bool relay_matched;  /* ... and apply's FORWARD there was skipped */
+
+    /* A cluster member's (node/pipeline/member.c): from its batch until
+     * its entry applies, a proposal waits in the pending list. */
+    struct gr_proposal *pend_prev;
+    struct gr_proposal *pend_next;
+    uint8_t *wire;          /* its command, encoded (store_free) */
+    size_t wire_len;
+    uint64_t proposed_term; /* leading: proposed in this term */
+    uint64_t sent_to;       /* following: forwarded to this leader ... */
+    uint64_t sent_ms;       /* ... at this time */
+    /* A stand-in for another node's entry, in the list of a batch's
+     * applied entries: its decoded command (store_cmd_free). */
+    struct store_cmd *decoded;
 };
 
 /* A zeroed proposal, or NULL when out of memory. Caller frees with
  * gr_proposal_free(). */
 struct gr_proposal *gr_proposal_new(void);
-/* Frees p and what it owns (body, owned, local, after). NULL is fine. */
+/* Frees p and what it owns (body, owned, local, after, wire, decoded).
+ * NULL is fine. */
 void gr_proposal_free(struct gr_proposal *p);
 
 #endif /* GEARRAFT_PIPELINE_PROPOSAL_H */

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * node/cluster/turn.c - a member's Raft turn (turn.h says why it is
+ * shaped so).
+ *
+ * The order inside a write is raft/raft.h's: messages that may leave
+ * before anything is persisted (a leader's appends) go out first, so
+ * that followers write while the leader does; the transaction holds the
+ * hard state, the entries and the apply of what is committed; only after
+ * the commit and its sync do the answers that vouch for the write (votes,
+ * acknowledgments) go out, and raft/ hears it with raft_advance.
+ *
+ * Not here: which local commands to propose or forward (the pipeline).
+ */
+#include "node/cluster/turn.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "node/cluster/peer_codec.h"
+#include "node/gr.h"
+
+struct gr_frame *gr_frame_new(uint64_t peer, size_t len)
+{
+    struct gr_frame *f = gr_malloc(sizeof(*f) + (len > 0 ? len : 1));
+
+    if (f == NULL) {
+        return NULL;
+    }
+    f->next = NULL;
+    f->peer = peer;
+    f->len = len;
+    return f;
+}
+
+void gr_frames_free(struct gr_frame *f)
+{
+    while (f != NULL) {
+        struct gr_frame *next = f->next;
+
+        gr_free(f);
+        f = next;
+    }
+}
+
+static uint64_t raft_now(const struct gr_host *h, const struct gr_turn *t)
+{
+    return t->mono_ms + h->mono_skew;
+}
+
+int gr_turn_propose(struct gr_host *h, struct gr_turn *t, const uint8_t *cmd,
+                    size_t len, uint64_t *index)
+{
+    struct raft_buf data;
+    uint8_t *buf;
+    int rv;
+
+    if (raft_role(h->raft) != RAFT_LEADER) {
+        return GR_EINVAL;
+    }
+    buf = gr_malloc(len + STORE_CMD_STAMP_MAX);
+    if (buf == NULL) {
+        return GR_ENOMEM;
+    }
+    memcpy(buf, cmd, len);
+    data.base = buf;
+    data.len = len + store_cmd_stamp(t->wall_ms, buf + len);
+    rv = raft_propose(h->raft, &data, index);
+    gr_free(buf);
+    if (rv == RAFT_ENOMEM) {
+        return GR_ENOMEM;
+    }
+    return rv == 0 ? 0 : GR_EINVAL;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
+}
+
+int gr_turn_forward_add(struct gr_frame **f, uint64_t leader,
+                        const uint8_t *cmd, size_t len)
+{
+    struct gr_frame *old = *f;
+    size_t have = old != NULL ? old->len : 1;
+    struct gr_frame *n;
+    uint8_t *p;
+
+    if (len > UINT32_MAX) {
+        return GR_EINVAL;
+    }
+    n = gr_frame_new(leader, have + 4 + len);
+    if (n == NULL) {
+        return GR_ENOMEM;
+    }
+    if (old != NULL) {
+        memcpy(n->data, old->data, old->len);
+        gr_free(old);
+    } else {
+        n->data[0] = GR_PEER_FORWARD;
+    }
+    p = n->data + have;
+    p[0] = (uint8_t)(len >> 24);
+    p[1] = (uint8_t)(len >> 16);
+    p[2] = (uint8_t)(len >> 8);
+    p[3] = (uint8_t)len;
+    memcpy(p + 4, cmd, len);
+    *f = n;
+    return 0;
+}
+
+/* Proposes the commands of a forward payload, in order, until raft/
+ * refuses one (the rest would commit out of order). A malformed payload
+ * counts as bad; what was proposed of it stays. */
+static int take_forward(struct gr_host *h, struct gr_turn *t,
+                        const struct gr_frame *f)
+{
+    size_t pos = 1;
+    uint64_t index;
+    int rv;
+
+    if (raft_role(h->raft) != RAFT_LEADER) {
+        return 0; /* its origin sends them again to the leader */
+    }
+    while (pos < f->len) {
+        uint32_t len;
+
+        if (f->len - pos < 4 || f->len - pos - 4 < (len = get32(f->data + pos))) {
+            t->n_bad++;
+            GR_LOG(GR_LOG_WARN, "cluster",
+                   "node %llu sent a malformed forward payload: dropped",
+                   (unsigned long long)f->peer);
+            return 0;
+        }
+        rv = gr_turn_propose(h, t, f->data + pos + 4, len, &index);
+        if (rv == GR_ENOMEM) {
+            return rv;
+        }
+        if (rv != 0) {
+            return 0; /* not now: its origin sends it again */
+        }
+        t->n_forwarded++;
+        pos += 4 + len;
+    }
+    return 0;
+}
+
+static int take_raft(struct gr_host *h, struct gr_turn *t,
+                     const struct gr_frame *f)
+{
+    struct raft_msg m;
+    int rv;
+
+    rv = peer_msg_decode(f->data + 1, f->len - 1, &m);
+    if (rv == GR_ENOMEM) {
+        return rv;
+    }
+    if (rv != 0 || m.from != f->peer) {
+        if (rv == 0) {
+            peer_msg_free(&m);
+        }
+        t->n_bad++;
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "node %llu sent a raft message that does not decode or names "
+               "another sender: dropped",
+               (unsigned long long)f->peer);
+        return 0;
+    }
+    rv = raft_step(h->raft, raft_now(h, t), &m);
+    peer_msg_free(&m);
+    if (rv == RAFT_EMALFORMED) {
+        t->n_bad++;
+        GR_LOG(GR_LOG_WARN, "cluster", "node %llu: %s: dropped",
+               (unsigned long long)f->peer, raft_errmsg(h->raft));
+    }
+    return rv == RAFT_ENOMEM ? GR_ENOMEM : 0;
+}
+
+int gr_turn_input(struct gr_host *h, struct gr_turn *t)
+{
+    struct gr_frame *f;
+    int rv = 0;
+
+    for (f = t->inbox; f != NULL && rv == 0; f = f->next) {
+        if (f->len == 0) {
+            t->n_bad++;
+            continue;
+        }
+        switch (f->data[0]) {
+        case GR_PEER_RAFT:
+            rv = take_raft(h, t, f);
+            break;
+        case GR_PEER_FORWARD:
+            rv = take_forward(h, t, f);
+            break;
+        default:
+            t->n_bad++;
+            GR_LOG(GR_LOG_WARN, "cluster",
+                   "node %llu sent a payload of unknown kind %u: dropped",
+                   (unsigned long long)f->peer, (unsigned)f->data[0]);
+        }
+    }
+    gr_frames_free(t->inbox);
+    t->inbox = NULL;
+    if (rv == 0) {
+        (void)raft_tick(h->raft, raft_now(h, t));
+    }
+    return rv;
+}
+
+/* Encodes msgs into raft payloads, appended to *list. */
+static int encode_msgs(const struct raft_msg *msgs, size_t n,
+                       struct gr_frame **list)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        struct raft_buf b;
+        struct gr_frame *f;
+        int rv = peer_msg_encode(&msgs[i], &b);
+
+        if (rv != 0) {
+            return rv;
+        }
+        f = gr_frame_new(msgs[i].to, b.len + 1);
+        if (f == NULL) {
+            gr_free(b.base);
+            return GR_ENOMEM;
+        }
+        f->data[0] = GR_PEER_RAFT;
+        memcpy(f->data + 1, b.base, b.len);
+        gr_free(b.base);
+        f->next = *list;
+        *list = f;
+    }
+    return 0;
+}
+
+/* Reverses a list built by prepending, so frames leave in raft/'s order. */
+static struct gr_frame *in_order(struct gr_frame *f)
+{
+    struct gr_frame *r = NULL;
+
+    while (f != NULL) {
+        struct gr_frame *next = f->next;
+
+        f->next = r;
+        r = f;
+        f = next;
+    }
+    return r;
+}
+
+static void fill_status(const struct gr_host *h, struct gr_turn *t)
+{
+    uint64_t wake = raft_next_wakeup(h->raft);
+
+    t->leader = raft_role(h->raft) == RAFT_LEADER;
+    t->leader_id = raft_leader(h->raft);
+    t->term = raft_current_term(h->raft);
+    t->commit = raft_commit_index(h->raft);
+    t->applied_index = h->applied;
+    t->next_wakeup_ms = wake > h->mono_skew ? wake - h->mono_skew : 0;
+}
+
+/* Applies the ready's committed entries in txn, reporting each. */
+static int apply_ready(struct gr_host *h, struct gr_turn *t,
+                       struct store_txn *txn)
+{
+    size_t i;
+    int rv;
+
+    for (i = 0; i < h->rd.n_committed; i++) {
+        const struct raft_entry *e = &h->rd.committed[i];
+        size_t begin = t->fx->n;
+        struct store_cmd *cmd;
+
+        if (e->index <= h->applied) {
+            continue;
+        }
+        rv = gr_host_apply_entry(h, txn, e, t->fx, &cmd);
+        if (rv != 0) {
+            return rv;
+        }
+        if (t->applied(t->arg, e->index, cmd, begin, t->fx->n) != 0) {
+            return STORE_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* One ready: send what may leave, write, sync, then the answers. */
+static int write_one(struct gr_host *h, struct gr_turn *t)
+{
+    struct gr_frame *now = NULL;
+    struct gr_frame *after = NULL;
+    struct store_txn *txn;
+    uint64_t applied_before = h->applied;
+    int rv;
+
+    rv = store_txn_begin(h->store, true, &txn);
+    if (rv != 0) {
+        snprintf(h->errmsg, sizeof(h->errmsg), "starting a write: %s",
+                 store_strerror(rv));
+        return GR_ESTORE;
+    }
+    rv = gr_host_persist_ready(h, txn);
+    if (rv == 0) {
+        rv = encode_msgs(h->rd.msgs_now, h->rd.n_msgs_now, &now);
+        if (rv == 0 && now != NULL) {
+            t->send_now(t->arg, in_order(now));
+            now = NULL;
+        }
+        rv = rv != 0 ? STORE_ENOMEM : 0;
+    }
+    if (rv == 0) {
+        rv = apply_ready(h, t, txn);
+    }
+    if (rv == 0) {
+        rv = encode_msgs(h->rd.msgs_after_persist, h->rd.n_msgs_after_persist,
+                         &after);
+        rv = rv != 0 ? STORE_ENOMEM : 0;
+    }
+    if (rv != 0) {
+        store_txn_abort(txn);
+        gr_frames_free(now);
+        gr_frames_free(after);
+        goto failed;
+    }
+    if (!h->rd.has_hard_state && h->rd.n_entries == 0 &&
+        h->rd.truncate_from == 0 && h->applied == applied_before) {
+        /* Nothing to persist (a heartbeat round): no commit, no sync. */
+        store_txn_abort(txn);
+    } else {
+        rv = store_txn_commit(txn);
+        if (rv == 0) {
+            rv = store_sync(h->store);
+        }
+    }
+    if (rv != 0) {
+        gr_frames_free(after);
+        goto failed;
+    }
+    /* Durable: the answers may leave, and raft/ may count on it. */
+    if (after != NULL) {
+        struct gr_frame **end = &t->out_after;
+
+        while (*end != NULL) {
+            end = &(*end)->next;
+        }
+        *end = in_order(after);
+    }
+    return gr_host_advance(h, true, t->mono_ms);
+
+failed:
+    t->store_rv = rv;
+    snprintf(h->errmsg, sizeof(h->errmsg), "writing a raft batch: %s (%s)",
+             store_strerror(rv), store_errmsg(h->store));
+    (void)gr_host_advance(h, false, t->mono_ms);
+    return GR_ESTORE;
+}
+
+int gr_turn_write(struct gr_host *h, struct gr_turn *t)
+{
+    int rv = 0;
+
+    if (raft_has_ready(h->raft)) {
+        rv = write_one(h, t);
+    }
+    fill_status(h, t);
+    t->more = rv == 0 && raft_has_ready(h->raft);
+    return rv;
+}

@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * tests/unit/node/test_turn.c - node/cluster/turn.c: three members, each
+ * a real store and a host, exchanging payloads through in-memory queues
+ * on a shared clock. They elect a leader, commit what the leader
+ * proposes and what a follower forwards, apply the same entries in the
+ * same order, survive the loss of the leader, and a member that was down
+ * catches up when it comes back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "node/cluster/turn.h"
+#include "node/gr.h"
+#include "storage/store.h"
+
+#define N        3
+#define MAX_LOG  256
+#define STEP_MS  5
+
+struct member {
+    int k;
+    bool up;
+    char dir[64];
+    struct store *s;
+    struct gr_host h;
+    struct gr_frame *inbox;
+    struct store_effects fx;
+    /* What it applied: (index, origin seq), in order. */
+    uint64_t idx[MAX_LOG];
+    uint64_t seq[MAX_LOG];
+    size_t n;
+    bool leader;
+    uint64_t leader_id;
+};
+
+struct cluster {
+    struct member m[N];
+    uint64_t now;
+    uint64_t next_seq;
+};
+
+static uint64_t id_of(int k)
+{
+    return (uint64_t)k + 1;
+}
+
+static void deliver(struct cluster *c, struct gr_frame *f, uint64_t from)
+{
+    while (f != NULL) {
+        struct gr_frame *next = f->next;
+        int to = (int)f->peer - 1;
+
+        f->next = NULL;
+        if (to < 0 || to >= N || !c->m[to].up) {
+            gr_free(f); /* lost, as to a node that is down */
+        } else {
+            struct gr_frame **end = &c->m[to].inbox;
+
+            f->peer = from;
+            while (*end != NULL) {
+                end = &(*end)->next;
+            }
+            *end = f;
+        }
+        f = next;
+    }
+}
+
+struct send_ctx {
+    struct cluster *c;
+    struct member *m;
+};
+
+static void send_now(void *arg, struct gr_frame *frames)
+{
+    struct send_ctx *x = arg;
+
+    deliver(x->c, frames, id_of(x->m->k));
+}
+
+static int applied(void *arg, uint64_t index, struct store_cmd *cmd,
+                   size_t fx_begin, size_t fx_end)
+{
+    struct send_ctx *x = arg;
+    struct member *m = x->m;
+
+    (void)fx_begin;
+    (void)fx_end;
+    assert_true(m->n < MAX_LOG);
+    m->idx[m->n] = index;
+    m->seq[m->n] = cmd != NULL ? cmd->origin.seq : 0;
+    m->n++;
+    store_cmd_free(cmd);
+    return 0;
+}
+
+static void member_open(struct cluster *c, struct member *m)
+{
+    struct store_config sc;
+    struct gr_host_config hc;
+    char err[256];
+    int i;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.dir = m->dir;
+    sc.node_id = id_of(m->k);
+    sc.cluster = "t";
+    assert_int_equal(store_open(&sc, &m->s, err, sizeof(err)), 0);
+    memset(&hc, 0, sizeof(hc));
+    hc.node_id = id_of(m->k);
+    hc.election_ms = 100;
+    hc.heartbeat_ms = 20;
+    hc.initial_conf.n_members = N;
+    for (i = 0; i < N; i++) {
+        hc.initial_conf.members[i].id = id_of(i);
+        hc.initial_conf.members[i].voter = true;
+    }
+    assert_int_equal(gr_host_open(&m->h, m->s, &hc, c->now, err, sizeof(err)),
+                     0);
+    store_effects_init(&m->fx);
+    m->n = 0;
+    m->up = true;
+}
+
+static void member_crash(struct member *m)
+{
+    gr_host_close(&m->h);
+    store_close(m->s);
+    store_effects_close(&m->fx);
+    gr_frames_free(m->inbox);
+    m->inbox = NULL;
+    m->up = false;
+    m->leader = false;
+}
+
+static int setup(void **state)
+{
+    struct cluster *c = calloc(1, sizeof(*c));
+    int k;
+
+    assert_non_null(c);
+    c->now = 10000;
+    for (k = 0; k < N; k++) {
+        c->m[k].k = k;
+        snprintf(c->m[k].dir, sizeof(c->m[k].dir), "/tmp/gr-turn-XXXXXX");
+        assert_non_null(mkdtemp(c->m[k].dir));
+        member_open(c, &c->m[k]);
+    }
+    *state = c;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct cluster *c = *state;
+    char cmd[128];
+    int k;
+
+    for (k = 0; k < N; k++) {
+        if (c->m[k].up) {
+            member_crash(&c->m[k]);
+        }
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", c->m[k].dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    free(c);
+    return 0;
+}
+
+/* One turn of member m; frames to propose or forward go in first. */
+static void turn(struct cluster *c, struct member *m, struct gr_frame *extra)
+{
+    struct send_ctx x = {c, m};
+    struct gr_turn t;
+
+    memset(&t, 0, sizeof(t));
+    t.mono_ms = c->now;
+    t.wall_ms = 1764950400000ull + c->now;
+    t.inbox = m->inbox;
+    m->inbox = NULL;
+    t.fx = &m->fx;
+    t.send_now = send_now;
+    t.applied = applied;
+    t.arg = &x;
+    store_effects_reset(&m->fx);
+    assert_int_equal(gr_turn_input(&m->h, &t), 0);
+    if (extra != NULL) {
+        deliver(c, extra, id_of(m->k));
+    }
+    do {
+        t.more = false;
+        assert_int_equal(gr_turn_write(&m->h, &t), 0);
+    } while (t.more);
+    deliver(c, t.out_after, id_of(m->k));
+    m->leader = t.leader;
+    m->leader_id = t.leader_id;
+}
+
+static void step(struct cluster *c)
+{
+    int k;
+
+    for (k = 0; k < N; k++) {
+        if (c->m[k].up) {
+            turn(c, &c->m[k], NULL);
+        }
+    }
+    c->now += STEP_MS;
+}
+
+/* The one leader among the members up, after running until there is
+ * one that the others follow (bounded). */
+static struct member *leader(struct cluster *c)
+{
+    int i;
+    int k;
+
+    for (i = 0; i < 2000; i++) {
+        struct member *l = NULL;
+        bool agreed = true;
+
+        for (k = 0; k < N; k++) {
+            if (c->m[k].up && c->m[k].leader) {
+                l = &c->m[k];
+            }
+        }
+        for (k = 0; l != NULL && k < N; k++) {
+            agreed &= !c->m[k].up || c->m[k].leader_id == id_of(l->k);
+        }
+        if (l != NULL && agreed) {
+            return l;
+        }
+        step(c);
+    }
+    fail_msg("no leader within %d steps", i);
+    return NULL;
+}
+
+static void encoded_submit(struct cluster *c, struct member *m, uint8_t **buf,
+                           size_t *len)
+{
+    struct store_cmd cmd;
+
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = STORE_CMD_SUBMIT;
+    cmd.origin.node_id = id_of(m->k);
+    cmd.origin.incarnation = 1;
+    cmd.origin.seq = ++c->next_seq;
+    cmd.u.submit.function.base = (const uint8_t *)"fn";
+    cmd.u.submit.function.len = 2;
+    cmd.u.submit.data.base = (const uint8_t *)"x";
+    cmd.u.submit.data.len = 1;
+    cmd.u.submit.prio = STORE_PRIO_NORMAL;
+    cmd.u.submit.background = true;
+    assert_int_equal(store_cmd_encode(&cmd, buf, len), 0);
+}
+
+/* Proposes n submissions on the leader (in a turn of its own). */
+static void propose_on(struct cluster *c, struct member *l, int n)
+{
+    struct send_ctx x = {c, l};
+    struct gr_turn t;
+    uint64_t index;
+    int i;
+
+    memset(&t, 0, sizeof(t));
+    t.mono_ms = c->now;
+    t.wall_ms = 1764950400000ull + c->now;
+    t.fx = &l->fx;
+    t.send_now = send_now;
+    t.applied = applied;
+    t.arg = &x;
+    for (i = 0; i < n; i++) {
+        uint8_t *buf;
+        size_t len;
+
+        encoded_submit(c, l, &buf, &len);
+        assert_int_equal(gr_turn_propose(&l->h, &t, buf, len, &index), 0);
+        store_free(buf);
+    }
+    store_effects_reset(&l->fx);
+    do {
+        assert_int_equal(gr_turn_write(&l->h, &t), 0);
+    } while (t.more);
+    deliver(c, t.out_after, id_of(l->k));
+}
+
+/* Runs until every member up has applied `seqs` commands, then checks
+ * that they applied the same entries in the same order. */
+static void converge(struct cluster *c, size_t seqs)
+{
+    int i;
+    int k;
+
+    for (i = 0; i < 2000; i++) {
+        bool all = true;
+
+        for (k = 0; k < N; k++) {
+            size_t got = 0;
+            size_t j;
+
+            for (j = 0; j < c->m[k].n; j++) {
+                got += c->m[k].seq[j] != 0;
+            }
+            all &= !c->m[k].up || got >= seqs;
+        }
+        if (all) {
+            break;
+        }
+        step(c);
+    }
+    /* The same commands at the same indexes, in the same order. */
+    for (k = 1; k < N; k++) {
+        const struct member *a = &c->m[0];
+        const struct member *b = &c->m[k];
+        size_t ja = 0;
+        size_t jb = 0;
+
+        if (!a->up || !b->up) {
+            continue;
+        }
+        for (;;) {
+            while (ja < a->n && a->seq[ja] == 0) {
+                ja++;
+            }
+            while (jb < b->n && b->seq[jb] == 0) {
+                jb++;
+            }
+            if (ja == a->n || jb == b->n) {
+                break;
+            }
+            assert_int_equal(a->idx[ja], b->idx[jb]);
+            assert_int_equal(a->seq[ja], b->seq[jb]);
+            ja++;
+            jb++;
+        }
+    }
+    for (k = 0; k < N; k++) {
+        size_t got = 0;
+        size_t j;
+
+        for (j = 0; j < c->m[k].n; j++) {
+            got += c->m[k].seq[j] != 0;
+        }
+        if (c->m[k].up) {
+            assert_int_equal(got, seqs);
+        }
+    }
+}
+
+static void forget_applied(struct cluster *c)
+{
+    int k;
+
+    for (k = 0; k < N; k++) {
+        c->m[k].n = 0;
+    }
+}
+
+static void test_turn_members_elect_and_commit(void **state)
+{
+    struct cluster *c = *state;
+    struct member *l = leader(c);
+
+    propose_on(c, l, 5);
+    converge(c, 5);
+}
+
+static void test_turn_follower_forwards_to_the_leader(void **state)
+{
+    struct cluster *c = *state;
+    struct member *l = leader(c);
+    struct member *f = &c->m[(l->k + 1) % N];
+    struct gr_frame *fw = NULL;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        uint8_t *buf;
+        size_t len;
+
+        encoded_submit(c, f, &buf, &len);
+        assert_int_equal(gr_turn_forward_add(&fw, id_of(l->k), buf, len), 0);
+        store_free(buf);
+    }
+    turn(c, f, fw);
+    converge(c, 3);
+}
+
+static void test_turn_survives_the_leader_and_a_member_catches_up(
+    void **state)
+{
+    struct cluster *c = *state;
+    struct member *l = leader(c);
+    struct member *l2;
+
+    propose_on(c, l, 2);
+    converge(c, 2);
+    member_crash(l);
+    l2 = leader(c);
+    assert_ptr_not_equal(l2, l);
+    forget_applied(c);
+    propose_on(c, l2, 3);
+    converge(c, 3);
+    /* The old leader comes back from its disk and applies the three it
+     * missed, at the same indexes as the others. */
+    member_open(c, l);
+    converge(c, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+        T(test_turn_members_elect_and_commit),
+        T(test_turn_follower_forwards_to_the_leader),
+        T(test_turn_survives_the_leader_and_a_member_catches_up),
+#undef T
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
