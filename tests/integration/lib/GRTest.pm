@@ -30,7 +30,7 @@ use Time::HiRes ();
 use Test::More ();
 
 our @EXPORT = qw(
-  server_kind is_gearraftd is_gearmand start_server
+  server_kind is_gearraftd is_gearmand start_server start_cluster
   CAN_DO CANT_DO RESET_ABILITIES PRE_SLEEP NOOP SUBMIT_JOB JOB_CREATED
   GRAB_JOB NO_JOB JOB_ASSIGN WORK_STATUS WORK_COMPLETE WORK_FAIL GET_STATUS
   ECHO_REQ ECHO_RES SUBMIT_JOB_BG ERROR STATUS_RES SUBMIT_JOB_HIGH
@@ -173,6 +173,27 @@ sub start_server {
     return $srv if $srv->_spawn;
   }
   die "server did not start; see logs in $dir";
+}
+
+# start_cluster($n, %opt) -> list of GRTest::Server, one per node of a new
+# cluster of $n gearraftd on 127.0.0.1 (node names n1 .. n$n), each with
+# its own data dir, Gearman port and peer port. args => [...] is added to
+# every node's flags. The nodes elect a leader on their own; a test waits
+# for what it needs (a submission acknowledged, say).
+sub start_cluster {
+  my ($n, %opt) = @_;
+  Test::More::plan(skip_all => 'a cluster is gearraftd\'s') unless is_gearraftd();
+  my @peer = map { _free_port() } 1 .. $n;
+  my $initial = join(',', map { "n$_=127.0.0.1:$peer[$_ - 1]" } 1 .. $n);
+  my @nodes;
+  for my $k (1 .. $n) {
+    push @nodes, start_server(
+      need_own => 1,
+      args => ['--node-id', "n$k", '--peer-listen', "127.0.0.1:$peer[$k - 1]",
+               '--initial-cluster', $initial, @{ $opt{args} || [] }]);
+    $nodes[-1]{name} = "n$k";
+  }
+  return @nodes;
 }
 
 END {
