@@ -595,3 +595,26 @@ uint64_t gr_host_applied(const struct gr_host *h)
 {
     return h->applied;
 }
+
+void gr_host_view(const struct gr_host *h, struct gr_raft_view *out)
+{
+    const struct raft_conf *c = raft_conf_current(h->raft);
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    out->role = (int)raft_role(h->raft);
+    out->leader_id = raft_leader(h->raft);
+    out->term = raft_current_term(h->raft);
+    out->commit = raft_commit_index(h->raft);
+    out->applied = h->applied;
+    out->last_index = raft_last_index(h->raft);
+    for (i = 0; i < c->n_members && i < RAFT_MAX_MEMBERS; i++) {
+        out->members[i].id = c->members[i].id;
+        out->members[i].voter = c->members[i].voter;
+        out->members[i].match =
+            c->members[i].id == h->cfg.node_id
+                ? raft_last_index(h->raft)
+                : raft_match_index(h->raft, c->members[i].id);
+    }
+    out->n_members = i;
+}

@@ -130,6 +130,25 @@ int gr_host_advance(struct gr_host *h, bool ok, uint64_t now_ms);
 /* True after a failed batch until gr_host_settle has run again. */
 bool gr_host_needs_settle(const struct gr_host *h);
 
+/* raft/'s state as the admin protocol and metrics show it, copied out
+ * by whoever owns the host (the committer after each batch), for the
+ * loop to read. */
+struct gr_raft_view {
+    int role; /* enum raft_role */
+    uint64_t leader_id; /* 0: none known */
+    uint64_t term;
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t last_index;
+    size_t n_members;
+    struct {
+        uint64_t id;
+        bool voter;
+        uint64_t match; /* leader's view; 0 elsewhere or unknown */
+    } members[RAFT_MAX_MEMBERS];
+};
+void gr_host_view(const struct gr_host *h, struct gr_raft_view *out);
+
 /* Facts for the admin protocol and logs. */
 uint64_t gr_host_term(const struct gr_host *h);
 uint64_t gr_host_commit(const struct gr_host *h);

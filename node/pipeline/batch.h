@@ -57,6 +57,7 @@ struct gr_batch {
         uint64_t next_wakeup_ms; /* monotonic; 0: none */
         bool more;               /* run another turn at once */
     } status;
+    struct gr_raft_view view; /* raft/ after the batch (every batch) */
 };
 
 #endif /* GEARRAFT_PIPELINE_BATCH_H */

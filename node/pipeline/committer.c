@@ -179,6 +179,7 @@ static int write_and_advance(struct gr_committer *c, struct gr_batch *b,
 
         *index_end = b->index;
         rv = gr_member_turn(c->member, c->host, b);
+        gr_host_view(c->host, &b->view);
         c->commit_us += gr_mono_us() - t0;
         if (rv == STORE_EIO) {
             rv = commit_failed(c);
@@ -190,6 +191,7 @@ static int write_and_advance(struct gr_committer *c, struct gr_batch *b,
     if (gr_host_advance(c->host, rv == 0, gr_mono_us() / 1000) != 0) {
         storage_failed(c, "reading the Raft state back after a failed batch");
     }
+    gr_host_view(c->host, &b->view);
     return rv;
 }
 

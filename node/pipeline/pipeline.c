@@ -62,6 +62,7 @@ static int init(struct gr_pipeline *pl, struct store *store,
             return rv;
         }
         pl->want_turn = true;
+        gr_host_view(&pl->host, &pl->view);
         return 0;
     }
     rv = gr_host_settle(&pl->host, gr_mono_us() / 1000, gr_now_ms());
@@ -70,6 +71,7 @@ static int init(struct gr_pipeline *pl, struct store *store,
         return rv;
     }
     pl->next_index = gr_host_next_index(&pl->host);
+    gr_host_view(&pl->host, &pl->view);
     return 0;
 }
 
@@ -304,6 +306,7 @@ struct gr_batch *gr_pipeline_collect(struct gr_pipeline *pl, bool *early)
      * majority before. */
     b->durable = pl->inflight_synced || end == pl->next_index || b->member;
     pl->inflight = NULL;
+    pl->view = b->view;
     pl->n_uncommitted -= b->n_props;
     if (b->member) {
         pl->status = b->status;

@@ -78,6 +78,7 @@ struct gr_pipeline {
     struct gr_frame **inbox_end;
     bool want_turn;
     struct gr_member_status status; /* after the last turn collected */
+    struct gr_raft_view view;       /* raft/ after the last batch collected */
 
     uint64_t n_batches; /* statistics, logged at shutdown */
     uint64_t n_batched;

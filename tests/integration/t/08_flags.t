@@ -102,6 +102,33 @@ sub run_gearraftd {
   return (POSIX::WIFEXITED($st) ? POSIX::WEXITSTATUS($st) : -1, $text);
 }
 
+# Starts gearraftd with ARGS, waits until its stderr matches RE (it is
+# serving then), stops it with SIGTERM; true if it matched and exited 0.
+sub runs {
+  my ($args, $re, $name) = @_;
+  my $err = "$tmp/runs.err";
+  my $pid = fork() // die "fork: $!";
+  if ($pid == 0) {
+    open STDIN, '<', '/dev/null';
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>', $err;
+    exec('timeout', '20', $ENV{GEARRAFTD}, '--listen', '127.0.0.1',
+         '--port', 0, @$args);
+    POSIX::_exit(127);
+  }
+  my $text = '';
+  my $seen = wait_until(sub {
+    open my $fh, '<', $err or return 0;
+    $text = do { local $/; <$fh> } // '';
+    return $text =~ $re;
+  }, 10);
+  kill 'TERM', $pid;
+  waitpid($pid, 0);
+  my $st = $?;
+  ok($seen && POSIX::WIFEXITED($st) && POSIX::WEXITSTATUS($st) == 0, $name)
+    or diag("status $st, stderr: $text");
+}
+
 # Exit status 2 and a message on stderr matching RE.
 sub refused {
   my ($args, $re, $name) = @_;
@@ -139,20 +166,24 @@ SKIP: {
           qr/--node-gone-timeout 10000 must be at least 3 times/, 'node-gone timeout too short');
   ok(!-e $dd, 'no data directory is created for bad flags');
 
-  # A fresh directory is bootstrapped as n1 of a three-member cluster;
-  # the cluster does not run yet, so the node says so and exits 2.
+  # A fresh directory is bootstrapped as n1 of a three-member cluster,
+  # which then serves (its peers need not be up for that).
   $dd = "$tmp/member";
-  refused(['--data-dir', $dd, '--node-id', 'n1', @peer, @three,
-           '--verbose', 'NOTICE'],
-          qr/bootstrapped node n1 .* of cluster gearraft: .*n2=127\.0\.0\.1:7002.*\n.*cluster mode is not running yet/s,
-          'a fresh directory is bootstrapped, then the node says the cluster does not run yet');
+  my $p1 = GRTest::_free_port();
+  my @peer1 = ('--peer-listen', "127.0.0.1:$p1");
+  my @three1 = ('--initial-cluster',
+                "n1=127.0.0.1:$p1,n2=127.0.0.1:7002,n3=127.0.0.1:7003");
+  runs(['--data-dir', $dd, '--node-id', 'n1', @peer1, @three1,
+        '--verbose', 'NOTICE'],
+       qr/bootstrapped node n1 .* of cluster gearraft: .*n2=127\.0\.0\.1:7002.*\n.*serving on/s,
+       'a fresh directory is bootstrapped, and the member serves');
   refused(['--data-dir', $dd, '--node-id', 'n2', @peer, @three],
           qr/the data is member 'n1' .* of cluster 'gearraft', not node id \d+ \(--node-id n2\)/,
           'the directory refuses another --node-id');
-  refused(['--data-dir', $dd, '--node-id', 'n1', @peer,
-           '--initial-cluster', 'n1=127.0.0.1:7001', '--verbose', 'NOTICE'],
-          qr/--initial-cluster ignored.*restarting node n1 .*: .*n3=127\.0\.0\.1:7003/s,
-          'a later --initial-cluster is ignored: the stored members stay');
+  runs(['--data-dir', $dd, '--node-id', 'n1', @peer1,
+        '--initial-cluster', "n1=127.0.0.1:$p1", '--verbose', 'NOTICE'],
+       qr/--initial-cluster ignored.*restarting node n1 .*: .*n3=127\.0\.0\.1:7003.*\n.*serving on/s,
+       'a later --initial-cluster is ignored: the stored members stay');
   refused(['--data-dir', $dd, '--node-id', 'n1', @peer, '--cluster-name', 'other'],
           qr/cluster is 'gearraft', not 'other'/, 'the directory refuses another cluster name');
   refused(['--data-dir', $dd], qr/not a one-node server's/,
