@@ -296,6 +296,11 @@ static void member_collected(struct gr_server *srv, struct gr_batch *b)
 
     send_frames(srv, b->out_after);
     b->out_after = NULL;
+    if (srv->handing_over && !st->leader) {
+        GR_LOG(GR_LOG_NOTICE, "cluster",
+               "leadership handed over: stopping now");
+        event_base_loopexit(srv->base, NULL);
+    }
     if (st->term != srv->seen_term || st->leader_id != srv->seen_leader) {
         GR_LOG(GR_LOG_NOTICE, "cluster", "term %llu: %s",
                (unsigned long long)st->term,
@@ -496,6 +501,43 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     gr_server_shutdown(srv, false);
 }
 
+static void on_handover_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+
+    (void)fd;
+    (void)what;
+    GR_LOG(GR_LOG_WARN, "cluster",
+           "no other voter took over leadership in time: stopping anyway "
+           "(the others elect a leader after their election timeout)");
+    event_base_loopexit(srv->base, NULL);
+}
+
+/* A member stops: a leader first hands leadership to the most up-to-date
+ * voter, so the cluster goes on without waiting for an election timeout,
+ * and stops once it no longer leads - or after two election timeouts.
+ * A follower stops at once. */
+static void member_shutdown(struct gr_server *srv)
+{
+    uint64_t ms = 2 * (uint64_t)srv->cluster.election_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+    if (srv->pipe.view.role != RAFT_LEADER || srv->handing_over) {
+        if (!srv->handing_over) {
+            event_base_loopexit(srv->base, NULL);
+        }
+        return;
+    }
+    srv->handing_over = true;
+    srv->handover_ev = evtimer_new(srv->base, on_handover_timeout, srv);
+    if (srv->handover_ev == NULL) {
+        event_base_loopexit(srv->base, NULL);
+        return;
+    }
+    evtimer_add(srv->handover_ev, &tv);
+    gr_pipeline_transfer(&srv->pipe);
+}
+
 static uint64_t running_jobs(struct gr_server *srv);
 
 static void on_graceful_check(evutil_socket_t fd, short what, void *arg)
@@ -559,6 +601,10 @@ void gr_server_shutdown(struct gr_server *srv, bool graceful)
      * the loop alive; the batch of this turn still commits, then the loop
      * ends. */
     gm_hub_stop_reading(&srv->gm);
+    if (srv->cluster.member) {
+        member_shutdown(srv);
+        return;
+    }
     if (gr_pipeline_has_queued(&srv->pipe) || gr_pipeline_writing(&srv->pipe)) {
         event_active(srv->commit_ev, EV_TIMEOUT, 0);
     } else {
@@ -905,6 +951,7 @@ static void free_state(struct gr_server *srv)
     free_event(&srv->sig_ev[1]);
     free_event(&srv->send_ev);
     free_event(&srv->tick_ev);
+    free_event(&srv->handover_ev);
 }
 
 void gr_server_close(struct gr_server *srv)

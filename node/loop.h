@@ -60,6 +60,8 @@ struct gr_server {
     struct peer_net *peers;
     struct event *send_ev;
     struct event *tick_ev;
+    bool handing_over;  /* stopping: leadership goes to another voter */
+    struct event *handover_ev;
     uint64_t seen_term; /* last logged term and leader */
     uint64_t seen_leader;
 

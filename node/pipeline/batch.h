@@ -46,6 +46,7 @@ struct gr_batch {
      * peers sent. Out: what to send once the turn is done, and raft/'s
      * state after it. */
     bool member;
+    bool transfer; /* hand leadership to another voter (shutdown) */
     struct gr_frame *inbox;
     struct gr_frame *out_after;
     struct gr_member_status {

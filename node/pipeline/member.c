@@ -369,6 +369,11 @@ int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
     if (rv == 0) {
         rv = gr_turn_input(h, &t);
     }
+    if (rv == 0 && b->transfer && raft_role(h->raft) == RAFT_LEADER) {
+        /* Shutting down: the most up-to-date voter takes over (proposals
+         * wait until it does, then go to it). */
+        (void)raft_transfer_leadership(h->raft, 0);
+    }
     if (rv == 0) {
         rv = offer(m, h, &t);
     }

@@ -120,6 +120,12 @@ void gr_pipeline_want_turn(struct gr_pipeline *pl)
     kick(pl);
 }
 
+void gr_pipeline_transfer(struct gr_pipeline *pl)
+{
+    pl->transfer_wanted = true;
+    gr_pipeline_want_turn(pl);
+}
+
 void gr_pipeline_set_events(struct gr_pipeline *pl, struct event *commit_ev,
                             struct event *applied_ev, struct event *done_ev,
                             struct event *durable_ev)
@@ -232,6 +238,8 @@ struct gr_batch *gr_pipeline_start(struct gr_pipeline *pl)
     b->done = false;
     b->durable = false;
     b->member = pl->is_member;
+    b->transfer = pl->transfer_wanted;
+    pl->transfer_wanted = false;
     b->inbox = pl->inbox;
     b->out_after = NULL;
     pl->inbox = NULL;

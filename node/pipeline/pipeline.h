@@ -77,6 +77,7 @@ struct gr_pipeline {
     struct gr_frame *inbox; /* received since the last turn began */
     struct gr_frame **inbox_end;
     bool want_turn;
+    bool transfer_wanted; /* the next turn hands leadership on */
     struct gr_member_status status; /* after the last turn collected */
     struct gr_raft_view view;       /* raft/ after the last batch collected */
 
@@ -110,6 +111,9 @@ int gr_pipeline_receive(struct gr_pipeline *pl, uint64_t from,
                         const void *data, size_t len);
 /* Loop thread, member: raft/'s timer is due; run a turn. */
 void gr_pipeline_want_turn(struct gr_pipeline *pl);
+/* Loop thread, member: the next turn hands leadership to the most
+ * up-to-date other voter, if this node leads (thesis 3.10). */
+void gr_pipeline_transfer(struct gr_pipeline *pl);
 /* The loop's four events, which stay the loop's: commit (start the next
  * batch; its priority comes after every socket's), and applied, done and
  * durable (made active by the committer and syncer threads). Before the
