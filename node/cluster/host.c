@@ -482,7 +482,9 @@ int gr_host_advance(struct gr_host *h, bool ok, uint64_t now_ms)
         raft_applied(h->raft, h->applied);
         return 0;
     }
-    /* Nothing of the batch is on disk: start over from what is. */
+    /* Nothing of the batch is on disk: start over from what is. Reads in
+     * the old core's hands are forgotten; their askers ask again. */
+    h->n_reads = 0;
     raft_free(h->raft);
     h->raft = NULL;
     h->needs_settle = true;

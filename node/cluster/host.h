@@ -55,6 +55,15 @@ struct gr_host {
     uint64_t applied;       /* what the store's apply has reached */
     uint64_t committed_out; /* the last index raft/ handed out committed */
     bool needs_settle;      /* a batch failed: settle before the next */
+    /* Read indexes in raft/'s hands (node/cluster/turn.c): who asked
+     * (this node: from 0) and under which number. */
+    struct {
+        uint64_t raft_ctx;
+        uint64_t from;
+        uint64_t ctx;
+    } reads[64];
+    size_t n_reads;
+    uint64_t read_seq;
     char errmsg[256];
 };
 

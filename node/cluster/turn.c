@@ -72,6 +72,131 @@ int gr_turn_propose(struct gr_host *h, struct gr_turn *t, const uint8_t *cmd,
     return rv == 0 ? 0 : GR_EINVAL;
 }
 
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    int i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static void send_one(struct gr_turn *t, struct gr_frame *f)
+{
+    f->next = NULL;
+    t->send_now(t->arg, f);
+}
+
+/* A read answer for node `to` (its ctx). */
+static int answer_read(struct gr_turn *t, uint64_t to, uint64_t ctx,
+                       uint64_t index, bool ok)
+{
+    struct gr_frame *f = gr_frame_new(to, 18);
+
+    if (f == NULL) {
+        return GR_ENOMEM;
+    }
+    f->data[0] = GR_PEER_READ_RESP;
+    put64(f->data + 1, ctx);
+    put64(f->data + 9, index);
+    f->data[17] = ok ? 1 : 0;
+    send_one(t, f);
+    return 0;
+}
+
+/* Hands a read to raft/ (this node leads) for `from` (0: this node). */
+static int lead_read(struct gr_host *h, struct gr_turn *t, uint64_t from,
+                     uint64_t ctx)
+{
+    uint64_t raft_ctx;
+
+    if (h->n_reads == GR_TURN_READS_MAX) {
+        return from == 0 ? 0 : answer_read(t, from, ctx, 0, false);
+    }
+    raft_ctx = ++h->read_seq;
+    if (raft_read_index(h->raft, raft_ctx) != 0) {
+        if (from == 0) {
+            t->read.ctx = ctx;
+            t->read.ok = false;
+            t->read.done = true;
+            return 0;
+        }
+        return answer_read(t, from, ctx, 0, false);
+    }
+    h->reads[h->n_reads].raft_ctx = raft_ctx;
+    h->reads[h->n_reads].from = from;
+    h->reads[h->n_reads].ctx = ctx;
+    h->n_reads++;
+    return 0;
+}
+
+int gr_turn_read(struct gr_host *h, struct gr_turn *t, uint64_t ctx)
+{
+    uint64_t leader = raft_leader(h->raft);
+    struct gr_frame *f;
+
+    if (raft_role(h->raft) == RAFT_LEADER) {
+        return lead_read(h, t, 0, ctx);
+    }
+    if (leader == 0 || leader == h->cfg.node_id) {
+        t->read.ctx = ctx;
+        t->read.ok = false;
+        t->read.done = true;
+        return 0;
+    }
+    f = gr_frame_new(leader, 9);
+    if (f == NULL) {
+        return GR_ENOMEM;
+    }
+    f->data[0] = GR_PEER_READ;
+    put64(f->data + 1, ctx);
+    send_one(t, f);
+    return 0;
+}
+
+/* raft/'s answers to the reads it was handed, to whoever asked. */
+static int reads_done(struct gr_host *h, struct gr_turn *t,
+                      const struct raft_read *v, size_t n)
+{
+    size_t i;
+    size_t k;
+    int rv = 0;
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < h->n_reads; k++) {
+            if (h->reads[k].raft_ctx == v[i].ctx) {
+                break;
+            }
+        }
+        if (k == h->n_reads) {
+            continue;
+        }
+        if (h->reads[k].from == 0) {
+            t->read.ctx = h->reads[k].ctx;
+            t->read.index = v[i].index;
+            t->read.ok = v[i].status == 0;
+            t->read.done = true;
+        } else if (rv == 0) {
+            rv = answer_read(t, h->reads[k].from, h->reads[k].ctx, v[i].index,
+                             v[i].status == 0);
+        }
+        h->reads[k] = h->reads[--h->n_reads];
+    }
+    return rv;
+}
+
 static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
@@ -192,6 +317,25 @@ int gr_turn_input(struct gr_host *h, struct gr_turn *t)
             break;
         case GR_PEER_FORWARD:
             rv = take_forward(h, t, f);
+            break;
+        case GR_PEER_READ:
+            if (f->len != 9) {
+                t->n_bad++;
+            } else if (raft_role(h->raft) == RAFT_LEADER) {
+                rv = lead_read(h, t, f->peer, get64(f->data + 1));
+            } else {
+                rv = answer_read(t, f->peer, get64(f->data + 1), 0, false);
+            }
+            break;
+        case GR_PEER_READ_RESP:
+            if (f->len != 18) {
+                t->n_bad++;
+                break;
+            }
+            t->read.ctx = get64(f->data + 1);
+            t->read.index = get64(f->data + 9);
+            t->read.ok = f->data[17] == 1;
+            t->read.done = true;
             break;
         default:
             t->n_bad++;
@@ -341,7 +485,15 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
         gr_frames_free(after);
         goto failed;
     }
-    /* Durable: the answers may leave, and raft/ may count on it. */
+    /* Durable: the answers may leave, and raft/ may count on it. The
+     * reads it confirmed go to whoever asked (a read index is the
+     * leader's commit index, already durable). */
+    rv = reads_done(h, t, h->rd.reads, h->rd.n_reads);
+    if (rv != 0) {
+        gr_frames_free(after);
+        rv = STORE_ENOMEM;
+        goto failed_after_commit;
+    }
     if (after != NULL) {
         struct gr_frame **end = &t->out_after;
 
@@ -352,6 +504,7 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     }
     return gr_host_advance(h, true, t->mono_ms);
 
+failed_after_commit:
 failed:
     t->store_rv = rv;
     snprintf(h->errmsg, sizeof(h->errmsg), "writing a raft batch: %s (%s)",

@@ -18,6 +18,11 @@
  *                    again. The leader stamps each with its clock and
  *                    proposes it; a follower drops them (the origin sends
  *                    them again to the leader it learns of).
+ *   GR_PEER_READ, GR_PEER_READ_RESP  a follower's linearizable read: the
+ *                    leader runs raft/'s ReadIndex round for it and
+ *                    answers with the index to apply before reading
+ *                    (ok 0: it lost leadership first; ask again). All
+ *                    numbers big-endian.
  * Checklist: a new kind gets a new number; an old node drops kinds it
  * does not know (logged), so add a kind only with a way for the sender to
  * do without an answer.
@@ -38,7 +43,13 @@
 enum gr_peer_kind {
     GR_PEER_RAFT = 1,
     GR_PEER_FORWARD = 2,
+    GR_PEER_READ = 3,      /* u64 ctx: a follower asks for a read index */
+    GR_PEER_READ_RESP = 4, /* u64 ctx, u64 index, u8 ok: the answer */
 };
+
+/* Read indexes a leader owes to followers (GR_PEER_READ), matched to
+ * raft/'s answers by raft_ctx. */
+#define GR_TURN_READS_MAX 64
 
 /* A payload to or from a peer; data follows the struct. */
 struct gr_frame {
@@ -63,6 +74,16 @@ typedef int (*gr_turn_applied_fn)(void *arg, uint64_t index,
                                   struct store_cmd *cmd, size_t fx_begin,
                                   size_t fx_end);
 
+/* A read this node started (gr_turn_read) has its index: reads may run
+ * once the node applied `index` (ok), or leadership was lost first (!ok:
+ * start another). */
+struct gr_turn_read {
+    uint64_t ctx;
+    uint64_t index;
+    bool ok;
+    bool done;
+};
+
 struct gr_turn {
     /* In. */
     uint64_t mono_ms; /* monotonic clock */
@@ -80,6 +101,7 @@ struct gr_turn {
     uint64_t commit;
     uint64_t applied_index;
     uint64_t next_wakeup_ms; /* run a turn by then */
+    struct gr_turn_read read; /* this node's read, when it finished */
     bool more;               /* raft/ has more ready: run another turn */
     int store_rv;            /* the store's code when a write failed */
     size_t n_forwarded;      /* commands proposed for other nodes */
@@ -98,6 +120,13 @@ int gr_turn_input(struct gr_host *h, struct gr_turn *t);
  * turn), GR_ENOMEM. */
 int gr_turn_propose(struct gr_host *h, struct gr_turn *t, const uint8_t *cmd,
                     size_t len, uint64_t *index);
+
+/* Starts a linearizable read numbered ctx (!= 0): the leader confirms it
+ * still leads (raft/'s ReadIndex round) and says which index to apply
+ * first; its answer comes in t->read, in this turn or a later one. Not
+ * leading and no leader known: t->read says !ok at once. Errors:
+ * GR_ENOMEM. */
+int gr_turn_read(struct gr_host *h, struct gr_turn *t, uint64_t ctx);
 
 /* A payload forwarding commands: appends one command to the frame being
  * built in *f (NULL: a new one, to `leader`). Errors: GR_ENOMEM. */

@@ -287,6 +287,12 @@ bool gm_frame_reads_state(const struct gm_frame *f)
     }
 }
 
+bool gm_frame_is_linear_read(const struct gm_frame *f)
+{
+    return gm_frame_reads_state(f) &&
+           (f->kind == GM_FRAME_ADMIN || f->packet.type != GM_PRE_SLEEP);
+}
+
 /* Every state change goes through here: the server counts the sessions
  * holding a read of queue state, which the next batch waits for
  * (readers_waiting) and which are resumed once no batch is written. */
@@ -295,11 +301,15 @@ void gm__set_state(struct gm_session *s, enum gm_session_state st)
     if (s->state == GM_SS_WAIT_COMMIT && s->held_reads) {
         s->hub->n_wait_readers--;
         s->held_reads = false;
+        s->read_round = 0;
     }
     if (st == GM_SS_WAIT_COMMIT) {
         s->held_reads = gm_frame_reads_state(&s->held);
         if (s->held_reads) {
             s->hub->n_wait_readers++;
+            if (gm_frame_is_linear_read(&s->held)) {
+                s->read_round = gr_pipeline_read_begin(s->pipe);
+            }
         }
     }
     s->state = st;

@@ -102,6 +102,7 @@ struct gm_session {
     struct evbuffer *out;
     struct gm_frame held;   /* GM_SS_WAIT_COMMIT: the frame that waits */
     bool held_reads;        /* ... and it reads queue state */
+    uint64_t read_round;    /* ... after this read round (pipeline.h) */
     struct gm_big_body big; /* a large body being read (GM_SESSION_BIG_BODY) */
     size_t n_pending;       /* proposals in flight from this connection */
     size_t n_may_reply;     /* ... of which may still answer it */
@@ -212,6 +213,12 @@ void gm__set_state(struct gm_session *s, enum gm_session_state st);
  * batch is in flight: its early replies may already be out, and a reader
  * must not see a state older than what it was told. */
 bool gm_frame_reads_state(const struct gm_frame *f);
+/* True when f reads queue state a client may compare with what it was
+ * told elsewhere (GET_STATUS, GET_STATUS_UNIQUE, admin lines): on a
+ * cluster member it waits for a read round (linearizable). PRE_SLEEP
+ * reads this node's state only: a job it has not applied yet wakes the
+ * sleeper when it is. */
+bool gm_frame_is_linear_read(const struct gm_frame *f);
 
 /* Queues p, a request of s that changes state, counted until
  * gm_session_proposal_done. */

@@ -173,7 +173,10 @@ static bool must_wait(const struct gm_session *s, const struct gm_frame *f)
      * running). */
     return s->n_pending > 0 ||
            (gm_frame_reads_state(f) &&
-            (gr_pipeline_writing(s->pipe) || s->n_relayed > 0 ||
+            (!gr_pipeline_read_ok(s->pipe, gm_frame_is_linear_read(f)
+                                               ? s->read_round
+                                               : GR_READ_LOCAL) ||
+             s->n_relayed > 0 ||
              (shows_jobs(f) && s->alone->handed_out.n > 0)));
 }
 

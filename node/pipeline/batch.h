@@ -47,6 +47,7 @@ struct gr_batch {
      * state after it. */
     bool member;
     bool transfer; /* hand leadership to another voter (shutdown) */
+    uint64_t read_ctx; /* start this read round (0: none) */
     struct gr_frame *inbox;
     struct gr_frame *out_after;
     struct gr_member_status {
@@ -57,6 +58,7 @@ struct gr_batch {
         uint64_t applied;
         uint64_t next_wakeup_ms; /* monotonic; 0: none */
         bool more;               /* run another turn at once */
+        struct gr_turn_read read; /* a read round that finished */
     } status;
     struct gr_raft_view view; /* raft/ after the batch (every batch) */
 };

@@ -374,6 +374,9 @@ int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
          * wait until it does, then go to it). */
         (void)raft_transfer_leadership(h->raft, 0);
     }
+    if (rv == 0 && b->read_ctx != 0) {
+        rv = gr_turn_read(h, &t, b->read_ctx);
+    }
     if (rv == 0) {
         rv = offer(m, h, &t);
     }
@@ -389,6 +392,7 @@ int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
     b->status.applied = t.applied_index;
     b->status.next_wakeup_ms = t.next_wakeup_ms;
     b->status.more = t.more;
+    b->status.read = t.read;
     if (rv != 0) {
         undo(&x);
         b->props = NULL;

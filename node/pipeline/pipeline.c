@@ -30,6 +30,7 @@ static int init(struct gr_pipeline *pl, struct store *store,
 
     memset(pl, 0, sizeof(*pl));
     pl->inbox_end = &pl->inbox;
+    pl->read_next = 1;
     pl->store = store;
     pl->node_id = store_node_id(store);
     pl->incarnation = store_incarnation(store);
@@ -118,6 +119,52 @@ void gr_pipeline_want_turn(struct gr_pipeline *pl)
 {
     pl->want_turn = true;
     kick(pl);
+}
+
+uint64_t gr_pipeline_read_begin(struct gr_pipeline *pl)
+{
+    if (!pl->is_member) {
+        return 0;
+    }
+    pl->read_wanted = true;
+    gr_pipeline_want_turn(pl);
+    return pl->read_next;
+}
+
+bool gr_pipeline_read_ok(const struct gr_pipeline *pl, uint64_t round)
+{
+    if (gr_pipeline_writing(pl)) {
+        return false;
+    }
+    if (!pl->is_member || round == GR_READ_LOCAL) {
+        return true;
+    }
+    return round != 0 && pl->read_done >= round &&
+           pl->view.applied >= pl->read_done_index;
+}
+
+/* A member's read round that ended: done, or to be run again (lost
+ * leadership, no leader, or no answer in the resend time). */
+static void read_collected(struct gr_pipeline *pl, const struct gr_batch *b)
+{
+    const struct gr_turn_read *r = &b->status.read;
+    uint64_t now = gr_mono_us() / 1000;
+
+    if (pl->read_running == 0) {
+        return;
+    }
+    if (r->done && r->ctx == pl->read_running) {
+        if (r->ok) {
+            pl->read_done = pl->read_running;
+            pl->read_done_index = r->index;
+        } else {
+            pl->read_wanted = true; /* readers wait for the next round */
+        }
+        pl->read_running = 0;
+    } else if (now - pl->read_started_ms > pl->member.resend_ms) {
+        pl->read_running = 0;
+        pl->read_wanted = true;
+    }
 }
 
 void gr_pipeline_transfer(struct gr_pipeline *pl)
@@ -240,6 +287,14 @@ struct gr_batch *gr_pipeline_start(struct gr_pipeline *pl)
     b->member = pl->is_member;
     b->transfer = pl->transfer_wanted;
     pl->transfer_wanted = false;
+    b->read_ctx = 0;
+    if (pl->read_wanted && pl->read_running == 0) {
+        /* Every reader waiting now arrived before this round starts. */
+        b->read_ctx = pl->read_next++;
+        pl->read_running = b->read_ctx;
+        pl->read_started_ms = gr_mono_us() / 1000;
+        pl->read_wanted = false;
+    }
     b->inbox = pl->inbox;
     b->out_after = NULL;
     pl->inbox = NULL;
@@ -318,6 +373,7 @@ struct gr_batch *gr_pipeline_collect(struct gr_pipeline *pl, bool *early)
     pl->n_uncommitted -= b->n_props;
     if (b->member) {
         pl->status = b->status;
+        read_collected(pl, b);
         if (b->status.more) {
             pl->want_turn = true;
         }

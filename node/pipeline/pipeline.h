@@ -78,6 +78,15 @@ struct gr_pipeline {
     struct gr_frame **inbox_end;
     bool want_turn;
     bool transfer_wanted; /* the next turn hands leadership on */
+    /* Linearizable reads on a member: a read waits for a round that
+     * began after it did (gr_pipeline_read_begin), then for the node to
+     * apply the round's index. Rounds are numbered from 1. */
+    bool read_wanted;
+    uint64_t read_next;      /* the number of the next round to start */
+    uint64_t read_running;   /* the round in flight; 0: none */
+    uint64_t read_started_ms;
+    uint64_t read_done;      /* the last round that finished */
+    uint64_t read_done_index;
     struct gr_member_status status; /* after the last turn collected */
     struct gr_raft_view view;       /* raft/ after the last batch collected */
 
@@ -111,6 +120,17 @@ int gr_pipeline_receive(struct gr_pipeline *pl, uint64_t from,
                         const void *data, size_t len);
 /* Loop thread, member: raft/'s timer is due; run a turn. */
 void gr_pipeline_want_turn(struct gr_pipeline *pl);
+/* Loop thread: a read of queue state arrived. Returns the read round it
+ * must wait for (0 on a lone node, which needs none); a member starts
+ * that round with its next turn. */
+uint64_t gr_pipeline_read_begin(struct gr_pipeline *pl);
+/* True when a read that waits for round `round` may run now: nothing is
+ * being written, and (on a member) the round finished and the node has
+ * applied its index. GR_READ_LOCAL: a read that needs no round (it may
+ * see this node's state as it is, like a worker's PRE_SLEEP). */
+#define GR_READ_LOCAL UINT64_MAX
+bool gr_pipeline_read_ok(const struct gr_pipeline *pl, uint64_t round);
+
 /* Loop thread, member: the next turn hands leadership to the most
  * up-to-date other voter, if this node leads (thesis 3.10). */
 void gr_pipeline_transfer(struct gr_pipeline *pl);

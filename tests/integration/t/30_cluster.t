@@ -57,6 +57,25 @@ is_deeply([sort(drain(2, 'everywhere'))],
           [map { "from-node-$_" } 0 .. 2],
           'a worker on node 3 gets the jobs submitted on all three nodes');
 
+# --- reads on any node see every acknowledged job (linearizable) -----------
+{
+  my @q = map { $n[$_]->conn } 0 .. 2;
+  for my $round (1 .. 20) {
+    my $k = $round % 3;
+    my $h = submit_bg($k, 'seen', "seen-$round");
+    for my $j (grep { $_ != $k } 0 .. 2) {
+      $q[$j]->send_pkt(GET_STATUS, $h);
+      my @st = split /\0/, $q[$j]->expect(STATUS_RES, 10)->{data};
+      is($st[1], 1, "round $round: GET_STATUS on $n[$j]{name} knows the job acknowledged on $n[$k]{name}")
+        or last;
+    }
+    is($n[($k + 1) % 3]->status->{seen}[0], $round,
+       "round $round: admin status on another node counts it");
+  }
+  $_->close for @q;
+  is(scalar(drain(1, 'seen')), 20, 'the twenty jobs run');
+}
+
 # --- foreground across nodes ----------------------------------------------
 {
   my $w = $n[1]->conn;
