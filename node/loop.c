@@ -285,6 +285,78 @@ static void on_peer_link(void *arg, uint64_t peer, bool up)
     }
 }
 
+/* The cluster applied a NODE_GONE for this process: its workers' jobs
+ * are requeued and its clients detached elsewhere. Its connections close
+ * (their clients and workers reconnect, here or anywhere), and the node
+ * goes on as a new incarnation, whose connections the cluster knows
+ * afresh. */
+static void member_declared_gone(struct gr_server *srv)
+{
+    uint64_t old = store_incarnation(srv->store);
+
+    GR_LOG(GR_LOG_WARN, "cluster",
+           "the cluster declared this node (incarnation %llu) gone: closing "
+           "its Gearman connections and going on as incarnation %llu",
+           (unsigned long long)old, (unsigned long long)old + 1);
+    gm_hub_close_all(&srv->gm);
+    srv->gm.closing_all = false;
+    if (store_incarnation_bump(srv->store) != 0) {
+        GR_LOG(GR_LOG_CRIT, "cluster",
+               "cannot record a new incarnation (%s): stopping now",
+               store_errmsg(srv->store));
+        _exit(1);
+    }
+    srv->gm.incarnation = store_incarnation(srv->store);
+    gr_pipeline_reincarnate(&srv->pipe, store_incarnation(srv->store));
+}
+
+/* The leader declares gone a member it has not heard from for
+ * --node-gone-timeout (counted from when it began to lead, at the
+ * earliest): NODE_GONE for the newest incarnation of that node that the
+ * replicated state knows. Once per silence: a member heard from again and
+ * silent again is declared again. */
+static void declare_silent_gone(struct gr_server *srv, uint64_t now)
+{
+    const struct gr_cluster_config *k = &srv->cluster;
+    size_t i;
+
+    for (i = 0; i < k->n_members && i < STORE_MEMBERS_MAX; i++) {
+        struct peer_stats ps;
+        struct store_txn *txn;
+        struct gr_proposal *p;
+        uint64_t heard;
+        uint64_t inc = 0;
+
+        if (k->members[i].id == k->self_id ||
+            peer_stats(srv->peers, k->members[i].id, &ps) != 0) {
+            continue;
+        }
+        heard = ps.last_recv_ms > srv->lead_since_ms ? ps.last_recv_ms
+                                                     : srv->lead_since_ms;
+        if (now - heard < k->node_gone_ms || srv->gone_sent[i] == heard) {
+            continue;
+        }
+        srv->gone_sent[i] = heard;
+        if (store_txn_begin(srv->store, false, &txn) == 0) {
+            (void)store_node_incarnation(txn, k->members[i].id, &inc);
+            store_txn_abort(txn);
+        }
+        if (inc == 0 || (p = gr_proposal_new()) == NULL) {
+            continue; /* it never ran a command: nothing to requeue */
+        }
+        GR_LOG(GR_LOG_NOTICE, "cluster",
+               "node %s not heard from for %llu ms: declaring its incarnation "
+               "%llu gone (its workers' jobs go back to the queue)",
+               k->members[i].name, (unsigned long long)(now - heard),
+               (unsigned long long)inc);
+        p->cmd.type = STORE_CMD_NODE_GONE;
+        p->cmd.u.node_gone.node_id = k->members[i].id;
+        p->cmd.u.node_gone.incarnation = inc;
+        p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
+        gm_propose(&srv->gm, p);
+    }
+}
+
 /* A turn ended: what vouches for its write leaves, raft/'s timer is armed
  * for its next wake-up, and a change of leader or term is logged. */
 static void member_collected(struct gr_server *srv, struct gr_batch *b)
@@ -296,6 +368,16 @@ static void member_collected(struct gr_server *srv, struct gr_batch *b)
 
     send_frames(srv, b->out_after);
     b->out_after = NULL;
+    if (st->declared_gone) {
+        member_declared_gone(srv);
+    }
+    if (st->leader && !srv->was_leader) {
+        srv->lead_since_ms = now;
+    }
+    srv->was_leader = st->leader;
+    if (st->leader) {
+        declare_silent_gone(srv, now);
+    }
     if (srv->handing_over && !st->leader) {
         GR_LOG(GR_LOG_NOTICE, "cluster",
                "leadership handed over: stopping now");

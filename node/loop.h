@@ -61,6 +61,9 @@ struct gr_server {
     struct event *send_ev;
     struct event *tick_ev;
     bool handing_over;  /* stopping: leadership goes to another voter */
+    bool was_leader;    /* after the last turn */
+    uint64_t lead_since_ms;
+    uint64_t gone_sent[STORE_MEMBERS_MAX]; /* silence declared, per member */
     struct event *handover_ev;
     uint64_t seen_term; /* last logged term and leader */
     uint64_t seen_leader;

@@ -1444,6 +1444,42 @@ static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
     return store__put(c->txn, STORE__DB_DEDUPE, key, 16, val, sizeof(val), 0);
 }
 
+/* The mark rows of a node sort by incarnation: keeps the last one's. */
+struct newest {
+    uint64_t node;
+    uint64_t inc;
+};
+
+static int newest_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+    struct newest *n = arg;
+
+    (void)v;
+    if (k->mv_size < 16 || store__get64(k->mv_data) != n->node) {
+        return STORE__WALK_STOP;
+    }
+    n->inc = store__get64((uint8_t *)k->mv_data + 8);
+    return 0;
+}
+
+int store_node_incarnation(struct store_txn *txn, uint64_t node_id,
+                           uint64_t *out)
+{
+    struct newest n = {node_id, 0};
+    uint8_t start[16];
+    int rv;
+
+    store__put64(start, node_id);
+    store__put64(start + 8, 0);
+    rv = store__walk(txn, STORE__DB_DEDUPE, start, sizeof(start), newest_one,
+                     &n);
+    if (rv < 0) {
+        return rv;
+    }
+    *out = n.inc;
+    return 0;
+}
+
 int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
                 const struct store_cmd *cmd, struct store_effects *fx)
 {

@@ -613,6 +613,29 @@ uint64_t store_incarnation(const struct store *s)
     return s->incarnation;
 }
 
+int store_incarnation_bump(struct store *s)
+{
+    struct store_txn *txn;
+    int rv = store_txn_begin(s, true, &txn);
+
+    if (rv != 0) {
+        return rv;
+    }
+    rv = store__meta_put_u64(txn, META_INCARNATION, s->incarnation + 1);
+    if (rv != 0) {
+        store_txn_abort(txn);
+        return rv;
+    }
+    rv = store_txn_commit(txn);
+    if (rv == 0) {
+        rv = store_sync(s);
+    }
+    if (rv == 0) {
+        s->incarnation++;
+    }
+    return rv;
+}
+
 uint64_t store_node_id(const struct store *s)
 {
     return s->node_id;

@@ -415,6 +415,11 @@ const char *store_errmsg(const struct store *s);
 
 /* This process's incarnation (bumped by store_open) and node id. */
 uint64_t store_incarnation(const struct store *s);
+/* A running node that was declared gone continues as a new incarnation:
+ * bumps it durably (its own write transaction, synced; call it only
+ * between write batches). Errors: STORE_ENOSPC, STORE_EIO, STORE_ENOMEM;
+ * the incarnation is unchanged then. */
+int store_incarnation_bump(struct store *s);
 uint64_t store_node_id(const struct store *s);
 
 /* Begins a transaction; only one write transaction at a time. Read
@@ -610,6 +615,12 @@ int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
  * STORE_ECORRUPT. */
 int store_submit_queues_new(struct store_txn *txn,
                             const struct store_submit *sub, bool *out);
+
+/* The newest incarnation of node_id that has had a command applied (0:
+ * none), from the replay table: what a leader declares gone when the
+ * node stops answering. Errors: STORE_ECORRUPT, STORE_EIO. */
+int store_node_incarnation(struct store_txn *txn, uint64_t node_id,
+                           uint64_t *out);
 
 /* Applied index recorded with the queue tables. */
 int store_applied_index(struct store_txn *txn, uint64_t *out);

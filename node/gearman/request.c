@@ -238,9 +238,11 @@ static void handle_grab(struct gm_session *s, uint32_t type)
 
     gm__set_sleep(s, false, false);
     /* Nothing to do for this worker and nothing queued or being written
-     * that could change that: answer without a write. */
-    if (!gm_may_hand_out(s) && gr_pipeline_is_empty(s->pipe) &&
-        !runnable_now(s)) {
+     * that could change that: answer without a write. Not on a cluster
+     * member: its applied state may lag a job already acknowledged on
+     * another node, so its GRAB goes through the log like any. */
+    if (!gr_pipeline_is_member(s->pipe) && !gm_may_hand_out(s) &&
+        gr_pipeline_is_empty(s->pipe) && !runnable_now(s)) {
         gm_reply(s, GM_NO_JOB, &none, 0);
         return;
     }

@@ -59,6 +59,7 @@ struct gr_batch {
         uint64_t next_wakeup_ms; /* monotonic; 0: none */
         bool more;               /* run another turn at once */
         struct gr_turn_read read; /* a read round that finished */
+        bool declared_gone;       /* this incarnation was declared gone */
     } status;
     struct gr_raft_view view; /* raft/ after the batch (every batch) */
 };

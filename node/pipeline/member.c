@@ -117,6 +117,19 @@ static void pend_remove(struct gr_member *m, struct gr_proposal *p)
     m->n_pending--;
 }
 
+size_t gr_member_drop_pending(struct gr_member *m)
+{
+    struct gr_proposal *p;
+    size_t n = 0;
+
+    while ((p = m->pend_head) != NULL) {
+        pend_remove(m, p);
+        gr_proposal_free(p);
+        n++;
+    }
+    return n;
+}
+
 /* The lowest sequence still pending: what this node may still propose
  * (or forward) again. */
 static uint64_t lowest_pending(const struct gr_member *m)
@@ -139,8 +152,7 @@ struct turn_ctx {
     struct gr_proposal *head;
     struct gr_proposal **end;
     size_t n_local;
-    struct gr_proposal *local_head; /* this node's, in pending order, so a
-                                     * failed write can put them back */
+    bool declared_gone; /* a NODE_GONE for this incarnation applied */
 };
 
 static void applied_add(struct turn_ctx *x, struct gr_proposal *p)
@@ -185,6 +197,11 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
     (void)index;
     if (cmd == NULL) {
         return 0; /* a no-op or a configuration: no effects */
+    }
+    if (cmd->type == STORE_CMD_NODE_GONE &&
+        cmd->u.node_gone.node_id == m->node_id &&
+        cmd->u.node_gone.incarnation >= m->incarnation) {
+        x->declared_gone = true; /* the cluster gave up on this process */
     }
     if (cmd->origin.node_id == m->node_id &&
         cmd->origin.incarnation == m->incarnation && cmd->origin.seq != 0) {
@@ -393,6 +410,7 @@ int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
     b->status.next_wakeup_ms = t.next_wakeup_ms;
     b->status.more = t.more;
     b->status.read = t.read;
+    b->status.declared_gone = x.declared_gone;
     if (rv != 0) {
         undo(&x);
         b->props = NULL;

@@ -80,6 +80,10 @@ void gr_member_close(struct gr_member *m);
  * pending again, and raft/ started over from the disk. */
 int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b);
 
+/* Loop thread, no turn running: frees every pending proposal (their
+ * connections are gone) and returns how many there were. */
+size_t gr_member_drop_pending(struct gr_member *m);
+
 /* Loop thread: the payloads to send now (caller frees them). */
 struct gr_frame *gr_member_take_out(struct gr_member *m);
 

@@ -167,6 +167,23 @@ static void read_collected(struct gr_pipeline *pl, const struct gr_batch *b)
     }
 }
 
+void gr_pipeline_reincarnate(struct gr_pipeline *pl, uint64_t inc)
+{
+    struct gr_proposal *p;
+    size_t n = gr_member_drop_pending(&pl->member);
+
+    while ((p = pl->head) != NULL) {
+        pl->head = p->next;
+        gr_proposal_free(p);
+        n++;
+    }
+    pl->tail = NULL;
+    pl->n_queued = 0;
+    pl->n_uncommitted -= n < pl->n_uncommitted ? n : pl->n_uncommitted;
+    pl->incarnation = inc;
+    pl->member.incarnation = inc;
+}
+
 void gr_pipeline_transfer(struct gr_pipeline *pl)
 {
     pl->transfer_wanted = true;

@@ -131,6 +131,12 @@ uint64_t gr_pipeline_read_begin(struct gr_pipeline *pl);
 #define GR_READ_LOCAL UINT64_MAX
 bool gr_pipeline_read_ok(const struct gr_pipeline *pl, uint64_t round);
 
+/* Loop thread, member, no batch in flight: the node continues as
+ * incarnation `inc` (it was declared gone): what it had queued or pending
+ * is dropped (its connections are closed), and its commands carry the new
+ * incarnation. */
+void gr_pipeline_reincarnate(struct gr_pipeline *pl, uint64_t inc);
+
 /* Loop thread, member: the next turn hands leadership to the most
  * up-to-date other voter, if this node leads (thesis 3.10). */
 void gr_pipeline_transfer(struct gr_pipeline *pl);
@@ -209,6 +215,11 @@ static inline void gr_pipeline_uncommitted(const struct gr_pipeline *pl,
 {
     lists[0] = pl->inflight != NULL ? pl->inflight->props : NULL;
     lists[1] = pl->head;
+}
+/* True on a member of a cluster of several voters. */
+static inline bool gr_pipeline_is_member(const struct gr_pipeline *pl)
+{
+    return pl->is_member;
 }
 /* True when nothing is queued and no batch is being written. */
 bool gr_pipeline_is_empty(const struct gr_pipeline *pl);

@@ -735,6 +735,29 @@ static void test_older_incarnation_after_newer_is_dropped(void **state)
     assert_int_equal(queued_fn(f), 3);
 }
 
+/* The newest incarnation of a node with a command applied: what a leader
+ * declares gone. */
+static void test_node_incarnation_is_the_newest_applied(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    uint64_t inc = 99;
+
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_node_incarnation(txn, 3, &inc), 0);
+    store_txn_abort(txn);
+    assert_int_equal(inc, 0);
+    assert_int_equal(apply_from(f, 4, 1, 1), 2);
+    assert_int_equal(apply_from(f, 5, 1, 1), 2);
+    assert_int_equal(apply_from(f, 5, 2, 2), 2);
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_node_incarnation(txn, 3, &inc), 0);
+    assert_int_equal(inc, 5);
+    assert_int_equal(store_node_incarnation(txn, 4, &inc), 0);
+    assert_int_equal(inc, 0);
+    store_txn_abort(txn);
+}
+
 /* A format 2 mark (8 bytes: every seq up to it was applied) is read as
  * it is. */
 static void test_format_2_dedupe_mark_is_honoured(void **state)
@@ -1099,6 +1122,7 @@ int main(void)
         T(test_origin_low_bounds_what_apply_remembers),
         T(test_older_incarnation_after_newer_is_dropped),
         T(test_format_2_dedupe_mark_is_honoured),
+        T(test_node_incarnation_is_the_newest_applied),
         T(test_status_unique_finds_job_by_unique_alone),
         T(test_refuses_oversized_names),
         T(test_apply_skips_already_applied_index),
