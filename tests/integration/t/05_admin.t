@@ -46,6 +46,21 @@ is($c->admin('drop'), "${INV}drop\r\n", 'bare drop');
 is($c->admin('drop function'), "${INV}drop\r\n", 'drop function without name');
 is($c->admin('drop function nosuch'), "ERR function not found\r\n", 'drop unknown function');
 
+# --- cluster: gearraftd's own (gearmand has no such command) ---------------
+if (is_gearmand()) {
+  is($c->admin('cluster'), "ERR UNKNOWN_COMMAND Unknown+server+commandcluster\r\n",
+     'gearmand: cluster is an unknown command');
+} elsif ($srv->external) {
+  like($c->admin('cluster'), qr/\Aself=\S+ leader=\S+ term=\d+ commit=\d+ applied=\d+ .*\n(?:name=.*\n)+\.\n\z/,
+       'gearraftd: cluster: a KEY=VALUE line, a line per member, "." LF');
+} else {
+  like($c->admin('cluster'),
+       qr/\Aself=local\ leader=local\ term=\d+\ commit=\d+\ applied=\d+\ last=\d+
+          \ role=leader\ cluster=\S+\n
+          name=local\ addr=-\ role=leader\ match=\d+\ reachable=self\n\.\n\z/x,
+       'gearraftd: cluster on the one-node default: itself, "local", leading alone');
+}
+
 # --- empty lists -------------------------------------------------------------
 is($c->admin('status'), ".\n", 'status on an empty server: ".\n"');
 is($c->admin('prioritystatus'), ".\n", 'prioritystatus on an empty server');
