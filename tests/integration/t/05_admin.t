@@ -60,6 +60,18 @@ if (is_gearmand()) {
           name=local\ addr=-\ role=leader\ match=\d+\ reachable=self\n\.\n\z/x,
        'gearraftd: cluster on the one-node default: itself, "local", leading alone');
 }
+SKIP: {
+  skip 'GEARRAFT is not set', 2 unless $ENV{GEARRAFT};
+  my ($rc, $out, $err) = gearraft_run('-h', $srv->host, '-p', $srv->port, 'cluster');
+  if (is_gearmand()) {
+    is($rc, 1, 'gearraft cluster against gearmand: exit 1');
+    like($err, qr/does not answer `cluster` as gearraftd does: ERR UNKNOWN_COMMAND/,
+         '... saying what it answered');
+  } else {
+    is($rc, 0, 'gearraft cluster: exit 0') or diag $err;
+    like($out, qr/^NAME\s+ADDRESS\s+ROLE\s+MATCH\s+REACHABLE$/m, '... prints the members');
+  }
+}
 
 # --- empty lists -------------------------------------------------------------
 is($c->admin('status'), ".\n", 'status on an empty server: ".\n"');
