@@ -700,6 +700,17 @@ static void admin_shutdown(void *arg, bool graceful)
     gr_server_shutdown(arg, graceful);
 }
 
+/* The admin `cluster` (the hub's hook): both links with peer id passed
+ * their hellos, so each side can send to the other now. */
+static bool admin_reachable(void *arg, uint64_t id)
+{
+    struct gr_server *srv = arg;
+    struct peer_stats st;
+
+    return srv->peers != NULL && peer_stats(srv->peers, id, &st) == 0 &&
+           st.out_up && st.in_up;
+}
+
 static int open_listener(struct gr_server *srv)
 {
     struct addrinfo hints;
@@ -923,6 +934,9 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     }
     srv->gm.shutdown = admin_shutdown;
     srv->gm.shutdown_arg = srv;
+    srv->gm.cluster = &srv->cluster;
+    srv->gm.reachable = admin_reachable;
+    srv->gm.reachable_arg = srv;
     rv = new_events(srv);
     if (rv == 0 && srv->cluster.member) {
         rv = member_start(srv);

@@ -12,7 +12,10 @@
  * Ours, where gearmand 1.1.20 has nothing: `shutdown` answers OK and stops
  * the server like SIGTERM; `shutdown graceful` answers OK, stops accepting
  * connections and exits once no job is running. `status` lists functions
- * in name order (gearmand's order is its hash table's).
+ * in name order (gearmand's order is its hash table's). `cluster` shows
+ * the node's Raft state and the members as this node sees them, from the
+ * view the loop copies out after every batch and the peer links (a hook
+ * of the hub): it never touches raft/ nor waits for it.
  *
  * Not here: reading lines (codec.c, session.c).
  */
@@ -25,8 +28,12 @@
 
 #include <event2/buffer.h>
 
+#include "node/cluster/host.h"
+#include "node/cluster/members.h"
+#include "node/config.h"
 #include "node/gearman/conn.h"
 #include "node/gearman/funcs.h"
+#include "node/pipeline/pipeline.h"
 #include "node/pipeline/proposal.h"
 
 #ifndef GR_VERSION
@@ -137,6 +144,7 @@ void admin_parse(char *line, struct admin_req *out)
         {"status", ADMIN_STATUS},   {"prioritystatus", ADMIN_PRIORITYSTATUS},
         {"workers", ADMIN_WORKERS}, {"getpid", ADMIN_GETPID},
         {"verbose", ADMIN_VERBOSE}, {"version", ADMIN_VERSION},
+        {"cluster", ADMIN_CLUSTER},
     };
     char *tok[ADMIN_MAX_TOKENS];
     size_t n;
@@ -293,6 +301,159 @@ int admin_format_unique_line(struct evbuffer *out, const uint8_t *unique,
     return add(out, "\n", 1);
 }
 
+/* The name of member id: k's, this node's own (ADMIN_LOCAL_NAME when it
+ * has none), or "#ID" for a member k does not know. */
+static void member_name(const struct gr_cluster_config *k, uint64_t id,
+                        char *out, size_t len)
+{
+    const struct store_member *m =
+        gr_members_find(k->members, k->n_members, id);
+
+    if (m != NULL) {
+        snprintf(out, len, "%s", m->name);
+    } else if (id == k->self_id) {
+        snprintf(out, len, "%s",
+                 k->self_name[0] != '\0' ? k->self_name : ADMIN_LOCAL_NAME);
+    } else {
+        snprintf(out, len, "#%llu", (unsigned long long)id);
+    }
+}
+
+/* Where member id's peers dial it: k's member table, or this node's
+ * --peer-listen; "-" when neither knows (the one-node default). */
+static void member_addr(const struct gr_cluster_config *k, uint64_t id,
+                        char *out, size_t len)
+{
+    const struct store_member *m =
+        gr_members_find(k->members, k->n_members, id);
+
+    if (m != NULL) {
+        gr_peer_addr_format(m->host, m->port, out, len);
+    } else if (id == k->self_id && k->member) {
+        gr_peer_addr_format(k->peer_host, k->peer_port, out, len);
+    } else {
+        snprintf(out, len, "-");
+    }
+}
+
+static const char *role_word(int role, bool voter)
+{
+    if (!voter) {
+        return "learner";
+    }
+    switch (role) {
+    case RAFT_LEADER:
+        return "leader";
+    case RAFT_CANDIDATE:
+    case RAFT_PRE_CANDIDATE:
+        return "candidate";
+    default:
+        return "follower";
+    }
+}
+
+/* Whether this node is a voter of v (a node outside its configuration,
+ * or a learner, is not). */
+static bool self_votes(const struct gr_raft_view *v, uint64_t self_id)
+{
+    size_t i;
+
+    for (i = 0; i < v->n_members; i++) {
+        if (v->members[i].id == self_id) {
+            return v->members[i].voter;
+        }
+    }
+    return false;
+}
+
+/* The members of v in name order, those k does not name last (in v's
+ * order): writes n_members of v indexes into v to order. */
+static void member_order(const struct gr_raft_view *v,
+                         const struct gr_cluster_config *k, size_t *order)
+{
+    const char *name[RAFT_MAX_MEMBERS];
+    size_t i;
+    size_t j;
+
+    for (i = 0; i < v->n_members; i++) {
+        const struct store_member *m =
+            gr_members_find(k->members, k->n_members, v->members[i].id);
+
+        name[i] = m != NULL ? m->name : NULL;
+        /* Insertion sort: at most RAFT_MAX_MEMBERS of them. */
+        for (j = i; j > 0; j--) {
+            const char *prev = name[order[j - 1]];
+
+            if (name[i] == NULL ||
+                (prev != NULL && strcmp(prev, name[i]) <= 0)) {
+                break;
+            }
+            order[j] = order[j - 1];
+        }
+        order[j] = i;
+    }
+}
+
+/* One member line: member i of v. */
+static int member_line(struct evbuffer *out, const struct gr_raft_view *v,
+                       const struct gr_cluster_config *k, size_t i,
+                       bool reachable)
+{
+    uint64_t id = v->members[i].id;
+    bool self = id == k->self_id;
+    char name[STORE_NODE_NAME_MAX + 24];
+    char addr[GR_PEER_ADDR_MAX + 1];
+    char match[24] = "-";
+    int role = RAFT_FOLLOWER;
+
+    /* This node knows its own role; of the others it knows the leader. */
+    if (self) {
+        role = v->role;
+    } else if (id == v->leader_id) {
+        role = RAFT_LEADER;
+    }
+    /* Only the leader tracks how far each member's log matches its own. */
+    if (v->role == RAFT_LEADER) {
+        snprintf(match, sizeof(match), "%llu",
+                 (unsigned long long)v->members[i].match);
+    }
+    member_name(k, id, name, sizeof(name));
+    member_addr(k, id, addr, sizeof(addr));
+    return addf(out, "name=%s addr=%s role=%s match=%s reachable=%s\n", name,
+                addr, role_word(role, v->members[i].voter), match,
+                self        ? "self"
+                : reachable ? "yes"
+                            : "no");
+}
+
+int admin_format_cluster(struct evbuffer *out, const struct gr_raft_view *v,
+                         const struct gr_cluster_config *k, const bool *reach)
+{
+    char name[STORE_NODE_NAME_MAX + 24];
+    char leader[STORE_NODE_NAME_MAX + 24] = "-";
+    size_t order[RAFT_MAX_MEMBERS];
+    size_t n;
+    int rv;
+
+    member_name(k, k->self_id, name, sizeof(name));
+    if (v->leader_id != 0) {
+        member_name(k, v->leader_id, leader, sizeof(leader));
+    }
+    rv = addf(out,
+              "self=%s leader=%s term=%llu commit=%llu applied=%llu "
+              "last=%llu role=%s cluster=%s\n",
+              name, leader, (unsigned long long)v->term,
+              (unsigned long long)v->commit, (unsigned long long)v->applied,
+              (unsigned long long)v->last_index,
+              role_word(v->role, self_votes(v, k->self_id)),
+              k->cluster_name[0] != '\0' ? k->cluster_name : "-");
+    member_order(v, k, order);
+    for (n = 0; rv == 0 && n < v->n_members; n++) {
+        rv = member_line(out, v, k, order[n], reach != NULL && reach[order[n]]);
+    }
+    return rv == 0 ? admin_format_end(out) : rv;
+}
+
 /* ---------------------------------------------------------------------
  * Commands against the server.
  */
@@ -374,6 +535,25 @@ static int list_workers(struct gm_hub *hub, struct evbuffer *out)
     }
     gr_free(fv);
     return rv;
+}
+
+/* `cluster`: the view the loop copied out after the last batch, and this
+ * node's links to each member through the loop's hook. */
+static int admin_cluster(struct gm_hub *hub, struct evbuffer *out)
+{
+    const struct gr_raft_view *v = &hub->pipe->view;
+    bool reach[RAFT_MAX_MEMBERS];
+    size_t i;
+
+    if (hub->cluster == NULL) {
+        return admin_format_err(out, "NOT_AVAILABLE No+cluster+state");
+    }
+    for (i = 0; i < v->n_members && i < RAFT_MAX_MEMBERS; i++) {
+        reach[i] = hub->reachable != NULL &&
+                   v->members[i].id != hub->cluster->self_id &&
+                   hub->reachable(hub->reachable_arg, v->members[i].id);
+    }
+    return admin_format_cluster(out, v, hub->cluster, reach);
 }
 
 static int admin_read(struct gm_session *s, const struct admin_req *req,
@@ -488,6 +668,9 @@ void admin_handle(struct gm_session *s, char *line)
         break;
     case ADMIN_VERSION:
         rv = admin_format_ok_value(out, GR_VERSION);
+        break;
+    case ADMIN_CLUSTER:
+        rv = admin_cluster(s->hub, out);
         break;
     case ADMIN_SHUTDOWN:
     case ADMIN_SHUTDOWN_GRACEFUL:

@@ -2,13 +2,15 @@
  * node/gearman/admin.h - the text admin protocol (docs/protocol.md, "Admin
  * lines"), byte for byte as gearmand 1.1.20 answers it, including its mixed
  * line endings: lists and "OK <value>" end in LF, bare "OK" and "ERR ..." in
- * CRLF.
+ * CRLF. Our own commands (`shutdown`, `cluster`) answer in the same
+ * style.
  *
  * Split in two so that the bytes can be unit-tested without sockets:
  * admin_parse() turns a line into a struct admin_req, and the
  * admin_format_*() functions write exact reply bytes. admin_handle() (in
  * admin.c too) glues them to the server: read-only commands use a short
- * read transaction, state changes become proposals.
+ * read transaction, state changes become proposals, and `cluster` reads
+ * the pipeline's copy of raft/'s state.
  *
  * Not here: reading lines off the socket (codec.c, session.c).
  */
@@ -24,6 +26,8 @@
 
 struct evbuffer;
 struct gm_session;
+struct gr_cluster_config;
+struct gr_raft_view;
 
 enum admin_cmd {
     ADMIN_UNKNOWN = 1, /* ERR UNKNOWN_COMMAND Unknown+server+command<w> */
@@ -43,6 +47,7 @@ enum admin_cmd {
     ADMIN_VERSION = 15,
     ADMIN_SHUTDOWN = 16,
     ADMIN_SHUTDOWN_GRACEFUL = 17,
+    ADMIN_CLUSTER = 18,
 };
 
 #define ADMIN_MAX_TOKENS 8
@@ -85,6 +90,30 @@ int admin_format_job_line(struct evbuffer *out, const uint8_t *handle,
                           bool persisted);
 int admin_format_unique_line(struct evbuffer *out, const uint8_t *unique,
                              size_t unique_len);
+
+/* The name `cluster` gives a node that has none: the one-node default,
+ * run without --node-id. */
+#define ADMIN_LOCAL_NAME "local"
+
+/* The `cluster` reply (docs/protocol.md, "Admin lines"): the node as raft/
+ * last showed it (v, the view copied out after a batch) and the members
+ * of its configuration, named by k (what the node runs as), then ".\n".
+ * Every line is space-separated KEY=VALUE tokens ending in LF:
+ *
+ *   self=NAME leader=NAME|- term=N commit=N applied=N last=N
+ *       role=leader|follower|candidate|learner cluster=NAME
+ *   name=NAME addr=HOST:PORT|- role=leader|follower|candidate|learner
+ *       match=N|- reachable=yes|no|self          (one per member)
+ *
+ * Members come in name order; one k does not name comes last, as "#ID"
+ * with address "-"; this node without a name shows as ADMIN_LOCAL_NAME.
+ * match is the leader's knowledge and "-" unless this node leads.
+ * reach[i] (n_members of v entries, or NULL: none) says whether this
+ * node's links to v->members[i] are up; the entry of this node itself is
+ * not read. New keys may be added at the end of a line; readers must
+ * ignore keys they do not know. Returns 0 or GR_ENOMEM. */
+int admin_format_cluster(struct evbuffer *out, const struct gr_raft_view *v,
+                         const struct gr_cluster_config *k, const bool *reach);
 
 /* Handles one admin line for session s (the line is modified). Replies go
  * to the session's ordered output; state changes become proposals. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * node/gearman/hub.h - what the Gearman side shares across its sessions:
  * the registry of connections, the lists the loop walks (sleepers,
- * flushes, the dead), the function names seen, the answerer's marks, and
- * the parts below it that sessions talk to.
+ * flushes, the dead), the function names seen, the answerer's marks, the
+ * parts below it that sessions talk to, and the loop's hooks for the
+ * admin lines that reach above it (`shutdown`, `cluster`).
  *
  * Why a struct of its own: the loop owns one (embedded in struct
  * gr_server) but the Gearman side needs only this, so it never sees the
@@ -51,6 +52,11 @@ struct gm_marks {
 /* The admin `shutdown` command: the loop's, called with shutdown_arg. */
 typedef void (*gm_shutdown_fn)(void *arg, bool graceful);
 
+/* The admin `cluster` command: the loop's, called with reachable_arg.
+ * True when this node's links to and from member id are both up. Must
+ * not block. */
+typedef bool (*gm_reachable_fn)(void *arg, uint64_t id);
+
 struct gm_hub {
     struct event_base *base;
     const struct gr_config *cfg;
@@ -77,6 +83,12 @@ struct gm_hub {
     struct gm_marks marks[GR_BATCH_SLOTS];
     gm_shutdown_fn shutdown;
     void *shutdown_arg;
+    /* What `cluster` shows besides the pipeline's view of raft/: the
+     * loop's identity of this node (borrowed for the hub's life) and
+     * its peer links; NULL until the loop sets them. */
+    const struct gr_cluster_config *cluster;
+    gm_reachable_fn reachable;
+    void *reachable_arg;
 };
 
 #endif /* GEARRAFT_GEARMAN_HUB_H */

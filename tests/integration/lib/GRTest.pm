@@ -13,6 +13,8 @@
 #                  only) runs gearmand with its libsqlite3 queue
 #   GEARRAFTD      path to the gearraftd binary (GR_SERVER=gearraftd)
 #   GEARMAND       path to gearmand (default /usr/sbin/gearmand)
+#   GEARRAFT       path to the gearraft command line tool (tests of it skip
+#                  without)
 #   GR_TEST_NODES  host:port of an already running server to reuse; tests
 #                  that need their own flags or a restart skip then.
 package GRTest;
@@ -39,7 +41,7 @@ our @EXPORT = qw(
   SUBMIT_JOB_HIGH_BG SUBMIT_JOB_LOW SUBMIT_JOB_LOW_BG SUBMIT_JOB_SCHED
   SUBMIT_JOB_EPOCH SUBMIT_REDUCE_JOB SUBMIT_REDUCE_JOB_BACKGROUND
   GRAB_JOB_ALL JOB_ASSIGN_ALL GET_STATUS_UNIQUE STATUS_RES_UNIQUE
-  pkt_name deadline_secs wait_until powercut_env
+  pkt_name deadline_secs wait_until powercut_env gearraft_run free_port
 );
 
 # Packet numbers (docs/protocol.md, "Packets").
@@ -109,11 +111,39 @@ sub wait_until {
   }
 }
 
+# gearraft_run(@args) -> (exit status, stdout, stderr): runs the gearraft
+# tool ($ENV{GEARRAFT}) with @args and waits for it.
+sub gearraft_run {
+  my (@args) = @_;
+  my $bin = $ENV{GEARRAFT} or die 'gearraft_run needs GEARRAFT';
+  my $dir = File::Temp::tempdir('gr-tool-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+  my $pid = fork() // die "fork: $!";
+  if ($pid == 0) {
+    open STDIN, '<', '/dev/null';
+    open STDOUT, '>', "$dir/out";
+    open STDERR, '>', "$dir/err";
+    { exec $bin, @args; }
+    POSIX::_exit(127);
+  }
+  waitpid($pid, 0);
+  my $rc = $? >> 8;
+  my %got;
+  for my $f (qw(out err)) {
+    open my $fh, '<', "$dir/$f" or die "$dir/$f: $!";
+    local $/;
+    $got{$f} = <$fh> // '';
+  }
+  return ($rc, $got{out}, $got{err});
+}
+
 # ---------------------------------------------------------------------------
 # Servers
 
 my @LIVE;    # servers to kill at exit
 my $OWNER = $$;    # only the test process kills them, never a forked child
+
+# A port on 127.0.0.1 that nobody listens on (as of the call).
+sub free_port { return _free_port(); }
 
 sub _free_port {
   my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -177,9 +207,10 @@ sub start_server {
 
 # start_cluster($n, %opt) -> list of GRTest::Server, one per node of a new
 # cluster of $n gearraftd on 127.0.0.1 (node names n1 .. n$n), each with
-# its own data dir, Gearman port and peer port. args => [...] is added to
-# every node's flags. The nodes elect a leader on their own; a test waits
-# for what it needs (a submission acknowledged, say).
+# its own data dir, Gearman port and peer port ($node->{peer}, HOST:PORT).
+# args => [...] is added to every node's flags. The nodes elect a leader
+# on their own; a test waits for what it needs (a submission
+# acknowledged, say).
 sub start_cluster {
   my ($n, %opt) = @_;
   Test::More::plan(skip_all => 'a cluster is gearraftd\'s') unless is_gearraftd();
@@ -192,6 +223,7 @@ sub start_cluster {
       args => ['--node-id', "n$k", '--peer-listen', "127.0.0.1:$peer[$k - 1]",
                '--initial-cluster', $initial, @{ $opt{args} || [] }]);
     $nodes[-1]{name} = "n$k";
+    $nodes[-1]{peer} = "127.0.0.1:$peer[$k - 1]";
   }
   return @nodes;
 }
@@ -438,6 +470,18 @@ sub prioritystatus {
     $m{$f} = \@n;
   }
   return \%m;
+}
+
+# Parsed `cluster` (gearraftd): { node => {key => value} of the first
+# line, members => [{key => value} per member line] }, or undef when the
+# reply is not one (an ERR line).
+sub cluster {
+  my ($s) = @_;
+  my $r = $s->admin('cluster');
+  return undef unless $r =~ /\Aself=/ && $r =~ /\n\.\n\z/;
+  my ($head, @lines) = grep { $_ ne '.' } split /\n/, $r;
+  my $kv = sub { return { map { split /=/, $_, 2 } split / /, $_[0] }; };
+  return { node => $kv->($head), members => [map { $kv->($_) } @lines] };
 }
 
 # One admin command on a fresh connection; returns the full reply text.

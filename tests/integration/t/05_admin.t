@@ -46,6 +46,33 @@ is($c->admin('drop'), "${INV}drop\r\n", 'bare drop');
 is($c->admin('drop function'), "${INV}drop\r\n", 'drop function without name');
 is($c->admin('drop function nosuch'), "ERR function not found\r\n", 'drop unknown function');
 
+# --- cluster: gearraftd's own (gearmand has no such command) ---------------
+if (is_gearmand()) {
+  is($c->admin('cluster'), "ERR UNKNOWN_COMMAND Unknown+server+commandcluster\r\n",
+     'gearmand: cluster is an unknown command');
+} elsif ($srv->external) {
+  like($c->admin('cluster'), qr/\Aself=\S+ leader=\S+ term=\d+ commit=\d+ applied=\d+ .*\n(?:name=.*\n)+\.\n\z/,
+       'gearraftd: cluster: a KEY=VALUE line, a line per member, "." LF');
+} else {
+  like($c->admin('cluster'),
+       qr/\Aself=local\ leader=local\ term=\d+\ commit=\d+\ applied=\d+\ last=\d+
+          \ role=leader\ cluster=\S+\n
+          name=local\ addr=-\ role=leader\ match=\d+\ reachable=self\n\.\n\z/x,
+       'gearraftd: cluster on the one-node default: itself, "local", leading alone');
+}
+SKIP: {
+  skip 'GEARRAFT is not set', 2 unless $ENV{GEARRAFT};
+  my ($rc, $out, $err) = gearraft_run('-h', $srv->host, '-p', $srv->port, 'cluster');
+  if (is_gearmand()) {
+    is($rc, 1, 'gearraft cluster against gearmand: exit 1');
+    like($err, qr/does not answer `cluster` as gearraftd does: ERR UNKNOWN_COMMAND/,
+         '... saying what it answered');
+  } else {
+    is($rc, 0, 'gearraft cluster: exit 0') or diag $err;
+    like($out, qr/^NAME\s+ADDRESS\s+ROLE\s+MATCH\s+REACHABLE$/m, '... prints the members');
+  }
+}
+
 # --- empty lists -------------------------------------------------------------
 is($c->admin('status'), ".\n", 'status on an empty server: ".\n"');
 is($c->admin('prioritystatus'), ".\n", 'prioritystatus on an empty server');
