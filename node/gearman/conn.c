@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -287,10 +288,30 @@ bool gm_frame_reads_state(const struct gm_frame *f)
     }
 }
 
+/* True if the admin line starts with `word` (any case) and a blank or
+ * its end follows. */
+static bool admin_word(const struct gm_frame *f, const char *word)
+{
+    size_t n = strlen(word);
+    const char *l = f->line;
+
+    while (*l == ' ' || *l == '\t') {
+        l++;
+    }
+    return strncasecmp(l, word, n) == 0 &&
+           (l[n] == '\0' || l[n] == ' ' || l[n] == '\t');
+}
+
 bool gm_frame_is_linear_read(const struct gm_frame *f)
 {
-    return gm_frame_reads_state(f) &&
-           (f->kind == GM_FRAME_ADMIN || f->packet.type != GM_PRE_SLEEP);
+    if (f->kind == GM_FRAME_ADMIN) {
+        /* The admin lines that show jobs and queues; the others (version,
+         * cluster, ...) answer from this node at once, even without a
+         * leader. */
+        return admin_word(f, "status") || admin_word(f, "prioritystatus") ||
+               admin_word(f, "workers") || admin_word(f, "show");
+    }
+    return gm_frame_reads_state(f) && f->packet.type != GM_PRE_SLEEP;
 }
 
 /* Every state change goes through here: the server counts the sessions

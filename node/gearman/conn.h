@@ -214,10 +214,12 @@ void gm__set_state(struct gm_session *s, enum gm_session_state st);
  * must not see a state older than what it was told. */
 bool gm_frame_reads_state(const struct gm_frame *f);
 /* True when f reads queue state a client may compare with what it was
- * told elsewhere (GET_STATUS, GET_STATUS_UNIQUE, admin lines): on a
+ * told elsewhere (GET_STATUS, GET_STATUS_UNIQUE, the admin lines that
+ * show jobs and queues: status, prioritystatus, workers, show): on a
  * cluster member it waits for a read round (linearizable). PRE_SLEEP
  * reads this node's state only: a job it has not applied yet wakes the
- * sleeper when it is. */
+ * sleeper when it is; `cluster`, `version` and the like answer at once,
+ * with or without a leader. */
 bool gm_frame_is_linear_read(const struct gm_frame *f);
 
 /* Queues p, a request of s that changes state, counted until

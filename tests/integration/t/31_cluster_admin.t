@@ -153,6 +153,21 @@ SKIP: {
   like($out, qr/\Agearraft \d+\.\d+\.\d+\n\z/, '... prints the version');
 }
 
+# --- no majority: cluster still answers at once -----------------------------
+{
+  my @m = start_cluster(3);
+  my $c = $m[0]->conn;
+  $c->send_pkt(SUBMIT_JOB_BG, 'nm', '', 'x');
+  $c->expect(JOB_CREATED, 30);
+  $m[1]->kill('KILL');
+  $m[2]->kill('KILL');
+  my $v = wait_until(sub {
+    my $x = $m[0]->cluster;
+    return ($x && !grep { $_->{reachable} eq 'yes' } @{ $x->{members} }) ? $x : undef;
+  }, 30);
+  ok($v, 'with two of three nodes gone, cluster on the third answers, every peer unreachable');
+}
+
 # --- the one-node default ----------------------------------------------------------
 {
   my $one = start_server(need_own => 1);
