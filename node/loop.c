@@ -400,13 +400,6 @@ static void member_collected(struct gr_server *srv, struct gr_batch *b)
     }
 }
 
-/* "host:port" of a member, bracketed for IPv6 (peer.h's form). */
-static void member_addr(const struct store_member *m, char *out, size_t len)
-{
-    snprintf(out, len, strchr(m->host, ':') != NULL ? "[%s]:%u" : "%s:%u",
-             m->host, (unsigned)m->port);
-}
-
 static int member_start(struct gr_server *srv)
 {
     const struct gr_cluster_config *k = &srv->cluster;
@@ -428,15 +421,15 @@ static int member_start(struct gr_server *srv)
     gr_member_set_send_event(&srv->pipe.member, srv->send_ev);
     for (i = 0; i < k->n_members; i++) {
         if (k->members[i].id != k->self_id) {
-            member_addr(&k->members[i], addrs[n], sizeof(addrs[n]));
+            (void)gr_peer_addr_format(k->members[i].host, k->members[i].port,
+                                      addrs[n], sizeof(addrs[n]));
             peers[n].id = k->members[i].id;
             peers[n].addr = addrs[n];
             n++;
         }
     }
-    snprintf(listen, sizeof(listen),
-             strchr(k->peer_host, ':') != NULL ? "[%s]:%u" : "%s:%u",
-             k->peer_host, (unsigned)k->peer_port);
+    (void)gr_peer_addr_format(k->peer_host, k->peer_port, listen,
+                              sizeof(listen));
     peer_net_config_default(&pc, k->self_id, k->cluster_name);
     pc.listen = listen;
     pc.peers = peers;
