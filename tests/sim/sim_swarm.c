@@ -27,6 +27,9 @@ void sim_swarm_calm(struct sim_swarm *s, int n_nodes)
     s->max_uncommitted_bytes = 1 << 20;
     s->snapshot_trailing = 8;
     s->snap_pad = 64;
+    s->window_entries = 1024;
+    s->window_bytes = 4 << 20;
+    s->compact_eager = false;
 }
 
 /* Half the time the fault is off; otherwise a weight in [1, 10]. */
@@ -114,6 +117,18 @@ void sim_swarm_choose_aims(struct sim_swarm *s, struct sim_rng *rng)
     s->stale_reads = sim_rng_chance(rng, 500);
 }
 
+void sim_swarm_choose_window(struct sim_swarm *s, struct sim_rng *rng)
+{
+    if (sim_rng_chance(rng, 750)) {
+        s->window_entries = (size_t)sim_rng_range(rng, 0, 32);
+        s->window_bytes = (size_t)sim_rng_range(rng, 0, 2048);
+    }
+    s->compact_eager = sim_rng_chance(rng, 250);
+    if (s->max_msg_bytes >= 1024 && sim_rng_chance(rng, 125)) {
+        s->snap_pad = (size_t)sim_rng_range(rng, 128 << 10, 256 << 10);
+    }
+}
+
 void sim_swarm_print(const struct sim_swarm *s, FILE *out)
 {
     fprintf(out,
@@ -126,7 +141,8 @@ void sim_swarm_print(const struct sim_swarm *s, FILE *out)
             "group=%d slow_net=%d "
             "snapshot_every=%llu election=%llu heartbeat=%llu pre_vote=%d "
             "check_quorum=%d msg_bytes=%zu inflight=%zu/%zu "
-            "uncommitted=%zu trailing=%zu snap_bytes=%zu\n",
+            "uncommitted=%zu trailing=%zu snap_bytes=%zu window=%zu/%zu "
+            "compact_eager=%d\n",
             s->n_nodes, s->net.drop_pm, s->net.dup_pm, s->net.reorder_pm,
             (unsigned long long)s->net.delay_min,
             (unsigned long long)s->net.delay_max,
@@ -140,5 +156,6 @@ void sim_swarm_print(const struct sim_swarm *s, FILE *out)
             (unsigned long long)s->election_ms,
             (unsigned long long)s->heartbeat_ms, s->pre_vote, s->check_quorum,
             s->max_msg_bytes, s->max_inflight_msgs, s->max_inflight_bytes,
-            s->max_uncommitted_bytes, s->snapshot_trailing, s->snap_pad);
+            s->max_uncommitted_bytes, s->snapshot_trailing, s->snap_pad,
+            s->window_entries, s->window_bytes, s->compact_eager);
 }
