@@ -483,9 +483,9 @@ static bool fill_chunk(struct sim_cluster *c, struct sim_node *n,
             (unsigned long long)have->meta.index,
             (unsigned long long)have->meta.term, have->pad);
     }
-    *buf = xcalloc(1, have->pad);
-    sim_snap_encode(have, *buf);
-    ch->data.base = ch->data.len > 0 ? *buf + ch->offset : NULL;
+    *buf = xcalloc(1, ch->data.len);
+    sim_snap_encode(have, ch->offset, ch->data.len, *buf);
+    ch->data.base = ch->data.len > 0 ? *buf : NULL;
     return true;
 }
 
@@ -1047,7 +1047,7 @@ static bool read_received(struct sim_cluster *c, struct sim_node *n,
     s->state = get64(f->buf);
     s->chain = get64(f->buf + 8);
     expect = xcalloc(1, f->len);
-    sim_snap_encode(s, expect);
+    sim_snap_encode(s, 0, f->len, expect);
     same = memcmp(expect, f->buf, f->len) == 0;
     free(expect);
     if (!same) {

@@ -297,21 +297,14 @@ bool sim_image_chain(const struct sim_image *im, uint64_t index,
     return false;
 }
 
-static void put64le(uint8_t *p, uint64_t v)
+void sim_snap_encode(const struct sim_snap *s, uint64_t off, size_t len,
+                     uint8_t *out)
 {
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
+    for (size_t k = 0; k < len; k++) {
+        uint64_t at = off + k;
+        uint64_t v = at < 8 ? s->state : at < 16 ? s->chain : s->state;
 
-void sim_snap_encode(const struct sim_snap *s, uint8_t *buf)
-{
-    size_t k;
-
-    put64le(buf, s->state);
-    put64le(buf + 8, s->chain);
-    for (k = 16; k < s->pad; k++) {
-        buf[k] = (uint8_t)(s->state >> (8 * (k % 8)));
+        out[k] = (uint8_t)(v >> (8 * (at % 8)));
     }
 }
 

@@ -55,9 +55,11 @@ struct sim_snap {
     size_t pad;                     /* encoded size in bytes, >= 16 */
 };
 
-/* The bytes of snapshot s (pad of them): the state and chain hashes, then
- * filler derived from the state. */
-void sim_snap_encode(const struct sim_snap *s, uint8_t *buf);
+/* Bytes off .. off + len of snapshot s's file (pad bytes in all): the
+ * state and chain hashes (little-endian), then filler derived from the
+ * state. */
+void sim_snap_encode(const struct sim_snap *s, uint64_t off, size_t len,
+                     uint8_t *out);
 
 /* A snapshot file being received. */
 struct sim_rxfile {

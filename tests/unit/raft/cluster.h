@@ -55,6 +55,7 @@ struct cl_node {
     size_t n_reads;
     size_t n_now_msgs; /* counters over the node's life */
     size_t n_after_msgs;
+    size_t n_want_snapshot; /* batches with want_snapshot */
 };
 
 struct cl {
@@ -77,7 +78,10 @@ struct cl {
     /* Optional filter: return false to drop a message in flight. */
     bool (*filter)(struct cl *c, const struct raft_msg *m);
     size_t max_core_entries; /* most entries any core held in memory */
+    bool snapshot_on_want;   /* take a snapshot when a batch wants one */
 };
+
+static inline int cl_snapshot(struct cl *c, raft_id id);
 
 static inline void *cl_dup(const void *p, size_t len)
 {
@@ -353,6 +357,12 @@ static inline void cl_flush(struct cl *c, raft_id id)
         }
         raft_advance(nd->r, &rd);
         raft_applied(nd->r, nd->st.applied);
+        if (rd.want_snapshot) {
+            nd->n_want_snapshot++;
+            if (c->snapshot_on_want) {
+                (void)cl_snapshot(c, id);
+            }
+        }
         raft_memory(nd->r, &mem);
         if (mem.n_entries > c->max_core_entries) {
             c->max_core_entries = mem.n_entries;

@@ -237,6 +237,172 @@ static void test_snapshot_meta_has_conf_as_of_its_index(void **state)
     solo_stop(&s);
 }
 
+/* Steps m into the solo core and takes the batch it makes (the caller
+ * checks it, then calls raft_advance). */
+static void step_ready(struct solo *s, const struct raft_msg *m,
+                       struct raft_ready *rd)
+{
+    assert_int_equal(raft_step(s->r, s->now, m), 0);
+    assert_int_equal(raft_ready(s->r, rd), 0);
+}
+
+/* The host holds the snapshot: the leader's chunks name the bytes (meta,
+ * offset, length) and carry none; the host fills them in. */
+static void test_snapshot_leader_names_chunks_for_the_host_to_fill(
+    void **state)
+{
+    struct solo s;
+    struct raft_snapshot snap;
+    struct raft_restore rs;
+    struct raft_msg m;
+    const struct raft_msg *c;
+    struct raft_memory mem;
+
+    (void)state;
+    memset(&snap, 0, sizeof(snap));
+    snap.meta.index = 10;
+    snap.meta.term = 1;
+    snap.meta.conf.n_members = 3;
+    for (size_t i = 0; i < 3; i++) {
+        snap.meta.conf.members[i] = (struct raft_member){i + 1, true};
+    }
+    snap.len = 40;
+    memset(&rs, 0, sizeof(rs));
+    rs.hard_state.term = 1;
+    rs.snapshot = &snap;
+    rs.applied = 10;
+    solo_start(&s, 1, 3, &rs);
+    raft_free(s.r);
+    s.cfg.max_msg_bytes = 16;
+    assert_int_equal(raft_new(&s.cfg, &rs, 0, &s.r), 0);
+    solo_make_leader(&s);
+    /* Follower 2 has nothing: its answer sends the leader to the start. */
+    m = solo_msg(&s, RAFT_MSG_APPEND_RESP, 2);
+    m.u.append_resp.reject = true;
+    m.u.append_resp.index = 10;
+    solo_step(&s, &m);
+    for (uint64_t off = 0; off < 40; off += 16) {
+        c = solo_find(&s, RAFT_MSG_SNAPSHOT, 2);
+        assert_non_null(c);
+        assert_null(c->u.snapshot.data.base);
+        assert_int_equal(c->u.snapshot.offset, off);
+        assert_int_equal(c->u.snapshot.data.len, off < 32 ? 16 : 8);
+        assert_int_equal(c->u.snapshot.total_len, 40);
+        assert_int_equal(c->u.snapshot.meta.index, 10);
+        assert_int_equal(c->u.snapshot.meta.term, 1);
+        assert_int_equal(c->u.snapshot.last, off == 32);
+        m = solo_msg(&s, RAFT_MSG_SNAPSHOT_RESP, 2);
+        m.u.snap_resp.index = 10;
+        m.u.snap_resp.offset = off + c->u.snapshot.data.len;
+        m.u.snap_resp.done = off == 32;
+        s.n_out = 0;
+        solo_step(&s, &m);
+    }
+    /* Done: back to appends after the snapshot. */
+    assert_int_equal(raft_match_index(s.r, 2), 10);
+    assert_non_null(solo_find(&s, RAFT_MSG_APPEND, 2));
+    raft_memory(s.r, &mem);
+    assert_int_equal(mem.snapshot_bytes, 0);
+    solo_stop(&s);
+}
+
+/* The follower hands each chunk to the host in a batch of its own and
+ * acknowledges it only after that batch; a chunk of another snapshot at
+ * offset 0 starts over (the host discards its partial file), one of the
+ * abandoned snapshot is refused, and the last one comes with the meta to
+ * install. */
+static void test_snapshot_other_snapshot_restarts_the_transfer(void **state)
+{
+    struct solo s;
+    struct raft_msg m;
+    struct raft_ready rd;
+    struct raft_memory mem;
+
+    (void)state;
+    solo_start(&s, 2, 3, NULL);
+    m = chunk(10, 8, 0, "abcd", 4);
+    step_ready(&s, &m, &rd);
+    assert_non_null(rd.snapshot_chunk);
+    assert_int_equal(rd.snapshot_chunk->meta.index, 10);
+    assert_int_equal(rd.snapshot_chunk->offset, 0);
+    assert_null(rd.snapshot);
+    assert_int_equal(rd.n_msgs_now, 0); /* the answer waits for the write */
+    assert_int_equal(rd.n_msgs_after_persist, 1);
+    assert_int_equal(rd.msgs_after_persist[0].u.snap_resp.offset, 4);
+    raft_memory(s.r, &mem);
+    assert_int_equal(mem.snapshot_bytes, 4);
+    raft_advance(s.r, &rd);
+    raft_memory(s.r, &mem);
+    assert_int_equal(mem.snapshot_bytes, 0);
+    /* Another snapshot from the start: a new file. */
+    m = chunk(12, 6, 0, "uvw", 3);
+    step_ready(&s, &m, &rd);
+    assert_non_null(rd.snapshot_chunk);
+    assert_int_equal(rd.snapshot_chunk->meta.index, 12);
+    assert_int_equal(rd.snapshot_chunk->offset, 0);
+    raft_advance(s.r, &rd);
+    /* A late chunk of the old one is refused with offset 0, and the
+     * transfer starts over (the existing protocol: a chunk of another
+     * snapshot restarts it)... */
+    m = chunk(10, 8, 4, "efgh", 4);
+    step_ready(&s, &m, &rd);
+    assert_null(rd.snapshot_chunk);
+    assert_int_equal(rd.n_msgs_after_persist, 1);
+    assert_true(rd.msgs_after_persist[0].u.snap_resp.reject);
+    assert_int_equal(rd.msgs_after_persist[0].u.snap_resp.offset, 0);
+    raft_advance(s.r, &rd);
+    m = chunk(12, 6, 3, "xyz", 3);
+    step_ready(&s, &m, &rd);
+    assert_null(rd.snapshot_chunk);
+    assert_true(rd.msgs_after_persist[0].u.snap_resp.reject);
+    raft_advance(s.r, &rd);
+    /* ...so the leader sends the new one from offset 0 again. */
+    m = chunk(12, 6, 0, "uvw", 3);
+    step_ready(&s, &m, &rd);
+    assert_int_equal(rd.snapshot_chunk->offset, 0);
+    raft_advance(s.r, &rd);
+    m = chunk(12, 6, 3, "xyz", 3);
+    step_ready(&s, &m, &rd);
+    assert_non_null(rd.snapshot_chunk);
+    assert_int_equal(rd.snapshot_chunk->offset, 3);
+    assert_memory_equal(rd.snapshot_chunk->data.base, "xyz", 3);
+    assert_non_null(rd.snapshot);
+    assert_int_equal(rd.snapshot->meta.index, 12);
+    assert_int_equal(rd.snapshot->len, 6);
+    raft_advance(s.r, &rd);
+    assert_int_equal(raft_snapshot_index(s.r), 12);
+    assert_int_equal(raft_commit_index(s.r), 12);
+    solo_stop(&s);
+}
+
+/* One chunk per batch: a second chunk stepped before the batch took the
+ * first is dropped as if lost (the leader resends it), so the core never
+ * holds more than one. */
+static void test_snapshot_follower_holds_one_chunk_at_most(void **state)
+{
+    struct solo s;
+    struct raft_msg m;
+    struct raft_ready rd;
+    struct raft_memory mem;
+
+    (void)state;
+    solo_start(&s, 2, 3, NULL);
+    m = chunk(10, 8, 0, "abcd", 4);
+    assert_int_equal(raft_step(s.r, 0, &m), 0);
+    m = chunk(10, 8, 4, "efgh", 4);
+    assert_int_equal(raft_step(s.r, 0, &m), 0);
+    raft_memory(s.r, &mem);
+    assert_int_equal(mem.snapshot_bytes, 4);
+    assert_int_equal(raft_ready(s.r, &rd), 0);
+    assert_int_equal(rd.snapshot_chunk->offset, 0);
+    assert_null(rd.snapshot);
+    assert_int_equal(rd.n_msgs_after_persist, 1);
+    raft_advance(s.r, &rd);
+    solo_step(&s, &m); /* resent */
+    assert_int_equal(raft_snapshot_index(s.r), 10);
+    solo_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +414,9 @@ int main(void)
                                         cl_fixture3, cl_fixture_free),
         cmocka_unit_test(test_snapshot_follower_checks_chunk_order),
         cmocka_unit_test(test_snapshot_meta_has_conf_as_of_its_index),
+        cmocka_unit_test(test_snapshot_leader_names_chunks_for_the_host_to_fill),
+        cmocka_unit_test(test_snapshot_other_snapshot_restarts_the_transfer),
+        cmocka_unit_test(test_snapshot_follower_holds_one_chunk_at_most),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
