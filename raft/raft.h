@@ -28,8 +28,9 @@
  *                                     voter at start-up),
  *        raft_snapshot_done           after the host took a snapshot,
  *        raft_applied                 after applying committed entries.
- *      Any of them may call config.fetch (below) to read persisted entries
- *      back; nothing else calls into the host.
+ *      Any of them, and raft_ready and raft_advance below, may call
+ *      config.fetch ("Memory") to read persisted entries back; nothing
+ *      else calls into the host.
  *   2. If raft_has_ready(r), call raft_ready(r, &ready) and, IN THIS ORDER:
  *        a. send ready.msgs_now (leader AppendEntries, heartbeats, snapshot
  *           chunks, TimeoutNow, pre-votes): they may leave before anything
@@ -96,10 +97,13 @@
  *     bookkeeping of requests answered later.  The copies live in
  *     the messages of one batch and are freed at raft_advance: the leader
  *     holds at most the window plus what it has in flight to followers
- *     (max_inflight_bytes each).  A fetch that fails (the host compacted
+ *     (max_inflight_bytes each).  A leader backtracking a follower's log
+ *     below its window looks terms up the same way (a binary search, a
+ *     few entries per rejection).  A fetch that fails (the host compacted
  *     the entries) makes the leader send a snapshot instead.  The host
  *     keeps its entries from raft_first_index(r) on; deleting more only
- *     costs followers a snapshot;
+ *     costs followers a snapshot.  (raft_new still takes the restored
+ *     log in one array from the host, and keeps only the window of it.)
  *   - snapshots: none of their bytes.  The host writes its snapshot file
  *     (for gearraft the queue tables, dumped from one read transaction)
  *     and tells raft_snapshot_done its meta and length; chunks to send
@@ -633,7 +637,7 @@ struct raft_ready {
     bool has_hard_state;
     struct raft_hard_state hard_state;
     /* A chunk of the snapshot being received, to write at its offset, or
-     * NULL.  Chunks come in order of offset, each once. */
+     * NULL.  Each continues the previous one; offset 0 starts over. */
     const struct raft_snapshot_chunk *snapshot_chunk;
     /* The snapshot received in those chunks is complete: install it (its
      * meta and length), or NULL. */

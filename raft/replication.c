@@ -491,6 +491,40 @@ int raft__recv_append(struct raft *r, const struct raft_msg *m)
     return 0;
 }
 
+/* raft__log_conflict_by_term below the window: the largest index <= index
+ * in the host's log whose term is <= term.  Terms never go down along a
+ * log, so a binary search reads a few entries back one at a time instead
+ * of walking back one round trip per entry.  Without an answer (a fetch
+ * failed) index stays as it is: the probe then walks back. */
+static raft_index host_conflict_by_term(struct raft *r, raft_index index,
+                                        raft_term term)
+{
+    struct raft_entry got[2];
+    raft_index lo = r->log.first;
+    raft_index hi = index;
+    raft_index found = r->log.first - 1; /* none: the snapshot's edge */
+    size_t n = 0;
+
+    if (r->cfg.fetch == NULL || index < lo) {
+        return index;
+    }
+    while (lo <= hi) {
+        raft_index mid = lo + (hi - lo) / 2;
+
+        if (r->cfg.fetch(r->cfg.fetch_arg, mid, mid, 0, got, 2, &n) != 0 ||
+            n < 1 || got[0].index != mid) {
+            return index;
+        }
+        if (got[0].term <= term) {
+            found = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return found;
+}
+
 /* Leader side of a rejection.  In PROBE, move nextIndex back by term
  * (etcd's MaybeDecrTo with the follower's hint) and probe again; only the
  * answer to the latest probe counts.  In REPLICATE the follower's log is
@@ -513,6 +547,9 @@ static void handle_reject(struct raft *r, struct raft__progress *pr,
     }
     if (ar->hint_term > 0) {
         hint = raft__log_conflict_by_term(&r->log, hint, ar->hint_term);
+        if (hint < r->log.offset) {
+            hint = host_conflict_by_term(r, hint, ar->hint_term);
+        }
     }
     next = hint + 1 < ar->index ? hint + 1 : ar->index;
     if (next < pr->match + 1) {

@@ -78,7 +78,9 @@ static void send_chunk(struct raft *r, struct raft__progress *pr)
  * the log no longer has.  If there is none, or the host's log does not
  * continue it (the follower would need entries the host no longer holds
  * next), the host is asked for a newer one; the heartbeat timer
- * (raft__snapshot_tick) then starts over with it. */
+ * (raft__snapshot_tick) then starts over with it.  A snapshot the
+ * follower already has is not sent (it would only bring the follower
+ * back here at the speed of the network): it needs a newer one too. */
 void raft__snapshot_send(struct raft *r, struct raft__progress *pr)
 {
     pr->state = RAFT__SNAPSHOT;
@@ -86,11 +88,12 @@ void raft__snapshot_send(struct raft *r, struct raft__progress *pr)
     raft__progress_infl_clear(pr);
     pr->snap_offset = 0;
     pr->snap_beats = 0;
-    if (!r->has_snap || r->snap.meta.index + 1 < r->log.first) {
+    if (!r->has_snap || r->snap.meta.index + 1 < r->log.first ||
+        pr->match >= r->snap.meta.index) {
         r->want_snapshot = true;
     }
-    if (!r->has_snap) {
-        pr->snap_index = 0;
+    if (!r->has_snap || pr->match >= r->snap.meta.index) {
+        pr->snap_index = 0; /* the tick tries again */
         return;
     }
     pr->snap_index = r->snap.meta.index;

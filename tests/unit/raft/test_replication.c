@@ -223,9 +223,11 @@ static void test_replication_reject_hint_skips_a_whole_term(void **state)
     solo_stop(&s);
 }
 
-static void test_replication_divergent_leader_is_repaired_fast(void **state)
+/* A deposed leader with 30 entries nobody else has rejoins a leader 40
+ * entries on: backtracking goes by term (paper 5.3, end), a handful of
+ * rejections rather than one per entry. */
+static void repair_divergent_leader(struct cl *c)
 {
-    struct cl *c = *state;
     raft_id old;
     raft_id l;
 
@@ -265,6 +267,25 @@ static void test_replication_divergent_leader_is_repaired_fast(void **state)
     assert_int_equal(cl_trace_count(c, RAFT_TRACE_TRUNCATE, old), 1);
     assert_int_equal(c->nodes[old].st.n_sm, 40);
     cl_assert_sm_consistent(c);
+}
+
+static void test_replication_divergent_leader_is_repaired_fast(void **state)
+{
+    repair_divergent_leader(*state);
+}
+
+/* The same when the point where the logs part has left the leader's
+ * window: it looks the terms up in its host's log (a binary search over
+ * fetches) instead of walking back one entry per round trip. */
+static void test_replication_divergent_leader_repaired_behind_window(
+    void **state)
+{
+    struct cl *c = *state;
+
+    for (raft_id id = 1; id <= 3; id++) {
+        c->nodes[id].cfg.window_entries = 2;
+    }
+    repair_divergent_leader(c);
 }
 
 static void test_replication_commits_only_current_term_by_count(void **s_)
@@ -830,6 +851,9 @@ int main(void)
             cl_fixture_free),
         cmocka_unit_test(test_replication_heartbeat_commit_capped_by_match),
         cmocka_unit_test(test_replication_proposals_of_a_turn_share_appends),
+        cmocka_unit_test_setup_teardown(
+            test_replication_divergent_leader_repaired_behind_window,
+            cl_fixture3, cl_fixture_free),
         cmocka_unit_test_setup_teardown(
             test_replication_lagging_follower_served_by_fetched_entries,
             cl_fixture3, cl_fixture_free),

@@ -152,6 +152,25 @@ static struct raft_msg chunk(raft_index index, uint64_t total, uint64_t off,
     return m;
 }
 
+/* The batch rd hands out the last chunk (at offset off, with data) and
+ * asks to install snapshot index of len bytes; acknowledges it and
+ * checks the follower's log now starts after the snapshot. */
+static void expect_install(struct solo *s, struct raft_ready *rd,
+                           uint64_t off, const char *data, raft_index index,
+                           uint64_t len)
+{
+    assert_non_null(rd->snapshot_chunk);
+    assert_int_equal(rd->snapshot_chunk->offset, off);
+    assert_memory_equal(rd->snapshot_chunk->data.base, data, strlen(data));
+    assert_non_null(rd->snapshot);
+    assert_int_equal(rd->snapshot->meta.index, index);
+    assert_int_equal(rd->snapshot->len, len);
+    raft_advance(s->r, rd);
+    assert_int_equal(raft_commit_index(s->r), index);
+    assert_int_equal(raft_last_index(s->r), index);
+    assert_int_equal(raft_snapshot_index(s->r), index);
+}
+
 static void test_snapshot_follower_checks_chunk_order(void **state)
 {
     struct solo s;
@@ -184,19 +203,10 @@ static void test_snapshot_follower_checks_chunk_order(void **state)
     m = chunk(10, 8, 4, "efgh", 4);
     assert_int_equal(raft_step(s.r, 0, &m), 0);
     assert_int_equal(raft_ready(s.r, &rd), 0);
-    assert_non_null(rd.snapshot_chunk);
-    assert_int_equal(rd.snapshot_chunk->offset, 4);
-    assert_memory_equal(rd.snapshot_chunk->data.base, "efgh", 4);
-    assert_non_null(rd.snapshot);
-    assert_int_equal(rd.snapshot->meta.index, 10);
-    assert_int_equal(rd.snapshot->len, 8);
     assert_int_equal(rd.n_committed, 0);
     assert_int_equal(rd.n_msgs_after_persist, 1);
     assert_true(rd.msgs_after_persist[0].u.snap_resp.done);
-    raft_advance(s.r, &rd);
-    assert_int_equal(raft_commit_index(s.r), 10);
-    assert_int_equal(raft_last_index(s.r), 10);
-    assert_int_equal(raft_snapshot_index(s.r), 10);
+    expect_install(&s, &rd, 4, "efgh", 10, 8);
     solo_stop(&s);
 }
 
@@ -363,15 +373,7 @@ static void test_snapshot_other_snapshot_restarts_the_transfer(void **state)
     raft_advance(s.r, &rd);
     m = chunk(12, 6, 3, "xyz", 3);
     step_ready(&s, &m, &rd);
-    assert_non_null(rd.snapshot_chunk);
-    assert_int_equal(rd.snapshot_chunk->offset, 3);
-    assert_memory_equal(rd.snapshot_chunk->data.base, "xyz", 3);
-    assert_non_null(rd.snapshot);
-    assert_int_equal(rd.snapshot->meta.index, 12);
-    assert_int_equal(rd.snapshot->len, 6);
-    raft_advance(s.r, &rd);
-    assert_int_equal(raft_snapshot_index(s.r), 12);
-    assert_int_equal(raft_commit_index(s.r), 12);
+    expect_install(&s, &rd, 3, "xyz", 12, 6);
     solo_stop(&s);
 }
 
