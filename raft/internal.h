@@ -153,8 +153,8 @@ struct raft__snap_rx {
     bool active;
     struct raft_snapshot_meta meta;
     uint64_t total_len;
-    uint64_t len;      /* bytes accepted so far (handed out or in chunk) */
-    bool has_chunk;    /* chunk waits for the next batch */
+    uint64_t len;   /* bytes accepted so far (handed out or in chunk) */
+    bool has_chunk; /* chunk waits for the next batch */
     struct raft_snapshot_chunk chunk; /* data owned */
 };
 

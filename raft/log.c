@@ -248,8 +248,7 @@ void raft__log_trim(struct raft *r)
         const struct raft_entry *e = raft__log_get(log, i);
 
         if (e->type == RAFT_ENTRY_CONF &&
-            raft_conf_decode(e->data.base, e->data.len, &r->conf_below) ==
-                0) {
+            raft_conf_decode(e->data.base, e->data.len, &r->conf_below) == 0) {
             r->conf_below_index = i;
             break;
         }

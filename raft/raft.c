@@ -218,9 +218,9 @@ static int restore_check(const struct raft_restore *rs)
     if (hs->vote != 0 && hs->term == 0) {
         return RAFT_ECORRUPT;
     }
-    if (snap != NULL &&
-        (snap->meta.index == 0 || snap->meta.term == 0 ||
-         snap->meta.term > hs->term || !raft__conf_is_valid(&snap->meta.conf))) {
+    if (snap != NULL && (snap->meta.index == 0 || snap->meta.term == 0 ||
+                         snap->meta.term > hs->term ||
+                         !raft__conf_is_valid(&snap->meta.conf))) {
         return RAFT_ECORRUPT;
     }
     if (rs->n_entries > 0 && rs->entries == NULL) {

@@ -454,9 +454,9 @@ struct raft_config {
     raft_fetch_fn fetch;          /* reads persisted entries back; NULL:
                                      every fetch fails */
     void *fetch_arg;
-    bool pre_vote;                /* thesis 9.6 */
-    bool check_quorum;            /* thesis 6.2, and leases of 4.2.3 */
-    raft_trace_fn trace;          /* may be NULL */
+    bool pre_vote;       /* thesis 9.6 */
+    bool check_quorum;   /* thesis 6.2, and leases of 4.2.3 */
+    raft_trace_fn trace; /* may be NULL */
     void *trace_arg;
 };
 
@@ -642,8 +642,8 @@ struct raft_ready {
     /* The snapshot received in those chunks is complete: install it (its
      * meta and length), or NULL. */
     const struct raft_snapshot *snapshot;
-    raft_index truncate_from;             /* 0: nothing to delete */
-    const struct raft_entry *entries;     /* to persist */
+    raft_index truncate_from;         /* 0: nothing to delete */
+    const struct raft_entry *entries; /* to persist */
     size_t n_entries;
     const struct raft_msg *msgs_now;
     size_t n_msgs_now;
@@ -708,10 +708,10 @@ raft_index raft_match_index(const struct raft *r, raft_id peer);
 raft_term raft_term_at(const struct raft *r, raft_index index);
 /* What the core holds in memory (THE HOST LOOP, "Memory"). */
 struct raft_memory {
-    size_t n_entries;     /* log entries in the window */
-    size_t entry_bytes;   /* their data bytes */
-    size_t fetched_bytes; /* data bytes of fetched entries held in messages
-                             until raft_advance */
+    size_t n_entries;      /* log entries in the window */
+    size_t entry_bytes;    /* their data bytes */
+    size_t fetched_bytes;  /* data bytes of fetched entries held in messages
+                              until raft_advance */
     size_t snapshot_bytes; /* bytes of a received snapshot chunk waiting
                               for the host (at most max_msg_bytes) */
 };

@@ -114,7 +114,8 @@ static bool send_fetched(struct raft *r, struct raft__progress *pr,
 
     if (prev < r->log.first) {
         /* Only the snapshot's edge is known below the host's log. */
-        if (prev + 1 != r->log.first || !raft__term_known(r, prev, &prev_term)) {
+        if (prev + 1 != r->log.first ||
+            !raft__term_known(r, prev, &prev_term)) {
             raft__snapshot_send(r, pr);
             return true;
         }

@@ -65,10 +65,11 @@ struct heap_tag {
     uint32_t snap;  /* 1: allocated while stepping a SNAPSHOT chunk */
 };
 
-static size_t core_bytes;                       /* every core's */
-static size_t node_bytes[SIM_MAX_NODES + 1];    /* each core's */
-static size_t node_rx_bytes[SIM_MAX_NODES + 1]; /* ... of heap_tag.snap */
-static struct heap_tag heap_now;                /* who allocates now */
+static size_t core_bytes;                        /* every core's */
+static size_t node_bytes[SIM_MAX_NODES + 1];     /* each core's */
+static size_t node_rx_bytes[SIM_MAX_NODES + 1];  /* ... of heap_tag.snap */
+static size_t node_rx_blocks[SIM_MAX_NODES + 1]; /* ... how many */
+static struct heap_tag heap_now;                 /* who allocates now */
 
 _Static_assert(HEAP_HDR >= sizeof(size_t) + sizeof(struct heap_tag),
                "the heap header holds size and tag");
@@ -84,10 +85,12 @@ static void heap_count(const unsigned char *hdr, bool add)
         core_bytes += size;
         node_bytes[tag.owner] += size;
         node_rx_bytes[tag.owner] += tag.snap ? size : 0;
+        node_rx_blocks[tag.owner] += tag.snap;
     } else {
         core_bytes -= size;
         node_bytes[tag.owner] -= size;
         node_rx_bytes[tag.owner] -= tag.snap ? size : 0;
+        node_rx_blocks[tag.owner] -= tag.snap;
     }
 }
 
@@ -1032,15 +1035,14 @@ static bool read_received(struct sim_cluster *c, struct sim_node *n,
     memset(s, 0, sizeof(*s));
     if (f->meta.index != want->meta.index || f->meta.term != want->meta.term ||
         f->len != want->len || f->len < SNAP_HDR) {
-        return sim_check_fail(&c->check,
-                              "node %llu installs snapshot %llu/%llu (%llu "
-                              "bytes) but received %llu/%llu (%zu bytes)",
-                              (unsigned long long)n->id,
-                              (unsigned long long)want->meta.index,
-                              (unsigned long long)want->meta.term,
-                              (unsigned long long)want->len,
-                              (unsigned long long)f->meta.index,
-                              (unsigned long long)f->meta.term, f->len);
+        return sim_check_fail(
+            &c->check,
+            "node %llu installs snapshot %llu/%llu (%llu "
+            "bytes) but received %llu/%llu (%zu bytes)",
+            (unsigned long long)n->id, (unsigned long long)want->meta.index,
+            (unsigned long long)want->meta.term, (unsigned long long)want->len,
+            (unsigned long long)f->meta.index, (unsigned long long)f->meta.term,
+            f->len);
     }
     s->meta = want->meta;
     s->pad = f->len;
@@ -1512,8 +1514,10 @@ static bool check_commit(struct sim_cluster *c, struct sim_node *n,
  * configuration (proposals are at most PROP_HDR + 40 bytes). */
 #define MAX_ENTRY_BYTES (2 + 9 * RAFT_MAX_MEMBERS)
 /* Memory a core may allocate while stepping snapshot chunks besides the
- * one chunk it keeps for the host: its queue of answers. */
-#define RX_SLACK (64 * 1024)
+ * one chunk it keeps for the host: its queue of answers (one block, which
+ * may grow). */
+#define RX_SLACK  (64 * 1024)
+#define RX_BLOCKS 2
 
 /* raft.h, "Memory": a core keeps in memory the entries it still owes the
  * host (after keep_from) and a tail of at most the window; fetched copies
@@ -1521,9 +1525,9 @@ static bool check_commit(struct sim_cluster *c, struct sim_node *n,
  * answers within one turn may refill once, plus a probe); and of a
  * snapshot being received at most one chunk.  The last is measured
  * independently of the core's own account: what its allocations made
- * while stepping SNAPSHOT messages still hold, and on seeds whose
- * snapshots are far larger (sim_swarm_choose_window) a core that kept
- * the chunks would show. */
+ * while stepping SNAPSHOT messages still hold, in blocks (the chunk and
+ * the queue of answers) and in bytes (on seeds whose snapshots are far
+ * larger, sim_swarm_choose_window, a core that kept them would show). */
 static bool check_memory(struct sim_cluster *c, struct sim_node *n)
 {
     struct raft_memory mem;
@@ -1555,14 +1559,16 @@ static bool check_memory(struct sim_cluster *c, struct sim_node *n)
                               fetch_max);
     }
     if (mem.snapshot_bytes > c->cfg.max_msg_bytes ||
-        node_rx_bytes[n->id] > c->cfg.max_msg_bytes + RX_SLACK) {
+        node_rx_bytes[n->id] > c->cfg.max_msg_bytes + RX_SLACK ||
+        node_rx_blocks[n->id] > RX_BLOCKS) {
         return sim_check_fail(&c->check,
                               "memory: node %llu holds %zu bytes of a "
-                              "snapshot it receives (%zu bytes allocated "
-                              "while stepping chunks), more than a chunk "
-                              "(%zu)",
+                              "snapshot it receives (%zu bytes in %zu "
+                              "blocks allocated while stepping chunks), "
+                              "more than a chunk (%zu)",
                               (unsigned long long)n->id, mem.snapshot_bytes,
-                              node_rx_bytes[n->id], c->cfg.max_msg_bytes);
+                              node_rx_bytes[n->id], node_rx_blocks[n->id],
+                              c->cfg.max_msg_bytes);
     }
     return true;
 }
@@ -1682,6 +1688,11 @@ int sim_cluster_init(struct sim_cluster *c, const struct sim_setup *setup)
 
     trace_fmts_init();
     heap_count_cores();
+    /* Each cluster counts its cores from zero: what an earlier one leaked
+     * (never freed, so never subtracted) is not this one's. */
+    memset(node_bytes, 0, sizeof(node_bytes));
+    memset(node_rx_bytes, 0, sizeof(node_rx_bytes));
+    memset(node_rx_blocks, 0, sizeof(node_rx_blocks));
     memset(c, 0, sizeof(*c));
     c->setup = *setup;
     sim_rng_init(&c->rng, setup->seed);

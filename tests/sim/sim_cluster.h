@@ -156,12 +156,12 @@ struct sim_stats {
     uint64_t conf_changes;
     uint64_t transfers;
     uint64_t partitions;
-    uint64_t aimed;      /* crashes aimed at a persist window or a change */
-    uint64_t fetches;    /* entries read back for a core (config.fetch) */
+    uint64_t aimed;       /* crashes aimed at a persist window or a change */
+    uint64_t fetches;     /* entries read back for a core (config.fetch) */
     uint64_t fetch_fails; /* ... refused: the host compacted them */
-    uint64_t chunks;     /* snapshot chunks written by receivers */
-    uint64_t campaigns;  /* raft_campaign calls */
-    uint64_t peak_bytes; /* most memory in use (sim_limits.max_bytes) */
+    uint64_t chunks;      /* snapshot chunks written by receivers */
+    uint64_t campaigns;   /* raft_campaign calls */
+    uint64_t peak_bytes;  /* most memory in use (sim_limits.max_bytes) */
 };
 
 struct sim_cluster {

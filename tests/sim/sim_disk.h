@@ -88,7 +88,7 @@ struct sim_image {
 
 /* One ready batch to persist, in raft.h's order. */
 struct sim_write {
-    bool has_snap; /* install: replaces the state machine, drops the log */
+    bool has_snap;  /* install: replaces the state machine, drops the log */
     bool has_chunk; /* carries a received snapshot chunk (written to the
                        rx file as it is issued) */
     struct sim_snap snap;
@@ -106,10 +106,10 @@ struct sim_disk {
     struct sim_image durable;
     bool pending; /* a write is in flight */
     struct sim_write w;
-    uint64_t n_torn;   /* crashes that kept part of a write */
+    uint64_t n_torn;      /* crashes that kept part of a write */
     struct sim_rxfile rx; /* the snapshot being received */
-    bool tear_hs_last; /* tear with the hard state last (the order raft.h
-                          used to allow) */
+    bool tear_hs_last;    /* tear with the hard state last (the order raft.h
+                             used to allow) */
 };
 
 void sim_disk_init(struct sim_disk *d);
@@ -147,7 +147,8 @@ bool sim_image_chain(const struct sim_image *im, uint64_t index,
 
 /* Writes a received chunk into the rx file (offset 0 starts a new one).
  * Returns false if it does not continue the file (a host would refuse). */
-bool sim_disk_rx_write(struct sim_disk *d, const struct raft_snapshot_chunk *ch);
+bool sim_disk_rx_write(struct sim_disk *d,
+                       const struct raft_snapshot_chunk *ch);
 
 /* Frees the entries of a write that will not be issued. */
 void sim_write_free(struct sim_write *w);

@@ -32,8 +32,8 @@
 
 struct cl_store {
     struct raft_hard_state hs;
-    struct raft_snapshot snap;  /* meta.index 0: none */
-    uint8_t *snap_data;         /* its file: snap.len bytes, malloc'd */
+    struct raft_snapshot snap;         /* meta.index 0: none */
+    uint8_t *snap_data;                /* its file: snap.len bytes, malloc'd */
     struct raft_snapshot_meta rx_meta; /* the file being received */
     uint8_t *rx_data;
     size_t rx_len;
@@ -615,8 +615,8 @@ static inline struct raft_snapshot_meta cl_meta_at(const struct cl_node *nd,
 
     memset(&meta, 0, sizeof(meta));
     meta.index = index;
-    meta.conf = st->snap.meta.index > 0 ? st->snap.meta.conf
-                                        : nd->cfg.initial_conf;
+    meta.conf =
+        st->snap.meta.index > 0 ? st->snap.meta.conf : nd->cfg.initial_conf;
     meta.term = index == st->snap.meta.index ? st->snap.meta.term : 0;
     for (size_t k = 0; k < st->n && st->entries[k].index <= index; k++) {
         const struct raft_entry *e = &st->entries[k];

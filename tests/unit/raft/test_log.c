@@ -162,8 +162,7 @@ static void test_log_window_keeps_a_bounded_tail(void **state)
 
 /* A CONF entry that leaves the window still decides the configuration
  * in effect (thesis 4.1: the latest in the log), also after a restart. */
-static void test_log_window_remembers_the_configuration_it_drops(
-    void **state)
+static void test_log_window_remembers_the_configuration_it_drops(void **state)
 {
     struct cl *c = cl_new(2, 1);
     raft_index conf_index = 0;

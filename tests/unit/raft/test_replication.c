@@ -277,8 +277,8 @@ static void test_replication_divergent_leader_is_repaired_fast(void **state)
 /* The same when the point where the logs part has left the leader's
  * window: it looks the terms up in its host's log (a binary search over
  * fetches) instead of walking back one entry per round trip. */
-static void test_replication_divergent_leader_repaired_behind_window(
-    void **state)
+static void
+test_replication_divergent_leader_repaired_behind_window(void **state)
 {
     struct cl *c = *state;
 
@@ -710,8 +710,8 @@ static raft_id lag_behind_window(struct cl *c, uint64_t n, raft_id *l)
 /* raft.h, "Memory": the leader keeps only its window; a follower behind
  * it is served by entries read back from the host, not by a snapshot,
  * and the copies are gone once their batch is acknowledged. */
-static void test_replication_lagging_follower_served_by_fetched_entries(
-    void **state)
+static void
+test_replication_lagging_follower_served_by_fetched_entries(void **state)
 {
     struct cl *c = *state;
     struct raft_memory mem;
@@ -743,8 +743,7 @@ static void test_replication_lagging_follower_served_by_fetched_entries(
 /* The host's log is the authority: entries it deleted (beyond what
  * raft_first_index allowed) cannot be fetched, and the leader falls back
  * to its snapshot. */
-static void test_replication_fetch_failure_falls_back_to_snapshot(
-    void **state)
+static void test_replication_fetch_failure_falls_back_to_snapshot(void **state)
 {
     struct cl *c = *state;
     struct cl_store *st;
@@ -773,8 +772,8 @@ static void test_replication_fetch_failure_falls_back_to_snapshot(
 
 /* A snapshot older than the entries the host lost does not bridge the
  * gap: the leader asks its host for a newer one (ready.want_snapshot). */
-static void test_replication_fetch_failure_asks_for_a_newer_snapshot(
-    void **state)
+static void
+test_replication_fetch_failure_asks_for_a_newer_snapshot(void **state)
 {
     struct cl *c = *state;
     struct cl_store *st;

@@ -155,9 +155,8 @@ static struct raft_msg chunk(raft_index index, uint64_t total, uint64_t off,
 /* The batch rd hands out the last chunk (at offset off, with data) and
  * asks to install snapshot index of len bytes; acknowledges it and
  * checks the follower's log now starts after the snapshot. */
-static void expect_install(struct solo *s, struct raft_ready *rd,
-                           uint64_t off, const char *data, raft_index index,
-                           uint64_t len)
+static void expect_install(struct solo *s, struct raft_ready *rd, uint64_t off,
+                           const char *data, raft_index index, uint64_t len)
 {
     assert_non_null(rd->snapshot_chunk);
     assert_int_equal(rd->snapshot_chunk->offset, off);
@@ -258,8 +257,7 @@ static void step_ready(struct solo *s, const struct raft_msg *m,
 
 /* The host holds the snapshot: the leader's chunks name the bytes (meta,
  * offset, length) and carry none; the host fills them in. */
-static void test_snapshot_leader_names_chunks_for_the_host_to_fill(
-    void **state)
+static void test_snapshot_leader_names_chunks_for_the_host_to_fill(void **state)
 {
     struct solo s;
     struct raft_snapshot snap;
@@ -416,7 +414,8 @@ int main(void)
                                         cl_fixture3, cl_fixture_free),
         cmocka_unit_test(test_snapshot_follower_checks_chunk_order),
         cmocka_unit_test(test_snapshot_meta_has_conf_as_of_its_index),
-        cmocka_unit_test(test_snapshot_leader_names_chunks_for_the_host_to_fill),
+        cmocka_unit_test(
+            test_snapshot_leader_names_chunks_for_the_host_to_fill),
         cmocka_unit_test(test_snapshot_other_snapshot_restarts_the_transfer),
         cmocka_unit_test(test_snapshot_follower_holds_one_chunk_at_most),
     };
