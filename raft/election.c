@@ -310,3 +310,20 @@ void raft__recv_timeout_now(struct raft *r, const struct raft_msg *m)
     raft__trace(r, RAFT_TRACE_ELECTION_TIMEOUT, r->term, 0, m->from);
     raft__campaign(r, false, true);
 }
+
+/* Paper 5.2: when and why an election starts is only a matter of
+ * liveness, so starting one now is as safe as when the timer fires; a
+ * lone voter need not sit out a timeout nobody else can interrupt. */
+int raft_campaign(struct raft *r)
+{
+    if (r->batch.active || r->role == RAFT_LEADER) {
+        r->errmsg = "campaign: already leader or batch not acknowledged";
+        return RAFT_EINVAL;
+    }
+    if (!raft__may_campaign(r)) {
+        return 0; /* learners and servers outside the configuration */
+    }
+    raft__trace(r, RAFT_TRACE_ELECTION_TIMEOUT, r->term, 0, 0);
+    raft__campaign(r, r->cfg.pre_vote, false);
+    return 0;
+}

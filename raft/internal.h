@@ -31,13 +31,18 @@ void raft__free(void *ptr);
 
 /* ---- log.c ------------------------------------------------------------ */
 
-/* Entries offset+1 .. offset+n, each owning its data (raft__malloc). */
+/* Entries offset+1 .. offset+n in memory, each owning its data
+ * (raft__malloc).  The host's log also holds first .. offset (persisted,
+ * read back with config.fetch); first may be above offset + 1 when the
+ * host may already have deleted entries still in memory. */
 struct raft__log {
     struct raft_entry *entries;
     size_t n;
     size_t cap;
+    size_t bytes;             /* data bytes of the entries in memory */
     raft_index offset;        /* index just before the first entry kept */
     raft_term offset_term;    /* its term (0 for index 0) */
+    raft_index first;         /* first entry the host's log holds */
     raft_index persisted;     /* last index the host acknowledged as durable */
     raft_index truncate_from; /* host must delete from here; 0: nothing */
 };
@@ -56,6 +61,7 @@ int raft__log_append(struct raft__log *log, raft_term term,
                      enum raft_entry_type type, const struct raft_buf *data);
 void raft__log_truncate(struct raft__log *log, raft_index from);
 void raft__log_compact(struct raft__log *log, raft_index upto);
+void raft__log_trim(struct raft *r);
 void raft__log_reset(struct raft__log *log, raft_index index, raft_term term);
 raft_index raft__log_conflict_by_term(const struct raft__log *log,
                                       raft_index index, raft_term term);
@@ -141,14 +147,15 @@ struct raft__pending_read {
     uint64_t seq;
 };
 
-/* A snapshot being received from the leader, chunk by chunk. */
+/* A snapshot being received from the leader, chunk by chunk: the bytes go
+ * to the host, one chunk per batch. */
 struct raft__snap_rx {
     bool active;
     struct raft_snapshot_meta meta;
     uint64_t total_len;
-    uint8_t *buf;
-    size_t len;
-    size_t cap;
+    uint64_t len;   /* bytes accepted so far (handed out or in chunk) */
+    bool has_chunk; /* chunk waits for the next batch */
+    struct raft_snapshot_chunk chunk; /* data owned */
 };
 
 /* What raft_ready handed out, for raft_advance. */
@@ -158,7 +165,11 @@ struct raft__batch {
     raft_index last_entry; /* last index persisted by the batch, or 0 */
     bool snapshot;
     raft_index committed_to;
+    bool has_chunk;
+    struct raft_snapshot_chunk chunk; /* handed out; data owned */
     struct raft_msg *msgs;
+    bool *owned; /* per message: it owns fetched entries */
+    size_t n_msgs;
     struct raft_read *reads;
 };
 
@@ -183,6 +194,10 @@ struct raft {
     /* Configuration in effect (thesis 4.1: the latest in the log). */
     struct raft_conf conf;
     raft_index conf_index;
+    /* The latest CONF entry dropped from memory above the snapshot index
+     * (its index, 0: none): the configuration as of the window's edge. */
+    struct raft_conf conf_below;
+    raft_index conf_below_index;
 
     /* Timers (absolute ms). */
     uint64_t election_deadline;
@@ -213,11 +228,13 @@ struct raft {
     size_t n_done_reads;
     size_t cap_done_reads;
 
-    /* Snapshots. */
+    /* Snapshots (meta and length; the host holds the data). */
     bool has_snap;
-    struct raft_snapshot snap; /* latest, data owned */
+    struct raft_snapshot snap; /* latest */
     bool snap_pending;         /* installed, the host must persist it */
+    bool want_snapshot;        /* ask the host for a newer one */
     struct raft__snap_rx rx;
+    size_t fetched_bytes; /* data of fetched entries held in messages */
 
     /* Messages queued since the last batch. */
     struct raft_msg *out;
@@ -232,7 +249,9 @@ struct raft {
 
 void raft__msg_init(const struct raft *r, struct raft_msg *m,
                     enum raft_msg_type type, raft_id to);
-void raft__send(struct raft *r, const struct raft_msg *m);
+bool raft__send(struct raft *r, const struct raft_msg *m);
+void raft__msg_release(struct raft *r, struct raft_msg *m);
+bool raft__entry_is_valid(const struct raft_entry *e);
 void raft__trace(const struct raft *r, enum raft_trace_type type,
                  raft_term term, raft_index index, raft_id peer);
 bool raft__conf_is_valid(const struct raft_conf *conf);
@@ -271,6 +290,7 @@ int raft__leader_append(struct raft *r, enum raft_entry_type type,
 void raft__conf_recompute(struct raft *r);
 int raft__conf_at(const struct raft *r, raft_index index,
                   struct raft_conf *out);
+bool raft__conf_equal(const struct raft_conf *a, const struct raft_conf *b);
 void raft__conf_after_commit(struct raft *r);
 bool raft__may_campaign(const struct raft *r);
 
@@ -281,6 +301,7 @@ void raft__snapshot_tick(struct raft *r, struct raft__progress *pr);
 void raft__recv_snapshot(struct raft *r, const struct raft_msg *m);
 void raft__recv_snapshot_resp(struct raft *r, const struct raft_msg *m);
 void raft__snap_rx_clear(struct raft *r);
+bool raft__term_known(const struct raft *r, raft_index index, raft_term *term);
 
 /* ---- readindex.c ------------------------------------------------------ */
 

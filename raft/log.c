@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * raft/log.c - the in-memory window of the Raft log.
  *
- * The core keeps every entry after `offset` in one array, in index order,
- * each with its own copy of the data.  Entries before the window are in a
- * snapshot; offset_term remembers the term at `offset` so that the
- * AppendEntries consistency check (paper 5.3) still works at the edge.
- * Contiguity makes the ready batch cheap: entries to persist, to apply and
- * to send are slices of this array.
+ * The core keeps the entries after `offset` in one array, in index order,
+ * each with its own copy of the data.  Entries before the window are in
+ * the host's log (from `first` on, read back with config.fetch by
+ * replication.c) or in a snapshot; offset_term remembers the term at
+ * `offset` so that the AppendEntries consistency check (paper 5.3) still
+ * works at the edge.  Contiguity makes the ready batch cheap: entries to
+ * persist, to apply and to send are slices of this array.
+ *
+ * The window is bounded (raft__log_trim, after every batch): it keeps
+ * what the host has not persisted or not been handed as committed, and a
+ * tail of window_entries and window_bytes behind that.  An entry leaves
+ * memory only once both are done, so the array is never the only copy of
+ * anything the host still needs from the core.
  *
  * Besides the entries, the window tracks what the host has made durable
  * (persisted) and the deletions it still owes (truncate_from).
@@ -24,23 +31,29 @@ void raft__log_init(struct raft__log *log, raft_index offset,
     log->offset = offset;
     log->offset_term = offset_term;
     log->persisted = offset;
+    log->first = offset + 1;
 }
 
-static void entries_free(struct raft_entry *e, size_t n)
+static size_t entries_free(struct raft_entry *e, size_t n)
 {
+    size_t bytes = 0;
+
     for (size_t i = 0; i < n; i++) {
+        bytes += e[i].data.len;
         raft__free(e[i].data.base);
         e[i].data.base = NULL;
     }
+    return bytes;
 }
 
 void raft__log_close(struct raft__log *log)
 {
-    entries_free(log->entries, log->n);
+    (void)entries_free(log->entries, log->n);
     raft__free(log->entries);
     log->entries = NULL;
     log->n = 0;
     log->cap = 0;
+    log->bytes = 0;
 }
 
 raft_index raft__log_last(const struct raft__log *log)
@@ -133,6 +146,7 @@ int raft__log_append(struct raft__log *log, raft_term term,
     e->data.base = copy;
     e->data.len = copy == NULL ? 0 : data->len;
     log->n++;
+    log->bytes += e->data.len;
     return 0;
 }
 
@@ -148,7 +162,7 @@ void raft__log_truncate(struct raft__log *log, raft_index from)
         return;
     }
     keep = (size_t)(from - log->offset - 1);
-    entries_free(&log->entries[keep], log->n - keep);
+    log->bytes -= entries_free(&log->entries[keep], log->n - keep);
     log->n = keep;
     if (from <= log->persisted) {
         log->persisted = from - 1;
@@ -158,7 +172,24 @@ void raft__log_truncate(struct raft__log *log, raft_index from)
     }
 }
 
-/* Drops the entries with index <= upto, which a snapshot covers. */
+/* Gives memory back once the array is mostly empty. */
+static void shrink(struct raft__log *log)
+{
+    size_t cap = log->cap / 2;
+    struct raft_entry *e;
+
+    if (log->cap <= 64 || log->n > log->cap / 4) {
+        return;
+    }
+    e = raft__realloc(log->entries, cap * sizeof(*e));
+    if (e != NULL) { /* else keep the larger array: nothing is lost */
+        log->entries = e;
+        log->cap = cap;
+    }
+}
+
+/* Drops the entries with index <= upto from memory; the host holds them
+ * persisted, or a snapshot covers them. */
 void raft__log_compact(struct raft__log *log, raft_index upto)
 {
     size_t drop;
@@ -170,7 +201,7 @@ void raft__log_compact(struct raft__log *log, raft_index upto)
     RAFT_ASSERT(upto <= raft__log_last(log));
     RAFT_ASSERT(raft__log_term(log, upto, &t));
     drop = (size_t)(upto - log->offset);
-    entries_free(log->entries, drop);
+    log->bytes -= entries_free(log->entries, drop);
     memmove(log->entries, &log->entries[drop],
             (log->n - drop) * sizeof(*log->entries));
     log->n -= drop;
@@ -179,13 +210,59 @@ void raft__log_compact(struct raft__log *log, raft_index upto)
     if (log->persisted < upto) {
         log->persisted = upto;
     }
+    shrink(log);
+}
+
+/* Bounds the window (THE HOST LOOP, "Memory"): entries the host has both
+ * persisted and been handed as committed leave memory, except a tail of
+ * at most window_entries entries and window_bytes bytes.  A CONF entry
+ * that leaves, above the snapshot, is remembered as the configuration at
+ * the window's edge (membership.c). */
+void raft__log_trim(struct raft *r)
+{
+    struct raft__log *log = &r->log;
+    raft_index done = log->persisted < r->handed ? log->persisted : r->handed;
+    raft_index upto = done;
+    size_t n = 0;
+    size_t bytes = 0;
+    raft_index snap = r->has_snap ? r->snap.meta.index : 0;
+
+    if (done > raft__log_last(log)) {
+        done = raft__log_last(log);
+        upto = done;
+    }
+    while (upto > log->offset && n < r->cfg.window_entries) {
+        size_t len = raft__log_get(log, upto)->data.len;
+
+        if (len > r->cfg.window_bytes - bytes) {
+            break;
+        }
+        bytes += len;
+        n++;
+        upto--;
+    }
+    if (upto <= log->offset) {
+        return;
+    }
+    for (raft_index i = upto; i > log->offset && i > snap; i--) {
+        const struct raft_entry *e = raft__log_get(log, i);
+
+        if (e->type == RAFT_ENTRY_CONF &&
+            raft_conf_decode(e->data.base, e->data.len, &r->conf_below) == 0) {
+            r->conf_below_index = i;
+            break;
+        }
+    }
+    raft__log_compact(log, upto);
 }
 
 /* Empties the window: everything up to index is now in a snapshot. */
 void raft__log_reset(struct raft__log *log, raft_index index, raft_term term)
 {
-    entries_free(log->entries, log->n);
+    (void)entries_free(log->entries, log->n);
     log->n = 0;
+    log->bytes = 0;
+    log->first = index + 1;
     log->offset = index;
     log->offset_term = term;
     log->persisted = index;

@@ -108,13 +108,15 @@ const struct raft_member *raft_conf_find(const struct raft_conf *conf,
     return NULL;
 }
 
-/* The configuration as of `index`: the latest CONF entry at or below it
- * that is newer than the snapshot, else the snapshot's, else the initial
- * one.  Returns the index it came from. */
+/* The configuration as of `index` (at or above the window's edge): the
+ * latest CONF entry at or below it that is newer than the snapshot, in
+ * memory or the last one dropped from memory (raft__log_trim), else the
+ * snapshot's, else the initial one.  Returns the index it came from. */
 static raft_index conf_lookup(const struct raft *r, raft_index index,
                               struct raft_conf *out)
 {
-    raft_index floor = r->has_snap ? r->snap.meta.index : 0;
+    raft_index snap = r->has_snap ? r->snap.meta.index : 0;
+    raft_index floor = snap;
     raft_index last = raft__log_last(&r->log);
     raft_index i = index < last ? index : last;
 
@@ -129,12 +131,33 @@ static raft_index conf_lookup(const struct raft *r, raft_index index,
             return i;
         }
     }
+    if (r->conf_below_index > snap && r->conf_below_index <= index) {
+        *out = r->conf_below;
+        return r->conf_below_index;
+    }
     if (r->has_snap) {
         *out = r->snap.meta.conf;
         return r->snap.meta.index;
     }
     *out = r->cfg.initial_conf;
     return 0;
+}
+
+/* Whether two configurations hold the same members with the same roles,
+ * in any order. */
+bool raft__conf_equal(const struct raft_conf *a, const struct raft_conf *b)
+{
+    if (a->n_members != b->n_members) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_members && i < RAFT_MAX_MEMBERS; i++) {
+        const struct raft_member *m = raft_conf_find(b, a->members[i].id);
+
+        if (m == NULL || m->voter != a->members[i].voter) {
+            return false;
+        }
+    }
+    return true;
 }
 
 int raft__conf_at(const struct raft *r, raft_index index, struct raft_conf *out)

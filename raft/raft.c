@@ -5,9 +5,10 @@
  * the term rules every server obeys (paper 5.1, with the lease exceptions
  * of thesis 4.2.3 and the pre-vote exceptions of thesis 9.6), then hands it
  * to the file owning its concept.  Output accumulates in r->out and in the
- * log, and raft_ready turns it into one batch; append and snapshot
- * messages are resolved against the log only then, so queued messages
- * never hold pointers into memory that may move.
+ * log, and raft_ready turns it into one batch; appends are resolved
+ * against the log only then, so queued messages never hold pointers into
+ * memory that may move (an append of fetched entries owns its copy
+ * instead, until the batch is acknowledged).
  *
  * Not here: the algorithms themselves (election.c, replication.c, ...).
  */
@@ -113,20 +114,36 @@ void raft__msg_init(const struct raft *r, struct raft_msg *m,
 }
 
 /* Queues a message.  Without memory it is dropped, which Raft tolerates
- * like any network loss. */
-void raft__send(struct raft *r, const struct raft_msg *m)
+ * like any network loss; returns whether it was queued. */
+bool raft__send(struct raft *r, const struct raft_msg *m)
 {
     if (r->n_out == r->cap_out) {
         size_t cap = r->cap_out == 0 ? 16 : r->cap_out * 2;
         struct raft_msg *p = raft__realloc(r->out, cap * sizeof(*p));
 
         if (p == NULL) {
-            return;
+            return false;
         }
         r->out = p;
         r->cap_out = cap;
     }
     r->out[r->n_out++] = *m;
+    return true;
+}
+
+/* Frees the fetched entries an append owns (replication.c), if any. */
+void raft__msg_release(struct raft *r, struct raft_msg *m)
+{
+    struct raft_entry *e = (struct raft_entry *)m->u.append.entries;
+
+    if (m->type != RAFT_MSG_APPEND || e == NULL) {
+        return;
+    }
+    for (size_t k = 0; k < m->u.append.n_entries; k++) {
+        r->fetched_bytes -= e[k].data.len;
+    }
+    raft__free(e); /* one block: entries, then their data */
+    m->u.append.entries = NULL;
 }
 
 void raft__trace(const struct raft *r, enum raft_trace_type type,
@@ -160,6 +177,8 @@ void raft_config_default(struct raft_config *c, raft_id id)
     c->max_inflight_msgs = RAFT_MAX_INFLIGHT_MSGS;
     c->max_uncommitted_bytes = 64 * 1024 * 1024;
     c->snapshot_trailing = 1024;
+    c->window_entries = 1024;
+    c->window_bytes = 4 * 1024 * 1024;
     c->pre_vote = true;
     c->check_quorum = true;
 }
@@ -174,7 +193,7 @@ static bool config_is_valid(const struct raft_config *c)
            raft__conf_is_valid(&c->initial_conf);
 }
 
-static bool entry_is_valid(const struct raft_entry *e)
+bool raft__entry_is_valid(const struct raft_entry *e)
 {
     struct raft_conf c;
 
@@ -199,10 +218,9 @@ static int restore_check(const struct raft_restore *rs)
     if (hs->vote != 0 && hs->term == 0) {
         return RAFT_ECORRUPT;
     }
-    if (snap != NULL &&
-        (snap->meta.index == 0 || snap->meta.term == 0 ||
-         snap->meta.term > hs->term || !raft__conf_is_valid(&snap->meta.conf) ||
-         (snap->data.len > 0 && snap->data.base == NULL))) {
+    if (snap != NULL && (snap->meta.index == 0 || snap->meta.term == 0 ||
+                         snap->meta.term > hs->term ||
+                         !raft__conf_is_valid(&snap->meta.conf))) {
         return RAFT_ECORRUPT;
     }
     if (rs->n_entries > 0 && rs->entries == NULL) {
@@ -211,7 +229,7 @@ static int restore_check(const struct raft_restore *rs)
     for (size_t k = 0; k < rs->n_entries; k++) {
         const struct raft_entry *e = &rs->entries[k];
 
-        if (!entry_is_valid(e) || e->term > hs->term ||
+        if (!raft__entry_is_valid(e) || e->term > hs->term ||
             e->index != rs->entries[0].index + k ||
             (k > 0 && e->term < rs->entries[k - 1].term)) {
             return RAFT_ECORRUPT;
@@ -258,7 +276,29 @@ static int restore_log(struct raft *r, const struct raft_restore *rs)
     } else {
         raft__log_init(&r->log, snap->meta.index, snap->meta.term);
     }
-    rv = raft__log_reserve(&r->log, rs->n_entries);
+    if (rs->n_entries > 0) {
+        r->log.first = rs->entries[0].index;
+    }
+    /* Only the window is copied: what the host applied leaves memory as
+     * soon as it is past the window's tail (raft__log_trim). */
+    for (; k < rs->n_entries; k++) {
+        const struct raft_entry *e = &rs->entries[k];
+
+        if (e->index > rs->applied) {
+            break;
+        }
+        rv = raft__log_append(&r->log, e->term, e->type, &e->data);
+        if (rv != 0) {
+            return rv;
+        }
+        if (r->log.n > 2 * r->cfg.window_entries + 64 ||
+            r->log.bytes / 2 > r->cfg.window_bytes) {
+            r->log.persisted = e->index;
+            r->handed = e->index;
+            raft__log_trim(r);
+        }
+    }
+    rv = raft__log_reserve(&r->log, rs->n_entries - k);
     for (; rv == 0 && k < rs->n_entries; k++) {
         const struct raft_entry *e = &rs->entries[k];
 
@@ -298,20 +338,10 @@ int raft_new(const struct raft_config *config,
     r->persisted_hs = rs->hard_state;
     r->errmsg = "";
     if (rs->snapshot != NULL) {
-        size_t len = rs->snapshot->data.len;
-
-        r->snap.meta = rs->snapshot->meta;
-        if (len > 0) {
-            r->snap.data.base = raft__malloc(len);
-            if (r->snap.data.base == NULL) {
-                rv = RAFT_ENOMEM;
-                goto err_free_r;
-            }
-            memcpy(r->snap.data.base, rs->snapshot->data.base, len);
-            r->snap.data.len = len;
-        }
+        r->snap = *rs->snapshot;
         r->has_snap = true;
     }
+    r->handed = r->has_snap ? r->snap.meta.index : 0;
     rv = restore_log(r, rs);
     if (rv != 0) {
         goto err_close_log;
@@ -332,6 +362,7 @@ int raft_new(const struct raft_config *config,
     r->handed = rs->applied;
     r->applied = rs->applied;
     r->role = RAFT_FOLLOWER;
+    raft__log_trim(r);
     raft__conf_recompute(r);
     raft__election_reset(r);
     *out = r;
@@ -339,13 +370,13 @@ int raft_new(const struct raft_config *config,
 
 err_close_log:
     raft__log_close(&r->log);
-    raft__free(r->snap.data.base);
-err_free_r:
     raft__free(r);
 err:
     RAFT_ASSERT(rv == RAFT_ENOMEM);
     return rv;
 }
+
+static void release_batch_msgs(struct raft *r);
 
 void raft_free(struct raft *r)
 {
@@ -353,12 +384,29 @@ void raft_free(struct raft *r)
         return;
     }
     raft__log_close(&r->log);
-    raft__free(r->snap.data.base);
-    raft__snap_rx_clear(r);
+    raft__free(r->rx.chunk.data.base);
+    raft__free(r->batch.chunk.data.base);
+    for (size_t i = 0; i < r->n_out; i++) {
+        raft__msg_release(r, &r->out[i]);
+    }
     raft__free(r->out);
-    raft__free(r->batch.msgs);
+    release_batch_msgs(r);
     raft__reads_close(r);
     raft__free(r);
+}
+
+/* Frees the batch's messages and the fetched entries they carry. */
+static void release_batch_msgs(struct raft *r)
+{
+    for (size_t i = 0; i < r->batch.n_msgs; i++) {
+        if (r->batch.owned[i]) {
+            raft__msg_release(r, &r->batch.msgs[i]);
+        }
+    }
+    raft__free(r->batch.msgs); /* and owned, in the same block */
+    r->batch.msgs = NULL;
+    r->batch.owned = NULL;
+    r->batch.n_msgs = 0;
 }
 
 /* ---- inputs ----------------------------------------------------------- */
@@ -395,7 +443,7 @@ static bool append_is_valid(const struct raft_msg *m)
         const struct raft_entry *e = &a->entries[k];
 
         if (e->index != a->prev_index + 1 + k || e->term < prev_term ||
-            e->term > m->term || !entry_is_valid(e)) {
+            e->term > m->term || !raft__entry_is_valid(e)) {
             return false;
         }
         prev_term = e->term;
@@ -631,7 +679,8 @@ bool raft_has_ready(const struct raft *r)
     return hs_changed(r) || r->snap_pending || r->log.truncate_from != 0 ||
            r->bcast_pending || r->hb_pending ||
            raft__log_last(&r->log) > r->log.persisted || r->n_out > 0 ||
-           committed_upto(r) > r->handed || r->n_done_reads > 0;
+           committed_upto(r) > r->handed || r->n_done_reads > 0 ||
+           r->rx.has_chunk || r->want_snapshot;
 }
 
 uint64_t raft_next_wakeup(const struct raft *r)
@@ -653,7 +702,8 @@ uint64_t raft_next_wakeup(const struct raft *r)
 
 /* Points a queued message at the data it carries.  Returns false when the
  * data is gone (compacted, or no longer ours to send): drop the message,
- * as the network might have. */
+ * as the network might have.  Snapshot chunks carry no data: the host
+ * fills them in (raft.h, THE HOST LOOP, step a). */
 static bool resolve(const struct raft *r, struct raft_msg *m)
 {
     switch (m->type) {
@@ -674,8 +724,13 @@ static bool resolve(const struct raft *r, struct raft_msg *m)
     if (m->type == RAFT_MSG_APPEND && m->u.append.n_entries > 0) {
         const struct raft_append *a = &m->u.append;
 
-        if (r->role != RAFT_LEADER || m->term != r->term ||
-            a->prev_index < r->log.offset ||
+        if (r->role != RAFT_LEADER || m->term != r->term) {
+            return false;
+        }
+        if (a->entries != NULL) {
+            return true; /* fetched: it owns its copy */
+        }
+        if (a->prev_index < r->log.offset ||
             a->prev_index + a->n_entries > raft__log_last(&r->log)) {
             return false;
         }
@@ -686,12 +741,10 @@ static bool resolve(const struct raft *r, struct raft_msg *m)
         struct raft_snapshot_chunk *c = &m->u.snapshot;
 
         if (!r->has_snap || c->meta.index != r->snap.meta.index ||
-            c->meta.term != r->snap.meta.term || c->offset > r->snap.data.len ||
-            c->data.len > r->snap.data.len - c->offset) {
+            c->meta.term != r->snap.meta.term || c->offset > r->snap.len ||
+            c->data.len > r->snap.len - c->offset) {
             return false;
         }
-        c->data.base =
-            c->data.len > 0 ? (uint8_t *)r->snap.data.base + c->offset : NULL;
         return true;
     }
     return true;
@@ -723,6 +776,8 @@ static bool may_send_now(const struct raft *r, const struct raft_msg *m)
 int raft_ready(struct raft *r, struct raft_ready *rd)
 {
     struct raft_msg *msgs = NULL;
+    bool *owned = NULL;
+    bool *out_owned;
     size_t n_now = 0;
     size_t n_after = 0;
     raft_index last = raft__log_last(&r->log);
@@ -741,19 +796,34 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
         raft__bcast_heartbeat(r);
     }
     if (r->n_out > 0) {
-        msgs = raft__malloc(r->n_out * sizeof(*msgs));
+        /* The messages, which of them own fetched entries, and the same
+         * for the queue they come from. */
+        msgs = raft__malloc(r->n_out * (sizeof(*msgs) + 2 * sizeof(bool)));
         if (msgs == NULL) {
             r->errmsg = "ready: out of memory for messages";
             return RAFT_ENOMEM;
+        }
+        owned = (bool *)(void *)(msgs + r->n_out);
+        out_owned = owned + r->n_out;
+        for (size_t i = 0; i < r->n_out; i++) {
+            struct raft_msg *m = &r->out[i];
+
+            out_owned[i] =
+                m->type == RAFT_MSG_APPEND && m->u.append.entries != NULL;
+            if (!resolve(r, m)) {
+                raft__msg_release(r, m);
+                m->type = 0; /* dropped */
+            }
         }
         for (int pass = 0; pass < 2; pass++) {
             for (size_t i = 0; i < r->n_out; i++) {
                 struct raft_msg *m = &r->out[i];
 
-                if (may_send_now(r, m) != (pass == 0) || !resolve(r, m)) {
+                if (m->type == 0 || may_send_now(r, m) != (pass == 0)) {
                     continue;
                 }
                 msgs[n_now + n_after] = *m;
+                owned[n_now + n_after] = out_owned[i];
                 if (pass == 0) {
                     n_now++;
                 } else {
@@ -769,6 +839,16 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
     rd->hard_state.vote = r->vote;
     rd->hard_state.commit = r->commit;
     rd->snapshot = r->snap_pending ? &r->snap : NULL;
+    if (r->rx.has_chunk) {
+        /* The chunk moves to the batch, which frees it in raft_advance. */
+        r->batch.chunk = r->rx.chunk;
+        r->batch.has_chunk = true;
+        r->rx.chunk.data.base = NULL;
+        r->rx.has_chunk = false;
+        rd->snapshot_chunk = &r->batch.chunk;
+    }
+    rd->want_snapshot = r->want_snapshot;
+    r->want_snapshot = false;
     rd->truncate_from = r->snap_pending ? 0 : r->log.truncate_from;
     RAFT_ASSERT(r->log.persisted >= r->log.offset);
     if (last > r->log.persisted) {
@@ -794,6 +874,8 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
     r->batch.snapshot = rd->snapshot != NULL;
     r->batch.committed_to = upto > r->handed ? upto : r->handed;
     r->batch.msgs = msgs;
+    r->batch.owned = owned;
+    r->batch.n_msgs = n_now + n_after;
     return 0;
 }
 
@@ -812,10 +894,13 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
     }
     r->log.truncate_from = 0;
     r->handed = r->batch.committed_to;
-    raft__free(r->batch.msgs);
-    r->batch.msgs = NULL;
+    release_batch_msgs(r);
+    raft__free(r->batch.chunk.data.base);
+    r->batch.chunk.data.base = NULL;
+    r->batch.has_chunk = false;
     r->n_done_reads = 0;
     r->batch.active = false;
+    raft__log_trim(r);
     /* Our own vote may count now (a single voter becomes leader here). */
     raft__self_vote_persisted(r);
     /* Our own durable match moved: thesis 10.2.1 lets it count now. */
@@ -869,7 +954,7 @@ raft_term raft_last_term(const struct raft *r)
 
 raft_index raft_first_index(const struct raft *r)
 {
-    return r->log.offset + 1;
+    return r->log.first;
 }
 
 raft_index raft_snapshot_index(const struct raft *r)
@@ -919,6 +1004,15 @@ raft_term raft_term_at(const struct raft *r, raft_index index)
 
     (void)raft__log_term(&r->log, index, &t);
     return t;
+}
+
+void raft_memory(const struct raft *r, struct raft_memory *out)
+{
+    out->n_entries = r->log.n;
+    out->entry_bytes = r->log.bytes;
+    out->fetched_bytes = r->fetched_bytes;
+    out->snapshot_bytes = (r->rx.has_chunk ? r->rx.chunk.data.len : 0) +
+                          (r->batch.has_chunk ? r->batch.chunk.data.len : 0);
 }
 
 const char *raft_errmsg(const struct raft *r)

@@ -13,8 +13,8 @@
  * THE HOST LOOP
  * =============
  * Start:  raft_new(&config, &restore, now, &r) with what the host persisted
- *         (hard state, the latest snapshot, the log entries after it, and the
- *         index its state machine has applied).
+ *         (hard state, the latest snapshot's meta and length, the log
+ *         entries after it, and the index its state machine has applied).
  *
  * Then, in every turn of the event loop:
  *   1. Feed inputs, each with the current time `now` (milliseconds from any
@@ -24,21 +24,34 @@
  *                                     it more often is harmless),
  *        raft_propose / raft_read_index / raft_transfer_leadership /
  *        raft_add_learner / raft_promote / raft_remove  for local requests,
+ *        raft_campaign                to start an election at once (a lone
+ *                                     voter at start-up),
  *        raft_snapshot_done           after the host took a snapshot,
  *        raft_applied                 after applying committed entries.
+ *      Any of them, and raft_ready and raft_advance below, may call
+ *      config.fetch ("Memory") to read persisted entries back; nothing
+ *      else calls into the host.
  *   2. If raft_has_ready(r), call raft_ready(r, &ready) and, IN THIS ORDER:
  *        a. send ready.msgs_now (leader AppendEntries, heartbeats, snapshot
  *           chunks, TimeoutNow, pre-votes): they may leave before anything
- *           is persisted (thesis 10.2.1);
+ *           is persisted (thesis 10.2.1).  A SNAPSHOT message carries no
+ *           bytes (data.base is NULL): the host fills data.len bytes from
+ *           offset u.snapshot.offset of its snapshot file for
+ *           u.snapshot.meta (index and term name it) as it encodes the
+ *           message, and drops the message if it has no such file;
  *        b. persist, atomically or in this order and durably (fsync):
  *           - if ready.has_hard_state: store its term and vote FIRST (a
  *             crash that kept entries or a snapshot of term T but lost the
  *             hard state that raised the term to T leaves a state raft_new
  *             refuses with RAFT_ECORRUPT; tests/sim --tear-hs-last and
  *             seed 7873 show it);
- *           - if ready.snapshot != NULL: replace the state machine with
- *             ready.snapshot->data, record its meta as the latest snapshot
- *             and delete EVERY persisted log entry;
+ *           - if ready.snapshot_chunk != NULL: write its data at its offset
+ *             into the file of the snapshot being received (offset 0
+ *             starts a new file: discard any partial one);
+ *           - if ready.snapshot != NULL: replace the state machine with the
+ *             snapshot received in those chunks (ready.snapshot->meta
+ *             names it, ->len is its size), record its meta as the latest
+ *             snapshot and delete EVERY persisted log entry;
  *           - if ready.truncate_from != 0: delete the persisted entries with
  *             index >= ready.truncate_from;
  *           - append ready.entries (they are contiguous and follow the
@@ -56,7 +69,10 @@
  *        d. apply ready.committed in order (they are already persisted: the
  *           batch persisted them in step b at the latest), and serve
  *           ready.reads whose index <= the applied index;
- *        e. raft_advance(r, &ready).
+ *        e. raft_advance(r, &ready);
+ *        f. if ready.want_snapshot: a follower needs entries the host's log
+ *           no longer holds and the latest snapshot is older than them;
+ *           take a snapshot at the applied index soon (raft_snapshot_done).
  *      Between raft_ready and raft_advance the host must not call any other
  *      function that takes a non-const struct raft * (the batch points into
  *      the core's memory and stays valid only until raft_advance).
@@ -67,9 +83,34 @@
  *      persisted): loop on step 2 while raft_has_ready(r).
  *   3. Sleep until a message arrives or ready.next_wakeup
  *      (raft_next_wakeup(r)).
- * Memory: the core keeps every log entry after its latest snapshot (plus
- * snapshot_trailing entries before it) and a copy of that snapshot; the
- * host bounds this by taking snapshots (raft_snapshot_done) regularly.
+ *
+ * Memory.  The host's disk is the authority for the log and the only
+ * holder of snapshots; the core keeps a bounded window:
+ *   - log entries: those not yet persisted, those not yet handed out in
+ *     ready.committed, and behind them a tail of at most
+ *     config.window_entries entries and config.window_bytes bytes, for
+ *     followers slightly behind.  Older entries a follower needs are read
+ *     back with config.fetch, a synchronous callback: the core calls a
+ *     function pointer and copies what it returns, so it stays pure and
+ *     deterministic, and a fetched entry is in the very message that
+ *     needs it, without a round trip through the ready batch and the
+ *     bookkeeping of requests answered later.  The copies live in
+ *     the messages of one batch and are freed at raft_advance: the leader
+ *     holds at most the window plus what it has in flight to followers
+ *     (max_inflight_bytes each).  A leader backtracking a follower's log
+ *     below its window looks terms up the same way (a binary search, a
+ *     few entries per rejection).  A fetch that fails (the host compacted
+ *     the entries) makes the leader send a snapshot instead.  The host
+ *     keeps its entries from raft_first_index(r) on; deleting more only
+ *     costs followers a snapshot.  (raft_new still takes the restored
+ *     log in one array from the host, and keeps only the window of it.)
+ *   - snapshots: none of their bytes.  The host writes its snapshot file
+ *     (for gearraft the queue tables, dumped from one read transaction)
+ *     and tells raft_snapshot_done its meta and length; chunks to send
+ *     are filled by the host (step a), chunks received are handed to the
+ *     host one by one (step b) and acknowledged only once persisted.
+ *     The host keeps the file of the latest snapshot the core knows of
+ *     (raft_snapshot_meta) until a newer one replaces it.
  *
  * Sending is best effort: a message may be dropped, duplicated or reordered
  * by the network and the core recovers.  A host that fails to persist must
@@ -184,9 +225,11 @@ struct raft_snapshot_meta {
     struct raft_conf conf; /* the configuration as of `index` */
 };
 
+/* A snapshot the host holds: its meta and the size of its data.  The data
+ * (the host's serialized state machine) never enters the core. */
 struct raft_snapshot {
     struct raft_snapshot_meta meta;
-    struct raft_buf data; /* the host's serialized state machine */
+    uint64_t len; /* bytes of the host's snapshot file */
 };
 
 /* What must survive a crash besides the log (paper figure 2). */
@@ -268,8 +311,11 @@ struct raft_heartbeat_resp {
     uint64_t ctx;
 };
 
-/* SNAPSHOT: one chunk of the leader's latest snapshot.  data is borrowed
- * (step) or core-owned until raft_advance (ready). */
+/* SNAPSHOT: one chunk of the leader's latest snapshot, named by meta.
+ * In raft_step data is borrowed for the call.  In ready.msgs_now data.base
+ * is NULL and data.len says how many bytes the host fills in from its
+ * snapshot file (THE HOST LOOP, step a).  As ready.snapshot_chunk, data is
+ * core-owned until raft_advance. */
 struct raft_snapshot_chunk {
     struct raft_snapshot_meta meta;
     uint64_t total_len; /* size of the whole snapshot data */
@@ -364,6 +410,21 @@ const char *raft_trace_type_name(int type);
  * Configuration and start
  * ------------------------------------------------------------------------ */
 
+/* Reads persisted entries back for a follower that is behind (THE HOST
+ * LOOP, "Memory"); called synchronously from inside raft_* functions, and
+ * must not call into the same struct raft.  Fills out[0..*n) with the
+ * entries lo, lo + 1, ... of the host's log, none past hi and at most
+ * max_n (>= 2): out[0] always, then more while the data bytes of those
+ * after out[0] stay within max_bytes, but at least out[1] when hi > lo.
+ * The entries and their data are borrowed until the function is called
+ * again or the raft_* function that called it returns (the core copies
+ * them at once).  Returns 0, or nonzero when the host no longer holds
+ * entry lo (compacted); *n is then ignored and the core sends a snapshot
+ * instead. */
+typedef int (*raft_fetch_fn)(void *arg, raft_index lo, raft_index hi,
+                             size_t max_bytes, struct raft_entry *out,
+                             size_t max_n, size_t *n);
+
 enum raft_role {
     RAFT_FOLLOWER = 1,
     RAFT_PRE_CANDIDATE = 2,
@@ -386,10 +447,16 @@ struct raft_config {
     size_t max_inflight_msgs;     /* unacknowledged APPENDs per follower,
                                      at most RAFT_MAX_INFLIGHT_MSGS */
     size_t max_uncommitted_bytes; /* leader refuses proposals beyond this */
-    size_t snapshot_trailing;     /* entries kept behind a snapshot */
-    bool pre_vote;                /* thesis 9.6 */
-    bool check_quorum;            /* thesis 6.2, and leases of 4.2.3 */
-    raft_trace_fn trace;          /* may be NULL */
+    size_t snapshot_trailing;     /* entries the host keeps behind a
+                                     snapshot (raft_first_index) */
+    size_t window_entries;        /* tail of handed-out entries kept in */
+    size_t window_bytes;          /* memory (THE HOST LOOP, "Memory") */
+    raft_fetch_fn fetch;          /* reads persisted entries back; NULL:
+                                     every fetch fails */
+    void *fetch_arg;
+    bool pre_vote;       /* thesis 9.6 */
+    bool check_quorum;   /* thesis 6.2, and leases of 4.2.3 */
+    raft_trace_fn trace; /* may be NULL */
     void *trace_arg;
 };
 
@@ -397,21 +464,23 @@ struct raft_config {
 
 /* Fills *c with defaults for server `id`: election 1000 ms, heartbeat
  * 100 ms, seed = id, 1 MiB messages, 8 MiB and 64 messages in flight,
- * 64 MiB uncommitted, 1024 trailing entries, pre_vote and check_quorum on,
- * an empty initial_conf and no trace. */
+ * 64 MiB uncommitted, 1024 trailing entries, a window of 1024 entries and
+ * 4 MiB, pre_vote and check_quorum on, an empty initial_conf, no fetch
+ * and no trace. */
 void raft_config_default(struct raft_config *c, raft_id id);
 
 /* What the host persisted, handed back at start.  All of it is borrowed
  * for the call to raft_new (the core copies what it keeps). */
 struct raft_restore {
     struct raft_hard_state hard_state;
-    /* The latest snapshot, or NULL.  The core keeps a copy of its data to
-     * send to followers that fell behind. */
+    /* The latest snapshot's meta and length, or NULL.  The host keeps its
+     * file to send to followers that fell behind. */
     const struct raft_snapshot *snapshot;
     /* The persisted log entries, contiguous and in order.  Without a
      * snapshot they start at index 1; with one they start at or below
      * snapshot->meta.index + 1 (entries at or below the snapshot index are
-     * allowed and kept as trailing entries). */
+     * allowed: the host still holds them for fetch).  The core copies only
+     * what its window keeps. */
     const struct raft_entry *entries;
     size_t n_entries;
     /* The last index the host's state machine has applied: committed
@@ -523,16 +592,29 @@ int raft_add_learner(struct raft *r, raft_id id, raft_index *index);
 int raft_promote(struct raft *r, raft_id id, raft_index *index);
 int raft_remove(struct raft *r, raft_id id, raft_index *index);
 
-/* The host took a snapshot of its state machine at `index` (<= the last
- * index handed out in ready.committed).  data is copied; the core keeps
- * the latest snapshot to send to followers that are behind, and drops its
- * log entries up to index - snapshot_trailing.  The host may delete its
- * persisted entries below raft_first_index(r) afterwards.  Returns 0, or
- *   RAFT_EINVAL  index not above the current snapshot or not yet handed
- *                out as committed, or a ready batch is outstanding;
- *   RAFT_ENOMEM  nothing changed. */
-int raft_snapshot_done(struct raft *r, raft_index index,
-                       const struct raft_buf *data);
+/* The host wrote a snapshot of its state machine as of snap->meta.index
+ * (<= the last index handed out in ready.committed) to a file of
+ * snap->len bytes, durably.  meta.term is the term of that entry and
+ * meta.conf the configuration as of it (the host applied both).  The core
+ * keeps only the meta and length: it streams the snapshot to followers
+ * that are behind by asking the host for chunks (THE HOST LOOP, step a).
+ * The host may delete its persisted entries below raft_first_index(r)
+ * (snap->meta.index - snapshot_trailing + 1) and its older snapshot files
+ * afterwards.  Returns 0, or
+ *   RAFT_EINVAL  snap NULL, index not above the current snapshot or not
+ *                yet handed out as committed, a term or configuration
+ *                that contradicts the log the core holds or is invalid,
+ *                or a ready batch is outstanding (nothing changed). */
+int raft_snapshot_done(struct raft *r, const struct raft_snapshot *snap);
+
+/* Starts an election now, as if the election timer had fired (with a
+ * pre-vote first when config.pre_vote): for a lone voter at start-up, who
+ * has nobody to wait for, and for tests.  A lone voter becomes leader once
+ * the batch that records its vote is persisted.  Returns 0 (also when
+ * this server may not campaign: a learner, or not in the configuration;
+ * nothing happens then), or
+ *   RAFT_EINVAL  already the leader, or a ready batch is outstanding. */
+int raft_campaign(struct raft *r);
 
 /* The host's state machine has applied everything up to `index`.
  * Informational (raft_applied_index); never fails. */
@@ -554,9 +636,14 @@ struct raft_read {
 struct raft_ready {
     bool has_hard_state;
     struct raft_hard_state hard_state;
-    const struct raft_snapshot *snapshot; /* to install, or NULL */
-    raft_index truncate_from;             /* 0: nothing to delete */
-    const struct raft_entry *entries;     /* to persist */
+    /* A chunk of the snapshot being received, to write at its offset, or
+     * NULL.  Each continues the previous one; offset 0 starts over. */
+    const struct raft_snapshot_chunk *snapshot_chunk;
+    /* The snapshot received in those chunks is complete: install it (its
+     * meta and length), or NULL. */
+    const struct raft_snapshot *snapshot;
+    raft_index truncate_from;         /* 0: nothing to delete */
+    const struct raft_entry *entries; /* to persist */
     size_t n_entries;
     const struct raft_msg *msgs_now;
     size_t n_msgs_now;
@@ -566,6 +653,7 @@ struct raft_ready {
     size_t n_committed;
     const struct raft_read *reads;
     size_t n_reads;
+    bool want_snapshot;   /* take a snapshot soon (THE HOST LOOP, f) */
     uint64_t next_wakeup; /* call raft_tick at this time at the latest */
 };
 
@@ -599,7 +687,8 @@ raft_id raft_voted_for(const struct raft *r);
 raft_index raft_commit_index(const struct raft *r);
 raft_index raft_last_index(const struct raft *r);
 raft_term raft_last_term(const struct raft *r);
-raft_index raft_first_index(const struct raft *r); /* first entry kept */
+/* The first log entry the host must keep (it may delete those below). */
+raft_index raft_first_index(const struct raft *r);
 raft_index raft_snapshot_index(const struct raft *r);
 /* The latest snapshot's meta (index, term, configuration as of index), as
  * the host must record it after raft_snapshot_done; NULL if none.
@@ -617,6 +706,16 @@ raft_index raft_conf_index(const struct raft *r);
 raft_index raft_match_index(const struct raft *r, raft_id peer);
 /* The term of the entry at index, or 0 if not held in memory. */
 raft_term raft_term_at(const struct raft *r, raft_index index);
+/* What the core holds in memory (THE HOST LOOP, "Memory"). */
+struct raft_memory {
+    size_t n_entries;      /* log entries in the window */
+    size_t entry_bytes;    /* their data bytes */
+    size_t fetched_bytes;  /* data bytes of fetched entries held in messages
+                              until raft_advance */
+    size_t snapshot_bytes; /* bytes of a received snapshot chunk waiting
+                              for the host (at most max_msg_bytes) */
+};
+void raft_memory(const struct raft *r, struct raft_memory *out);
 /* "what failed: why" for the last error returned, or "". */
 const char *raft_errmsg(const struct raft *r);
 

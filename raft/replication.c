@@ -13,9 +13,19 @@
  * disturb a pipeline; they carry the commit index capped at the follower's
  * known match.
  *
+ * Entries a follower needs that have left the core's window are read back
+ * from the host (config.fetch, raft.h "Memory") into a copy the append
+ * owns until its batch is acknowledged; the same flow control bounds them.
+ * If the host no longer holds them, the follower gets a snapshot.
+ *
  * Not here: snapshots (snapshot.c), reads (readindex.c).
  */
+#include <string.h>
+
 #include "raft/internal.h"
+
+/* Most entries one fetch asks the host for. */
+#define FETCH_MAX 64
 
 /* Appends a leader entry of the current term. */
 int raft__leader_append(struct raft *r, enum raft_entry_type type,
@@ -33,16 +43,138 @@ int raft__leader_append(struct raft *r, enum raft_entry_type type,
     return 0;
 }
 
+/* Queues an append of n entries after prev (entries: a fetched copy the
+ * message takes ownership of, or NULL: resolved against the log in
+ * raft_ready) and records it in the progress.  Returns whether it was
+ * queued. */
+static bool queue_append(struct raft *r, struct raft__progress *pr,
+                         raft_index prev, raft_term prev_term, size_t n,
+                         size_t bytes, struct raft_entry *entries)
+{
+    struct raft_msg m;
+
+    raft__msg_init(r, &m, RAFT_MSG_APPEND, pr->id);
+    m.u.append.prev_index = prev;
+    m.u.append.prev_term = prev_term;
+    m.u.append.commit = r->commit;
+    m.u.append.ctx = r->read_seq;
+    m.u.append.n_entries = n;
+    m.u.append.entries = entries;
+    if (!raft__send(r, &m)) {
+        raft__msg_release(r, &m);
+        return false;
+    }
+    if (pr->state == RAFT__REPLICATE) {
+        /* Pipelining: assume success and move on (etcd's optimistic
+         * update); a rejection goes back to match + 1 within the window
+         * (progress.c), a stall falls back to PROBE. */
+        raft__progress_infl_add(pr, prev, prev + n, bytes);
+        pr->next = prev + n + 1;
+    } else {
+        pr->probe_sent = true;
+    }
+    return true;
+}
+
+/* Whether the host's answer to fetch(lo, hi) is a valid slice of the log:
+ * entries lo, lo + 1, ... of terms that never go down, from at least
+ * floor_term, up to the leader's term, agreeing with the window's edge. */
+static bool fetched_is_valid(const struct raft *r, const struct raft_entry *e,
+                             size_t n, raft_index lo, raft_term floor_term)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (e[k].index != lo + k || e[k].term < floor_term ||
+            e[k].term > r->term || !raft__entry_is_valid(&e[k]) ||
+            e[k].index > r->log.offset ||
+            (e[k].index == r->log.offset && e[k].term != r->log.offset_term)) {
+            return false;
+        }
+        floor_term = e[k].term;
+    }
+    return true;
+}
+
+/* The follower needs entries from prev + 1, before the window: read them
+ * back from the host, from prev itself when its term is needed too.  The
+ * copy goes with the message.  If the host no longer holds them (or the
+ * core has no fetch), fall back to a snapshot (paper 7). */
+static bool send_fetched(struct raft *r, struct raft__progress *pr,
+                         raft_index prev)
+{
+    struct raft_entry got[FETCH_MAX];
+    struct raft_entry *copy;
+    raft_term prev_term = 0;
+    raft_index lo = prev;
+    size_t max_bytes = r->cfg.max_msg_bytes;
+    size_t n = 0;
+    size_t skip = 1;
+    size_t bytes = 0;
+    uint8_t *p;
+    int rv = -1;
+
+    if (prev < r->log.first) {
+        /* Only the snapshot's edge is known below the host's log. */
+        if (prev + 1 != r->log.first ||
+            !raft__term_known(r, prev, &prev_term)) {
+            raft__snapshot_send(r, pr);
+            return true;
+        }
+        lo = prev + 1;
+        skip = 0;
+    }
+    if (pr->state == RAFT__REPLICATE &&
+        r->cfg.max_inflight_bytes - pr->infl_bytes < max_bytes) {
+        max_bytes = r->cfg.max_inflight_bytes - pr->infl_bytes;
+    }
+    if (r->cfg.fetch != NULL) {
+        rv = r->cfg.fetch(r->cfg.fetch_arg, lo, r->log.offset, max_bytes, got,
+                          FETCH_MAX, &n);
+    }
+    if (rv != 0 || n <= skip || n > FETCH_MAX ||
+        !fetched_is_valid(r, got, n, lo, prev_term)) {
+        /* The host's log is the authority: it lacks lo, so entries up to
+         * lo can only travel in a snapshot from now on. */
+        if (rv != 0 && lo + 1 > r->log.first) {
+            r->log.first = lo + 1;
+        }
+        raft__snapshot_send(r, pr);
+        return true;
+    }
+    if (skip == 1) {
+        prev_term = got[0].term;
+    }
+    for (size_t k = skip; k < n; k++) {
+        bytes += got[k].data.len;
+    }
+    copy = raft__malloc((n - skip) * sizeof(*copy) + bytes);
+    if (copy == NULL) {
+        return false; /* as if lost: the heartbeat timer tries again */
+    }
+    p = (uint8_t *)(copy + (n - skip));
+    for (size_t k = skip; k < n; k++) {
+        struct raft_entry *e = &copy[k - skip];
+
+        *e = got[k];
+        e->data.base = e->data.len > 0 ? p : NULL;
+        if (e->data.len > 0) {
+            memcpy(p, got[k].data.base, got[k].data.len);
+        }
+        p += e->data.len;
+    }
+    r->fetched_bytes += bytes;
+    return queue_append(r, pr, prev, prev_term, n - skip, bytes, copy);
+}
+
 /* Sends the next append the progress state and flow control allow.
  * Returns whether a message (or a snapshot chunk) was queued. */
 bool raft__send_append(struct raft *r, struct raft__progress *pr)
 {
     raft_index last = raft__log_last(&r->log);
     raft_index prev;
-    raft_term prev_term;
+    raft_term prev_term = 0;
     size_t n = 0;
     size_t bytes = 0;
-    struct raft_msg m;
+    bool known;
 
     if (r->role != RAFT_LEADER || pr->id == r->cfg.id) {
         return false;
@@ -65,11 +197,11 @@ bool raft__send_append(struct raft *r, struct raft__progress *pr)
         break;
     }
     prev = pr->next - 1;
-    if (!raft__log_term(&r->log, prev, &prev_term)) {
-        /* Paper 7: the entries the follower needs were compacted away. */
-        raft__snapshot_send(r, pr);
-        return pr->state == RAFT__SNAPSHOT;
+    if (prev < r->log.offset) {
+        return send_fetched(r, pr, prev);
     }
+    known = raft__log_term(&r->log, prev, &prev_term);
+    RAFT_ASSERT(known);
     for (raft_index i = pr->next; i <= last; i++) {
         size_t len = raft__log_get(&r->log, i)->data.len;
 
@@ -83,24 +215,7 @@ bool raft__send_append(struct raft *r, struct raft__progress *pr)
         n++;
         bytes += len;
     }
-    raft__msg_init(r, &m, RAFT_MSG_APPEND, pr->id);
-    m.u.append.prev_index = prev;
-    m.u.append.prev_term = prev_term;
-    m.u.append.commit = r->commit;
-    m.u.append.ctx = r->read_seq;
-    m.u.append.n_entries = n;
-    m.u.append.entries = NULL; /* resolved against the log in raft_ready */
-    raft__send(r, &m);
-    if (pr->state == RAFT__REPLICATE) {
-        /* Pipelining: assume success and move on (etcd's optimistic
-         * update); a rejection goes back to match + 1 within the window
-         * (progress.c), a stall falls back to PROBE. */
-        raft__progress_infl_add(pr, prev, prev + n, bytes);
-        pr->next = prev + n + 1;
-    } else {
-        pr->probe_sent = true;
-    }
-    return true;
+    return queue_append(r, pr, prev, prev_term, n, bytes, NULL);
 }
 
 void raft__bcast_append(struct raft *r)
@@ -377,6 +492,40 @@ int raft__recv_append(struct raft *r, const struct raft_msg *m)
     return 0;
 }
 
+/* raft__log_conflict_by_term below the window: the largest index <= index
+ * in the host's log whose term is <= term.  Terms never go down along a
+ * log, so a binary search reads a few entries back one at a time instead
+ * of walking back one round trip per entry.  Without an answer (a fetch
+ * failed) index stays as it is: the probe then walks back. */
+static raft_index host_conflict_by_term(struct raft *r, raft_index index,
+                                        raft_term term)
+{
+    struct raft_entry got[2];
+    raft_index lo = r->log.first;
+    raft_index hi = index;
+    raft_index found = r->log.first - 1; /* none: the snapshot's edge */
+    size_t n = 0;
+
+    if (r->cfg.fetch == NULL || index < lo) {
+        return index;
+    }
+    while (lo <= hi) {
+        raft_index mid = lo + (hi - lo) / 2;
+
+        if (r->cfg.fetch(r->cfg.fetch_arg, mid, mid, 0, got, 2, &n) != 0 ||
+            n < 1 || got[0].index != mid) {
+            return index;
+        }
+        if (got[0].term <= term) {
+            found = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return found;
+}
+
 /* Leader side of a rejection.  In PROBE, move nextIndex back by term
  * (etcd's MaybeDecrTo with the follower's hint) and probe again; only the
  * answer to the latest probe counts.  In REPLICATE the follower's log is
@@ -399,6 +548,9 @@ static void handle_reject(struct raft *r, struct raft__progress *pr,
     }
     if (ar->hint_term > 0) {
         hint = raft__log_conflict_by_term(&r->log, hint, ar->hint_term);
+        if (hint < r->log.offset) {
+            hint = host_conflict_by_term(r, hint, ar->hint_term);
+        }
     }
     next = hint + 1 < ar->index ? hint + 1 : ar->index;
     if (next < pr->match + 1) {

@@ -3,12 +3,16 @@
  *
  * Paper 7: each server compacts its log behind a snapshot of its state
  * machine; a leader whose follower needs compacted entries sends its
- * snapshot instead (InstallSnapshot), in chunks.  The host produces the
- * snapshot (raft_snapshot_done) and the core keeps a copy of the latest one
- * to stream; chunks are sent one at a time, each acknowledged with the
- * byte count received, and resent when a heartbeat round passes without
- * an answer.  A follower assembles the chunks in memory and hands the
- * whole snapshot to the host in a ready batch.
+ * snapshot instead (InstallSnapshot), in chunks.  The host's state machine
+ * is its own snapshot store, so the core never holds a snapshot's bytes:
+ * it knows the latest one by its meta and length (raft_snapshot_done),
+ * sends chunk messages that say which bytes to send and lets the host fill
+ * them in from its file, one chunk at a time, each acknowledged with the
+ * byte count received and resent when a heartbeat round passes without an
+ * answer.  A follower hands each chunk that continues the transfer to the
+ * host in a ready batch, acknowledges it once that batch is persisted, and
+ * on the last one tells the host to install what it received.  The core
+ * holds at most one chunk, between raft_step and the next batch.
  *
  * Not here: the state machine's serialization (the host's business).
  */
@@ -16,15 +20,43 @@
 
 #include "raft/internal.h"
 
+/* Forgets the transfer in progress and the chunk waiting for a batch,
+ * unless that chunk is the last one of the snapshot installed since: the
+ * host must write it before it installs. */
 void raft__snap_rx_clear(struct raft *r)
 {
-    raft__free(r->rx.buf);
+    struct raft_snapshot_chunk chunk = r->rx.chunk;
+    bool keep = r->rx.has_chunk && chunk.last && r->snap_pending &&
+                chunk.meta.index == r->snap.meta.index &&
+                chunk.meta.term == r->snap.meta.term;
+
+    if (!keep) {
+        raft__free(chunk.data.base);
+    }
     memset(&r->rx, 0, sizeof(r->rx));
+    if (keep) {
+        r->rx.chunk = chunk;
+        r->rx.has_chunk = true;
+    }
+}
+
+/* The term of the entry at index if the core knows it without the host:
+ * in memory, at the window's edge, or the latest snapshot's. */
+bool raft__term_known(const struct raft *r, raft_index index, raft_term *term)
+{
+    if (raft__log_term(&r->log, index, term)) {
+        return true;
+    }
+    if (r->has_snap && index == r->snap.meta.index) {
+        *term = r->snap.meta.term;
+        return true;
+    }
+    return false;
 }
 
 static void send_chunk(struct raft *r, struct raft__progress *pr)
 {
-    uint64_t total = r->snap.data.len;
+    uint64_t total = r->snap.len;
     uint64_t offset = pr->snap_offset < total ? pr->snap_offset : total;
     uint64_t len = total - offset;
     struct raft_msg m;
@@ -37,24 +69,34 @@ static void send_chunk(struct raft *r, struct raft__progress *pr)
     m.u.snapshot.total_len = total;
     m.u.snapshot.offset = offset;
     m.u.snapshot.last = offset + len == total;
-    m.u.snapshot.data.base = NULL; /* resolved against r->snap in ready */
+    m.u.snapshot.data.base = NULL; /* the host fills it (raft.h) */
     m.u.snapshot.data.len = (size_t)len;
     raft__send(r, &m);
 }
 
 /* Starts streaming the latest snapshot to a follower that needs entries
- * the log no longer has. */
+ * the log no longer has.  If there is none, or the host's log does not
+ * continue it (the follower would need entries the host no longer holds
+ * next), the host is asked for a newer one; the heartbeat timer
+ * (raft__snapshot_tick) then starts over with it.  A snapshot the
+ * follower already has is not sent (it would only bring the follower
+ * back here at the speed of the network): it needs a newer one too. */
 void raft__snapshot_send(struct raft *r, struct raft__progress *pr)
 {
-    if (!r->has_snap) {
-        return; /* cannot happen: only a snapshot moves the log offset */
-    }
     pr->state = RAFT__SNAPSHOT;
     pr->probe_sent = false;
     raft__progress_infl_clear(pr);
-    pr->snap_index = r->snap.meta.index;
     pr->snap_offset = 0;
     pr->snap_beats = 0;
+    if (!r->has_snap || r->snap.meta.index + 1 < r->log.first ||
+        pr->match >= r->snap.meta.index) {
+        r->want_snapshot = true;
+    }
+    if (!r->has_snap || pr->match >= r->snap.meta.index) {
+        pr->snap_index = 0; /* the tick tries again */
+        return;
+    }
+    pr->snap_index = r->snap.meta.index;
     raft__trace(r, RAFT_TRACE_SNAPSHOT_SEND, r->term, pr->snap_index, pr->id);
     send_chunk(r, pr);
 }
@@ -67,7 +109,7 @@ void raft__snapshot_tick(struct raft *r, struct raft__progress *pr)
         return;
     }
     pr->snap_beats = 0;
-    if (pr->snap_index != r->snap.meta.index) {
+    if (!r->has_snap || pr->snap_index != r->snap.meta.index) {
         raft__snapshot_send(r, pr);
     } else {
         send_chunk(r, pr);
@@ -111,7 +153,7 @@ void raft__recv_snapshot_resp(struct raft *r, const struct raft_msg *m)
     if (sr->reject) {
         pr->snap_offset = sr->offset;
         send_chunk(r, pr);
-    } else if (sr->offset > pr->snap_offset && sr->offset <= r->snap.data.len) {
+    } else if (sr->offset > pr->snap_offset && sr->offset <= r->snap.len) {
         pr->snap_offset = sr->offset;
         send_chunk(r, pr);
     }
@@ -146,15 +188,15 @@ static void install(struct raft *r)
         return;
     }
     /* Paper 7: "Discard the entire log ... Reset state machine using
-     * snapshot contents."  The host does the latter from the batch. */
-    raft__free(r->snap.data.base);
+     * snapshot contents."  The host does both from the batch, which
+     * also carries the last chunk (still in r->rx.chunk). */
     r->snap.meta = *meta;
-    r->snap.data.base = r->rx.buf; /* ownership moves to r->snap */
-    r->snap.data.len = r->rx.len;
-    r->rx.buf = NULL;
+    r->snap.len = r->rx.total_len;
     r->has_snap = true;
     r->snap_pending = true;
-    raft__snap_rx_clear(r);
+    r->rx.active = false;
+    r->rx.len = 0;
+    r->conf_below_index = 0;
     raft__log_reset(&r->log, r->snap.meta.index, r->snap.meta.term);
     r->commit = r->snap.meta.index;
     r->handed = r->snap.meta.index;
@@ -164,30 +206,24 @@ static void install(struct raft *r)
                 r->leader);
 }
 
-static int rx_append(struct raft *r, const struct raft_buf *data)
+/* Keeps a copy of the chunk for the next batch (the message is borrowed
+ * for raft_step only).  Returns false without memory. */
+static bool rx_take(struct raft *r, const struct raft_snapshot_chunk *c)
 {
-    size_t want;
+    void *copy = NULL;
 
-    if (data->len == 0) {
-        return 0;
-    }
-    if (data->len > SIZE_MAX - r->rx.len) {
-        return RAFT_ENOMEM;
-    }
-    want = r->rx.len + data->len;
-    if (want > r->rx.cap) {
-        size_t cap = r->rx.cap * 2 > want ? r->rx.cap * 2 : want;
-        uint8_t *p = raft__realloc(r->rx.buf, cap);
-
-        if (p == NULL) {
-            return RAFT_ENOMEM;
+    if (c->data.len > 0) {
+        copy = raft__malloc(c->data.len);
+        if (copy == NULL) {
+            return false;
         }
-        r->rx.buf = p;
-        r->rx.cap = cap;
+        memcpy(copy, c->data.base, c->data.len);
     }
-    memcpy(r->rx.buf + r->rx.len, data->base, data->len);
-    r->rx.len = want;
-    return 0;
+    r->rx.chunk = *c;
+    r->rx.chunk.data.base = copy;
+    r->rx.has_chunk = true;
+    r->rx.len += c->data.len;
+    return true;
 }
 
 /* Follower side of InstallSnapshot (paper 7, figure 13).  raft.c made us
@@ -223,8 +259,10 @@ void raft__recv_snapshot(struct raft *r, const struct raft_msg *m)
         reply(r, m, r->rx.len, false, true); /* a gap: resend from here */
         return;
     }
-    if (rx_append(r, &c->data) != 0) {
-        return; /* dropped as if lost; the leader resends */
+    if (r->rx.has_chunk || !rx_take(r, c)) {
+        /* One chunk per batch, and only with memory for it: dropped as
+         * if lost; the leader resends. */
+        return;
     }
     if (!c->last) {
         reply(r, m, r->rx.len, false, false);
@@ -234,47 +272,47 @@ void raft__recv_snapshot(struct raft *r, const struct raft_msg *m)
     reply(r, m, c->total_len, true, false);
 }
 
-int raft_snapshot_done(struct raft *r, raft_index index,
-                       const struct raft_buf *data)
+int raft_snapshot_done(struct raft *r, const struct raft_snapshot *snap)
 {
     struct raft_conf conf;
-    raft_term term = 0;
-    void *copy = NULL;
-    raft_index upto;
+    raft_term t = 0;
+    raft_index index;
+    raft_index trailing = (raft_index)r->cfg.snapshot_trailing;
+    raft_index first;
 
-    if (r->batch.active) {
-        r->errmsg = "snapshot done: ready batch not acknowledged";
+    if (r->batch.active || snap == NULL) {
+        r->errmsg = "snapshot done: no snapshot, or batch not acknowledged";
         return RAFT_EINVAL;
     }
+    index = snap->meta.index;
     if (index == 0 || index > r->handed ||
-        (r->has_snap && index <= r->snap.meta.index) ||
-        !raft__log_term(&r->log, index, &term)) {
+        (r->has_snap && index <= r->snap.meta.index)) {
         r->errmsg = "snapshot done: index not applied or not newer";
         return RAFT_EINVAL;
     }
-    if (data != NULL && data->len > 0) {
-        copy = raft__malloc(data->len);
-        if (copy == NULL) {
-            r->errmsg = "snapshot done: out of memory copying data";
-            return RAFT_ENOMEM;
-        }
-        memcpy(copy, data->base, data->len);
+    if (snap->meta.term == 0 || snap->meta.term > r->term ||
+        !raft__conf_is_valid(&snap->meta.conf) ||
+        (raft__log_term(&r->log, index, &t) && t != snap->meta.term)) {
+        r->errmsg = "snapshot done: the term contradicts the log";
+        return RAFT_EINVAL;
     }
-    (void)raft__conf_at(r, index, &conf);
-    raft__free(r->snap.data.base);
-    r->snap.meta.index = index;
-    r->snap.meta.term = term;
-    r->snap.meta.conf = conf;
-    r->snap.data.base = copy;
-    r->snap.data.len = copy == NULL ? 0 : data->len;
+    /* Where the core can tell the configuration as of index, the host's
+     * must be the same. */
+    if (index >= r->log.offset) {
+        (void)raft__conf_at(r, index, &conf);
+        if (!raft__conf_equal(&conf, &snap->meta.conf)) {
+            r->errmsg = "snapshot done: the configuration contradicts the log";
+            return RAFT_EINVAL;
+        }
+    }
+    r->snap = *snap;
     r->has_snap = true;
-    /* Keep some entries behind the snapshot so that a follower slightly
-     * behind gets entries rather than a whole snapshot. */
-    upto = index > r->cfg.snapshot_trailing
-               ? index - (raft_index)r->cfg.snapshot_trailing
-               : 0;
-    if (upto > r->log.offset) {
-        raft__log_compact(&r->log, upto);
+    r->want_snapshot = false;
+    /* The host keeps some entries behind the snapshot so that a follower
+     * slightly behind gets entries rather than a whole snapshot. */
+    first = index >= trailing ? index - trailing + 1 : 1;
+    if (first > r->log.first) {
+        r->log.first = first;
     }
     raft__trace(r, RAFT_TRACE_SNAPSHOT_TAKEN, r->term, index, 0);
     return 0;

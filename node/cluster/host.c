@@ -9,8 +9,14 @@
  * node the only voter (those builds wrote every entry in term 1).
  *
  * Time: raft/ gets a monotonic clock. A lone voter has nobody to wait
- * for, so its clock is started past an election timeout: the first tick
- * starts its election instead of a second of silence after each start.
+ * for, so settling starts its election at once (raft_campaign) instead of
+ * a second of silence after each start.
+ *
+ * Memory: raft/ keeps a window of the log (raft.h, "Memory"); a lone
+ * voter's applied entries are in the tables, so its window keeps none of
+ * them. No follower ever asks for old entries or a snapshot, so the host
+ * gives raft/ no fetch and holds no snapshot file: the snapshot meta only
+ * records the point the tables cover.
  *
  * Not here: the pipeline that calls it (node/pipeline/), peers.
  */
@@ -209,7 +215,9 @@ static int new_raft(struct gr_host *h, uint64_t now_ms)
     }
     /* Applied entries are in the tables: keep none of them in memory. */
     rc.snapshot_trailing = 0;
-    rv = raft_new(&rc, &r.rs, now_ms + h->mono_skew, &h->raft);
+    rc.window_entries = 0;
+    rc.window_bytes = 0;
+    rv = raft_new(&rc, &r.rs, now_ms, &h->raft);
     restored_free(&r);
     if (rv != 0) {
         snprintf(h->errmsg, sizeof(h->errmsg),
@@ -331,7 +339,7 @@ int gr_host_persist_ready(struct gr_host *h, struct store_txn *txn)
         return STORE_ENOMEM;
     }
     h->has_ready = true;
-    if (rd->snapshot != NULL) {
+    if (rd->snapshot != NULL || rd->snapshot_chunk != NULL) {
         return STORE_EINVAL; /* snapshots from a leader: not before peers */
     }
     if (rd->has_hard_state) {
@@ -497,16 +505,22 @@ bool gr_host_needs_settle(const struct gr_host *h)
     return h->needs_settle;
 }
 
-/* Frees the core's copy of what the tables hold (the core keeps the
- * entries up to the last snapshot it was told of). */
+/* Tells raft/ the tables are a snapshot up to what they applied (the
+ * core frees those entries itself; this moves raft_first_index on with
+ * the store's compaction). Skipped while the term of that entry has left
+ * raft/'s memory: the next batch catches up. */
 static void drop_applied(struct gr_host *h)
 {
-    static const struct raft_buf none = {NULL, 0};
+    struct raft_snapshot snap;
     uint64_t upto = h->committed_out < h->applied ? h->committed_out
                                                   : h->applied;
 
-    if (upto > raft_snapshot_index(h->raft)) {
-        (void)raft_snapshot_done(h->raft, upto, &none);
+    memset(&snap, 0, sizeof(snap));
+    snap.meta.index = upto;
+    snap.meta.term = raft_term_at(h->raft, upto);
+    snap.meta.conf = *raft_conf_current(h->raft);
+    if (upto > raft_snapshot_index(h->raft) && snap.meta.term != 0) {
+        (void)raft_snapshot_done(h->raft, &snap);
     }
 }
 
@@ -517,7 +531,7 @@ static int settle_round(struct gr_host *h, uint64_t now_ms)
     struct store_txn *txn;
     int rv;
 
-    (void)raft_tick(h->raft, now_ms + h->mono_skew);
+    (void)raft_tick(h->raft, now_ms);
     if (!raft_has_ready(h->raft)) {
         return 0;
     }
@@ -556,10 +570,11 @@ int gr_host_settle(struct gr_host *h, uint64_t now_ms, uint64_t wall_ms)
                  "this node is not the only voter of its configuration");
         return GR_EINVAL;
     }
-    /* Nobody else to hear from: move raft/'s clock on past an election
-     * timeout (from wherever it is: a restored core started its timer
-     * at the skewed clock), so that the election is due at once. */
-    h->mono_skew += 2 * (h->cfg.election_ms > 0 ? h->cfg.election_ms : 1000) + 1;
+    /* Nobody else to hear from: start the election now rather than
+     * after a timeout. */
+    if (raft_role(h->raft) != RAFT_LEADER) {
+        (void)raft_campaign(h->raft);
+    }
     for (i = 0; i < SETTLE_ROUNDS; i++) {
         if (raft_role(h->raft) == RAFT_LEADER &&
             h->applied == raft_last_index(h->raft)) {

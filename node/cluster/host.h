@@ -51,7 +51,6 @@ struct gr_host {
     struct gr_host_config cfg;
     bool has_ready;         /* rd is handed out, not yet advanced */
     struct raft_ready rd;   /* borrowed from raft until advance */
-    uint64_t mono_skew;     /* added to the clock handed to raft */
     uint64_t applied;       /* what the store's apply has reached */
     uint64_t committed_out; /* the last index raft/ handed out committed */
     bool needs_settle;      /* a batch failed: settle before the next */

@@ -39,6 +39,12 @@ mutations=(
   "self_commit_unpersisted#progress.c#s/^    return r->log.persisted;$/    return raft__log_last(\&r->log);/#the leader counts its own entries toward commit before they are persisted"
   "vote_before_durable#raft.c#s/^    if (r->persisted_hs.term != r->term || r->persisted_hs.vote != r->vote) {$/    if (m->type == RAFT_MSG_VOTE_RESP) {\n        return true;\n    }\n&/#a vote response leaves before the vote is durable"
   "stale_read#readindex.c#s/ r->reads\[k\].seq <= acked \&\&//#a read index is answered without its heartbeat round (a deposed leader serves stale reads)"
+  # The memory window and host-held snapshots (raft.h, "Memory"): the
+  # per-core memory checks and the received file's check catch these.
+  "window_unbounded#log.c#s/^    raft__log_compact(log, upto);$//#the window never lets an entry go: the core holds the whole log"
+  "conf_below_lost#log.c#s/^            r->conf_below_index = i;$/            r->conf_below_index = 0;/#a CONF entry that leaves memory is forgotten: the configuration goes back to the snapshot's"
+  "chunk_kept#raft.c#s/^    raft__free(r->batch.chunk.data.base);$//#received snapshot chunks are never freed: the follower ends up holding the whole snapshot"
+  "fetched_prev_term#replication.c#s/^        prev_term = got\[0\].term;$/        prev_term = got[n - 1].term;/#an append of fetched entries names the term of its last entry as prev_term"
 )
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/gr-mutate.XXXXXX")"

@@ -53,11 +53,46 @@ static void *xcalloc(size_t n, size_t size)
  * What the cores hold: raft/'s allocator, counted (sim_limits.max_bytes)
  */
 
-/* Every block starts with its size, in a header that keeps the block's
- * alignment. */
+/* Every block starts with a header that keeps the block's alignment: its
+ * size, the node whose core allocated it, and whether that happened while
+ * the core stepped a SNAPSHOT chunk.  Each core's memory is counted apart
+ * (check_memory): whoever calls into a core goes through core(), which
+ * names the node. */
 #define HEAP_HDR alignof(max_align_t)
 
-static size_t core_bytes; /* held by every core of the process */
+struct heap_tag {
+    uint32_t owner; /* node id */
+    uint32_t snap;  /* 1: allocated while stepping a SNAPSHOT chunk */
+};
+
+static size_t core_bytes;                        /* every core's */
+static size_t node_bytes[SIM_MAX_NODES + 1];     /* each core's */
+static size_t node_rx_bytes[SIM_MAX_NODES + 1];  /* ... of heap_tag.snap */
+static size_t node_rx_blocks[SIM_MAX_NODES + 1]; /* ... how many */
+static struct heap_tag heap_now;                 /* who allocates now */
+
+_Static_assert(HEAP_HDR >= sizeof(size_t) + sizeof(struct heap_tag),
+               "the heap header holds size and tag");
+
+static void heap_count(const unsigned char *hdr, bool add)
+{
+    size_t size;
+    struct heap_tag tag;
+
+    memcpy(&size, hdr, sizeof(size));
+    memcpy(&tag, hdr + sizeof(size), sizeof(tag));
+    if (add) {
+        core_bytes += size;
+        node_bytes[tag.owner] += size;
+        node_rx_bytes[tag.owner] += tag.snap ? size : 0;
+        node_rx_blocks[tag.owner] += tag.snap;
+    } else {
+        core_bytes -= size;
+        node_bytes[tag.owner] -= size;
+        node_rx_bytes[tag.owner] -= tag.snap ? size : 0;
+        node_rx_blocks[tag.owner] -= tag.snap;
+    }
+}
 
 static void *heap_malloc(void *data, size_t size)
 {
@@ -72,7 +107,8 @@ static void *heap_malloc(void *data, size_t size)
         return NULL;
     }
     memcpy(p, &size, sizeof(size));
-    core_bytes += size;
+    memcpy(p + sizeof(size), &heap_now, sizeof(heap_now));
+    heap_count(p, true);
     return p + HEAP_HDR;
 }
 
@@ -93,15 +129,13 @@ static void *heap_calloc(void *data, size_t nmemb, size_t size)
 static void heap_free(void *data, void *ptr)
 {
     unsigned char *p = ptr;
-    size_t size;
 
     (void)data;
     if (p == NULL) {
         return;
     }
     p -= HEAP_HDR;
-    memcpy(&size, p, sizeof(size));
-    core_bytes -= size;
+    heap_count(p, false);
     free(p);
 }
 
@@ -109,7 +143,6 @@ static void *heap_realloc(void *data, void *ptr, size_t size)
 {
     unsigned char *p = ptr;
     unsigned char *q;
-    size_t old;
 
     if (p == NULL) {
         return heap_malloc(data, size);
@@ -118,14 +151,23 @@ static void *heap_realloc(void *data, void *ptr, size_t size)
         return NULL;
     }
     p -= HEAP_HDR;
-    memcpy(&old, p, sizeof(old));
+    heap_count(p, false);
     q = realloc(p, HEAP_HDR + size);
     if (q == NULL) {
+        heap_count(p, true);
         return NULL;
     }
-    memcpy(q, &size, sizeof(size));
-    core_bytes = core_bytes - old + size;
+    memcpy(q, &size, sizeof(size)); /* the tag stays the first one's */
+    heap_count(q, true);
     return q + HEAP_HDR;
+}
+
+/* The core of node n, about to be called: what it allocates is n's. */
+static struct raft *core(struct sim_node *n)
+{
+    heap_now.owner = (uint32_t)n->id;
+    heap_now.snap = 0;
+    return n->r;
 }
 
 static void heap_count_cores(void)
@@ -420,16 +462,52 @@ static bool vouched_durable(struct sim_cluster *c, const struct sim_node *n,
     return true;
 }
 
+/* A snapshot chunk leaves without bytes (raft.h, THE HOST LOOP, step a):
+ * the host fills them from its snapshot file, which must be the one the
+ * chunk names.  Returns false (a failed check) if it is not. */
+static bool fill_chunk(struct sim_cluster *c, struct sim_node *n,
+                       struct raft_msg *m, uint8_t **buf)
+{
+    struct raft_snapshot_chunk *ch = &m->u.snapshot;
+    const struct sim_snap *have = &n->disk.cache.snap;
+
+    if (ch->data.base != NULL || ch->meta.index != have->meta.index ||
+        ch->meta.term != have->meta.term || ch->total_len != have->pad ||
+        ch->offset + ch->data.len > have->pad) {
+        return sim_check_fail(
+            &c->check,
+            "node %llu sends a chunk [%llu, +%zu) of snapshot %llu/%llu "
+            "(%llu bytes, data %s) but holds snapshot %llu/%llu (%zu bytes)",
+            (unsigned long long)n->id, (unsigned long long)ch->offset,
+            ch->data.len, (unsigned long long)ch->meta.index,
+            (unsigned long long)ch->meta.term,
+            (unsigned long long)ch->total_len,
+            ch->data.base != NULL ? "from the core" : "to fill",
+            (unsigned long long)have->meta.index,
+            (unsigned long long)have->meta.term, have->pad);
+    }
+    *buf = xcalloc(1, ch->data.len);
+    sim_snap_encode(have, ch->offset, ch->data.len, *buf);
+    ch->data.base = ch->data.len > 0 ? *buf : NULL;
+    return true;
+}
+
 static void send_msgs(struct sim_cluster *c, struct sim_node *n,
                       const struct raft_msg *msgs, size_t n_msgs)
 {
     size_t i;
 
     for (i = 0; i < n_msgs; i++) {
-        const struct raft_msg *m = &msgs[i];
+        struct raft_msg filled = msgs[i];
+        const struct raft_msg *m = &filled;
+        uint8_t *buf = NULL;
         uint64_t delays[2];
         int copies;
         int k;
+
+        if (m->type == RAFT_MSG_SNAPSHOT && !fill_chunk(c, n, &filled, &buf)) {
+            return;
+        }
 
         if (m->from != n->id) {
             sim_check_fail(&c->check,
@@ -440,6 +518,7 @@ static void send_msgs(struct sim_cluster *c, struct sim_node *n,
             return;
         }
         if (!vouched_durable(c, n, m)) {
+            free(buf);
             return;
         }
         copies =
@@ -452,6 +531,7 @@ static void send_msgs(struct sim_cluster *c, struct sim_node *n,
             ev.payload = msg_clone(c, m);
             sim_queue_push(&c->q, delays[k], ev);
         }
+        free(buf);
     }
 }
 
@@ -523,16 +603,37 @@ static void schedule_wake(struct sim_cluster *c, struct sim_node *n)
     sim_queue_push(&c->q, w - c->q.now, ev);
 }
 
-static void encode_snap(const struct sim_cluster *c, uint64_t state,
-                        uint64_t chain, uint8_t *buf)
+/* config.fetch (raft.h): entries lo.. read back from the node's disk as
+ * the running node sees it. */
+static int sim_fetch(void *arg, raft_index lo, raft_index hi, size_t max_bytes,
+                     struct raft_entry *out, size_t max_n, size_t *n)
 {
-    size_t k;
+    struct sim_node *nd = arg;
+    size_t k = 0;
+    size_t bytes = 0;
 
-    put64(buf, state);
-    put64(buf + 8, chain);
-    for (k = SNAP_HDR; k < c->snap_pad; k++) {
-        buf[k] = (uint8_t)(state >> (8 * (k % 8)));
+    for (raft_index i = lo; i <= hi && k < max_n; i++) {
+        const struct sim_dentry *d = sim_image_entry(&nd->disk.cache, i);
+
+        if (d == NULL || (k >= 2 && bytes + d->len > max_bytes)) {
+            break;
+        }
+        bytes += k >= 1 ? d->len : 0;
+        out[k].index = d->index;
+        out[k].term = d->term;
+        out[k].type = d->type;
+        out[k].data.base = d->data;
+        out[k].data.len = d->len;
+        k++;
     }
+    if (k == 0) {
+        nd->c->stats.fetch_fails++;
+        trace_sim(nd->c, (int)nd->id, "fetch failed lo=% hi=%", lo, hi);
+        return -1;
+    }
+    nd->c->stats.fetches += k;
+    *n = k;
+    return 0;
 }
 
 static int node_start(struct sim_cluster *c, struct sim_node *n)
@@ -542,7 +643,6 @@ static int node_start(struct sim_cluster *c, struct sim_node *n)
     struct raft_restore rs;
     struct raft_snapshot snap;
     struct raft_entry *ents;
-    uint8_t *snap_buf = NULL;
     size_t k;
     int rv;
 
@@ -552,15 +652,14 @@ static int node_start(struct sim_cluster *c, struct sim_node *n)
     cfg.seed = sim_rng_next(&c->rng);
     cfg.trace = on_raft_trace;
     cfg.trace_arg = n;
+    cfg.fetch = sim_fetch;
+    cfg.fetch_arg = n;
     rs.hard_state.term = im->term;
     rs.hard_state.vote = im->vote;
     rs.hard_state.commit = im->commit;
     if (im->snap.meta.index > 0) {
-        snap_buf = xcalloc(1, c->snap_pad);
-        encode_snap(c, im->snap.state, im->snap.chain, snap_buf);
         snap.meta = im->snap.meta;
-        snap.data.base = snap_buf;
-        snap.data.len = c->snap_pad;
+        snap.len = im->snap.pad;
         rs.snapshot = &snap;
     }
     ents = xcalloc(im->n_ents, sizeof(*ents));
@@ -587,9 +686,10 @@ static int node_start(struct sim_cluster *c, struct sim_node *n)
         n->conf =
             im->snap.meta.index > 0 ? im->snap.meta.conf : n->initial_conf;
     }
+    heap_now.owner = (uint32_t)n->id;
+    heap_now.snap = 0;
     rv = raft_new(&cfg, &rs, c->q.now, &n->r);
     free(ents);
-    free(snap_buf);
     if (rv != 0) {
         sim_check_fail(&c->check,
                        "node %llu failed to start: %s (disk: term=%llu "
@@ -617,6 +717,9 @@ static int node_start(struct sim_cluster *c, struct sim_node *n)
     n->leading = false;
     n->led_commit = 0;
     n->led_checked = 0;
+    n->keep_from = rs.applied;
+    n->installing = false;
+    n->want_snapshot = false;
     schedule_wake(c, n);
     return 0;
 }
@@ -629,8 +732,14 @@ static void node_stop(struct sim_cluster *c, struct sim_node *n, bool tear)
     if (!n->up) {
         return;
     }
-    raft_free(n->r); /* an unacknowledged batch dies with it */
+    raft_free(core(n)); /* an unacknowledged batch dies with it */
     n->r = NULL;
+    if (node_bytes[n->id] != 0) {
+        sim_check_fail(&c->check,
+                       "node %llu's core left %zu bytes allocated after "
+                       "raft_free",
+                       (unsigned long long)n->id, node_bytes[n->id]);
+    }
     n->up = false;
     n->busy = false;
     inbox_clear(c, n);
@@ -878,17 +987,9 @@ static void finish_batch(struct sim_cluster *c, struct sim_node *n)
     size_t k;
 
     sim_disk_complete(&n->disk);
-    if (rd->snapshot != NULL) {
-        struct sim_snap s;
-
-        memset(&s, 0, sizeof(s));
-        s.meta = rd->snapshot->meta;
-        s.pad = rd->snapshot->data.len;
-        if (rd->snapshot->data.len >= SNAP_HDR) {
-            s.state = get64(rd->snapshot->data.base);
-            s.chain = get64((const uint8_t *)rd->snapshot->data.base + 8);
-        }
-        if (!install_snapshot(c, n, &s)) {
+    if (n->installing) {
+        n->installing = false;
+        if (!install_snapshot(c, n, &n->install)) {
             return;
         }
     }
@@ -906,13 +1007,59 @@ static void finish_batch(struct sim_cluster *c, struct sim_node *n)
             return;
         }
     }
-    raft_advance(n->r, rd);
+    n->want_snapshot |= rd->want_snapshot;
+    raft_advance(core(n), rd);
     n->busy = false;
-    raft_applied(n->r, n->applied);
-    if (c->snapshot_every > 0 &&
-        n->applied >= raft_snapshot_index(n->r) + c->snapshot_every) {
+    n->keep_from = sim_image_last_index(&n->disk.cache);
+    if (n->applied < n->keep_from) {
+        n->keep_from = n->applied;
+    }
+    raft_applied(core(n), n->applied);
+    if ((c->snapshot_every > 0 &&
+         n->applied >= raft_snapshot_index(n->r) + c->snapshot_every) ||
+        (n->want_snapshot && n->applied > raft_snapshot_index(n->r))) {
         sim_cluster_snapshot(c, n->id);
     }
+}
+
+/* The received snapshot file, read back whole for the install the batch
+ * asks for: it must be complete and hold exactly the bytes of the
+ * leader's snapshot it names (which the chunks carried). */
+static bool read_received(struct sim_cluster *c, struct sim_node *n,
+                          const struct raft_snapshot *want, struct sim_snap *s)
+{
+    const struct sim_rxfile *f = &n->disk.rx;
+    uint8_t *expect;
+    bool same;
+
+    memset(s, 0, sizeof(*s));
+    if (f->meta.index != want->meta.index || f->meta.term != want->meta.term ||
+        f->len != want->len || f->len < SNAP_HDR) {
+        return sim_check_fail(
+            &c->check,
+            "node %llu installs snapshot %llu/%llu (%llu "
+            "bytes) but received %llu/%llu (%zu bytes)",
+            (unsigned long long)n->id, (unsigned long long)want->meta.index,
+            (unsigned long long)want->meta.term, (unsigned long long)want->len,
+            (unsigned long long)f->meta.index, (unsigned long long)f->meta.term,
+            f->len);
+    }
+    s->meta = want->meta;
+    s->pad = f->len;
+    s->state = get64(f->buf);
+    s->chain = get64(f->buf + 8);
+    expect = xcalloc(1, f->len);
+    sim_snap_encode(s, 0, f->len, expect);
+    same = memcmp(expect, f->buf, f->len) == 0;
+    free(expect);
+    if (!same) {
+        return sim_check_fail(&c->check,
+                              "node %llu received snapshot %llu with bytes "
+                              "that are not the leader's",
+                              (unsigned long long)n->id,
+                              (unsigned long long)want->meta.index);
+    }
+    return true;
 }
 
 /* Turns the batch's persistence work into one disk write.  Returns false
@@ -926,14 +1073,30 @@ static bool build_write(struct sim_cluster *c, struct sim_node *n,
     size_t k;
 
     memset(w, 0, sizeof(*w));
-    if (rd->snapshot != NULL) {
-        w->has_snap = true;
-        w->snap.meta = rd->snapshot->meta;
-        w->snap.pad = rd->snapshot->data.len;
-        if (rd->snapshot->data.len >= SNAP_HDR) {
-            w->snap.state = get64(rd->snapshot->data.base);
-            w->snap.chain = get64((const uint8_t *)rd->snapshot->data.base + 8);
+    if (rd->snapshot_chunk != NULL) {
+        if (!sim_disk_rx_write(&n->disk, rd->snapshot_chunk)) {
+            sim_check_fail(&c->check,
+                           "node %llu was handed chunk [%llu, +%zu) of "
+                           "snapshot %llu, which does not continue its "
+                           "file (%zu bytes of %llu)",
+                           (unsigned long long)n->id,
+                           (unsigned long long)rd->snapshot_chunk->offset,
+                           rd->snapshot_chunk->data.len,
+                           (unsigned long long)rd->snapshot_chunk->meta.index,
+                           n->disk.rx.len,
+                           (unsigned long long)n->disk.rx.meta.index);
+            return false;
         }
+        w->has_chunk = true;
+        c->stats.chunks++;
+    }
+    if (rd->snapshot != NULL) {
+        if (!read_received(c, n, rd->snapshot, &w->snap)) {
+            return false;
+        }
+        w->has_snap = true;
+        n->install = w->snap;
+        n->installing = true;
     }
     w->truncate_from = rd->truncate_from;
     if (rd->n_entries > 0) {
@@ -996,7 +1159,8 @@ static bool build_write(struct sim_cluster *c, struct sim_node *n,
         w->vote = rd->hard_state.vote;
         w->commit = rd->hard_state.commit;
     }
-    return w->has_snap || w->truncate_from != 0 || w->n_ents > 0 || w->has_hs;
+    return w->has_snap || w->has_chunk || w->truncate_from != 0 ||
+           w->n_ents > 0 || w->has_hs;
 }
 
 /* ---------------------------------------------------------------------
@@ -1046,6 +1210,9 @@ static bool write_is_vital(const struct sim_node *n, const struct sim_write *w)
     if (w->has_hs && w->vote != 0 &&
         (w->term != n->disk.durable.term || w->vote != n->disk.durable.vote)) {
         return true;
+    }
+    if (w->has_chunk) {
+        return true; /* a crash in the middle of a snapshot transfer */
     }
     for (k = 0; k < w->n_ents; k++) {
         if (w->ents[k].type == RAFT_ENTRY_CONF) {
@@ -1121,7 +1288,7 @@ static void start_batch(struct sim_cluster *c, struct sim_node *n)
     struct sim_write w;
     int rv;
 
-    rv = raft_ready(n->r, &n->rd);
+    rv = raft_ready(core(n), &n->rd);
     if (rv != 0) {
         sim_check_fail(&c->check, "node %llu: raft_ready failed: %s",
                        (unsigned long long)n->id, raft_strerror(rv));
@@ -1155,7 +1322,12 @@ static void check_node(struct sim_cluster *c, struct sim_node *n);
 static void step_one(struct sim_cluster *c, struct sim_node *n)
 {
     struct raft_msg *m = inbox_pop(n);
-    int rv = raft_step(n->r, c->q.now, m);
+    struct raft *r = core(n);
+    int rv;
+
+    heap_now.snap = m->type == RAFT_MSG_SNAPSHOT;
+    rv = raft_step(r, c->q.now, m);
+    heap_now.snap = 0;
 
     if (rv == RAFT_EMALFORMED) {
         sim_check_fail(&c->check,
@@ -1180,7 +1352,7 @@ static void drive(struct sim_cluster *c, struct sim_node *n)
             continue;
         }
         if (!ticked && c->q.now >= raft_next_wakeup(n->r)) {
-            raft_tick(n->r, c->q.now);
+            raft_tick(core(n), c->q.now);
             ticked = true;
             if (raft_next_wakeup(n->r) <= c->q.now && !raft_has_ready(n->r)) {
                 sim_check_fail(&c->check,
@@ -1338,6 +1510,69 @@ static bool check_commit(struct sim_cluster *c, struct sim_node *n,
     return true;
 }
 
+/* The largest entry the simulator proposes: a CONF entry of a full
+ * configuration (proposals are at most PROP_HDR + 40 bytes). */
+#define MAX_ENTRY_BYTES (2 + 9 * RAFT_MAX_MEMBERS)
+/* Memory a core may allocate while stepping snapshot chunks besides the
+ * one chunk it keeps for the host: its queue of answers (one block, which
+ * may grow). */
+#define RX_SLACK  (64 * 1024)
+#define RX_BLOCKS 2
+
+/* raft.h, "Memory": a core keeps in memory the entries it still owes the
+ * host (after keep_from) and a tail of at most the window; fetched copies
+ * only for what is in flight (each follower's window of appends, which
+ * answers within one turn may refill once, plus a probe); and of a
+ * snapshot being received at most one chunk.  The last is measured
+ * independently of the core's own account: what its allocations made
+ * while stepping SNAPSHOT messages still hold, in blocks (the chunk and
+ * the queue of answers) and in bytes (on seeds whose snapshots are far
+ * larger, sim_swarm_choose_window, a core that kept them would show). */
+static bool check_memory(struct sim_cluster *c, struct sim_node *n)
+{
+    struct raft_memory mem;
+    uint64_t last = raft_last_index(n->r);
+    uint64_t need = last > n->keep_from ? last - n->keep_from : 0;
+    size_t members = raft_conf_current(n->r)->n_members;
+    size_t fetch_max =
+        members * (2 * c->cfg.max_inflight_bytes + 2 * c->cfg.max_msg_bytes +
+                   2 * MAX_ENTRY_BYTES);
+
+    raft_memory(n->r, &mem);
+    if (mem.n_entries > c->cfg.window_entries + need ||
+        mem.entry_bytes > c->cfg.window_bytes + need * MAX_ENTRY_BYTES) {
+        return sim_check_fail(
+            &c->check,
+            "memory: node %llu holds %zu entries (%zu bytes) in memory, "
+            "more than its window (%zu, %zu bytes) and the %llu entries "
+            "after %llu it still owes the host",
+            (unsigned long long)n->id, mem.n_entries, mem.entry_bytes,
+            c->cfg.window_entries, c->cfg.window_bytes,
+            (unsigned long long)need, (unsigned long long)n->keep_from);
+    }
+    if (mem.fetched_bytes > fetch_max) {
+        return sim_check_fail(&c->check,
+                              "memory: node %llu holds %zu bytes of fetched "
+                              "entries, more than it may have in flight "
+                              "(%zu)",
+                              (unsigned long long)n->id, mem.fetched_bytes,
+                              fetch_max);
+    }
+    if (mem.snapshot_bytes > c->cfg.max_msg_bytes ||
+        node_rx_bytes[n->id] > c->cfg.max_msg_bytes + RX_SLACK ||
+        node_rx_blocks[n->id] > RX_BLOCKS) {
+        return sim_check_fail(&c->check,
+                              "memory: node %llu holds %zu bytes of a "
+                              "snapshot it receives (%zu bytes in %zu "
+                              "blocks allocated while stepping chunks), "
+                              "more than a chunk (%zu)",
+                              (unsigned long long)n->id, mem.snapshot_bytes,
+                              node_rx_bytes[n->id], node_rx_blocks[n->id],
+                              c->cfg.max_msg_bytes);
+    }
+    return true;
+}
+
 static void check_node(struct sim_cluster *c, struct sim_node *n)
 {
     uint64_t term;
@@ -1379,7 +1614,7 @@ static void check_node(struct sim_cluster *c, struct sim_node *n)
                        (unsigned long long)raft_term_at(n->r, commit));
         return;
     }
-    if (!check_commit(c, n, term, commit)) {
+    if (!check_commit(c, n, term, commit) || !check_memory(c, n)) {
         return;
     }
     n->last_term = term;
@@ -1452,9 +1687,12 @@ int sim_cluster_init(struct sim_cluster *c, const struct sim_setup *setup)
     int i;
 
     trace_fmts_init();
-    if (setup->limits.max_bytes != 0) {
-        heap_count_cores();
-    }
+    heap_count_cores();
+    /* Each cluster counts its cores from zero: what an earlier one leaked
+     * (never freed, so never subtracted) is not this one's. */
+    memset(node_bytes, 0, sizeof(node_bytes));
+    memset(node_rx_bytes, 0, sizeof(node_rx_bytes));
+    memset(node_rx_blocks, 0, sizeof(node_rx_blocks));
     memset(c, 0, sizeof(*c));
     c->setup = *setup;
     sim_rng_init(&c->rng, setup->seed);
@@ -1471,6 +1709,7 @@ int sim_cluster_init(struct sim_cluster *c, const struct sim_setup *setup)
         if (!setup->classic) {
             sim_swarm_choose_aims(&c->sw, &c->aim);
         }
+        sim_swarm_choose_window(&c->sw, &c->aim);
     } else {
         sim_swarm_calm(&c->sw, setup->n_nodes <= 0 ? 3 : setup->n_nodes);
     }
@@ -1494,6 +1733,8 @@ int sim_cluster_init(struct sim_cluster *c, const struct sim_setup *setup)
     c->cfg.max_inflight_msgs = c->sw.max_inflight_msgs;
     c->cfg.max_uncommitted_bytes = c->sw.max_uncommitted_bytes;
     c->cfg.snapshot_trailing = c->sw.snapshot_trailing;
+    c->cfg.window_entries = c->sw.window_entries;
+    c->cfg.window_bytes = c->sw.window_bytes;
     conf_init(&conf, n_nodes);
     c->conf = conf;
     for (i = 1; i <= SIM_MAX_NODES; i++) {
@@ -1538,7 +1779,7 @@ void sim_cluster_close(struct sim_cluster *c)
     for (i = 1; i <= SIM_MAX_NODES; i++) {
         struct sim_node *n = &c->nodes[i];
 
-        raft_free(n->r);
+        raft_free(core(n));
         inbox_clear(c, n);
         free(n->inbox);
         free(n->props);
@@ -1643,7 +1884,7 @@ static int propose_one(struct sim_cluster *c, struct sim_node *n,
     }
     data.base = buf;
     data.len = len;
-    rv = raft_propose(n->r, &data, &idx);
+    rv = raft_propose(core(n), &data, &idx);
     if (rv != 0) {
         return rv;
     }
@@ -1724,7 +1965,7 @@ static int read_index(struct sim_cluster *c, raft_id id)
         return RAFT_EBUSY;
     }
     ctx = ++c->next_read;
-    rv = raft_read_index(n->r, ctx);
+    rv = raft_read_index(core(n), ctx);
     if (rv != 0) {
         return rv;
     }
@@ -1740,9 +1981,9 @@ int sim_cluster_snapshot(struct sim_cluster *c, raft_id id)
 {
     struct sim_node *n = node_get(c, id);
     struct sim_snap s;
-    struct raft_buf data;
-    uint8_t *buf;
+    struct raft_snapshot snap;
     const struct sim_dentry *d;
+    uint64_t first;
     int rv;
 
     if (!ready_for_call(n) || n->applied <= raft_snapshot_index(n->r)) {
@@ -1759,15 +2000,13 @@ int sim_cluster_snapshot(struct sim_cluster *c, raft_id id)
     s.chain = n->applied_chain;
     s.state = n->state;
     s.pad = c->snap_pad;
-    buf = xcalloc(1, c->snap_pad);
-    encode_snap(c, s.state, s.chain, buf);
-    data.base = buf;
-    data.len = c->snap_pad;
+    snap.meta = s.meta;
+    snap.len = s.pad;
     /* The snapshot file is written and synced first, then the core is
-     * told, then the log is compacted. */
+     * told (the previous file is deleted: the core names only the new
+     * one from now on), then the log is compacted. */
     sim_disk_save_snapshot(&n->disk, &s);
-    rv = raft_snapshot_done(n->r, n->applied, &data);
-    free(buf);
+    rv = raft_snapshot_done(core(n), &snap);
     if (rv != 0) {
         sim_check_fail(&c->check,
                        "node %llu: raft_snapshot_done(%llu) failed: %s",
@@ -1775,7 +2014,11 @@ int sim_cluster_snapshot(struct sim_cluster *c, raft_id id)
                        raft_strerror(rv));
         return rv;
     }
-    sim_disk_compact(&n->disk, raft_first_index(n->r));
+    /* The host's log is the authority: compacting more than the core
+     * allows only costs followers a snapshot (fetches fail). */
+    first = c->sw.compact_eager ? s.meta.index + 1 : raft_first_index(n->r);
+    sim_disk_compact(&n->disk, first);
+    n->want_snapshot = false;
     c->stats.snapshots++;
     drive(c, n);
     return 0;
@@ -1792,7 +2035,7 @@ int sim_cluster_add_learner(struct sim_cluster *c, raft_id via, raft_id *new_id)
         return RAFT_EBUSY;
     }
     id = (raft_id)c->next_id;
-    rv = raft_add_learner(l->r, id, NULL);
+    rv = raft_add_learner(core(l), id, NULL);
     if (rv != 0) {
         return rv;
     }
@@ -1809,6 +2052,11 @@ int sim_cluster_add_learner(struct sim_cluster *c, raft_id via, raft_id *new_id)
     }
     drive(c, l);
     return 0;
+}
+
+struct raft *sim_cluster_core(struct sim_cluster *c, raft_id id)
+{
+    return core(&c->nodes[id]);
 }
 
 void sim_cluster_kick(struct sim_cluster *c, raft_id id)
@@ -1892,7 +2140,7 @@ static void fault_member(struct sim_cluster *c, raft_id leader)
     if (what <= 1 && n_learners > 0) {
         raft_id id = learners[sim_rng_range(&c->rng, 0, n_learners - 1)];
 
-        rv = raft_promote(l->r, id, NULL);
+        rv = raft_promote(core(l), id, NULL);
         trace_sim(c, (int)leader, "promote %=%", id, (uint64_t)-rv);
         drive(c, l);
         if (rv == 0) {
@@ -1905,7 +2153,7 @@ static void fault_member(struct sim_cluster *c, raft_id leader)
         raft_id id =
             conf->members[sim_rng_range(&c->rng, 0, conf->n_members - 1)].id;
 
-        rv = raft_remove(l->r, id, NULL);
+        rv = raft_remove(core(l), id, NULL);
         trace_sim(c, (int)leader, "remove %=%", id, (uint64_t)-rv);
         drive(c, l);
         if (rv == 0) {
@@ -1991,14 +2239,34 @@ static void fault_link(struct sim_cluster *c, bool stall)
     }
 }
 
+/* raft_campaign: a node starts an election at once, as an operator or a
+ * lone voter at start-up would (raft.h); safe whenever it happens. */
+static void fault_campaign(struct sim_cluster *c)
+{
+    raft_id id = pick_up(c);
+    int rv;
+
+    if (id == 0 || !ready_for_call(&c->nodes[id])) {
+        return;
+    }
+    rv = raft_campaign(core(&c->nodes[id]));
+    trace_sim(c, (int)id, "campaign rv=%", (uint64_t)-rv, 0);
+    c->stats.campaigns += rv == 0 ? 1 : 0;
+    drive(c, &c->nodes[id]);
+}
+
 static void fault_transfer(struct sim_cluster *c, raft_id leader)
 {
     int rv;
 
+    if (sim_rng_chance(&c->aim, 250)) {
+        fault_campaign(c);
+        return;
+    }
     if (leader == 0 || !ready_for_call(&c->nodes[leader])) {
         return;
     }
-    rv = raft_transfer_leadership(c->nodes[leader].r, 0);
+    rv = raft_transfer_leadership(core(&c->nodes[leader]), 0);
     trace_sim(c, (int)leader, "transfer leadership rv=%", (uint64_t)-rv, 0);
     if (rv == 0) {
         c->stats.transfers++;
@@ -2507,7 +2775,8 @@ void sim_cluster_summary(const struct sim_cluster *c, FILE *out)
             "nodes=%d t=%llums steps=%llu proposed=%llu acked=%llu "
             "lost=%llu reads=%llu elections=%llu crashes=%llu "
             "snapshots=%llu installs=%llu confs=%llu transfers=%llu "
-            "cuts=%llu torn=%llu aimed=%llu msgs=%llu peak=%lluKiB\n",
+            "cuts=%llu torn=%llu aimed=%llu fetched=%llu fetch_fails=%llu "
+            "chunks=%llu campaigns=%llu msgs=%llu peak=%lluKiB\n",
             c->sw.n_nodes, (unsigned long long)c->q.now,
             (unsigned long long)s->steps, (unsigned long long)s->proposed,
             (unsigned long long)s->acked, (unsigned long long)s->lost,
@@ -2517,6 +2786,8 @@ void sim_cluster_summary(const struct sim_cluster *c, FILE *out)
             (unsigned long long)s->conf_changes,
             (unsigned long long)s->transfers, (unsigned long long)s->partitions,
             (unsigned long long)c->torn, (unsigned long long)s->aimed,
+            (unsigned long long)s->fetches, (unsigned long long)s->fetch_fails,
+            (unsigned long long)s->chunks, (unsigned long long)s->campaigns,
             (unsigned long long)c->net.sent,
             (unsigned long long)(s->peak_bytes / 1024));
 }

@@ -96,6 +96,12 @@ struct sim_node {
     /* host loop */
     bool busy; /* a batch is being written */
     struct raft_ready rd;
+    bool installing;         /* rd installs the received snapshot ... */
+    struct sim_snap install; /* ... read back from its file */
+    bool want_snapshot;      /* the core asked for a snapshot */
+    uint64_t keep_from;      /* entries after this the core must hold:
+                                min(persisted, applied) at the last
+                                raft_advance */
     struct raft_msg **inbox;
     size_t n_inbox;
     size_t cap_inbox;
@@ -150,8 +156,12 @@ struct sim_stats {
     uint64_t conf_changes;
     uint64_t transfers;
     uint64_t partitions;
-    uint64_t aimed;      /* crashes aimed at a persist window or a change */
-    uint64_t peak_bytes; /* most memory in use (sim_limits.max_bytes) */
+    uint64_t aimed;       /* crashes aimed at a persist window or a change */
+    uint64_t fetches;     /* entries read back for a core (config.fetch) */
+    uint64_t fetch_fails; /* ... refused: the host compacted them */
+    uint64_t chunks;      /* snapshot chunks written by receivers */
+    uint64_t campaigns;   /* raft_campaign calls */
+    uint64_t peak_bytes;  /* most memory in use (sim_limits.max_bytes) */
 };
 
 struct sim_cluster {
@@ -237,6 +247,10 @@ int sim_cluster_snapshot(struct sim_cluster *c, raft_id id);
  * id.  The new server starts empty. */
 int sim_cluster_add_learner(struct sim_cluster *c, raft_id via,
                             raft_id *new_id);
+
+/* Node id's core, for a test that calls it directly (what it allocates
+ * then is counted as node id's). */
+struct raft *sim_cluster_core(struct sim_cluster *c, raft_id id);
 
 /* Runs node id's host loop now: after a test called the core directly
  * (raft_remove, raft_transfer_leadership, ...), this hands out the work it

@@ -190,6 +190,7 @@ void sim_write_free(struct sim_write *w)
 
 void sim_disk_close(struct sim_disk *d)
 {
+    free(d->rx.buf);
     sim_write_free(&d->w);
     image_free(&d->cache);
     image_free(&d->durable);
@@ -294,4 +295,44 @@ bool sim_image_chain(const struct sim_image *im, uint64_t index,
         return true;
     }
     return false;
+}
+
+void sim_snap_encode(const struct sim_snap *s, uint64_t off, size_t len,
+                     uint8_t *out)
+{
+    for (size_t k = 0; k < len; k++) {
+        uint64_t at = off + k;
+        uint64_t v = at < 8 ? s->state : at < 16 ? s->chain : s->state;
+
+        out[k] = (uint8_t)(v >> (8 * (at % 8)));
+    }
+}
+
+bool sim_disk_rx_write(struct sim_disk *d, const struct raft_snapshot_chunk *ch)
+{
+    struct sim_rxfile *f = &d->rx;
+
+    if (ch->offset == 0) {
+        f->meta = ch->meta;
+        f->len = 0;
+    }
+    if (ch->offset != f->len || ch->meta.index != f->meta.index ||
+        ch->meta.term != f->meta.term) {
+        return false;
+    }
+    if (f->len + ch->data.len > f->cap) {
+        size_t cap = 2 * (f->len + ch->data.len);
+        uint8_t *p = realloc(f->buf, cap);
+
+        if (p == NULL) {
+            oom();
+        }
+        f->buf = p;
+        f->cap = cap;
+    }
+    if (ch->data.len > 0) {
+        memcpy(f->buf + f->len, ch->data.base, ch->data.len);
+    }
+    f->len += ch->data.len;
+    return true;
 }

@@ -17,6 +17,14 @@
  *
  * Each entry keeps the chain hash of the log up to it (sim_check.h), so
  * the checker compares logs without walking them.
+ *
+ * Snapshot files: the node's own snapshot is the image's sim_snap (its
+ * bytes are a function of it, sim_snap_encode); a snapshot being received
+ * from a leader is a real file of bytes (sim_rxfile), written chunk by
+ * chunk as the core hands them out and read back whole when the core says
+ * to install it.  It lives beside the two images: a crash keeps what was
+ * written, as a half-received file on a real disk would stay, and the
+ * host discards it when the next transfer starts at offset 0.
  */
 #ifndef GR_SIM_DISK_H
 #define GR_SIM_DISK_H
@@ -47,6 +55,20 @@ struct sim_snap {
     size_t pad;                     /* encoded size in bytes, >= 16 */
 };
 
+/* Bytes off .. off + len of snapshot s's file (pad bytes in all): the
+ * state and chain hashes (little-endian), then filler derived from the
+ * state. */
+void sim_snap_encode(const struct sim_snap *s, uint64_t off, size_t len,
+                     uint8_t *out);
+
+/* A snapshot file being received. */
+struct sim_rxfile {
+    struct raft_snapshot_meta meta;
+    uint8_t *buf; /* owned */
+    size_t len;
+    size_t cap;
+};
+
 struct sim_image {
     uint64_t term;
     uint64_t vote;
@@ -66,7 +88,9 @@ struct sim_image {
 
 /* One ready batch to persist, in raft.h's order. */
 struct sim_write {
-    bool has_snap; /* install: replaces the state machine, drops the log */
+    bool has_snap;  /* install: replaces the state machine, drops the log */
+    bool has_chunk; /* carries a received snapshot chunk (written to the
+                       rx file as it is issued) */
     struct sim_snap snap;
     uint64_t truncate_from; /* 0: none */
     struct sim_dentry *ents;
@@ -82,9 +106,10 @@ struct sim_disk {
     struct sim_image durable;
     bool pending; /* a write is in flight */
     struct sim_write w;
-    uint64_t n_torn;   /* crashes that kept part of a write */
-    bool tear_hs_last; /* tear with the hard state last (the order raft.h
-                          used to allow) */
+    uint64_t n_torn;      /* crashes that kept part of a write */
+    struct sim_rxfile rx; /* the snapshot being received */
+    bool tear_hs_last;    /* tear with the hard state last (the order raft.h
+                             used to allow) */
 };
 
 void sim_disk_init(struct sim_disk *d);
@@ -119,6 +144,11 @@ uint64_t sim_image_last_index(const struct sim_image *im);
  * unknown. */
 bool sim_image_chain(const struct sim_image *im, uint64_t index,
                      uint64_t *chain);
+
+/* Writes a received chunk into the rx file (offset 0 starts a new one).
+ * Returns false if it does not continue the file (a host would refuse). */
+bool sim_disk_rx_write(struct sim_disk *d,
+                       const struct raft_snapshot_chunk *ch);
 
 /* Frees the entries of a write that will not be issued. */
 void sim_write_free(struct sim_write *w);

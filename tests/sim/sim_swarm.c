@@ -27,6 +27,9 @@ void sim_swarm_calm(struct sim_swarm *s, int n_nodes)
     s->max_uncommitted_bytes = 1 << 20;
     s->snapshot_trailing = 8;
     s->snap_pad = 64;
+    s->window_entries = 1024;
+    s->window_bytes = 4 << 20;
+    s->compact_eager = false;
 }
 
 /* Half the time the fault is off; otherwise a weight in [1, 10]. */
@@ -114,31 +117,44 @@ void sim_swarm_choose_aims(struct sim_swarm *s, struct sim_rng *rng)
     s->stale_reads = sim_rng_chance(rng, 500);
 }
 
+void sim_swarm_choose_window(struct sim_swarm *s, struct sim_rng *rng)
+{
+    if (sim_rng_chance(rng, 750)) {
+        s->window_entries = (size_t)sim_rng_range(rng, 0, 32);
+        s->window_bytes = (size_t)sim_rng_range(rng, 0, 2048);
+    }
+    s->compact_eager = sim_rng_chance(rng, 250);
+    if (s->max_msg_bytes >= 1024 && sim_rng_chance(rng, 250)) {
+        s->snap_pad = (size_t)sim_rng_range(rng, 128 << 10, 256 << 10);
+    }
+}
+
 void sim_swarm_print(const struct sim_swarm *s, FILE *out)
 {
-    fprintf(out,
-            "swarm: nodes=%d drop=%u dup=%u reorder=%u delay=%llu..%llu "
-            "disk=%llu..%llu fault_every=%llu crash=%u crash_all=%u "
-            "partition=%u oneway=%u isolate_leader=%u heal=%u member=%u "
-            "crash_leader=%u stall=%u transfer=%u snapshot=%u "
-            "aim_write=%u aim_sync=%u aim_member=%u stale_reads=%d tear=%d "
-            "durable_apply=%d "
-            "group=%d slow_net=%d "
-            "snapshot_every=%llu election=%llu heartbeat=%llu pre_vote=%d "
-            "check_quorum=%d msg_bytes=%zu inflight=%zu/%zu "
-            "uncommitted=%zu trailing=%zu snap_bytes=%zu\n",
-            s->n_nodes, s->net.drop_pm, s->net.dup_pm, s->net.reorder_pm,
-            (unsigned long long)s->net.delay_min,
-            (unsigned long long)s->net.delay_max,
-            (unsigned long long)s->disk_min, (unsigned long long)s->disk_max,
-            (unsigned long long)s->fault_every, s->w_crash, s->w_crash_all,
-            s->w_partition, s->w_oneway, s->w_isolate_leader, s->w_heal,
-            s->w_member, s->w_crash_leader, s->w_stall, s->w_transfer,
-            s->w_snapshot, s->aim_write, s->aim_sync, s->aim_member,
-            s->stale_reads, s->tear, s->durable_apply, s->group_steps,
-            s->slow_net, (unsigned long long)s->snapshot_every,
-            (unsigned long long)s->election_ms,
-            (unsigned long long)s->heartbeat_ms, s->pre_vote, s->check_quorum,
-            s->max_msg_bytes, s->max_inflight_msgs, s->max_inflight_bytes,
-            s->max_uncommitted_bytes, s->snapshot_trailing, s->snap_pad);
+    fprintf(
+        out,
+        "swarm: nodes=%d drop=%u dup=%u reorder=%u delay=%llu..%llu "
+        "disk=%llu..%llu fault_every=%llu crash=%u crash_all=%u "
+        "partition=%u oneway=%u isolate_leader=%u heal=%u member=%u "
+        "crash_leader=%u stall=%u transfer=%u snapshot=%u "
+        "aim_write=%u aim_sync=%u aim_member=%u stale_reads=%d tear=%d "
+        "durable_apply=%d "
+        "group=%d slow_net=%d "
+        "snapshot_every=%llu election=%llu heartbeat=%llu pre_vote=%d "
+        "check_quorum=%d msg_bytes=%zu inflight=%zu/%zu "
+        "uncommitted=%zu trailing=%zu snap_bytes=%zu window=%zu/%zu "
+        "compact_eager=%d\n",
+        s->n_nodes, s->net.drop_pm, s->net.dup_pm, s->net.reorder_pm,
+        (unsigned long long)s->net.delay_min,
+        (unsigned long long)s->net.delay_max, (unsigned long long)s->disk_min,
+        (unsigned long long)s->disk_max, (unsigned long long)s->fault_every,
+        s->w_crash, s->w_crash_all, s->w_partition, s->w_oneway,
+        s->w_isolate_leader, s->w_heal, s->w_member, s->w_crash_leader,
+        s->w_stall, s->w_transfer, s->w_snapshot, s->aim_write, s->aim_sync,
+        s->aim_member, s->stale_reads, s->tear, s->durable_apply,
+        s->group_steps, s->slow_net, (unsigned long long)s->snapshot_every,
+        (unsigned long long)s->election_ms, (unsigned long long)s->heartbeat_ms,
+        s->pre_vote, s->check_quorum, s->max_msg_bytes, s->max_inflight_msgs,
+        s->max_inflight_bytes, s->max_uncommitted_bytes, s->snapshot_trailing,
+        s->snap_pad, s->window_entries, s->window_bytes, s->compact_eager);
 }

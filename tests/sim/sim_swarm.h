@@ -70,6 +70,11 @@ struct sim_swarm {
     size_t max_uncommitted_bytes;
     size_t snapshot_trailing;
     size_t snap_pad; /* bytes of a snapshot */
+    /* The core's window and the host's log (sim_swarm_choose_window). */
+    size_t window_entries;
+    size_t window_bytes;
+    bool compact_eager; /* the host compacts its log up to each snapshot,
+                           not to raft_first_index: fetches fail */
 };
 
 /* Draws a swarm configuration.  n_nodes 0 lets the seed pick 1, 3 or 5. */
@@ -80,6 +85,11 @@ void sim_swarm_choose(struct sim_swarm *s, struct sim_rng *rng, int n_nodes);
  * seed run without them (sim --classic) is the same run earlier versions
  * of the simulator made of that seed.  Each is on for half the seeds. */
 void sim_swarm_choose_aims(struct sim_swarm *s, struct sim_rng *rng);
+
+/* Draws the core's memory window, the host's compaction and, for some
+ * seeds, snapshots far larger than the core's own memory (so that a core
+ * holding a whole one shows), from a stream of their own like the aims. */
+void sim_swarm_choose_window(struct sim_swarm *s, struct sim_rng *rng);
 
 /* A calm configuration: reliable network, no faults (benchmarks and
  * scripted scenarios start from this). */

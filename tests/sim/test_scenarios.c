@@ -421,6 +421,33 @@ static void tweak_compaction(struct sim_swarm *sw)
 {
     sw->snapshot_trailing = 2;
     sw->max_msg_bytes = 64; /* the 300-byte snapshot goes in 5 chunks */
+    sw->window_entries = 2; /* memory holds little of the log */
+    sw->window_bytes = 256;
+}
+
+/* raft.h, "Memory": a follower that fell behind the leader's window but
+ * not its host's log gets the entries read back from the host (fetch),
+ * no snapshot; the leader's memory stays within its window. */
+static void test_follower_lagging_behind_window(void **state)
+{
+    struct sim_cluster *c = fx_start(*state, 3, tweak_compaction);
+    raft_id l = fx_leader(c, 0, 5000);
+    raft_id f = other_than(c, l, 0);
+    uint64_t fetched;
+    size_t m;
+
+    fx_commit(c, l, 2);
+    sim_cluster_crash(c, f);
+    fx_commit(c, l, 30);
+    m = fx_mark(c);
+    fetched = c->stats.fetches;
+    assert_int_equal(sim_cluster_restart(c, f), 0);
+    fx_commit(c, l, 1);
+    fx_converge(c);
+    assert_true(c->stats.fetches >= fetched + 30);
+    assert_int_equal(c->stats.fetch_fails, 0);
+    fx_expect_none(c, m, "* SNAPSHOT_SEND *");
+    fx_ok(c);
 }
 
 /* Paper section 7: a follower that fell behind the leader's compacted
@@ -541,7 +568,7 @@ static void test_remove_leader(void **state)
     fx_commit(c, l, 2);
     fx_idle(c, l);
     m = fx_mark(c);
-    assert_int_equal(raft_remove(c->nodes[l].r, l, &idx), 0);
+    assert_int_equal(raft_remove(sim_cluster_core(c, l), l, &idx), 0);
     assert_true(idx > 0);
     sim_cluster_kick(c, l);
     assert_true(sim_cluster_run_until(c, p_leader_not, &a, 5000));
@@ -579,7 +606,7 @@ static void test_transfer_to_lagging_node(void **state)
     m = fx_mark(c);
     term = raft_current_term(c->nodes[l].r);
     last = raft_last_index(c->nodes[l].r);
-    assert_int_equal(raft_transfer_leadership(c->nodes[l].r, f), 0);
+    assert_int_equal(raft_transfer_leadership(sim_cluster_core(c, l), f), 0);
     assert_int_equal(sim_cluster_propose(c, l, NULL), RAFT_ETRANSFER);
     sim_cluster_kick(c, l);
     fx_leader(c, f, 5000);
@@ -831,6 +858,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leader_isolated_in_minority,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_follower_lagging_past_compaction,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_follower_lagging_behind_window,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_prevote_partition_heal_keeps_leader, fx_setup, fx_teardown),

@@ -2,10 +2,13 @@
  * tests/unit/raft/cluster.h - a tiny in-process cluster for raft/ tests.
  *
  * Each node is a raft core plus a fake host: a "disk" (hard state,
- * snapshot, entries) written when the batch says so, a state machine that
- * is the list of applied 8-byte values, and a FIFO network with cuts.  The
- * host loop follows raft.h exactly, so these tests also check that the
- * contract is usable.  Time is virtual (1 ms steps).
+ * snapshot file, entries, the file of a snapshot being received) written
+ * when the batch says so, a state machine that is the list of applied
+ * 8-byte values, and a FIFO network with cuts.  The host serves the
+ * core's fetches from its entries and fills the snapshot chunks the core
+ * sends from its snapshot file.  The host loop follows raft.h exactly, so
+ * these tests also check that the contract is usable.  Time is virtual
+ * (1 ms steps).
  *
  * Everything is static inline so that each test executable takes only
  * what it uses.  tests/sim holds the randomized, lossy version.
@@ -29,9 +32,15 @@
 
 struct cl_store {
     struct raft_hard_state hs;
-    struct raft_snapshot snap;  /* data malloc'd; meta.index 0: none */
+    struct raft_snapshot snap;         /* meta.index 0: none */
+    uint8_t *snap_data;                /* its file: snap.len bytes, malloc'd */
+    struct raft_snapshot_meta rx_meta; /* the file being received */
+    uint8_t *rx_data;
+    size_t rx_len;
     struct raft_entry *entries; /* contiguous, data malloc'd */
     size_t n;
+    size_t n_fetch;      /* fetches served */
+    size_t n_fetch_fail; /* fetches refused: entries compacted */
     raft_index applied;
     uint64_t *sm; /* applied NORMAL values in order */
     size_t n_sm;
@@ -46,6 +55,7 @@ struct cl_node {
     size_t n_reads;
     size_t n_now_msgs; /* counters over the node's life */
     size_t n_after_msgs;
+    size_t n_want_snapshot; /* batches with want_snapshot */
 };
 
 struct cl {
@@ -67,7 +77,11 @@ struct cl {
     bool tolerate_enomem;
     /* Optional filter: return false to drop a message in flight. */
     bool (*filter)(struct cl *c, const struct raft_msg *m);
+    size_t max_core_entries; /* most entries any core held in memory */
+    bool snapshot_on_want;   /* take a snapshot when a batch wants one */
 };
+
+static inline int cl_snapshot(struct cl *c, raft_id id);
 
 static inline void *cl_dup(const void *p, size_t len)
 {
@@ -80,6 +94,39 @@ static inline void *cl_dup(const void *p, size_t len)
     assert_non_null(q);
     memcpy(q, p, len);
     return q;
+}
+
+/* config.fetch: entries lo.. from the node's store (raft.h's contract). */
+static inline int cl_fetch(void *arg, raft_index lo, raft_index hi,
+                           size_t max_bytes, struct raft_entry *out,
+                           size_t max_n, size_t *n)
+{
+    struct cl_store *st = arg;
+    size_t bytes = 0;
+    size_t k = 0;
+
+    if (st->n == 0 || lo < st->entries[0].index ||
+        lo > st->entries[st->n - 1].index) {
+        st->n_fetch_fail++;
+        return -1;
+    }
+    for (raft_index i = lo; i <= hi && k < max_n; i++, k++) {
+        const struct raft_entry *e = &st->entries[i - st->entries[0].index];
+
+        if (i > st->entries[st->n - 1].index) {
+            break;
+        }
+        if (k >= 2 && bytes + e->data.len > max_bytes) {
+            break;
+        }
+        if (k >= 1) {
+            bytes += e->data.len;
+        }
+        out[k] = *e;
+    }
+    *n = k;
+    st->n_fetch++;
+    return 0;
 }
 
 static inline void cl_trace_cb(void *arg, const struct raft_trace_event *ev)
@@ -121,6 +168,8 @@ static inline void cl_setup(struct cl *c, size_t n, size_t n_voters)
         cfg->trace = cl_trace_cb;
         cfg->trace_arg = c;
         cfg->snapshot_trailing = 4;
+        cfg->fetch = cl_fetch;
+        cfg->fetch_arg = &c->nodes[i].st;
         if (i <= n_voters) {
             for (size_t j = 1; j <= n_voters; j++) {
                 cfg->initial_conf.members[j - 1].id = j;
@@ -148,6 +197,19 @@ static inline void cl_msg_free(struct raft_msg *m)
 static inline void cl_enqueue(struct cl *c, const struct raft_msg *m)
 {
     struct raft_msg copy = *m;
+    const struct cl_store *from = &c->nodes[m->from].st;
+
+    if (m->type == RAFT_MSG_SNAPSHOT && m->u.snapshot.data.base == NULL &&
+        m->u.snapshot.data.len > 0) {
+        /* The core names the bytes; the host fills them from its file. */
+        if (from->snap.meta.index != m->u.snapshot.meta.index ||
+            from->snap.meta.term != m->u.snapshot.meta.term) {
+            return; /* no such file: dropped */
+        }
+        assert_true(m->u.snapshot.offset + m->u.snapshot.data.len <=
+                    from->snap.len);
+        copy.u.snapshot.data.base = from->snap_data + m->u.snapshot.offset;
+    }
 
     if (c->nq == c->capq) {
         c->capq = c->capq == 0 ? 64 : c->capq * 2;
@@ -167,7 +229,7 @@ static inline void cl_enqueue(struct cl *c, const struct raft_msg *m)
     }
     if (m->type == RAFT_MSG_SNAPSHOT) {
         copy.u.snapshot.data.base =
-            cl_dup(m->u.snapshot.data.base, m->u.snapshot.data.len);
+            cl_dup(copy.u.snapshot.data.base, copy.u.snapshot.data.len);
     }
     c->q[c->nq++] = copy;
 }
@@ -212,16 +274,41 @@ static inline void cl_store_append(struct cl_store *st,
     st->n++;
 }
 
+/* A chunk of the snapshot being received goes into its file. */
+static inline void cl_store_chunk(struct cl_store *st,
+                                  const struct raft_snapshot_chunk *ch)
+{
+    if (ch->offset == 0) {
+        free(st->rx_data);
+        st->rx_data = NULL;
+        st->rx_len = 0;
+        st->rx_meta = ch->meta;
+    }
+    assert_int_equal(ch->offset, st->rx_len);
+    assert_int_equal(st->rx_meta.index, ch->meta.index);
+    st->rx_data = realloc(st->rx_data, st->rx_len + ch->data.len + 1);
+    assert_non_null(st->rx_data);
+    if (ch->data.len > 0) {
+        memcpy(st->rx_data + st->rx_len, ch->data.base, ch->data.len);
+    }
+    st->rx_len += ch->data.len;
+}
+
+/* The received file becomes the snapshot and the state machine. */
 static inline void cl_store_install(struct cl_store *st,
                                     const struct raft_snapshot *s)
 {
-    free(st->snap.data.base);
+    assert_int_equal(st->rx_meta.index, s->meta.index);
+    assert_int_equal(st->rx_len, s->len);
+    free(st->snap_data);
     st->snap = *s;
-    st->snap.data.base = cl_dup(s->data.base, s->data.len);
+    st->snap_data = st->rx_data; /* the file moves */
+    st->rx_data = NULL;
+    st->rx_len = 0;
     cl_store_truncate(st, 0);
     free(st->sm);
-    st->n_sm = s->data.len / sizeof(uint64_t);
-    st->sm = cl_dup(s->data.base, s->data.len);
+    st->n_sm = (size_t)s->len / sizeof(uint64_t);
+    st->sm = cl_dup(st->snap_data, (size_t)s->len);
     st->applied = s->meta.index;
 }
 
@@ -230,6 +317,7 @@ static inline void cl_flush(struct cl *c, raft_id id)
 {
     struct cl_node *nd = &c->nodes[id];
     struct raft_ready rd;
+    struct raft_memory mem;
 
     while (nd->up && raft_has_ready(nd->r)) {
         int rv = raft_ready(nd->r, &rd);
@@ -242,6 +330,9 @@ static inline void cl_flush(struct cl *c, raft_id id)
             cl_enqueue(c, &rd.msgs_now[i]);
         }
         nd->n_now_msgs += rd.n_msgs_now;
+        if (rd.snapshot_chunk != NULL) {
+            cl_store_chunk(&nd->st, rd.snapshot_chunk);
+        }
         if (rd.snapshot != NULL) {
             cl_store_install(&nd->st, rd.snapshot);
         }
@@ -266,6 +357,16 @@ static inline void cl_flush(struct cl *c, raft_id id)
         }
         raft_advance(nd->r, &rd);
         raft_applied(nd->r, nd->st.applied);
+        if (rd.want_snapshot) {
+            nd->n_want_snapshot++;
+            if (c->snapshot_on_want) {
+                (void)cl_snapshot(c, id);
+            }
+        }
+        raft_memory(nd->r, &mem);
+        if (mem.n_entries > c->max_core_entries) {
+            c->max_core_entries = mem.n_entries;
+        }
     }
 }
 
@@ -311,7 +412,8 @@ static inline void cl_store_close(struct cl_store *st)
 {
     cl_store_truncate(st, 0);
     free(st->entries);
-    free(st->snap.data.base);
+    free(st->snap_data);
+    free(st->rx_data);
     free(st->sm);
     memset(st, 0, sizeof(*st));
 }
@@ -502,22 +604,53 @@ static inline int cl_propose(struct cl *c, raft_id id, uint64_t value,
     return rv;
 }
 
-/* Takes a host snapshot of node id at its applied index. */
+/* The meta of a snapshot of the store at index (applied, so held in its
+ * entries or its snapshot): the entry's term, the latest configuration at
+ * or below it. */
+static inline struct raft_snapshot_meta cl_meta_at(const struct cl_node *nd,
+                                                   raft_index index)
+{
+    const struct cl_store *st = &nd->st;
+    struct raft_snapshot_meta meta;
+
+    memset(&meta, 0, sizeof(meta));
+    meta.index = index;
+    meta.conf =
+        st->snap.meta.index > 0 ? st->snap.meta.conf : nd->cfg.initial_conf;
+    meta.term = index == st->snap.meta.index ? st->snap.meta.term : 0;
+    for (size_t k = 0; k < st->n && st->entries[k].index <= index; k++) {
+        const struct raft_entry *e = &st->entries[k];
+
+        if (e->index == index) {
+            meta.term = e->term;
+        }
+        if (e->type == RAFT_ENTRY_CONF && e->index > st->snap.meta.index) {
+            assert_int_equal(
+                raft_conf_decode(e->data.base, e->data.len, &meta.conf), 0);
+        }
+    }
+    return meta;
+}
+
+/* Takes a host snapshot of node id at its applied index: the file first,
+ * then the core is told. */
 static inline int cl_snapshot(struct cl *c, raft_id id)
 {
     struct cl_node *nd = &c->nodes[id];
-    struct raft_buf b = {nd->st.sm, nd->st.n_sm * sizeof(uint64_t)};
+    struct raft_snapshot snap;
     raft_index first;
-    int rv = raft_snapshot_done(nd->r, nd->st.applied, &b);
+    int rv;
 
+    snap.meta = cl_meta_at(nd, nd->st.applied);
+    snap.len = nd->st.n_sm * sizeof(uint64_t);
+    rv = raft_snapshot_done(nd->r, &snap);
     if (rv != 0) {
         return rv;
     }
-    free(nd->st.snap.data.base);
-    nd->st.snap.meta = *raft_snapshot_meta(nd->r);
-    assert_int_equal(nd->st.snap.meta.index, nd->st.applied);
-    nd->st.snap.data.base = cl_dup(b.base, b.len);
-    nd->st.snap.data.len = b.len;
+    free(nd->st.snap_data);
+    nd->st.snap = snap;
+    assert_int_equal(raft_snapshot_meta(nd->r)->index, nd->st.applied);
+    nd->st.snap_data = cl_dup(nd->st.sm, (size_t)snap.len);
     /* Delete what the core no longer needs. */
     first = raft_first_index(nd->r);
     while (nd->st.n > 0 && nd->st.entries[0].index < first) {

@@ -419,10 +419,45 @@ static void test_election_survives_leader_crash(void **state)
     cl_free(c);
 }
 
+/* raft_campaign starts an election at once: a lone voter leads after the
+ * batch that records its vote, with no time passing; a member of a
+ * larger cluster starts its pre-vote round; a server outside the
+ * configuration and a leader do nothing. */
+static void test_election_campaign_starts_at_once(void **state)
+{
+    struct solo s;
+
+    (void)state;
+    solo_start(&s, 1, 1, NULL);
+    assert_int_equal(raft_campaign(s.r), 0);
+    assert_int_equal(raft_role(s.r), RAFT_CANDIDATE);
+    solo_flush(&s);
+    assert_int_equal(raft_role(s.r), RAFT_LEADER);
+    assert_int_equal(s.now, 0);
+    assert_int_equal(raft_campaign(s.r), RAFT_EINVAL);
+    solo_stop(&s);
+
+    solo_start(&s, 1, 3, NULL);
+    assert_int_equal(raft_campaign(s.r), 0);
+    solo_flush(&s);
+    assert_int_equal(raft_role(s.r), RAFT_PRE_CANDIDATE);
+    assert_non_null(solo_find(&s, RAFT_MSG_PREVOTE, 2));
+    assert_non_null(solo_find(&s, RAFT_MSG_PREVOTE, 3));
+    solo_stop(&s);
+
+    solo_start(&s, 4, 3, NULL); /* not a member */
+    assert_int_equal(raft_campaign(s.r), 0);
+    solo_flush(&s);
+    assert_int_equal(raft_role(s.r), RAFT_FOLLOWER);
+    assert_int_equal(s.n_out, 0);
+    solo_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_election_single_voter_leads_after_timeout),
+        cmocka_unit_test(test_election_campaign_starts_at_once),
         cmocka_unit_test(test_election_timeout_is_randomized_in_t_2t),
         cmocka_unit_test(test_election_prevote_keeps_term_and_vote),
         cmocka_unit_test(test_election_vote_sent_only_after_persist),

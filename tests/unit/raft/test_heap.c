@@ -72,8 +72,7 @@ static void test_heap_raft_new_fails_cleanly_at_every_allocation(void **st)
     memset(&snap, 0, sizeof(snap));
     snap.meta.index = 1;
     snap.meta.term = 1;
-    snap.data.base = "state";
-    snap.data.len = 5;
+    snap.len = 5;
     memset(&rs, 0, sizeof(rs));
     rs.hard_state.term = 1;
     rs.snapshot = &snap;

@@ -121,6 +121,73 @@ static void test_log_up_to_date_compares_term_then_index(void **state)
     raft__log_close(&log);
 }
 
+/* raft.h, "Memory": entries persisted and handed out leave memory beyond
+ * a tail of window_entries, and of window_bytes; a restart from a long
+ * log keeps no more. */
+static void test_log_window_keeps_a_bounded_tail(void **state)
+{
+    struct cl *c = cl_new(1, 1);
+    struct raft_memory mem;
+    raft_id l;
+
+    (void)state;
+    c->nodes[1].cfg.window_entries = 4;
+    c->nodes[1].cfg.window_bytes = 1000;
+    l = cl_start_leader(c);
+    for (uint64_t v = 1; v <= 50; v++) {
+        assert_int_equal(cl_propose(c, l, v, NULL), 0);
+        raft_memory(c->nodes[l].r, &mem);
+        assert_true(mem.n_entries <= 4 + 1); /* the tail, the new one */
+        cl_run(c, 1);
+    }
+    raft_memory(c->nodes[l].r, &mem);
+    assert_int_equal(mem.n_entries, 4);
+    assert_int_equal(mem.entry_bytes, 4 * sizeof(uint64_t));
+    assert_int_equal(raft_first_index(c->nodes[l].r), 1); /* host keeps all */
+    /* By bytes: 8-byte entries, 20 bytes of tail hold two. */
+    cl_crash(c, l);
+    c->nodes[l].cfg.window_entries = 100;
+    c->nodes[l].cfg.window_bytes = 20;
+    cl_restart(c, l);
+    raft_memory(c->nodes[l].r, &mem);
+    assert_int_equal(mem.n_entries, 2);
+    assert_int_equal(raft_last_index(c->nodes[l].r), 51);
+    assert_int_equal(raft_term_at(c->nodes[l].r, 48), 0); /* left memory */
+    l = cl_run_until_leader(c, 1000);
+    assert_int_equal(cl_propose(c, l, 51, NULL), 0);
+    cl_run(c, 5);
+    assert_int_equal(c->nodes[l].st.n_sm, 51);
+    cl_free(c);
+}
+
+/* A CONF entry that leaves the window still decides the configuration
+ * in effect (thesis 4.1: the latest in the log), also after a restart. */
+static void test_log_window_remembers_the_configuration_it_drops(void **state)
+{
+    struct cl *c = cl_new(2, 1);
+    raft_index conf_index = 0;
+    raft_id l;
+
+    (void)state;
+    c->nodes[1].cfg.window_entries = 0;
+    l = cl_start_leader(c);
+    assert_int_equal(l, 1);
+    assert_int_equal(raft_add_learner(c->nodes[1].r, 2, &conf_index), 0);
+    cl_flush(c, 1);
+    for (uint64_t v = 1; v <= 10; v++) {
+        assert_int_equal(cl_propose(c, l, v, NULL), 0);
+        cl_run(c, 1);
+    }
+    assert_int_equal(raft_term_at(c->nodes[1].r, conf_index), 0);
+    assert_int_equal(raft_conf_current(c->nodes[1].r)->n_members, 2);
+    assert_int_equal(raft_conf_index(c->nodes[1].r), conf_index);
+    cl_crash(c, 1);
+    cl_restart(c, 1);
+    assert_int_equal(raft_conf_current(c->nodes[1].r)->n_members, 2);
+    assert_int_equal(raft_conf_index(c->nodes[1].r), conf_index);
+    cl_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +196,8 @@ int main(void)
         cmocka_unit_test(test_log_compact_keeps_term_at_edge),
         cmocka_unit_test(test_log_conflict_by_term_skips_terms),
         cmocka_unit_test(test_log_up_to_date_compares_term_then_index),
+        cmocka_unit_test(test_log_window_keeps_a_bounded_tail),
+        cmocka_unit_test(test_log_window_remembers_the_configuration_it_drops),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

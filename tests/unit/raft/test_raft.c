@@ -568,6 +568,7 @@ static void test_raft_hostile_messages_never_crash(void **st)
     for (int round = 0; round < 20; round++) {
         struct solo s;
         struct raft_buf b = {"p", 1};
+        struct raft_snapshot snap;
 
         solo_start(&s, 1, 3, NULL);
         raft_free(s.r);
@@ -592,7 +593,11 @@ static void test_raft_hostile_messages_never_crash(void **st)
                 (void)raft_propose(s.r, &b, NULL);
                 (void)raft_read_index(s.r, (uint64_t)i);
                 solo_flush(&s);
-                (void)raft_snapshot_done(s.r, raft_commit_index(s.r), &b);
+                snap.meta.index = raft_commit_index(s.r);
+                snap.meta.term = raft_term_at(s.r, snap.meta.index);
+                snap.meta.conf = *raft_conf_current(s.r);
+                snap.len = 1;
+                (void)raft_snapshot_done(s.r, &snap);
                 s.n_out = 0;
                 s.n_committed = 0;
             }

@@ -223,9 +223,28 @@ static void test_replication_reject_hint_skips_a_whole_term(void **state)
     solo_stop(&s);
 }
 
-static void test_replication_divergent_leader_is_repaired_fast(void **state)
+/* Runs until a node other than `other` leads; returns it (0: none within
+ * two seconds). */
+static raft_id leader_other_than(struct cl *c, raft_id other)
 {
-    struct cl *c = *state;
+    for (int i = 0; i < 2000; i++) {
+        cl_run(c, 1);
+        for (raft_id id = 1; id <= 3; id++) {
+            if (id != other && c->nodes[id].up &&
+                raft_role(c->nodes[id].r) == RAFT_LEADER) {
+                return id;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A deposed leader with 30 entries nobody else has rejoins a leader 40
+ * entries on, which restarted meanwhile and so probes it from the end of
+ * its log: backtracking goes by term (paper 5.3, end), a handful of
+ * rejections rather than one per entry. */
+static void repair_divergent_leader(struct cl *c)
+{
     raft_id old;
     raft_id l;
 
@@ -236,24 +255,17 @@ static void test_replication_divergent_leader_is_repaired_fast(void **state)
     for (uint64_t v = 0; v < 30; v++) {
         assert_int_equal(cl_propose(c, old, 1000 + v, NULL), 0);
     }
-    l = 0;
-    for (int i = 0; i < 2000 && (l == 0 || l == old); i++) {
-        cl_run(c, 1);
-        l = cl_leader(c);
-        if (l == old) {
-            l = 0;
-            for (raft_id id = 1; id <= 3; id++) {
-                if (id != old && raft_role(c->nodes[id].r) == RAFT_LEADER) {
-                    l = id;
-                }
-            }
-        }
-    }
+    l = leader_other_than(c, old);
     assert_int_not_equal(l, 0);
     for (uint64_t v = 0; v < 40; v++) {
         assert_int_equal(cl_propose(c, l, v, NULL), 0);
         cl_run(c, 1);
     }
+    cl_crash(c, l);
+    cl_restart(c, l);
+    l = leader_other_than(c, old);
+    assert_int_not_equal(l, 0);
+    cl_run(c, 20);
     c->n_traces = 0;
     cl_isolate(c, old, false);
     cl_run(c, 300);
@@ -261,10 +273,30 @@ static void test_replication_divergent_leader_is_repaired_fast(void **state)
     assert_int_equal(raft_last_index(c->nodes[old].r),
                      raft_last_index(c->nodes[l].r));
     /* Backtracking by term: a handful of rejections, not one per entry. */
+    assert_true(cl_trace_count(c, RAFT_TRACE_APPEND_REJECT, old) >= 1);
     assert_true(cl_trace_count(c, RAFT_TRACE_APPEND_REJECT, old) <= 3);
     assert_int_equal(cl_trace_count(c, RAFT_TRACE_TRUNCATE, old), 1);
     assert_int_equal(c->nodes[old].st.n_sm, 40);
     cl_assert_sm_consistent(c);
+}
+
+static void test_replication_divergent_leader_is_repaired_fast(void **state)
+{
+    repair_divergent_leader(*state);
+}
+
+/* The same when the point where the logs part has left the leader's
+ * window: it looks the terms up in its host's log (a binary search over
+ * fetches) instead of walking back one entry per round trip. */
+static void
+test_replication_divergent_leader_repaired_behind_window(void **state)
+{
+    struct cl *c = *state;
+
+    for (raft_id id = 1; id <= 3; id++) {
+        c->nodes[id].cfg.window_entries = 2;
+    }
+    repair_divergent_leader(c);
 }
 
 static void test_replication_commits_only_current_term_by_count(void **s_)
@@ -662,6 +694,137 @@ static void test_replication_proposals_of_a_turn_share_appends(void **st)
     solo_stop(&s);
 }
 
+/* Cuts a follower off (lag) after the first entries, then commits
+ * values 1..n at the leader with a window of 2 entries: the follower falls
+ * behind the leader's memory but not its host's log.  Returns lag. */
+static raft_id lag_behind_window(struct cl *c, uint64_t n, raft_id *l)
+{
+    raft_id lag;
+
+    for (raft_id id = 1; id <= 3; id++) {
+        c->nodes[id].cfg.window_entries = 2;
+        c->nodes[id].cfg.window_bytes = 64;
+        c->nodes[id].cfg.max_msg_bytes = 32; /* a few entries a message */
+        c->nodes[id].cfg.snapshot_trailing = 1000;
+    }
+    *l = cl_start_leader(c);
+    lag = *l == 3 ? 2 : 3;
+    cl_isolate(c, lag, true);
+    for (uint64_t v = 1; v <= n; v++) {
+        assert_int_equal(cl_propose(c, *l, v, NULL), 0);
+        cl_run(c, 2);
+    }
+    assert_int_equal(c->nodes[*l].st.n_sm, n);
+    return lag;
+}
+
+/* raft.h, "Memory": the leader keeps only its window; a follower behind
+ * it is served by entries read back from the host, not by a snapshot,
+ * and the copies are gone once their batch is acknowledged. */
+static void
+test_replication_lagging_follower_served_by_fetched_entries(void **state)
+{
+    struct cl *c = *state;
+    struct raft_memory mem;
+    raft_id l;
+    raft_id lag = lag_behind_window(c, 30, &l);
+
+    raft_memory(c->nodes[l].r, &mem);
+    assert_true(mem.n_entries <= 2);
+    assert_true(mem.entry_bytes <= 64);
+    assert_true(raft_last_index(c->nodes[l].r) > 30);
+    c->n_traces = 0;
+    cl_isolate(c, lag, false);
+    cl_run(c, 300);
+    assert_int_equal(c->nodes[lag].st.n_sm, 30);
+    cl_assert_sm_consistent(c);
+    assert_true(c->nodes[l].st.n_fetch >= 10); /* 30 entries, 4 a message */
+    assert_int_equal(c->nodes[l].st.n_fetch_fail, 0);
+    assert_int_equal(cl_trace_count(c, RAFT_TRACE_SNAPSHOT_SEND, 0), 0);
+    /* Every core stayed within its window plus what it had not handed
+     * out yet (a batch of a few entries here). */
+    assert_true(c->max_core_entries <= 2 + 8);
+    for (raft_id id = 1; id <= 3; id++) {
+        raft_memory(c->nodes[id].r, &mem);
+        assert_int_equal(mem.fetched_bytes, 0);
+        assert_true(mem.n_entries <= 2);
+    }
+}
+
+/* The host's log is the authority: entries it deleted (beyond what
+ * raft_first_index allowed) cannot be fetched, and the leader falls back
+ * to its snapshot. */
+static void test_replication_fetch_failure_falls_back_to_snapshot(void **state)
+{
+    struct cl *c = *state;
+    struct cl_store *st;
+    raft_id l;
+    raft_id lag = lag_behind_window(c, 30, &l);
+
+    assert_int_equal(cl_snapshot(c, l), 0);
+    assert_int_equal(raft_first_index(c->nodes[l].r), 1); /* trailing */
+    st = &c->nodes[l].st;
+    while (st->n > 0 && st->entries[0].index <= 20) { /* compacted anyway */
+        free(st->entries[0].data.base);
+        memmove(st->entries, st->entries + 1,
+                (st->n - 1) * sizeof(*st->entries));
+        st->n--;
+    }
+    c->n_traces = 0;
+    cl_isolate(c, lag, false);
+    cl_run(c, 500);
+    assert_true(st->n_fetch_fail >= 1);
+    assert_true(raft_first_index(c->nodes[l].r) > 1); /* it learned */
+    assert_int_equal(cl_trace_count(c, RAFT_TRACE_SNAPSHOT_INSTALL, lag), 1);
+    assert_int_equal(c->nodes[lag].st.n_sm, 30);
+    assert_int_equal(c->nodes[l].n_want_snapshot, 0); /* it bridged */
+    cl_assert_sm_consistent(c);
+}
+
+/* A snapshot older than the entries the host lost does not bridge the
+ * gap: the leader asks its host for a newer one (ready.want_snapshot). */
+static void
+test_replication_fetch_failure_asks_for_a_newer_snapshot(void **state)
+{
+    struct cl *c = *state;
+    struct cl_store *st;
+    raft_id l;
+    raft_id lag;
+
+    for (raft_id id = 1; id <= 3; id++) {
+        c->nodes[id].cfg.window_entries = 2;
+        c->nodes[id].cfg.snapshot_trailing = 1000;
+    }
+    l = cl_start_leader(c);
+    lag = l == 3 ? 2 : 3;
+    for (uint64_t v = 1; v <= 5; v++) {
+        assert_int_equal(cl_propose(c, l, v, NULL), 0);
+        cl_run(c, 2);
+    }
+    assert_int_equal(cl_snapshot(c, l), 0); /* at 6 */
+    cl_run(c, 20);
+    cl_isolate(c, lag, true);
+    for (uint64_t v = 6; v <= 30; v++) {
+        assert_int_equal(cl_propose(c, l, v, NULL), 0);
+        cl_run(c, 2);
+    }
+    st = &c->nodes[l].st;
+    while (st->n > 0 && st->entries[0].index <= 20) {
+        free(st->entries[0].data.base);
+        memmove(st->entries, st->entries + 1,
+                (st->n - 1) * sizeof(*st->entries));
+        st->n--;
+    }
+    c->snapshot_on_want = true;
+    cl_isolate(c, lag, false);
+    cl_run(c, 800);
+    assert_true(st->n_fetch_fail >= 1);
+    assert_true(c->nodes[l].n_want_snapshot >= 1);
+    assert_true(raft_snapshot_index(c->nodes[l].r) > 20);
+    assert_int_equal(c->nodes[lag].st.n_sm, 30);
+    cl_assert_sm_consistent(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -698,6 +861,18 @@ int main(void)
             cl_fixture_free),
         cmocka_unit_test(test_replication_heartbeat_commit_capped_by_match),
         cmocka_unit_test(test_replication_proposals_of_a_turn_share_appends),
+        cmocka_unit_test_setup_teardown(
+            test_replication_divergent_leader_repaired_behind_window,
+            cl_fixture3, cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_replication_lagging_follower_served_by_fetched_entries,
+            cl_fixture3, cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_replication_fetch_failure_falls_back_to_snapshot, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_replication_fetch_failure_asks_for_a_newer_snapshot,
+            cl_fixture3, cl_fixture_free),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
