@@ -899,6 +899,7 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
         size_t i;
 
         memset(&hc, 0, sizeof(hc));
+        hc.member = true;
         hc.node_id = k->self_id;
         hc.election_ms = k->election_ms;
         hc.heartbeat_ms = k->heartbeat_ms;

@@ -190,6 +190,58 @@ static int read_restore(struct gr_host *h, struct restored *out)
     return 0;
 }
 
+void gr_host_fetch_done(struct gr_host *h)
+{
+    if (h->fetch_txn != NULL) {
+        store_txn_abort(h->fetch_txn);
+        h->fetch_txn = NULL;
+    }
+}
+
+/* raft/'s fetch (raft.h, raft_fetch_fn): entries lo.. from the store's
+ * log, borrowed from the transaction until the next call. */
+static int fetch(void *arg, raft_index lo, raft_index hi, size_t max_bytes,
+                 struct raft_entry *out, size_t max_n, size_t *n)
+{
+    struct gr_host *h = arg;
+    struct store_txn *txn = h->write_txn;
+    size_t bytes = 0;
+    size_t k = 0;
+    raft_index i;
+
+    gr_host_fetch_done(h);
+    if (txn == NULL) {
+        if (store_txn_begin(h->store, false, &h->fetch_txn) != 0) {
+            return -1;
+        }
+        txn = h->fetch_txn;
+    }
+    for (i = lo; i <= hi && k < max_n; i++) {
+        struct store_entry e;
+
+        if (store_log_get(txn, i, &e) != 0) {
+            if (k == 0) {
+                return -1; /* compacted: raft/ sends a snapshot */
+            }
+            break;
+        }
+        if (k >= 1 && !(k == 1 && hi > lo) && bytes + e.data.len > max_bytes) {
+            break;
+        }
+        if (k >= 1) {
+            bytes += e.data.len;
+        }
+        out[k].index = e.index;
+        out[k].term = e.term;
+        out[k].type = raft_type(e.type);
+        out[k].data.base = (void *)(uintptr_t)e.data.base;
+        out[k].data.len = e.data.len;
+        k++;
+    }
+    *n = k;
+    return 0;
+}
+
 static int new_raft(struct gr_host *h, uint64_t now_ms)
 {
     struct raft_config rc;
@@ -213,10 +265,17 @@ static int new_raft(struct gr_host *h, uint64_t now_ms)
     if (h->cfg.heartbeat_ms > 0) {
         rc.heartbeat_ms = h->cfg.heartbeat_ms;
     }
-    /* Applied entries are in the tables: keep none of them in memory. */
-    rc.snapshot_trailing = 0;
-    rc.window_entries = 0;
-    rc.window_bytes = 0;
+    if (h->cfg.member) {
+        /* A window of the log in memory; older entries come back from
+         * the store (the log is not compacted yet on a member). */
+        rc.fetch = fetch;
+        rc.fetch_arg = h;
+    } else {
+        /* Applied entries are in the tables: keep none in memory. */
+        rc.snapshot_trailing = 0;
+        rc.window_entries = 0;
+        rc.window_bytes = 0;
+    }
     rv = raft_new(&rc, &r.rs, now_ms, &h->raft);
     restored_free(&r);
     if (rv != 0) {
@@ -247,6 +306,7 @@ int gr_host_open(struct gr_host *h, struct store *store,
 
 void gr_host_close(struct gr_host *h)
 {
+    gr_host_fetch_done(h);
     raft_free(h->raft);
     h->raft = NULL;
 }

@@ -38,6 +38,11 @@
 
 struct gr_host_config {
     uint64_t node_id;
+    /* A member of a cluster of several voters: raft/ keeps a window of
+     * the log in memory and reads older entries back from the store for
+     * a follower that is behind. false: a lone voter, whose applied
+     * entries are in the tables and nowhere else. */
+    bool member;
     /* The voters of a new cluster (used when the store holds no
      * configuration); n_members 0: this node alone. */
     struct raft_conf initial_conf;
@@ -63,6 +68,11 @@ struct gr_host {
     } reads[64];
     size_t n_reads;
     uint64_t read_seq;
+    /* Reading entries back for raft/ (a member's fetch): the write
+     * transaction of the turn when one is open, else a read transaction
+     * kept until the next fetch or gr_host_fetch_done. */
+    struct store_txn *write_txn;
+    struct store_txn *fetch_txn;
     char errmsg[256];
 };
 
@@ -134,6 +144,10 @@ int gr_host_compact(struct gr_host *h, struct store_txn *txn,
  * batch first settles again (gr_host_settle). Errors (only when !ok and
  * the store cannot be read): GR_ESTORE. */
 int gr_host_advance(struct gr_host *h, bool ok, uint64_t now_ms);
+
+/* Ends the read transaction a fetch may have left open (call it when the
+ * raft_* call that fetched has returned, before a write transaction). */
+void gr_host_fetch_done(struct gr_host *h);
 
 /* True after a failed batch until gr_host_settle has run again. */
 bool gr_host_needs_settle(const struct gr_host *h);

@@ -44,7 +44,8 @@ void gr_frames_free(struct gr_frame *f)
 
 static uint64_t raft_now(const struct gr_host *h, const struct gr_turn *t)
 {
-    return t->mono_ms + h->mono_skew;
+    (void)h;
+    return t->mono_ms;
 }
 
 int gr_turn_propose(struct gr_host *h, struct gr_turn *t, const uint8_t *cmd,
@@ -349,6 +350,7 @@ int gr_turn_input(struct gr_host *h, struct gr_turn *t)
     if (rv == 0) {
         (void)raft_tick(h->raft, raft_now(h, t));
     }
+    gr_host_fetch_done(h);
     return rv;
 }
 
@@ -404,7 +406,7 @@ static void fill_status(const struct gr_host *h, struct gr_turn *t)
     t->term = raft_current_term(h->raft);
     t->commit = raft_commit_index(h->raft);
     t->applied_index = h->applied;
-    t->next_wakeup_ms = wake > h->mono_skew ? wake - h->mono_skew : 0;
+    t->next_wakeup_ms = wake;
 }
 
 /* Applies the ready's committed entries in txn, reporting each. */
@@ -442,13 +444,16 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     uint64_t applied_before = h->applied;
     int rv;
 
+    gr_host_fetch_done(h); /* what raft/ read back is copied by now */
     rv = store_txn_begin(h->store, true, &txn);
     if (rv != 0) {
         snprintf(h->errmsg, sizeof(h->errmsg), "starting a write: %s",
                  store_strerror(rv));
         return GR_ESTORE;
     }
+    h->write_txn = txn; /* raft/ may read entries back through it */
     rv = gr_host_persist_ready(h, txn);
+    h->write_txn = NULL;
     if (rv == 0) {
         rv = encode_msgs(h->rd.msgs_now, h->rd.n_msgs_now, &now);
         if (rv == 0 && now != NULL) {
@@ -522,5 +527,6 @@ int gr_turn_write(struct gr_host *h, struct gr_turn *t)
     }
     fill_status(h, t);
     t->more = rv == 0 && raft_has_ready(h->raft);
+    gr_host_fetch_done(h);
     return rv;
 }

@@ -22,7 +22,7 @@
 #include "storage/store.h"
 
 #define N        3
-#define MAX_LOG  256
+#define MAX_LOG  4096
 #define STEP_MS  5
 
 struct member {
@@ -115,6 +115,7 @@ static void member_open(struct cluster *c, struct member *m)
     sc.cluster = "t";
     assert_int_equal(store_open(&sc, &m->s, err, sizeof(err)), 0);
     memset(&hc, 0, sizeof(hc));
+    hc.member = true;
     hc.node_id = id_of(m->k);
     hc.election_ms = 100;
     hc.heartbeat_ms = 20;
@@ -415,6 +416,27 @@ static void test_turn_survives_the_leader_and_a_member_catches_up(
     converge(c, 3);
 }
 
+/* A follower down while the others commit more than raft/'s window of
+ * entries: back up, it is served entries read back from the leader's
+ * store (raft/ holds only the window in memory). */
+static void test_turn_follower_behind_the_window_catches_up(void **state)
+{
+    struct cluster *c = *state;
+    struct member *l = leader(c);
+    struct member *f = &c->m[(l->k + 1) % N];
+    int i;
+
+    member_crash(f);
+    forget_applied(c);
+    for (i = 0; i < 15; i++) {
+        propose_on(c, l, 100);
+        step(c);
+    }
+    converge(c, 1500);
+    member_open(c, f);
+    converge(c, 1500);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +444,7 @@ int main(void)
         T(test_turn_members_elect_and_commit),
         T(test_turn_follower_forwards_to_the_leader),
         T(test_turn_survives_the_leader_and_a_member_catches_up),
+        T(test_turn_follower_behind_the_window_catches_up),
 #undef T
     };
 
