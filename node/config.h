@@ -36,8 +36,8 @@
  * sync a few, so ten heartbeats fit in an election timeout, and a lost
  * node is declared gone only after several elections could have run (a
  * leader change alone never requeues running jobs). */
-#define GR_DEFAULT_ELECTION_MS  1000
-#define GR_DEFAULT_HEARTBEAT_MS 100
+#define GR_DEFAULT_ELECTION_MS  300
+#define GR_DEFAULT_HEARTBEAT_MS 50
 #define GR_DEFAULT_NODE_GONE_MS 10000
 /* The node id of the one-node default (every directory of a build before
  * the cluster flags holds it). */

@@ -160,8 +160,8 @@ SKIP: {
   refused(['--data-dir', $dd, '--node-id', 'n1', @peer,
            '--initial-cluster', 'n1=h:1,n1=h:2'],
           qr/member 'n1' named twice/, 'a member named twice');
-  refused(['--data-dir', $dd, '--heartbeat-interval', 500],
-          qr/below half the --election-timeout 1000/, 'heartbeats too slow for the election timeout');
+  refused(['--data-dir', $dd, '--heartbeat-interval', 150],
+          qr/below half the --election-timeout 300/, 'heartbeats too slow for the election timeout');
   refused(['--data-dir', $dd, '--election-timeout', 4000],
           qr/--node-gone-timeout 10000 must be at least 3 times/, 'node-gone timeout too short');
   ok(!-e $dd, 'no data directory is created for bad flags');

@@ -196,8 +196,8 @@ static void test_no_cluster_flag_is_the_one_node_default(void **state)
     assert_int_equal(c.cluster.self_id, GR_ONE_NODE_ID);
     assert_int_equal(c.cluster.n_members, 0);
     assert_string_equal(c.cluster.cluster_name, "");
-    assert_int_equal(c.cluster.election_ms, 1000);
-    assert_int_equal(c.cluster.heartbeat_ms, 100);
+    assert_int_equal(c.cluster.election_ms, 300);
+    assert_int_equal(c.cluster.heartbeat_ms, 50);
     assert_int_equal(c.cluster.node_gone_ms, 10000);
     /* A one-node server may name its handles' prefix, and set timeouts
      * it does not use. */
@@ -259,11 +259,11 @@ static void test_timeouts_at_their_bounds(void **state)
     struct gr_config c;
 
     (void)state;
-    assert_int_equal(PARSE(&c, "--heartbeat-interval", "499"), 0);
+    assert_int_equal(PARSE(&c, "--heartbeat-interval", "149"), 0);
     assert_int_equal(
         PARSE(&c, "--election-timeout", "1001", "--heartbeat-interval", "500"),
         0); /* 500 < 1001 / 2 */
-    assert_int_equal(PARSE(&c, "--node-gone-timeout", "3000"), 0);
+    assert_int_equal(PARSE(&c, "--node-gone-timeout", "900"), 0);
     assert_int_equal(PARSE(&c, "--election-timeout", "10",
                            "--heartbeat-interval", "4", "--node-gone-timeout",
                            "30"),
@@ -370,15 +370,15 @@ static void test_cluster_flags_that_do_not_go_together(void **state)
     assert_usage(PARSE(&c, "--node-id", "d", "--peer-listen", "h:7000",
                        "--initial-cluster", "a=h:7000,b=h:7001"),
                  "--node-id d is not in --initial-cluster");
-    assert_usage(PARSE(&c, "--heartbeat-interval", "500"),
-                 "--heartbeat-interval 500 must be below half the "
-                 "--election-timeout 1000");
+    assert_usage(PARSE(&c, "--heartbeat-interval", "150"),
+                 "--heartbeat-interval 150 must be below half the "
+                 "--election-timeout 300");
     assert_usage(
         PARSE(&c, "--election-timeout", "200", "--heartbeat-interval", "100"),
         "below half");
-    assert_usage(PARSE(&c, "--node-gone-timeout", "2999"),
-                 "--node-gone-timeout 2999 must be at least 3 times the "
-                 "--election-timeout 1000");
+    assert_usage(PARSE(&c, "--node-gone-timeout", "899"),
+                 "--node-gone-timeout 899 must be at least 3 times the "
+                 "--election-timeout 300");
     /* A longer election timeout asks for a longer node-gone timeout. */
     assert_usage(PARSE(&c, "--election-timeout", "4000"), "at least 3 times");
     assert_int_equal(
