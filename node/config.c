@@ -44,6 +44,7 @@ enum {
     OPT_ELECTION,
     OPT_HEARTBEAT,
     OPT_NODE_GONE,
+    OPT_SNAP_EVERY,
 };
 
 static const struct option long_opts[] = {
@@ -72,6 +73,7 @@ static const struct option long_opts[] = {
     {"election-timeout", required_argument, NULL, OPT_ELECTION},
     {"heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT},
     {"node-gone-timeout", required_argument, NULL, OPT_NODE_GONE},
+    {"snapshot-every", required_argument, NULL, OPT_SNAP_EVERY},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -92,6 +94,7 @@ void gr_config_defaults(struct gr_config *c)
     c->cluster.election_ms = GR_DEFAULT_ELECTION_MS;
     c->cluster.heartbeat_ms = GR_DEFAULT_HEARTBEAT_MS;
     c->cluster.node_gone_ms = GR_DEFAULT_NODE_GONE_MS;
+    c->cluster.snapshot_every = GR_DEFAULT_SNAPSHOT_EVERY;
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -249,6 +252,13 @@ static int set_number(struct gr_config *c, int ch, const char *arg,
     case OPT_NODE_GONE:
         return set_ms(&c->cluster.node_gone_ms, "--node-gone-timeout", arg, 1,
                       86400000, errmsg, len);
+    case OPT_SNAP_EVERY:
+        if (parse_u64(arg, 1000000000, &v) != 0 || v < 1) {
+            return bad(errmsg, len, "--snapshot-every", arg,
+                       "expected 1-1000000000 log entries");
+        }
+        c->cluster.snapshot_every = (uint32_t)v;
+        return 0;
     default:
         return NOT_MINE;
     }
@@ -729,7 +739,11 @@ void gr_config_help(FILE *fp, const char *prog)
         "      --node-gone-timeout MS\n"
         "                           a member unheard of this long is gone\n"
         "                           and its workers' jobs are requeued; at\n"
-        "                           least 3 election timeouts (default %d)\n",
+        "                           least 3 election timeouts (default %d)\n"
+        "      --snapshot-every N   a member snapshots its queue and compacts\n"
+        "                           its log behind it every N applied log\n"
+        "                           entries (default %d)\n",
         STORE_MEMBERS_MAX, STORE_CLUSTER_DEFAULT, GR_DEFAULT_ELECTION_MS,
-        GR_DEFAULT_HEARTBEAT_MS, GR_DEFAULT_NODE_GONE_MS);
+        GR_DEFAULT_HEARTBEAT_MS, GR_DEFAULT_NODE_GONE_MS,
+        GR_DEFAULT_SNAPSHOT_EVERY);
 }

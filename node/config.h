@@ -39,6 +39,7 @@
 #define GR_DEFAULT_ELECTION_MS  300
 #define GR_DEFAULT_HEARTBEAT_MS 50
 #define GR_DEFAULT_NODE_GONE_MS 10000
+#define GR_DEFAULT_SNAPSHOT_EVERY 10000
 /* The node id of the one-node default (every directory of a build before
  * the cluster flags holds it). */
 #define GR_ONE_NODE_ID 1
@@ -64,6 +65,7 @@ struct gr_cluster_config {
     uint32_t election_ms;  /* --election-timeout */
     uint32_t heartbeat_ms; /* --heartbeat-interval, < election_ms / 2 */
     uint32_t node_gone_ms; /* --node-gone-timeout, >= 3 * election_ms */
+    uint32_t snapshot_every; /* --snapshot-every, log entries */
 };
 
 struct gr_config {

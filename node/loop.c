@@ -901,6 +901,10 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
         memset(&hc, 0, sizeof(hc));
         hc.member = true;
         hc.node_id = k->self_id;
+        snprintf(srv->snap_dir, sizeof(srv->snap_dir), "%s/snapshots",
+                 cfg->data_dir);
+        hc.snap_dir = srv->snap_dir;
+        hc.snapshot_every = k->snapshot_every;
         hc.election_ms = k->election_ms;
         hc.heartbeat_ms = k->heartbeat_ms;
         hc.initial_conf.n_members = k->n_members;

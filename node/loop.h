@@ -71,6 +71,7 @@ struct gr_server {
     struct gr_proposal *retry_head; /* internal commands of failed batches */
     bool stopping;                  /* no longer accepting */
     bool graceful;                  /* waiting for running jobs to finish */
+    char snap_dir[1100]; /* a member's snapshot files */
     char errmsg[256];
 };
 

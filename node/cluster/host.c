@@ -153,6 +153,11 @@ static int read_restore(struct gr_host *h, struct restored *out)
     if (rv == 0) {
         out->snap.meta.index = sm.index;
         out->snap.meta.term = sm.term;
+        if (h->snaps_open) {
+            int64_t len = gr_snaps_size(&h->snaps, sm.index, sm.term);
+
+            out->snap.len = len > 0 ? (uint64_t)len : 0;
+        }
         if (raft_conf_decode(sm.conf.base, sm.conf.len, &out->snap.meta.conf) !=
             0) {
             store_txn_abort(txn);
@@ -267,9 +272,15 @@ static int new_raft(struct gr_host *h, uint64_t now_ms)
     }
     if (h->cfg.member) {
         /* A window of the log in memory; older entries come back from
-         * the store (the log is not compacted yet on a member). */
+         * the store, which keeps up to half a snapshot interval (at most
+         * 1,024) behind the latest snapshot, so that a follower slightly
+         * behind gets entries rather than a whole snapshot. */
+        uint64_t every = h->cfg.snapshot_every > 0 ? h->cfg.snapshot_every
+                                                   : 10000;
+
         rc.fetch = fetch;
         rc.fetch_arg = h;
+        rc.snapshot_trailing = every / 2 < 1024 ? (size_t)(every / 2) : 1024;
     } else {
         /* Applied entries are in the tables: keep none in memory. */
         rc.snapshot_trailing = 0;
@@ -297,6 +308,14 @@ int gr_host_open(struct gr_host *h, struct store *store,
     memset(h, 0, sizeof(*h));
     h->store = store;
     h->cfg = *cfg;
+    if (cfg->member && cfg->snap_dir != NULL) {
+        rv = gr_snaps_init(&h->snaps, cfg->snap_dir, store);
+        if (rv != 0) {
+            snprintf(errmsg, errmsg_len, "%s", h->snaps.errmsg);
+            return rv;
+        }
+        h->snaps_open = true;
+    }
     rv = new_raft(h, now_ms);
     if (rv != 0) {
         snprintf(errmsg, errmsg_len, "%s", h->errmsg);
@@ -307,6 +326,10 @@ int gr_host_open(struct gr_host *h, struct store *store,
 void gr_host_close(struct gr_host *h)
 {
     gr_host_fetch_done(h);
+    if (h->snaps_open) {
+        gr_snaps_close(&h->snaps);
+        h->snaps_open = false;
+    }
     raft_free(h->raft);
     h->raft = NULL;
 }
@@ -385,6 +408,46 @@ static int apply_committed(struct gr_host *h, struct store_txn *txn,
     return rv;
 }
 
+/* The snapshot received in chunks replaces the queue tables; every log
+ * entry goes (the log now ends at the snapshot); its meta is recorded.
+ * The file is kept as this node's latest once the transaction commits. */
+static int install_snapshot(struct gr_host *h, struct store_txn *txn,
+                            const struct raft_snapshot *snap)
+{
+    uint8_t conf[2 + RAFT_MAX_MEMBERS * 9];
+    struct store_snap_meta sm;
+    uint64_t index = 0;
+    int rv;
+
+    rv = gr_snaps_rx_install(&h->snaps, txn, &index);
+    if (rv == 0 && index != snap->meta.index) {
+        rv = STORE_EMALFORMED; /* not the snapshot it claims to be */
+    }
+    if (rv == 0) {
+        rv = store_log_compact(txn, snap->meta.index);
+    }
+    if (rv == 0) {
+        rv = store_log_truncate(txn, snap->meta.index + 1);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    raft_conf_encode(&snap->meta.conf, conf);
+    sm.index = snap->meta.index;
+    sm.term = snap->meta.term;
+    sm.conf.base = conf;
+    sm.conf.len = raft_conf_encoded_len(&snap->meta.conf);
+    rv = store_snap_meta_set(txn, &sm);
+    if (rv != 0) {
+        return rv;
+    }
+    h->applied = snap->meta.index;
+    h->rx_installed = true;
+    h->rx_index = snap->meta.index;
+    h->rx_term = snap->meta.term;
+    return 0;
+}
+
 int gr_host_persist_ready(struct gr_host *h, struct store_txn *txn)
 {
     struct raft_ready *rd = &h->rd;
@@ -399,14 +462,29 @@ int gr_host_persist_ready(struct gr_host *h, struct store_txn *txn)
         return STORE_ENOMEM;
     }
     h->has_ready = true;
-    if (rd->snapshot != NULL || rd->snapshot_chunk != NULL) {
-        return STORE_EINVAL; /* snapshots from a leader: not before peers */
+    if ((rd->snapshot != NULL || rd->snapshot_chunk != NULL) &&
+        !h->snaps_open) {
+        return STORE_EINVAL; /* a lone voter receives no snapshot */
     }
     if (rd->has_hard_state) {
         struct store_hard_state hs = {rd->hard_state.term, rd->hard_state.vote,
                                       rd->hard_state.commit};
 
         rv = store_hs_set(txn, &hs);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (rd->snapshot_chunk != NULL) {
+        const struct raft_snapshot_chunk *ck = rd->snapshot_chunk;
+
+        if (gr_snaps_rx_write(&h->snaps, ck->offset, ck->data.base,
+                              ck->data.len) != 0) {
+            return STORE_EIO;
+        }
+    }
+    if (rd->snapshot != NULL) {
+        rv = install_snapshot(h, txn, rd->snapshot);
         if (rv != 0) {
             return rv;
         }

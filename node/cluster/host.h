@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/cluster/snap.h"
 #include "raft/raft.h"
 #include "storage/store.h"
 
@@ -43,6 +44,11 @@ struct gr_host_config {
      * a follower that is behind. false: a lone voter, whose applied
      * entries are in the tables and nowhere else. */
     bool member;
+    /* A member's snapshot directory (snap.h), and how many entries may be
+     * applied past the latest snapshot before the next is taken (the log
+     * is compacted behind each). */
+    const char *snap_dir;
+    uint64_t snapshot_every;
     /* The voters of a new cluster (used when the store holds no
      * configuration); n_members 0: this node alone. */
     struct raft_conf initial_conf;
@@ -73,6 +79,21 @@ struct gr_host {
      * kept until the next fetch or gr_host_fetch_done. */
     struct store_txn *write_txn;
     struct store_txn *fetch_txn;
+    /* A member's snapshots (node/cluster/turn.c): the files, a dump
+     * asked for, the compaction and snapshot meta the next transaction
+     * records, and a received snapshot to keep once installed. */
+    struct gr_snaps snaps;
+    bool snaps_open;
+    bool want_snapshot;
+    bool compact_pending;
+    uint64_t compact_upto;
+    uint64_t compact_index;
+    uint64_t compact_term;
+    uint8_t compact_conf[2 + RAFT_MAX_MEMBERS * 9];
+    size_t compact_conf_len;
+    bool rx_installed;
+    uint64_t rx_index;
+    uint64_t rx_term;
     char errmsg[256];
 };
 

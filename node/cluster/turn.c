@@ -354,17 +354,55 @@ int gr_turn_input(struct gr_host *h, struct gr_turn *t)
     return rv;
 }
 
+/* Encodes one message; a snapshot chunk gets its bytes from this node's
+ * file (raft/ names the snapshot and the range). Returns 0, GR_EAGAIN
+ * (no such file: the message is dropped, raft/ sends it again or asks
+ * for a newer snapshot), or GR_ENOMEM. */
+static int encode_one(const struct gr_host *h, const struct raft_msg *m,
+                      struct raft_buf *b)
+{
+    struct raft_msg copy;
+    void *bytes;
+    int rv;
+
+    if (m->type != RAFT_MSG_SNAPSHOT || m->u.snapshot.data.base != NULL ||
+        m->u.snapshot.data.len == 0) {
+        return peer_msg_encode(m, b);
+    }
+    if (!h->snaps_open) {
+        return GR_EAGAIN;
+    }
+    bytes = gr_malloc(m->u.snapshot.data.len);
+    if (bytes == NULL) {
+        return GR_ENOMEM;
+    }
+    if (gr_snaps_read(&h->snaps, m->u.snapshot.meta.index,
+                      m->u.snapshot.meta.term, m->u.snapshot.offset, bytes,
+                      m->u.snapshot.data.len) != 0) {
+        gr_free(bytes);
+        return GR_EAGAIN;
+    }
+    copy = *m;
+    copy.u.snapshot.data.base = bytes;
+    rv = peer_msg_encode(&copy, b);
+    gr_free(bytes);
+    return rv;
+}
+
 /* Encodes msgs into raft payloads, appended to *list. */
-static int encode_msgs(const struct raft_msg *msgs, size_t n,
-                       struct gr_frame **list)
+static int encode_msgs(const struct gr_host *h, const struct raft_msg *msgs,
+                       size_t n, struct gr_frame **list)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
         struct raft_buf b;
         struct gr_frame *f;
-        int rv = peer_msg_encode(&msgs[i], &b);
+        int rv = encode_one(h, &msgs[i], &b);
 
+        if (rv == GR_EAGAIN) {
+            continue;
+        }
         if (rv != 0) {
             return rv;
         }
@@ -435,6 +473,26 @@ static int apply_ready(struct gr_host *h, struct gr_turn *t,
     return 0;
 }
 
+/* The log compacted behind the latest snapshot, and its meta, in the
+ * turn's transaction. */
+static int record_compaction(struct gr_host *h, struct store_txn *txn)
+{
+    struct store_snap_meta sm;
+    int rv = 0;
+
+    if (h->compact_upto > 0) {
+        rv = store_log_compact(txn, h->compact_upto);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    sm.index = h->compact_index;
+    sm.term = h->compact_term;
+    sm.conf.base = h->compact_conf;
+    sm.conf.len = h->compact_conf_len;
+    return store_snap_meta_set(txn, &sm);
+}
+
 /* One ready: send what may leave, write, sync, then the answers. */
 static int write_one(struct gr_host *h, struct gr_turn *t)
 {
@@ -455,7 +513,7 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     rv = gr_host_persist_ready(h, txn);
     h->write_txn = NULL;
     if (rv == 0) {
-        rv = encode_msgs(h->rd.msgs_now, h->rd.n_msgs_now, &now);
+        rv = encode_msgs(h, h->rd.msgs_now, h->rd.n_msgs_now, &now);
         if (rv == 0 && now != NULL) {
             t->send_now(t->arg, in_order(now));
             now = NULL;
@@ -465,9 +523,12 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     if (rv == 0) {
         rv = apply_ready(h, t, txn);
     }
+    if (rv == 0 && h->compact_pending) {
+        rv = record_compaction(h, txn);
+    }
     if (rv == 0) {
-        rv = encode_msgs(h->rd.msgs_after_persist, h->rd.n_msgs_after_persist,
-                         &after);
+        rv = encode_msgs(h, h->rd.msgs_after_persist,
+                         h->rd.n_msgs_after_persist, &after);
         rv = rv != 0 ? STORE_ENOMEM : 0;
     }
     if (rv != 0) {
@@ -476,8 +537,12 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
         gr_frames_free(after);
         goto failed;
     }
+    if (h->rd.want_snapshot) {
+        h->want_snapshot = true; /* a follower needs a newer one */
+    }
     if (!h->rd.has_hard_state && h->rd.n_entries == 0 &&
-        h->rd.truncate_from == 0 && h->applied == applied_before) {
+        h->rd.truncate_from == 0 && h->applied == applied_before &&
+        !h->compact_pending && h->rd.snapshot_chunk == NULL) {
         /* Nothing to persist (a heartbeat round): no commit, no sync. */
         store_txn_abort(txn);
     } else {
@@ -489,6 +554,14 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     if (rv != 0) {
         gr_frames_free(after);
         goto failed;
+    }
+    h->compact_pending = false;
+    if (h->rx_installed) {
+        h->rx_installed = false;
+        if (gr_snaps_rx_keep(&h->snaps, h->rx_index, h->rx_term) != 0) {
+            GR_LOG(GR_LOG_WARN, "cluster", "%s: it is sent again if needed",
+                   h->snaps.errmsg);
+        }
     }
     /* Durable: the answers may leave, and raft/ may count on it. The
      * reads it confirmed go to whoever asked (a read index is the
@@ -518,10 +591,96 @@ failed:
     return GR_ESTORE;
 }
 
+/* The term of entry index, from raft/'s window or the store's log. */
+static uint64_t term_of(struct gr_host *h, uint64_t index)
+{
+    struct store_txn *txn;
+    struct store_entry e;
+    uint64_t term = raft_term_at(h->raft, index);
+
+    if (term != 0 || store_txn_begin(h->store, false, &txn) != 0) {
+        return term;
+    }
+    if (store_log_get(txn, index, &e) == 0) {
+        term = e.term;
+    }
+    store_txn_abort(txn);
+    return term;
+}
+
+/* A dump finished: it becomes the latest snapshot - kept as a file,
+ * handed to raft/, and the log is compacted behind it in the next
+ * transaction. */
+static void snapshot_taken(struct gr_host *h, uint64_t index, uint64_t len)
+{
+    struct raft_snapshot snap;
+    const struct raft_conf *conf = raft_conf_current(h->raft);
+
+    memset(&snap, 0, sizeof(snap));
+    snap.meta.index = index;
+    snap.meta.term = term_of(h, index);
+    snap.meta.conf = *conf;
+    snap.len = len;
+    if (snap.meta.term == 0 ||
+        gr_snaps_keep_dump(&h->snaps, index, snap.meta.term) != 0 ||
+        raft_snapshot_done(h->raft, &snap) != 0) {
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "snapshot at %llu not kept (%s%s): the next one is taken later",
+               (unsigned long long)index, h->snaps.errmsg,
+               raft_errmsg(h->raft));
+        return;
+    }
+    h->compact_pending = true;
+    h->compact_upto = raft_first_index(h->raft) > 0
+                          ? raft_first_index(h->raft) - 1
+                          : 0;
+    h->compact_index = index;
+    h->compact_term = snap.meta.term;
+    raft_conf_encode(conf, h->compact_conf);
+    h->compact_conf_len = raft_conf_encoded_len(conf);
+    GR_LOG(GR_LOG_INFO, "cluster",
+           "snapshot at %llu (term %llu, %llu bytes) taken; the log is "
+           "compacted up to %llu",
+           (unsigned long long)index, (unsigned long long)snap.meta.term,
+           (unsigned long long)len, (unsigned long long)h->compact_upto);
+}
+
+/* Takes a snapshot when raft/ asked for one or enough was applied since
+ * the last; finishes one whose dump is done. */
+static void snapshots(struct gr_host *h)
+{
+    uint64_t index;
+    uint64_t len;
+    uint64_t every = h->cfg.snapshot_every > 0 ? h->cfg.snapshot_every
+                                               : 10000;
+    uint64_t last = raft_snapshot_index(h->raft);
+    int rv;
+
+    if (!h->snaps_open) {
+        return;
+    }
+    if (gr_snaps_dump_done(&h->snaps, &index, &len, &rv)) {
+        if (rv == 0 && index > last) {
+            snapshot_taken(h, index, len);
+        } else if (rv != 0) {
+            GR_LOG(GR_LOG_WARN, "cluster",
+                   "taking a snapshot failed (%s): tried again later",
+                   store_strerror(rv));
+        }
+        last = raft_snapshot_index(h->raft);
+    }
+    if (!gr_snaps_dumping(&h->snaps) && !h->compact_pending &&
+        h->applied > last && (h->want_snapshot || h->applied - last >= every)) {
+        h->want_snapshot = false;
+        (void)gr_snaps_dump_start(&h->snaps);
+    }
+}
+
 int gr_turn_write(struct gr_host *h, struct gr_turn *t)
 {
     int rv = 0;
 
+    snapshots(h);
     if (raft_has_ready(h->raft)) {
         rv = write_one(h, t);
     }
