@@ -51,7 +51,7 @@ static int sync_dir(const struct gr_snaps *s)
 
 int gr_snaps_init(struct gr_snaps *s, const char *dir, struct store *store)
 {
-    char p[1200];
+    char p[1400];
 
     memset(s, 0, sizeof(*s));
     s->rx_fd = -1;
@@ -88,7 +88,7 @@ void gr_snaps_close(struct gr_snaps *s)
 
 int64_t gr_snaps_size(const struct gr_snaps *s, uint64_t index, uint64_t term)
 {
-    char p[1200];
+    char p[1400];
     struct stat st;
 
     snap_path(s, index, term, p, sizeof(p));
@@ -101,7 +101,7 @@ int64_t gr_snaps_size(const struct gr_snaps *s, uint64_t index, uint64_t term)
 int gr_snaps_read(const struct gr_snaps *s, uint64_t index, uint64_t term,
                   uint64_t offset, void *buf, size_t len)
 {
-    char p[1200];
+    char p[1400];
     size_t got = 0;
     int fd;
 
@@ -168,7 +168,7 @@ static void *dump_main(void *arg)
 {
     struct gr_snaps *s = arg;
     struct dump_out o = {-1, 0};
-    char p[1200];
+    char p[1400];
     uint64_t index = 0;
     int rv;
 
@@ -247,7 +247,7 @@ static void remove_others(const struct gr_snaps *s, uint64_t index,
                           uint64_t term)
 {
     char keep[64];
-    char p[1200];
+    char p[1400];
     DIR *d = opendir(s->dir);
     struct dirent *e;
 
@@ -269,8 +269,8 @@ static void remove_others(const struct gr_snaps *s, uint64_t index,
 static int keep_as(struct gr_snaps *s, const char *name, uint64_t index,
                    uint64_t term)
 {
-    char from[1200];
-    char to[1200];
+    char from[1400];
+    char to[1400];
 
     path_of(s, name, from, sizeof(from));
     snap_path(s, index, term, to, sizeof(to));
@@ -295,7 +295,7 @@ int gr_snaps_keep_dump(struct gr_snaps *s, uint64_t index, uint64_t term)
 int gr_snaps_rx_write(struct gr_snaps *s, uint64_t offset, const void *data,
                       size_t len)
 {
-    char p[1200];
+    char p[1400];
 
     if (offset == 0 || s->rx_fd == -1) {
         if (s->rx_fd != -1) {
