@@ -285,6 +285,27 @@ static void on_peer_link(void *arg, uint64_t peer, bool up)
     }
 }
 
+/* Proposes NODE_GONE for this node's incarnation `old`, under its
+ * current one. Once applied, the old incarnation's commands that commit
+ * later are stale (storage/apply.c drops a node's older incarnations
+ * once a newer one has a command applied), and whatever the old one did
+ * since an earlier NODE_GONE - a GRAB that committed after it, say - is
+ * undone: its workers' jobs go back to the queue. */
+static int propose_gone_self(struct gr_server *srv, uint64_t old)
+{
+    struct gr_proposal *p = gr_proposal_new();
+
+    if (p == NULL) {
+        return GR_ENOMEM;
+    }
+    p->cmd.type = STORE_CMD_NODE_GONE;
+    p->cmd.u.node_gone.node_id = store_node_id(srv->store);
+    p->cmd.u.node_gone.incarnation = old;
+    p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
+    gm_propose(&srv->gm, p);
+    return 0;
+}
+
 /* The cluster applied a NODE_GONE for this process: its workers' jobs
  * are requeued and its clients detached elsewhere. Its connections close
  * (their clients and workers reconnect, here or anywhere), and the node
@@ -308,6 +329,15 @@ static void member_declared_gone(struct gr_server *srv)
     }
     srv->gm.incarnation = store_incarnation(srv->store);
     gr_pipeline_reincarnate(&srv->pipe, store_incarnation(srv->store));
+    /* The NODE_GONE applied may have come before a command of the old
+     * incarnation that commits later (a GRAB still in the leader's log):
+     * declaring it again from the new one closes that gap. */
+    if (propose_gone_self(srv, old) != 0) {
+        GR_LOG(GR_LOG_CRIT, "cluster",
+               "out of memory declaring incarnation %llu gone: stopping now",
+               (unsigned long long)old);
+        _exit(1);
+    }
 }
 
 /* The leader declares gone a member it has not heard from for
@@ -773,22 +803,14 @@ static int new_events(struct gr_server *srv)
 static int requeue_previous(struct gr_server *srv)
 {
     uint64_t incarnation = store_incarnation(srv->store);
-    struct gr_proposal *p;
+    int rv;
 
     if (incarnation <= 1) {
         return 0;
     }
-    p = gr_proposal_new();
-    if (p == NULL) {
-        return GR_ENOMEM;
-    }
-    p->cmd.type = STORE_CMD_NODE_GONE;
-    p->cmd.u.node_gone.node_id = store_node_id(srv->store);
-    p->cmd.u.node_gone.incarnation = incarnation - 1;
-    p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
-    gm_propose(&srv->gm, p);
-    if (srv->cluster.member) {
-        return 0; /* it commits once the cluster has a leader */
+    rv = propose_gone_self(srv, incarnation - 1);
+    if (rv != 0 || srv->cluster.member) {
+        return rv; /* a member's commits once the cluster has a leader */
     }
     run_batch(srv);
     if (srv->retry_head != NULL) {
