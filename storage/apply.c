@@ -1444,6 +1444,54 @@ static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
     return store__put(c->txn, STORE__DB_DEDUPE, key, 16, val, sizeof(val), 0);
 }
 
+int store_origin_done(struct store_txn *txn, const struct store_origin *o,
+                      bool *done)
+{
+    struct ctx c;
+    uint8_t key[24];
+    uint64_t mark;
+    uint64_t n_seen;
+    uint64_t newest;
+    bool found;
+    MDB_val v;
+    int rv;
+
+    *done = false;
+    if (o->seq == 0) {
+        return 0;
+    }
+    rv = store_node_incarnation(txn, o->node_id, &newest);
+    if (rv != 0) {
+        return rv;
+    }
+    if (newest > o->incarnation) {
+        *done = true; /* stale: apply drops it */
+        return 0;
+    }
+    store__put64(key, o->node_id);
+    store__put64(key + 8, o->incarnation);
+    store__put64(key + 16, o->seq);
+    memset(&c, 0, sizeof(c));
+    c.txn = txn;
+    rv = mark_get(&c, key, &mark, &n_seen, &found);
+    if (rv != 0 || !found) {
+        return rv;
+    }
+    if (o->seq <= mark) {
+        *done = true;
+        return 0;
+    }
+    if (n_seen == 0) {
+        return 0;
+    }
+    rv = store__get(txn, STORE__DB_DEDUPE, key, 24, &v);
+    if (rv == 0) {
+        *done = true;
+        return 0;
+    }
+    return rv == STORE_ENOTFOUND ? 0 : rv;
+}
+
 /* The mark rows of a node sort by incarnation: keeps the last one's. */
 struct newest {
     uint64_t node;

@@ -616,6 +616,15 @@ int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
 int store_submit_queues_new(struct store_txn *txn,
                             const struct store_submit *sub, bool *out);
 
+/* True (*done) if the command of origin o has been applied, or never
+ * will be (a newer incarnation of its node has had a command applied, so
+ * apply drops it), from the replay table. For a node that learns its
+ * state from a snapshot instead of from the entries: its own proposals
+ * that the snapshot covers get no effects. False for seq 0. Errors:
+ * STORE_ECORRUPT, STORE_EIO. */
+int store_origin_done(struct store_txn *txn, const struct store_origin *o,
+                      bool *done);
+
 /* The newest incarnation of node_id that has had a command applied (0:
  * none), from the replay table: what a leader declares gone when the
  * node stops answering. Errors: STORE_ECORRUPT, STORE_EIO. */

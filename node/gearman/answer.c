@@ -365,6 +365,27 @@ static void deliver_local(struct gm_hub *hub, struct gr_proposal *p)
     }
 }
 
+/* p applied, but inside a snapshot this node installed: its answer is
+ * not known. Its connection closes, as if the node had restarted; what
+ * it may hold (a job a GRAB got, a foreground wait) is released by the
+ * close, and its client may submit again (a background job then runs
+ * twice, never zero times). */
+static void close_lost(struct gm_hub *hub, struct gr_proposal *p)
+{
+    struct gm_session *s = gm_session_find(hub, p->conn_id);
+
+    if (p->conn_id == 0 || s == NULL || s->state == GM_SS_CLOSED) {
+        return;
+    }
+    GR_LOG(GR_LOG_NOTICE, "cluster",
+           "connection %llu: its request was applied inside a snapshot "
+           "this node installed, so its answer is unknown: closing it",
+           (unsigned long long)p->conn_id);
+    s->grabbed = s->grabbed || p->cmd.type == STORE_CMD_GRAB;
+    s->submitted_fg = s->submitted_fg || p->cmd.type == STORE_CMD_SUBMIT;
+    gm_session_close(s, true);
+}
+
 void gm_answer_begin(struct gm_hub *hub, const struct gr_batch *b)
 {
     struct gm_marks *m = marks_of(hub, b);
@@ -437,6 +458,9 @@ void gm_answer_committed(struct gm_hub *hub, struct gr_batch *b)
     /* Only now resume the sessions: they may propose again. */
     for (p = b->props; p != NULL; p = p->next) {
         finish(hub, p);
+        if (p->reply_lost) {
+            close_lost(hub, p);
+        }
     }
 }
 

@@ -355,6 +355,44 @@ static void undo(struct turn_ctx *x)
     }
 }
 
+/* A snapshot replaced the state: this node's proposals that it covers
+ * (applied elsewhere, or never to be) were not applied here one by one,
+ * so their effects - a JOB_CREATED, a JOB_ASSIGN - are not known. They
+ * leave the pending list marked reply_lost: their connections are
+ * closed, and what those held is released as on any close. */
+static int settle_installed(struct turn_ctx *x, struct gr_host *h)
+{
+    struct gr_member *m = x->m;
+    struct gr_proposal *p;
+    struct gr_proposal *next;
+    struct store_txn *txn;
+    int rv = store_txn_begin(h->store, false, &txn);
+
+    if (rv != 0) {
+        return rv;
+    }
+    for (p = m->pend_head; p != NULL && rv == 0; p = next) {
+        bool done = false;
+
+        next = p->pend_next;
+        if (p->cmd.type == 0) {
+            continue;
+        }
+        rv = store_origin_done(txn, &p->cmd.origin, &done);
+        if (rv == 0 && done) {
+            pend_remove(m, p);
+            p->reply_lost = true;
+            p->fx_begin = 0;
+            p->fx_end = 0;
+            applied_add(x, p);
+            x->n_local++;
+        }
+    }
+    store_txn_abort(txn);
+    release_replies(x);
+    return rv;
+}
+
 static void turn_send(void *arg, struct gr_frame *frames)
 {
     struct turn_ctx *x = arg;
@@ -399,6 +437,11 @@ int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
     }
     if (rv == 0) {
         rv = gr_turn_write(h, &t);
+    }
+    if (rv == 0 && t.installed && settle_installed(&x, h) != 0) {
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "cannot read the replay table after a snapshot: proposals it "
+               "covers wait for their resend");
     }
     release_replies(&x);
     b->out_after = t.out_after;
