@@ -45,6 +45,7 @@ enum {
     OPT_HEARTBEAT,
     OPT_NODE_GONE,
     OPT_SNAP_EVERY,
+    OPT_HTTP_LISTEN,
 };
 
 static const struct option long_opts[] = {
@@ -74,6 +75,7 @@ static const struct option long_opts[] = {
     {"heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT},
     {"node-gone-timeout", required_argument, NULL, OPT_NODE_GONE},
     {"snapshot-every", required_argument, NULL, OPT_SNAP_EVERY},
+    {"http-listen", required_argument, NULL, OPT_HTTP_LISTEN},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -292,6 +294,14 @@ static int set_size(struct gr_config *c, int ch, const char *arg, char *errmsg,
         }
         c->map_size = v;
         return 0;
+    case OPT_HTTP_LISTEN: {
+        const char *why = NULL;
+
+        if (gr_peer_addr_parse(arg, c->http_host, &c->http_port, &why) != 0) {
+            return bad(errmsg, len, "--http-listen", arg, why);
+        }
+        return 0;
+    }
     default:
         return NOT_MINE;
     }
@@ -701,6 +711,11 @@ void gr_config_help(FILE *fp, const char *prog)
         "QUEUE_ERROR)\n"
         "                           when the LMDB map or the disk has less\n"
         "                           than N bytes left (default 64M)\n"
+        "      --http-listen ADDR:PORT\n"
+        "                           serve GET /metrics (Prometheus text)\n"
+        "                           and GET /health (200 when serving, 503\n"
+        "                           and why not) over HTTP there (default:\n"
+        "                           off)\n"
         "      --config FILE        read flags from FILE first: lines\n"
         "                           'flag = value' (long names; a flag\n"
         "                           without a value alone), '#' comments;\n"

@@ -86,6 +86,8 @@ struct gr_config {
     uint64_t min_free_space; /* refuse submissions below this headroom */
     uint64_t map_size;       /* hidden --test-map-size; 0 = default */
     char config_file[1024];  /* --config; "" = none */
+    char http_host[STORE_HOST_MAX + 1]; /* --http-listen, no brackets */
+    uint16_t http_port;                 /* ... 0: no HTTP endpoint */
     struct gr_cluster_config cluster;
     bool show_help;
     bool show_version;

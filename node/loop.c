@@ -142,6 +142,27 @@ static bool free_batch(struct gr_server *srv, struct gr_proposal *batch,
     return epoch;
 }
 
+/* The metrics' counts of what a batch applied (every node applies every
+ * entry, so a member counts the whole cluster's). */
+static void count_applied(struct ops_counters *n, const struct store_cmd *cmd)
+{
+    switch (cmd->type) {
+    case STORE_CMD_SUBMIT:
+        n->submits++;
+        break;
+    case STORE_CMD_WORK:
+        n->completions += cmd->u.work.kind == STORE_WORK_COMPLETE ||
+                          cmd->u.work.kind == STORE_WORK_FAIL ||
+                          cmd->u.work.kind == STORE_WORK_EXCEPTION;
+        break;
+    case STORE_CMD_NODE_GONE:
+        n->node_gone++;
+        break;
+    default:
+        break;
+    }
+}
+
 /* Batch b's commit returned (or failed) and it is durable: answer it,
  * free it, and start the next batch if proposals queued up meanwhile
  * (unless it started already). */
@@ -168,6 +189,7 @@ static void finish_batch(struct gr_server *srv, struct gr_batch *b)
     }
     for (p = b->props; p != NULL; p = p->next) {
         p->retry = false;
+        count_applied(&srv->counters, &p->cmd);
     }
     gm_answer_committed(&srv->gm, b);
     /* Workers that went to sleep while the commit ran read the state
@@ -419,6 +441,7 @@ static void member_collected(struct gr_server *srv, struct gr_batch *b)
                st->leader ? "this node leads"
                : st->leader_id != 0 ? "following a leader"
                                     : "no leader known");
+        srv->counters.leader_changes += st->leader_id != 0;
         srv->seen_term = st->term;
         srv->seen_leader = st->leader_id;
     }
@@ -898,6 +921,33 @@ static int open_store(struct gr_server *srv)
     return rv;
 }
 
+/* The operators' endpoint, when --http-listen asks for one. Errors:
+ * GR_EIO (errmsg says why). */
+static int open_http(struct gr_server *srv)
+{
+    const struct gr_config *cfg = srv->cfg;
+    struct ops_sources *o = &srv->ops_src;
+
+    if (cfg->http_port == 0) {
+        return 0;
+    }
+    o->store = srv->store;
+    o->gm = &srv->gm;
+    o->pipe = &srv->pipe;
+    o->cluster = &srv->cluster;
+    o->peers = srv->peers;
+    o->counters = &srv->counters;
+    o->stopping = &srv->stopping;
+    srv->http = ops_http_start(srv->base, cfg->http_host, cfg->http_port, o,
+                               srv->errmsg, sizeof(srv->errmsg));
+    if (srv->http == NULL) {
+        return GR_EIO;
+    }
+    GR_LOG(GR_LOG_NOTICE, "loop", "metrics and health over HTTP on %s:%u",
+           cfg->http_host, (unsigned)cfg->http_port);
+    return 0;
+}
+
 int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
                    struct event_base *base)
 {
@@ -971,6 +1021,9 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
     arm_due_timer(srv);
     rv = open_listener(srv);
     if (rv == 0) {
+        rv = open_http(srv);
+    }
+    if (rv == 0) {
         rv = gr_pipeline_start_threads(&srv->pipe, srv->errmsg,
                                        sizeof(srv->errmsg));
     }
@@ -1012,7 +1065,7 @@ static double per_batch_ms(const struct gr_pipeline_stats *st, uint64_t us)
     return st->n_batches ? (double)us / 1000.0 / (double)st->n_batches : 0.0;
 }
 
-static void log_batch_stats(const struct gr_server *srv)
+static void log_batch_stats(struct gr_server *srv)
 {
     struct gr_pipeline_stats st;
 
@@ -1076,6 +1129,8 @@ void gr_server_close(struct gr_server *srv)
         evconnlistener_free(srv->listener);
         srv->listener = NULL;
     }
+    ops_http_stop(srv->http);
+    srv->http = NULL;
     wait_inflight(srv);
     gr_pipeline_stop_threads(&srv->pipe);
     if (srv->peers != NULL) {

@@ -10,6 +10,9 @@
  *          proposals, the batches and the committer thread
  *   alone  the single-voter fast path's ledger (node/alone/alone.h)
  *
+ * and, when --http-listen asks for it, the operators' HTTP endpoint
+ * (node/ops/http.h), which reads them all.
+ *
  * The loop drives the pipeline and routes what it hands back to the
  * other two; none of them calls up into the loop (docs/DESIGN.md). In
  * the cluster this is where the Raft host loop runs (node/cluster/).
@@ -26,6 +29,7 @@
 #include "node/config.h"
 #include "node/gearman/hub.h"
 #include "node/gr.h"
+#include "node/ops/http.h"
 #include "node/pipeline/pipeline.h"
 #include "storage/store.h"
 
@@ -67,6 +71,11 @@ struct gr_server {
     struct event *handover_ev;
     uint64_t seen_term; /* last logged term and leader */
     uint64_t seen_leader;
+
+    /* The operators' endpoint (--http-listen) and what it reads. */
+    struct ops_counters counters;
+    struct ops_sources ops_src;
+    struct ops_http *http;
 
     struct gr_proposal *retry_head; /* internal commands of failed batches */
     bool stopping;                  /* no longer accepting */

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "node/cluster/snap.h"
+#include "node/histo.h"
 #include "raft/raft.h"
 #include "storage/store.h"
 
@@ -92,6 +93,7 @@ struct gr_host {
     uint8_t compact_conf[2 + RAFT_MAX_MEMBERS * 9];
     size_t compact_conf_len;
     bool rx_installed;
+    struct gr_histo sync_lat; /* the turns' syncs (committer thread) */
     uint64_t rx_index;
     uint64_t rx_term;
     char errmsg[256];

@@ -548,7 +548,10 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     } else {
         rv = store_txn_commit(txn);
         if (rv == 0) {
+            uint64_t t0 = gr_mono_us();
+
             rv = store_sync(h->store);
+            gr_histo_add(&h->sync_lat, gr_mono_us() - t0);
         }
     }
     if (rv != 0) {

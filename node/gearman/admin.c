@@ -458,7 +458,7 @@ int admin_format_cluster(struct evbuffer *out, const struct gr_raft_view *v,
  * Commands against the server.
  */
 
-static uint64_t workers_for(struct gm_hub *hub, const uint8_t *name, size_t len)
+uint64_t admin_workers_for(struct gm_hub *hub, const uint8_t *name, size_t len)
 {
     struct gm_session *s;
     uint64_t n = 0;
@@ -484,7 +484,7 @@ struct walk_ctx {
 static int status_cb(void *arg, const struct store_func_info *f)
 {
     struct walk_ctx *c = arg;
-    uint64_t workers = workers_for(c->hub, f->name.base, f->name.len);
+    uint64_t workers = admin_workers_for(c->hub, f->name.base, f->name.len);
 
     if (c->prio) {
         return admin_format_prio_line(c->out, f->name.base, f->name.len,
@@ -683,7 +683,7 @@ void admin_handle(struct gm_session *s, char *line)
                          req.cmd == ADMIN_SHUTDOWN_GRACEFUL);
         break;
     case ADMIN_DROP_FUNCTION:
-        if (workers_for(s->hub, (const uint8_t *)req.arg, strlen(req.arg)) >
+        if (admin_workers_for(s->hub, (const uint8_t *)req.arg, strlen(req.arg)) >
             0) {
             rv = admin_format_err(
                 out, "there are still connected workers or executing clients");

@@ -26,6 +26,7 @@
 
 struct evbuffer;
 struct gm_session;
+struct gm_hub;
 struct gr_cluster_config;
 struct gr_raft_view;
 
@@ -94,6 +95,10 @@ int admin_format_unique_line(struct evbuffer *out, const uint8_t *unique,
 /* The name `cluster` gives a node that has none: the one-node default,
  * run without --node-id. */
 #define ADMIN_LOCAL_NAME "local"
+
+/* Workers connected to this node that can do the function name[0..len). */
+uint64_t admin_workers_for(struct gm_hub *hub, const uint8_t *name,
+                           size_t len);
 
 /* The `cluster` reply (docs/protocol.md, "Admin lines"): the node as raft/
  * last showed it (v, the view copied out after a batch) and the members

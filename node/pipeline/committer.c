@@ -219,8 +219,14 @@ static void *committer_main(void *arg)
          * no error of its own to act on (the commit grows the file then,
          * and reports what the disk says). */
         (void)store_grow_ahead(c->store);
+        t0 = gr_mono_us();
         rv = write_and_advance(c, b, &end, true);
+        t0 = gr_mono_us() - t0;
         pthread_mutex_lock(&c->lock);
+        gr_histo_add(&c->commit_lat, t0);
+        if (b->member) {
+            c->turn_sync_lat = c->host->sync_lat;
+        }
         if (rv == 0 && end > b->index) {
             /* This commit synced the file after the previous commit had
              * written its meta page: that one is durable now. (A batch
@@ -250,6 +256,7 @@ static void *syncer_main(void *arg)
 {
     struct gr_committer *c = arg;
     uint64_t target;
+    uint64_t t0;
 
     pthread_mutex_lock(&c->lock);
     for (;;) {
@@ -261,10 +268,13 @@ static void *syncer_main(void *arg)
         }
         target = c->committed_gen;
         pthread_mutex_unlock(&c->lock);
+        t0 = gr_mono_us();
         if (store_sync(c->store) != 0) {
             storage_failed(c, "syncing the data file");
         }
+        t0 = gr_mono_us() - t0;
         pthread_mutex_lock(&c->lock);
+        gr_histo_add(&c->sync_lat, t0);
         c->n_syncs++;
         if (target > c->durable_gen) {
             c->durable_gen = target;

@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "node/cluster/host.h"
+#include "node/histo.h"
 #include "node/pipeline/batch.h"
 #include "node/pipeline/member.h"
 #include "storage/store.h"
@@ -78,6 +79,12 @@ struct gr_committer {
     uint64_t apply_us;  /* begin, append and apply, summed */
     uint64_t commit_us; /* mdb commit with its syncs, summed */
     uint64_t idle_us;   /* the committer waiting for a batch, summed */
+    /* Latencies for the metrics, under lock: a batch's write and commit
+     * (a member: its turn), the syncer's syncs, and a copy of the
+     * host's syncs inside turns taken after each turn. */
+    struct gr_histo commit_lat;
+    struct gr_histo sync_lat;
+    struct gr_histo turn_sync_lat;
 };
 
 /* Sets c up (no thread yet) to write into store through host. */

@@ -499,7 +499,7 @@ bool gr_pipeline_has_queued(const struct gr_pipeline *pl)
     return pl->head != NULL || pl->inbox != NULL || pl->want_turn;
 }
 
-void gr_pipeline_stats(const struct gr_pipeline *pl,
+void gr_pipeline_stats(struct gr_pipeline *pl,
                        struct gr_pipeline_stats *out)
 {
     out->n_batches = pl->n_batches;
@@ -508,4 +508,13 @@ void gr_pipeline_stats(const struct gr_pipeline *pl,
     out->apply_us = pl->c.apply_us;
     out->commit_us = pl->c.commit_us;
     out->idle_us = pl->c.idle_us;
+    if (pl->c.sync_init) {
+        pthread_mutex_lock(&pl->c.lock);
+    }
+    out->commit_lat = pl->c.commit_lat;
+    out->sync_lat = pl->c.sync_lat;
+    gr_histo_merge(&out->sync_lat, &pl->c.turn_sync_lat);
+    if (pl->c.sync_init) {
+        pthread_mutex_unlock(&pl->c.lock);
+    }
 }

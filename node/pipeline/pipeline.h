@@ -101,6 +101,8 @@ struct gr_pipeline_stats {
     uint64_t apply_us;
     uint64_t commit_us;
     uint64_t idle_us;
+    struct gr_histo commit_lat; /* per batch (a member: per turn) */
+    struct gr_histo sync_lat;   /* per sync of the data file */
 };
 
 /* Sets pl up over an open store: the next log index from the log and the
@@ -226,7 +228,8 @@ bool gr_pipeline_is_empty(const struct gr_pipeline *pl);
 /* True when proposals wait for the next batch. */
 bool gr_pipeline_has_queued(const struct gr_pipeline *pl);
 
-void gr_pipeline_stats(const struct gr_pipeline *pl,
-                       struct gr_pipeline_stats *out);
+/* Loop thread: the statistics so far (the latencies read under the
+ * committer's lock). */
+void gr_pipeline_stats(struct gr_pipeline *pl, struct gr_pipeline_stats *out);
 
 #endif /* GEARRAFT_PIPELINE_PIPELINE_H */

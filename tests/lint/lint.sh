@@ -57,7 +57,7 @@ check_prefix() { # lib regex
 }
 check_prefix "$build/raft/libgr_raft.a" '^raft_'
 check_prefix "$build/storage/libgr_storage.a" '^store_'
-check_prefix "$build/node/libgr_node.a" '^(gm_|admin_|peer_|gr_)'
+check_prefix "$build/node/libgr_node.a" '^(gm_|admin_|peer_|ops_|gr_)'
 
 # 5. Every public header compiles on its own.
 tmp=$(mktemp -d)

@@ -208,7 +208,8 @@ sub start_server {
 # start_cluster($n, %opt) -> list of GRTest::Server, one per node of a new
 # cluster of $n gearraftd on 127.0.0.1 (node names n1 .. n$n), each with
 # its own data dir, Gearman port and peer port ($node->{peer}, HOST:PORT).
-# args => [...] is added to every node's flags. The nodes elect a leader
+# args => [...] is added to every node's flags, and node_args => sub { my
+# ($k) = @_; ... } returns node $k's own (1-based). The nodes elect a leader
 # on their own; a test waits for what it needs (a submission
 # acknowledged, say).
 sub start_cluster {
@@ -221,7 +222,8 @@ sub start_cluster {
     push @nodes, start_server(
       need_own => 1,
       args => ['--node-id', "n$k", '--peer-listen', "127.0.0.1:$peer[$k - 1]",
-               '--initial-cluster', $initial, @{ $opt{args} || [] }]);
+               '--initial-cluster', $initial, @{ $opt{args} || [] },
+               ($opt{node_args} ? $opt{node_args}->($k) : ())]);
     $nodes[-1]{name} = "n$k";
     $nodes[-1]{peer} = "127.0.0.1:$peer[$k - 1]";
   }

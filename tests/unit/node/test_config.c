@@ -73,6 +73,7 @@ static void test_defaults_are_the_embedded_single_node(void **state)
     assert_false(c.daemon);
     assert_false(c.exceptions);
     assert_false(c.round_robin);
+    assert_int_equal(c.http_port, 0); /* no HTTP endpoint unless asked */
 }
 
 static void test_gearmand_flags_mean_the_same(void **state)
@@ -110,10 +111,13 @@ static void test_long_forms_with_equals_and_our_flags(void **state)
                           "--max-connections=10",
                           "--min-free-space=1G",
                           "--test-map-size=1M",
+                          "--http-listen=127.0.0.1:9100",
                           NULL};
 
     (void)state;
-    assert_int_equal(parse(&c, 8, argv), 0);
+    assert_int_equal(parse(&c, 9, argv), 0);
+    assert_string_equal(c.http_host, "127.0.0.1");
+    assert_int_equal(c.http_port, 9100);
     assert_int_equal(c.port, 5000);
     assert_int_equal(c.job_retries, 2);
     assert_string_equal(c.data_dir, "/var/lib/gr");
@@ -153,6 +157,8 @@ static void test_bad_flags_are_usage_errors(void **state)
         {"gearraftd", "--bogus", "1"},
         {"gearraftd", "extra", "args"},
         {"gearraftd", "--min-free-space", "10Q"},
+        {"gearraftd", "--http-listen", "9100"},
+        {"gearraftd", "--http-listen", "host:0"},
     };
     const char *missing[] = {"gearraftd", "--port", NULL};
     size_t i;
