@@ -40,6 +40,7 @@
 #include "node/cluster/members.h"
 #include "node/cluster/peer.h"
 #include "node/gearman/answer.h"
+#include "node/gearman/census.h"
 #include "node/gearman/conn.h"
 #include "node/gearman/funcs.h"
 #include "node/gearman/handout.h"
@@ -283,11 +284,45 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     gr_pipeline_want_turn(&srv->pipe);
 }
 
+/* Every GM_CENSUS_EVERY_MS a member tells the others how many workers
+ * each function has here (node/gearman/census.h). */
+static void on_census(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+    const struct gr_cluster_config *k = &srv->cluster;
+    uint8_t *p = NULL;
+    size_t len = 0;
+    size_t i;
+
+    (void)fd;
+    (void)what;
+    if (srv->peers == NULL ||
+        gm_census_encode(&srv->gm, GR_PEER_CENSUS, &p, &len) != 0) {
+        return; /* out of memory: the next round tells */
+    }
+    for (i = 0; i < k->n_members; i++) {
+        if (k->members[i].id != k->self_id) {
+            (void)peer_send(srv->peers, k->members[i].id, p, len);
+        }
+    }
+    gr_free(p);
+}
+
 static void on_peer_frame(void *arg, uint64_t from, const uint8_t *payload,
                           size_t len)
 {
     struct gr_server *srv = arg;
 
+    if (len > 0 && payload[0] == GR_PEER_CENSUS) {
+        if (gm_census_receive(&srv->gm, from, payload + 1, len - 1,
+                              gr_mono_us() / 1000) != 0) {
+            GR_LOG(GR_LOG_WARN, "cluster",
+                   "worker counts from node %llu not kept (malformed or "
+                   "out of memory)",
+                   (unsigned long long)from);
+        }
+        return;
+    }
     if (gr_pipeline_receive(&srv->pipe, from, payload, len) != 0) {
         GR_LOG(GR_LOG_WARN, "cluster",
                "out of memory: a payload from node %llu dropped",
@@ -299,6 +334,9 @@ static void on_peer_link(void *arg, uint64_t peer, bool up)
 {
     struct gr_server *srv = arg;
 
+    if (!up) {
+        gm_census_forget(&srv->gm, peer); /* its workers count no more */
+    }
     GR_LOG(GR_LOG_NOTICE, "cluster", "link to node %llu %s",
            (unsigned long long)peer, up ? "up" : "down");
     if (up) {
@@ -466,7 +504,9 @@ static int member_start(struct gr_server *srv)
 
     srv->send_ev = event_new(srv->base, -1, 0, on_send, srv);
     srv->tick_ev = evtimer_new(srv->base, on_tick, srv);
-    if (srv->send_ev == NULL || srv->tick_ev == NULL) {
+    srv->census_ev = event_new(srv->base, -1, EV_PERSIST, on_census, srv);
+    if (srv->send_ev == NULL || srv->tick_ev == NULL ||
+        srv->census_ev == NULL) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
         return GR_ENOMEM;
     }
@@ -494,6 +534,12 @@ static int member_start(struct gr_server *srv)
                       sizeof(srv->errmsg));
     if (rv != 0) {
         return rv;
+    }
+    {
+        struct timeval every = {GM_CENSUS_EVERY_MS / 1000,
+                                (GM_CENSUS_EVERY_MS % 1000) * 1000};
+
+        event_add(srv->census_ev, &every);
     }
     gr_pipeline_want_turn(&srv->pipe);
     return 0;
@@ -1121,6 +1167,8 @@ static void free_state(struct gr_server *srv)
     free_event(&srv->send_ev);
     free_event(&srv->tick_ev);
     free_event(&srv->handover_ev);
+    free_event(&srv->census_ev);
+    gm_census_free(&srv->gm);
 }
 
 void gr_server_close(struct gr_server *srv)
