@@ -197,7 +197,13 @@ static void finish_batch(struct gr_server *srv, struct gr_batch *b)
      * without this batch: wake them now (at most one NOOP each). */
     gm_answer_wake(&srv->gm, b);
     epoch = free_batch(srv, b->props, true);
-    gr_space_check(&srv->gm.space, false);
+    /* A member stores what other nodes submit too, which it never
+     * admitted itself: it looks after every batch, and tells the others
+     * at once when its headroom changes (they refuse submissions then). */
+    gr_space_check(&srv->gm.space, srv->cluster.member);
+    if (srv->census_ev != NULL && srv->gm.space.ok == srv->told_short) {
+        event_active(srv->census_ev, EV_TIMEOUT, 0);
+    }
     if (epoch) {
         arm_due_timer(srv);
     }
@@ -284,6 +290,23 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     gr_pipeline_want_turn(&srv->pipe);
 }
 
+/* Whether another member said it is short of space: then this node
+ * refuses submissions too (node/space.h), and says so when that
+ * changes. */
+static void peers_space(struct gr_server *srv)
+{
+    bool low = gm_census_any_short(&srv->gm, gr_mono_us() / 1000);
+
+    if (low != srv->gm.space.peers_low) {
+        GR_LOG(low ? GR_LOG_WARN : GR_LOG_NOTICE, "cluster",
+               low ? "a member is short of storage space: refusing new "
+                     "submissions until it has room"
+                   : "every member has storage room again: accepting "
+                     "submissions");
+    }
+    srv->gm.space.peers_low = low;
+}
+
 /* Every GM_CENSUS_EVERY_MS a member tells the others how many workers
  * each function has here (node/gearman/census.h). */
 static void on_census(evutil_socket_t fd, short what, void *arg)
@@ -296,8 +319,10 @@ static void on_census(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    peers_space(srv); /* a member that stopped telling counts no more */
     if (srv->peers == NULL ||
         gm_census_encode(&srv->gm, GR_PEER_CENSUS, &p, &len) != 0) {
+        srv->told_short = !srv->gm.space.ok; /* retried at the next tick */
         return; /* out of memory: the next round tells */
     }
     for (i = 0; i < k->n_members; i++) {
@@ -305,6 +330,7 @@ static void on_census(evutil_socket_t fd, short what, void *arg)
             (void)peer_send(srv->peers, k->members[i].id, p, len);
         }
     }
+    srv->told_short = !srv->gm.space.ok;
     gr_free(p);
 }
 
@@ -321,6 +347,7 @@ static void on_peer_frame(void *arg, uint64_t from, const uint8_t *payload,
                    "out of memory)",
                    (unsigned long long)from);
         }
+        peers_space(srv);
         return;
     }
     if (gr_pipeline_receive(&srv->pipe, from, payload, len) != 0) {
@@ -336,6 +363,7 @@ static void on_peer_link(void *arg, uint64_t peer, bool up)
 
     if (!up) {
         gm_census_forget(&srv->gm, peer); /* its workers count no more */
+        peers_space(srv);
     }
     GR_LOG(GR_LOG_NOTICE, "cluster", "link to node %llu %s",
            (unsigned long long)peer, up ? "up" : "down");

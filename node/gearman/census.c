@@ -22,6 +22,7 @@ struct census_fn {
 struct census_member {
     uint64_t id;
     uint64_t at_ms;
+    bool short_of_space;
     uint8_t *bytes; /* the payload the names point into */
     struct census_fn *fns; /* in name order */
     size_t n;
@@ -115,7 +116,7 @@ int gm_census_encode(struct gm_hub *hub, uint8_t kind, uint8_t **out,
         }
     }
     n = k;
-    used = 1 + 4;
+    used = 1 + 1 + 4;
     for (i = 0; i < n && used + 2 + all[i].len + 4 <= GM_CENSUS_MAX_BYTES;
          i++) {
         used += 2 + all[i].len + 4;
@@ -129,6 +130,7 @@ int gm_census_encode(struct gm_hub *hub, uint8_t kind, uint8_t **out,
     *out = p;
     *len = used;
     *p++ = kind;
+    *p++ = hub->space.ok ? 0 : 1;
     put32(p, (uint32_t)n);
     p += 4;
     for (i = 0; i < n; i++) {
@@ -159,6 +161,8 @@ static struct census_member *member_of(struct gm_census *c, uint64_t id)
 
 static void member_clear(struct census_member *m)
 {
+    m->short_of_space = false;
+    m->at_ms = 0;
     gr_free(m->bytes);
     gr_free(m->fns);
     m->bytes = NULL;
@@ -239,13 +243,16 @@ int gm_census_receive(struct gm_hub *hub, uint64_t from, const uint8_t *p,
         memset(m, 0, sizeof(*m));
         m->id = from;
     }
-    copy = gr_malloc(len > 0 ? len : 1);
+    member_clear(m);
+    if (len < 1 || (p[0] & ~1u) != 0) {
+        return GR_EINVAL; /* no flags byte, or flags this node cannot read */
+    }
+    copy = gr_malloc(len);
     if (copy == NULL) {
         return GR_ENOMEM;
     }
-    memcpy(copy, p, len);
-    rv = parse(copy, len, &fns, &n);
-    member_clear(m);
+    memcpy(copy, p + 1, len - 1);
+    rv = parse(copy, len - 1, &fns, &n);
     if (rv != 0) {
         gr_free(copy);
         return rv;
@@ -254,6 +261,7 @@ int gm_census_receive(struct gm_hub *hub, uint64_t from, const uint8_t *p,
     m->fns = fns;
     m->n = n;
     m->at_ms = now_ms;
+    m->short_of_space = (p[0] & 1) != 0;
     return 0;
 }
 
@@ -279,7 +287,8 @@ uint64_t gm_census_workers(const struct gm_hub *hub, const uint8_t *name,
         const struct census_member *m = &c->m[i];
         const struct census_fn *f;
 
-        if (m->n == 0 || now_ms - m->at_ms > GM_CENSUS_FRESH_MS) {
+        if (m->n == 0 || m->at_ms == 0 ||
+            now_ms - m->at_ms > GM_CENSUS_FRESH_MS) {
             continue;
         }
         f = bsearch(&key, m->fns, m->n, sizeof(*m->fns), fn_cmp);
@@ -288,6 +297,22 @@ uint64_t gm_census_workers(const struct gm_hub *hub, const uint8_t *name,
         }
     }
     return sum;
+}
+
+bool gm_census_any_short(const struct gm_hub *hub, uint64_t now_ms)
+{
+    const struct gm_census *c = hub->census;
+    size_t i;
+
+    for (i = 0; c != NULL && i < c->n; i++) {
+        const struct census_member *m = &c->m[i];
+
+        if (m->short_of_space && m->at_ms != 0 &&
+            now_ms - m->at_ms <= GM_CENSUS_FRESH_MS) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void gm_census_free(struct gm_hub *hub)

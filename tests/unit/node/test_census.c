@@ -74,6 +74,7 @@ static void test_counts_cross_from_one_member_to_another(void **state)
     (void)state;
     memset(&a, 0, sizeof(a));
     memset(&b, 0, sizeof(b));
+    a.space.ok = true;
     worker(&a, both);
     worker(&a, one);
     worker(&a, one);
@@ -112,8 +113,9 @@ static void test_no_workers_is_an_empty_census(void **state)
 
     (void)state;
     memset(&a, 0, sizeof(a));
+    a.space.ok = true;
     assert_int_equal(gm_census_encode(&a, KIND, &p, &len), 0);
-    assert_int_equal(len, 5);
+    assert_int_equal(len, 6);
     assert_int_equal(gm_census_receive(&a, 3, p + 1, len - 1, 10), 0);
     assert_int_equal(gm_census_workers(&a, U("x"), 1, 10), 0);
     gr_free(p);
@@ -123,16 +125,18 @@ static void test_no_workers_is_an_empty_census(void **state)
 static void test_malformed_payloads_are_refused_whole(void **state)
 {
     static const char *const fns[] = {"a", "b", NULL};
-    /* count 1, name "fn", 2 workers - then broken variants. */
-    static const uint8_t good[] = {0, 0, 0, 1, 0, 2, 'f', 'n', 0, 0, 0, 2};
-    static const uint8_t longer[] = {0, 0, 0, 2, 0, 2, 'f', 'n', 0, 0, 0, 2};
-    static const uint8_t trailing[] = {0, 0, 0, 1, 0, 2, 'f', 'n',
+    /* Flags 0, count 1, name "fn", 2 workers - then broken variants. */
+    static const uint8_t good[] = {0, 0, 0, 0, 1, 0, 2, 'f', 'n', 0, 0, 0, 2};
+    static const uint8_t longer[] = {0, 0, 0, 0, 2, 0, 2,
+                                     'f', 'n', 0, 0, 0, 2};
+    static const uint8_t trailing[] = {0, 0, 0, 0, 1, 0, 2, 'f', 'n',
                                        0, 0, 0, 2, 9};
-    static const uint8_t name_past_end[] = {0, 0, 0, 1, 0, 9, 'f', 'n',
+    static const uint8_t name_past_end[] = {0, 0, 0, 0, 1, 0, 9, 'f', 'n',
                                             0, 0, 0, 2};
-    static const uint8_t unsorted[] = {0, 0, 0, 2, 0, 1, 'b', 0, 0, 0, 1,
+    static const uint8_t unsorted[] = {0, 0, 0, 0, 2, 0, 1, 'b', 0, 0, 0, 1,
                                        0, 1, 'a', 0, 0, 0, 1};
-    static const uint8_t huge_count[] = {0xff, 0xff, 0xff, 0xff};
+    static const uint8_t huge_count[] = {0, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t unknown_flag[] = {2, 0, 0, 0, 0};
     const struct {
         const uint8_t *p;
         size_t len;
@@ -142,7 +146,9 @@ static void test_malformed_payloads_are_refused_whole(void **state)
         {name_past_end, sizeof(name_past_end)},
         {unsorted, sizeof(unsorted)},
         {huge_count, sizeof(huge_count)},
-        {good, 3},
+        {unknown_flag, sizeof(unknown_flag)},
+        {good, 4},
+        {good, 0},
     };
     struct gm_hub b;
     struct gm_hub a;
@@ -172,12 +178,43 @@ static void test_malformed_payloads_are_refused_whole(void **state)
     gm_census_free(&b);
 }
 
+/* A member short of space says so; the others know while it is fresh
+ * and forget it with its link, or when it says it has room again. */
+static void test_a_member_short_of_space_is_known(void **state)
+{
+    struct gm_hub a;
+    struct gm_hub b;
+    uint8_t *p;
+    size_t len;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.space.ok = false;
+    assert_int_equal(gm_census_encode(&a, KIND, &p, &len), 0);
+    assert_false(gm_census_any_short(&b, 100));
+    assert_int_equal(gm_census_receive(&b, 2, p + 1, len - 1, 100), 0);
+    assert_true(gm_census_any_short(&b, 100));
+    assert_false(gm_census_any_short(&b, 100 + GM_CENSUS_FRESH_MS + 1));
+    gm_census_forget(&b, 2);
+    assert_false(gm_census_any_short(&b, 100));
+    assert_int_equal(gm_census_receive(&b, 2, p + 1, len - 1, 200), 0);
+    gr_free(p);
+    a.space.ok = true;
+    assert_int_equal(gm_census_encode(&a, KIND, &p, &len), 0);
+    assert_int_equal(gm_census_receive(&b, 2, p + 1, len - 1, 300), 0);
+    assert_false(gm_census_any_short(&b, 300));
+    gr_free(p);
+    gm_census_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_cross_from_one_member_to_another),
         cmocka_unit_test(test_no_workers_is_an_empty_census),
         cmocka_unit_test(test_malformed_payloads_are_refused_whole),
+        cmocka_unit_test(test_a_member_short_of_space_is_known),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
