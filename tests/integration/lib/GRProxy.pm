@@ -77,7 +77,8 @@ sub new {
 sub node_port { my ($s, $k) = @_; return $s->{real}[$k - 1]; }
 sub addr {
   my ($s, $i, $j) = @_;
-  return $i == $j ? "127.0.0.1:$s->{real}[$i - 1]" : "127.0.0.1:$s->{port}{"$i,$j"}";
+  my $port = $i == $j ? $s->{real}[$i - 1] : $s->{port}{"$i,$j"};
+  return "127.0.0.1:$port";
 }
 
 # The --initial-cluster list node $k is started with: itself at its real

@@ -21,7 +21,7 @@ my $ROUNDS = $ENV{GR_FAULT_ROUNDS} || 12;
 my @n = start_cluster(3);
 my $load = GRLoad->new(nodes => \@n, func => 'lk');
 
-$load->submitter(kind => 'raw', home => $_, window => 4, rate => 60) for 0 .. 2;
+$load->submitter(kind => 'raw', home => $_, window => 4, rate => 40) for 0 .. 2;
 $load->submitter(kind => 'perl', home => 1, rate => 10);
 $load->submitter(kind => 'cli', home => 2, rate => 5);
 $load->worker(kind => 'raw', home => $_, hold => 2) for 0 .. 2;
