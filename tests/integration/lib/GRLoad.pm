@@ -34,7 +34,9 @@
 #   - a job (payload) handed out again is allowed only when the worker
 #     that had it before was on a node that was killed, stopped or cut
 #     off in between (or was a real-client worker killed by its time
-#     limit); such duplicates are counted and reported;
+#     limit), or when the later handout came from a node inside a fault
+#     window (a stale answer while it catches up); such duplicates are
+#     counted and reported;
 #   - a key that ran under two attempts was sent again because an earlier
 #     attempt was not acknowledged; counted and reported.
 #
@@ -725,6 +727,20 @@ sub _why_again {
   return undef;
 }
 
+# Why a handout $r may repeat one made before it: it came from a node
+# inside a fault window - a node let go or healed applies, as it catches
+# up, entries from before the cluster declared it gone, and answers a
+# GRAB whose job was requeued since (it closes that connection once it
+# applies its NODE_GONE).
+sub _why_stale {
+  my ($self, $r) = @_;
+  for my $f (@{ $self->{faults} }) {
+    next unless $f->{node} == $r->{node};
+    return "$f->{what}, stale" if $f->{t0} <= $r->{t} && ($f->{t1} // 9e9) + 1 >= $r->{t};
+  }
+  return undef;
+}
+
 # check($name, %o): the history check (see the top of this file). Returns
 # the history for test-specific checks. %o: kinds => [...] the client
 # kinds that must have submitted and run something.
@@ -740,7 +756,7 @@ sub check {
     my @r = sort { $a->{t} <=> $b->{t} } @{ $h->{handed}{$p} };
     $n_runs += @r;
     for my $i (1 .. $#r) {
-      my $why = $self->_why_again($h, $r[$i - 1], $r[$i]{t});
+      my $why = $self->_why_again($h, $r[$i - 1], $r[$i]{t}) // $self->_why_stale($r[$i]);
       if ($why) {
         $dup_why{$why}++;
       } else {
