@@ -46,6 +46,7 @@ package GRLoad;
 use strict;
 use warnings;
 
+use File::Path ();
 use File::Temp ();
 use IO::Handle;
 use POSIX ();
@@ -85,8 +86,8 @@ sub have {
 # GRLoad->new(nodes => [GRTest::Server ...], func => NAME) -> load object.
 sub new {
   my ($class, %o) = @_;
-  my $dir = File::Temp::tempdir('gr-load-XXXXXX', TMPDIR => 1,
-                                CLEANUP => !$ENV{GR_KEEP_TMP});
+  # Kept when the test fails (END below), to read what happened.
+  my $dir = File::Temp::tempdir('gr-load-XXXXXX', TMPDIR => 1, CLEANUP => 0);
   my $self = bless { nodes => $o{nodes}, func => $o{func} // 'fault',
                      dir => $dir, kids => [], faults => [], off => {},
                      n_acked => 0, next_id => 0, t0 => _now() }, $class;
@@ -106,6 +107,11 @@ END {
         next unless $k->{pid};
         kill 'KILL', $k->{pid};
         waitpid($k->{pid}, 0);
+      }
+      if ($ENV{GR_KEEP_TMP} || !Test::More->builder->is_passing) {
+        print STDERR "# load records kept in $l->{dir}\n";
+      } else {
+        File::Path::remove_tree($l->{dir});
       }
     }
   }

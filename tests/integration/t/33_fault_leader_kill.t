@@ -8,7 +8,7 @@
 # the load stops, the queue drains, and the history check runs
 # (lib/GRLoad.pm): zero acknowledged jobs lost.
 #
-# GR_FAULT_ROUNDS sets the number of kills (default 12).
+# GR_FAULT_ROUNDS sets the number of kills (default 10).
 use strict;
 use warnings;
 use FindBin;
@@ -17,7 +17,7 @@ use GRTest;
 use GRLoad;
 use Test::More;
 
-my $ROUNDS = $ENV{GR_FAULT_ROUNDS} || 12;
+my $ROUNDS = $ENV{GR_FAULT_ROUNDS} || 10;
 my @n = start_cluster(3);
 my $load = GRLoad->new(nodes => \@n, func => 'lk');
 
