@@ -428,16 +428,46 @@ static void member_declared_gone(struct gr_server *srv)
     }
 }
 
+/* True when this node heard, within an election timeout, from enough
+ * members to make a majority with itself. */
+static bool hears_majority(struct gr_server *srv, uint64_t now)
+{
+    const struct gr_cluster_config *k = &srv->cluster;
+    size_t heard = 1; /* itself */
+    size_t i;
+
+    for (i = 0; i < k->n_members && i < STORE_MEMBERS_MAX; i++) {
+        struct peer_stats ps;
+
+        if (k->members[i].id != k->self_id &&
+            peer_stats(srv->peers, k->members[i].id, &ps) == 0 &&
+            ps.last_recv_ms != 0 && ps.last_recv_ms + k->election_ms > now) {
+            heard++;
+        }
+    }
+    return heard > k->n_members / 2;
+}
+
 /* The leader declares gone a member it has not heard from for
  * --node-gone-timeout (counted from when it began to lead, at the
  * earliest): NODE_GONE for the newest incarnation of that node that the
  * replicated state knows. Once per silence: a member heard from again and
- * silent again is declared again. */
+ * silent again is declared again.
+ *
+ * Only while it hears from a majority: a leader that was paused (SIGSTOP,
+ * a stalled VM) or cut off in a minority has heard from nobody, yet
+ * believes it leads until a message says otherwise. Its NODE_GONE for
+ * the healthy members would be forwarded to the real leader once it
+ * steps down, and commit: their workers' jobs requeued, their
+ * connections closed. */
 static void declare_silent_gone(struct gr_server *srv, uint64_t now)
 {
     const struct gr_cluster_config *k = &srv->cluster;
     size_t i;
 
+    if (!hears_majority(srv, now)) {
+        return;
+    }
     for (i = 0; i < k->n_members && i < STORE_MEMBERS_MAX; i++) {
         struct peer_stats ps;
         struct store_txn *txn;

@@ -17,6 +17,8 @@
 #                  without)
 #   GR_TEST_NODES  host:port of an already running server to reuse; tests
 #                  that need their own flags or a restart skip then.
+#   GR_CLUSTER_ARGS  flags added to every node start_cluster starts (e.g.
+#                  "--verbose INFO" to read what a cluster did)
 package GRTest;
 
 use strict;
@@ -211,18 +213,23 @@ sub start_server {
 # args => [...] is added to every node's flags, and node_args => sub { my
 # ($k) = @_; ... } returns node $k's own (1-based). The nodes elect a leader
 # on their own; a test waits for what it needs (a submission
-# acknowledged, say).
+# acknowledged, say). proxy => a GRProxy for $n nodes: each node dials its
+# peers through it (its own --initial-cluster names the proxy's ports), so
+# the test can cut links between nodes.
 sub start_cluster {
   my ($n, %opt) = @_;
   Test::More::plan(skip_all => 'a cluster is gearraftd\'s') unless is_gearraftd();
-  my @peer = map { _free_port() } 1 .. $n;
+  my $px = $opt{proxy};
+  my @peer = map { $px ? $px->node_port($_) : _free_port() } 1 .. $n;
   my $initial = join(',', map { "n$_=127.0.0.1:$peer[$_ - 1]" } 1 .. $n);
   my @nodes;
   for my $k (1 .. $n) {
     push @nodes, start_server(
       need_own => 1,
       args => ['--node-id', "n$k", '--peer-listen', "127.0.0.1:$peer[$k - 1]",
-               '--initial-cluster', $initial, @{ $opt{args} || [] },
+               '--initial-cluster', $px ? $px->initial_cluster($k) : $initial,
+               @{ $opt{args} || [] },
+               split(' ', $ENV{GR_CLUSTER_ARGS} // ''),
                ($opt{node_args} ? $opt{node_args}->($k) : ())]);
     $nodes[-1]{name} = "n$k";
     $nodes[-1]{peer} = "127.0.0.1:$peer[$k - 1]";
