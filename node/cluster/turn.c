@@ -562,6 +562,10 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     if (h->rx_installed) {
         h->rx_installed = false;
         t->installed = true;
+        GR_LOG(GR_LOG_NOTICE, "cluster",
+               "installed a snapshot at %llu (term %llu) received from the "
+               "leader",
+               (unsigned long long)h->rx_index, (unsigned long long)h->rx_term);
         if (gr_snaps_rx_keep(&h->snaps, h->rx_index, h->rx_term) != 0) {
             GR_LOG(GR_LOG_WARN, "cluster", "%s: it is sent again if needed",
                    h->snaps.errmsg);

@@ -2,12 +2,12 @@
 # Fault test (issue 16, 7b): a follower kept down until it needs a
 # snapshot. Three nodes with --snapshot-every 100 (a member keeps 50
 # entries behind its latest snapshot). Under load, a follower is killed;
-# it stays down until both other nodes hold a snapshot more than 150
-# entries past the last entry it had, so their logs (compacted to 50
-# entries behind a snapshot) no longer reach back to it and, by design
-# (docs/DESIGN.md, "The cluster"), the leader must send it a snapshot;
-# the test checks that condition, not the transfer itself. Restarted, it
-# must catch up; then a Perl Gearman::Worker runs on it, and the leader is killed,
+# it stays down until both other nodes hold a snapshot more than 1,200
+# entries past the last entry it had, so neither their logs (compacted
+# to 50 entries behind a snapshot) nor raft/'s window of 1,024 entries in
+# memory reach back to it, and the leader must send it a snapshot: its
+# log says it installed one. Restarted, it must catch up; then a Perl
+# Gearman::Worker runs on it, and the leader is killed,
 # so the node restored from the snapshot is half of the majority that
 # goes on. The submitters are our raw ones and the gearman CLI. Then the
 # history check (lib/GRLoad.pm): zero acknowledged jobs lost.
@@ -19,7 +19,7 @@ use GRTest;
 use GRLoad;
 use Test::More;
 
-my @n = start_cluster(3, args => ['--snapshot-every', 100]);
+my @n = start_cluster(3, args => ['--snapshot-every', 100, '--verbose', 'NOTICE']);
 my $load = GRLoad->new(nodes => \@n, func => 'sn');
 
 $load->submitter(kind => 'raw', home => $_, window => 4, rate => 40) for 0 .. 2;
@@ -45,12 +45,16 @@ my $v = $n[$f]->cluster;
 my $last = $v->{node}{last};
 $load->kill_node($f);
 pass("n" . ($f + 1) . " (a follower) killed with its log at $last");
-ok(wait_until(sub { !grep { snap_index($_) <= $last + 150 } @rest }, 90),
-   'the other two took a snapshot more than 150 entries past it: '
+ok(wait_until(sub { !grep { snap_index($_) <= $last + 1200 } @rest }, 120),
+   'the other two took a snapshot more than 1,200 entries past it: '
    . join(', ', map { 'n' . ($_ + 1) . ' at ' . snap_index($_) } @rest))
   or BAIL_OUT('no snapshot');
 $load->restart($f);
 ok($load->caught_up($f, timeout => 60), "n" . ($f + 1) . " restarted, follows and catches up");
+{
+  my $log = do { local (@ARGV, $/) = ($n[$f]{log}); <> } // '';
+  like($log, qr/installed a snapshot at \d+/, "n" . ($f + 1) . " caught up by a snapshot");
+}
 $load->worker(kind => 'perl', home => $f);
 $load->worker(kind => 'raw', home => $f, hold => 2);
 ok($load->wait_acked(20, 30), 'progress with it');
