@@ -1171,6 +1171,9 @@ const char *store_member_verdict_text(uint32_t verdict)
             "NO_OTHER_VOTER No+other+voter+to+hand+leadership+to",
         [STORE_VERDICT_FAILED] = "CHANGE_FAILED The+leader+refused+the+change",
         [STORE_VERDICT_VOTER] = "ALREADY_VOTER The+member+votes+already",
+        [STORE_VERDICT_USED] =
+            "NAME_USED The+name+was+a+member's+before:+a+node+comes+back+"
+            "under+a+new+name",
     };
 
     return verdict < STORE_VERDICT_COUNT ? text[verdict]
@@ -1192,7 +1195,18 @@ static int do_member(struct ctx *c, const struct store_member_change *m)
             return fx_admin(c, &m->admin, "INVALID_ARGUMENTS Bad+member");
         }
     } else if (m->op == STORE_MEMBER_REMOVE) {
+        struct store_node_gone g = {m->member.id, 0, 0};
+
         rv = store_member_del(c->txn, m->member.id);
+        /* A node out of the configuration gets no command committed any
+         * more: its workers' jobs go back to the queue and its clients
+         * are detached now (no retry limit applies to a removal). */
+        if (rv == 0) {
+            rv = store_node_incarnation(c->txn, m->member.id, &g.incarnation);
+        }
+        if (rv == 0 && g.incarnation > 0) {
+            rv = do_node_gone(c, &g);
+        }
     }
     return rv != 0 ? rv : fx_admin(c, &m->admin, NULL);
 }

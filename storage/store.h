@@ -260,6 +260,7 @@ enum store_member_verdict {
     STORE_VERDICT_NO_VOTER = 10,  /* transfer: no other voter */
     STORE_VERDICT_FAILED = 11,    /* raft/ refused for another reason */
     STORE_VERDICT_VOTER = 12,     /* promote: a voter already */
+    STORE_VERDICT_USED = 13,      /* add: the name ran commands before */
     STORE_VERDICT_COUNT           /* number of verdicts; not a verdict */
 };
 

@@ -130,6 +130,23 @@ static uint32_t transfer_verdict(const struct gr_host *h, uint64_t target)
     return m->voter ? STORE_VERDICT_OK : STORE_VERDICT_NOT_VOTER;
 }
 
+/* True when the replicated state knows commands of node id: a name is
+ * used once. A node that comes back with a fresh directory would start
+ * its incarnations from 1 again, and the replay table would take every
+ * command of it for a stale one (storage/apply.c, "Replays"). */
+static bool name_used(struct gr_host *h, uint64_t id)
+{
+    struct store_txn *txn;
+    uint64_t inc = 0;
+
+    if (store_txn_begin(h->store, false, &txn) != 0) {
+        return false;
+    }
+    (void)store_node_incarnation(txn, id, &inc);
+    store_txn_abort(txn);
+    return inc > 0;
+}
+
 /* A membership change (STORE_CMD_MEMBER) reaching the leader: tried on
  * raft/ (its CONF entry goes first), then proposed with the verdict, so
  * that every node's apply answers the admin connection and records the
@@ -159,6 +176,11 @@ static int propose_member(struct gr_host *h, struct gr_turn *t,
     store_cmd_free(c);
     switch (op) {
     case STORE_MEMBER_ADD:
+        if (raft_conf_find(raft_conf_current(h->raft), id) == NULL &&
+            name_used(h, id)) {
+            verdict = STORE_VERDICT_USED;
+            break;
+        }
         verdict = verdict_of(raft_add_learner(h->raft, id, NULL),
                              STORE_MEMBER_ADD);
         break;
@@ -691,6 +713,11 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     if (h->rx_installed) {
         h->rx_installed = false;
         t->installed = true;
+        GR_LOG(GR_LOG_NOTICE, "cluster",
+               "installed the leader's snapshot at %llu (term %llu): the "
+               "log goes on from there",
+               (unsigned long long)h->rx_index,
+               (unsigned long long)h->rx_term);
         if (gr_snaps_rx_keep(&h->snaps, h->rx_index, h->rx_term) != 0) {
             GR_LOG(GR_LOG_WARN, "cluster", "%s: it is sent again if needed",
                    h->snaps.errmsg);
