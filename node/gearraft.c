@@ -544,7 +544,8 @@ static void usage(FILE *fp)
     size_t i;
 
     fprintf(fp,
-            "usage: gearraft [-h HOST] [-p PORT] [-t MS] [--raw] COMMAND [ARGS]\n"
+            "usage: gearraft [-h HOST] [-p PORT] [-t MS] [--raw] COMMAND "
+            "[ARGS]\n"
             "\n"
             "Asks one gearraftd node over its Gearman port (the text admin\n"
             "protocol) and prints the answer.\n"

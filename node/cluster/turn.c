@@ -67,7 +67,8 @@ static int propose_bytes(struct gr_host *h, struct gr_turn *t,
         memcpy(buf + len, tail, tail_len);
     }
     data.base = buf;
-    data.len = len + tail_len + store_cmd_stamp(t->wall_ms, buf + len + tail_len);
+    data.len = len + tail_len;
+    data.len += store_cmd_stamp(t->wall_ms, buf + data.len);
     rv = raft_propose(h->raft, &data, index);
     gr_free(buf);
     if (rv == RAFT_ENOMEM) {

@@ -695,7 +695,8 @@ static int admin_member(struct gm_session *s, const struct admin_req *req)
         snprintf(m->member.host, sizeof(m->member.host), "%s", host);
         m->member.port = port;
     }
-    GR_LOG(GR_LOG_NOTICE, "admin", "membership change asked by conn=%llu: %s %s",
+    GR_LOG(GR_LOG_NOTICE, "admin",
+           "membership change asked by conn=%llu: %s %s",
            (unsigned long long)s->conn_id, req->word,
            req->arg != NULL ? req->arg : "(any voter)");
     gm_session_propose(s, p);
