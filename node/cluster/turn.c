@@ -206,6 +206,16 @@ static int propose_member(struct gr_host *h, struct gr_turn *t,
     }
     rv = propose_bytes(h, t, cmd, len, tail,
                        store_cmd_verdict((uint32_t)verdict, tail), index);
+    if (rv != 0 && verdict == STORE_VERDICT_OK &&
+        op != STORE_MEMBER_TRANSFER) {
+        /* raft/ took the change but not its record (too much uncommitted,
+         * or memory): the retry finds the change made and is refused. */
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "membership change of node %llu made, its record not "
+               "proposed: the asker gets a refusal; `cluster` shows the "
+               "configuration",
+               (unsigned long long)id);
+    }
     if (rv == 0 && verdict == STORE_VERDICT_OK &&
         op == STORE_MEMBER_TRANSFER) {
         (void)raft_transfer_leadership(h->raft, id);
