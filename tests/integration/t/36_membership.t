@@ -218,6 +218,7 @@ set_live();
 my @names = sort keys %live;
 ok(settled(\@names), "voters @names, all matched");
 
+note(sprintf('rolling restart starts at %.1f s', Time::HiRes::time() - $t0));
 # --- a rolling restart -----------------------------------------------------------
 for my $name (@names) {
   my $s = $live{$name};
@@ -246,16 +247,27 @@ push @acked, @burst;
 cmp_ok(scalar @acked - @burst, '>=', 50,
        'jobs acknowledged under load: ' . (@acked - @burst));
 
+note(sprintf('drain starts at %.1f s', Time::HiRes::time() - $t0));
+# Sixteen workers, each with one GRAB_JOB outstanding, so that their grabs
+# share the leader's write batches; one that hears NO_JOB stops.
 my %handed;
-my $wk = leader_node()->conn;
-$wk->can_do('mload');
-while (1) {
-  $wk->send_pkt(GRAB_JOB);
-  my $p = $wk->read_pkt(10);
-  last unless $p && $p->{type} == JOB_ASSIGN;
-  my ($h) = @{ $p->{args} };
-  $handed{$h} = 1;
-  $wk->send_pkt(WORK_COMPLETE, $h, '');
+my $ln = leader_node();
+my @wk = map { $ln->conn } 1 .. 16;
+$_->can_do('mload') for @wk;
+$_->send_pkt(GRAB_JOB) for @wk;
+my %busy = map { $_ => 1 } 0 .. $#wk;
+while (%busy) {
+  for my $i (sort keys %busy) {
+    my $p = $wk[$i]->read_pkt(10);
+    if (!$p || $p->{type} != JOB_ASSIGN) {
+      delete $busy{$i};
+      next;
+    }
+    my ($h) = @{ $p->{args} };
+    $handed{$h} = 1;
+    $wk[$i]->send_pkt(WORK_COMPLETE, $h, '');
+    $wk[$i]->send_pkt(GRAB_JOB);
+  }
 }
 my @lost = grep { !$handed{$_} } @acked;
 is(scalar @lost, 0, 'every acknowledged job was handed out to the worker')
