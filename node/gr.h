@@ -110,6 +110,8 @@ void gr_log_write(enum gr_log_level level, const char *module, const char *fmt,
  * "none". Errors: GR_EIO (the file could not be opened; errmsg says why). */
 int gr_log_open(const char *where, char *errmsg, size_t errmsg_len);
 void gr_log_close(void);
+/* The name every line carries from now on (NULL or "": "-"). */
+void gr_log_set_node(const char *name);
 /* Level names as gearmand's --verbose spells them ("ERROR", "INFO"...). */
 const char *gr_log_level_name(enum gr_log_level level);
 /* Parses a level name (case-insensitive) or a digit; GR_EINVAL if unknown. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * node/log.c - GR_LOG's back end: one line per event, to stderr, a file or
- * nowhere, with an ISO-8601 UTC time stamp and a one-letter level.
+ * nowhere: an ISO-8601 UTC time stamp, a one-letter level, the node's
+ * name (its --node-id, "-" for the one-node default), the module, the
+ * message.
  *
  * The level names are gearmand's (--verbose FATAL ... DEBUG), because the
  * admin command `verbose` prints them and init scripts pass them.
@@ -17,6 +19,7 @@
 enum gr_log_level gr_log_threshold = GR_LOG_ERROR;
 
 static FILE *log_fp; /* NULL: stderr */
+static char log_node[40] = "-"; /* this node's name, on every line */
 static bool log_none;
 
 static const char *const level_names[GR_LOG_LEVEL_COUNT] = {
@@ -90,14 +93,24 @@ void gr_log_close(void)
     log_none = false;
 }
 
+void gr_log_set_node(const char *name)
+{
+    snprintf(log_node, sizeof(log_node), "%s",
+             name != NULL && name[0] != '\0' ? name : "-");
+}
+
 void gr_log_write(enum gr_log_level level, const char *module, const char *fmt,
                   ...)
 {
+    char line[2048];
     char stamp[32];
     struct timespec ts;
     struct tm tm;
     FILE *fp;
     va_list ap;
+    size_t n;
+    size_t i;
+    int k;
 
     if (log_none) {
         return;
@@ -109,12 +122,32 @@ void gr_log_write(enum gr_log_level level, const char *module, const char *fmt,
         ts.tv_nsec = 0;
     }
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(fp, "%s.%03ldZ %c %s ", stamp, ts.tv_nsec / 1000000L,
-            (int)level >= 0 && level < GR_LOG_LEVEL_COUNT ? level_letters[level]
-                                                          : '?',
-            module);
+    k = snprintf(line, sizeof(line), "%s.%03ldZ %c %s %s ", stamp,
+                 ts.tv_nsec / 1000000L,
+                 (int)level >= 0 && level < GR_LOG_LEVEL_COUNT
+                     ? level_letters[level]
+                     : '?',
+                 log_node, module);
+    n = k < 0 ? 0 : (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1;
     va_start(ap, fmt);
-    vfprintf(fp, fmt, ap);
+    k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
     va_end(ap);
-    fputc('\n', fp);
+    if (k > 0) {
+        n += (size_t)k < sizeof(line) - n ? (size_t)k : sizeof(line) - n - 1;
+    }
+    /* One event, one line: a newline inside a message (an error text
+     * from elsewhere) becomes a blank. */
+    for (i = 0; i < n; i++) {
+        if (line[i] == '\n' || line[i] == '\r') {
+            line[i] = ' ';
+        }
+    }
+    if (n < sizeof(line) - 1) {
+        line[n++] = '\n';
+    } else {
+        line[sizeof(line) - 2] = '\n';
+    }
+    /* One write per line: the loop and the committer's threads log too,
+     * and their lines never interleave. */
+    (void)fwrite(line, 1, n, fp);
 }

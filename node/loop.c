@@ -40,6 +40,7 @@
 #include "node/cluster/members.h"
 #include "node/cluster/peer.h"
 #include "node/gearman/answer.h"
+#include "node/gearman/census.h"
 #include "node/gearman/conn.h"
 #include "node/gearman/funcs.h"
 #include "node/gearman/handout.h"
@@ -196,7 +197,13 @@ static void finish_batch(struct gr_server *srv, struct gr_batch *b)
      * without this batch: wake them now (at most one NOOP each). */
     gm_answer_wake(&srv->gm, b);
     epoch = free_batch(srv, b->props, true);
-    gr_space_check(&srv->gm.space, false);
+    /* A member stores what other nodes submit too, which it never
+     * admitted itself: it looks after every batch, and tells the others
+     * at once when its headroom changes (they refuse submissions then). */
+    gr_space_check(&srv->gm.space, srv->cluster.member);
+    if (srv->census_ev != NULL && srv->gm.space.ok == srv->told_short) {
+        event_active(srv->census_ev, EV_TIMEOUT, 0);
+    }
     if (epoch) {
         arm_due_timer(srv);
     }
@@ -283,11 +290,66 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     gr_pipeline_want_turn(&srv->pipe);
 }
 
+/* Whether another member said it is short of space: then this node
+ * refuses submissions too (node/space.h), and says so when that
+ * changes. */
+static void peers_space(struct gr_server *srv)
+{
+    bool low = gm_census_any_short(&srv->gm, gr_mono_us() / 1000);
+
+    if (low != srv->gm.space.peers_low) {
+        GR_LOG(low ? GR_LOG_WARN : GR_LOG_NOTICE, "cluster",
+               low ? "a member is short of storage space: refusing new "
+                     "submissions until it has room"
+                   : "every member has storage room again: accepting "
+                     "submissions");
+    }
+    srv->gm.space.peers_low = low;
+}
+
+/* Every GM_CENSUS_EVERY_MS a member tells the others how many workers
+ * each function has here (node/gearman/census.h). */
+static void on_census(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+    const struct gr_cluster_config *k = &srv->cluster;
+    uint8_t *p = NULL;
+    size_t len = 0;
+    size_t i;
+
+    (void)fd;
+    (void)what;
+    peers_space(srv); /* a member that stopped telling counts no more */
+    if (srv->peers == NULL ||
+        gm_census_encode(&srv->gm, GR_PEER_CENSUS, &p, &len) != 0) {
+        srv->told_short = !srv->gm.space.ok; /* retried at the next tick */
+        return; /* out of memory: the next round tells */
+    }
+    for (i = 0; i < k->n_members; i++) {
+        if (k->members[i].id != k->self_id) {
+            (void)peer_send(srv->peers, k->members[i].id, p, len);
+        }
+    }
+    srv->told_short = !srv->gm.space.ok;
+    gr_free(p);
+}
+
 static void on_peer_frame(void *arg, uint64_t from, const uint8_t *payload,
                           size_t len)
 {
     struct gr_server *srv = arg;
 
+    if (len > 0 && payload[0] == GR_PEER_CENSUS) {
+        if (gm_census_receive(&srv->gm, from, payload + 1, len - 1,
+                              gr_mono_us() / 1000) != 0) {
+            GR_LOG(GR_LOG_WARN, "cluster",
+                   "worker counts from node %llu not kept (malformed or "
+                   "out of memory)",
+                   (unsigned long long)from);
+        }
+        peers_space(srv);
+        return;
+    }
     if (gr_pipeline_receive(&srv->pipe, from, payload, len) != 0) {
         GR_LOG(GR_LOG_WARN, "cluster",
                "out of memory: a payload from node %llu dropped",
@@ -299,6 +361,10 @@ static void on_peer_link(void *arg, uint64_t peer, bool up)
 {
     struct gr_server *srv = arg;
 
+    if (!up) {
+        gm_census_forget(&srv->gm, peer); /* its workers count no more */
+        peers_space(srv);
+    }
     GR_LOG(GR_LOG_NOTICE, "cluster", "link to node %llu %s",
            (unsigned long long)peer, up ? "up" : "down");
     if (up) {
@@ -567,7 +633,9 @@ static int member_start(struct gr_server *srv)
 
     srv->send_ev = event_new(srv->base, -1, 0, on_send, srv);
     srv->tick_ev = evtimer_new(srv->base, on_tick, srv);
-    if (srv->send_ev == NULL || srv->tick_ev == NULL) {
+    srv->census_ev = event_new(srv->base, -1, EV_PERSIST, on_census, srv);
+    if (srv->send_ev == NULL || srv->tick_ev == NULL ||
+        srv->census_ev == NULL) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
         return GR_ENOMEM;
     }
@@ -595,6 +663,12 @@ static int member_start(struct gr_server *srv)
                       sizeof(srv->errmsg));
     if (rv != 0) {
         return rv;
+    }
+    {
+        struct timeval every = {GM_CENSUS_EVERY_MS / 1000,
+                                (GM_CENSUS_EVERY_MS % 1000) * 1000};
+
+        event_add(srv->census_ev, &every);
     }
     gr_pipeline_want_turn(&srv->pipe);
     return 0;
@@ -1231,6 +1305,8 @@ static void free_state(struct gr_server *srv)
     free_event(&srv->send_ev);
     free_event(&srv->tick_ev);
     free_event(&srv->handover_ev);
+    free_event(&srv->census_ev);
+    gm_census_free(&srv->gm);
 }
 
 void gr_server_close(struct gr_server *srv)

@@ -69,6 +69,8 @@ struct gr_server {
     uint64_t lead_since_ms;
     uint64_t gone_sent[STORE_MEMBERS_MAX]; /* silence declared, per member */
     struct event *handover_ev;
+    struct event *census_ev; /* tells the others this node's workers */
+    bool told_short;         /* ... and that it was short of space */
     uint64_t seen_term; /* last logged term and leader */
     uint64_t seen_leader;
 

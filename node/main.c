@@ -100,6 +100,7 @@ int main(int argc, char **argv)
         return 0;
     }
     gr_log_threshold = cfg.verbose;
+    gr_log_set_node(cfg.cluster.self_name);
     if (gr_log_open(cfg.log_file[0] != '\0' ? cfg.log_file : NULL, errmsg,
                     sizeof(errmsg)) != 0) {
         fprintf(stderr, "%s: %s\n", argv[0], errmsg);

@@ -68,7 +68,7 @@ bool gr_space_admit(struct gr_space *sp, size_t bytes)
 {
     look(sp, sp->admitted >= sp->recheck);
     sp->admitted += bytes;
-    return sp->ok;
+    return sp->ok && !sp->peers_low;
 }
 
 void gr_space_check(struct gr_space *sp, bool force)

@@ -26,12 +26,18 @@ struct gr_space {
     uint64_t checked_ms; /* when that look was */
     uint64_t admitted;   /* submitted bytes since then */
     uint64_t recheck;    /* ... past which the next submission looks again */
+    /* A cluster member: another member said it is short of space
+     * (node/gearman/census.h). Its commands would fail there, and a
+     * node that cannot apply a committed entry stops, so no member
+     * accepts a submission meanwhile. */
+    bool peers_low;
 };
 
 /* Sets sp up, taking the headroom as enough until the first look. */
 void gr_space_init(struct gr_space *sp, struct store *store, uint64_t min_free);
 
-/* True when a new submission of about `bytes` may be accepted. The
+/* True when a new submission of about `bytes` may be accepted (and no
+ * other member is short of space). The
  * headroom is looked at every GR_SPACE_CHECK_MS, and sooner once
  * submissions of a quarter of it came in since the last look, so a fast
  * flood cannot fill the map past it before it is refused. */

@@ -93,12 +93,13 @@ struct peer {
     struct peer_net *net;
     uint64_t id;
     char addr[PEER_ADDR_MAX]; /* as configured */
-    struct sockaddr_storage sa;
-    socklen_t sa_len;
+    struct sockaddr_storage sa; /* what addr resolved to last */
+    socklen_t sa_len;           /* 0: it has not resolved yet */
     struct peer_link *out;
     struct peer_link *in;
     struct event *dial_ev;
     uint64_t backoff_ms; /* the next redial delay, before jitter */
+    bool literal; /* addr's host is an IP address: never looked up again */
     bool failing; /* a dial failed since the last link up: log at DEBUG */
     bool removed;
     struct peer_stats st;
@@ -225,7 +226,9 @@ static void format_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 /* Resolves "host:port" or "[v6]:port" (an empty host with `passive`: any
- * address) into *sa. Returns 0 or GR_EINVAL with errmsg. */
+ * address) into *sa. Returns 0, GR_EINVAL with errmsg when addr is not
+ * of that form, or GR_EAGAIN with errmsg when its host does not resolve
+ * (now: a name may resolve later, as a container's does once it runs). */
 static int resolve(const char *addr, bool passive, struct sockaddr_storage *sa,
                    socklen_t *sa_len, char *errmsg, size_t errmsg_len)
 {
@@ -271,12 +274,35 @@ static int resolve(const char *addr, bool passive, struct sockaddr_storage *sa,
     if (rv != 0) {
         snprintf(errmsg, errmsg_len, "peer address %.80s: %s", addr,
                  gai_strerror(rv));
-        return GR_EINVAL;
+        return GR_EAGAIN;
     }
     memcpy(sa, res->ai_addr, res->ai_addrlen);
     *sa_len = (socklen_t)res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
+}
+
+/* Whether the host of addr, which resolve() took, is an IP address. */
+static bool is_literal(const char *addr)
+{
+    char host[PEER_ADDR_MAX];
+    struct in6_addr a;
+    const char *colon = strrchr(addr, ':');
+    const char *h = addr;
+    size_t len;
+
+    if (colon == NULL) {
+        return false;
+    }
+    len = (size_t)(colon - addr);
+    if (addr[0] == '[' && len >= 2) {
+        h++;
+        len -= 2;
+    }
+    memcpy(host, h, len);
+    host[len] = '\0';
+    return inet_pton(AF_INET, host, &a) == 1 ||
+           inet_pton(AF_INET6, host, &a) == 1;
 }
 
 static struct peer *find_peer(const struct peer_net *net, uint64_t id)
@@ -889,6 +915,52 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
  * Dialing and accepting.
  */
 
+/* Looks p's address up again before a dial: a peer named by host name
+ * may not resolve yet (its container is not started), or may have moved
+ * to another address since the last dial (its container was recreated).
+ * An IP literal resolved once is not looked up again. getaddrinfo blocks
+ * the loop for as long as the name server takes (peer.h says so). Returns
+ * 0 when p->sa is the address to dial, or -1 after scheduling a redial. */
+static int lookup(struct peer *p)
+{
+    struct sockaddr_storage sa;
+    socklen_t sa_len;
+    char err[PEER_ADDR_MAX + 64];
+    char was[INET6_ADDRSTRLEN + 8];
+    char now[INET6_ADDRSTRLEN + 8];
+
+    if (p->sa_len > 0 && p->literal) {
+        return 0;
+    }
+    if (resolve(p->addr, false, &sa, &sa_len, err, sizeof(err)) != 0) {
+        /* Said once, at WARN (a mistyped name looks like this); later
+         * failures log as any failed dial does. */
+        if (p->sa_len == 0 && !p->failing) {
+            GR_LOG(GR_LOG_WARN, "peer",
+                   "node=%llu cannot resolve node %llu's address: %s; "
+                   "retrying with backoff up to %llu ms",
+                   (unsigned long long)p->net->cfg.self_id,
+                   (unsigned long long)p->id, err,
+                   (unsigned long long)p->net->cfg.backoff_max_ms);
+            p->failing = true;
+        }
+        out_down(p, err, false, 0, false);
+        return -1;
+    }
+    if (p->sa_len > 0 &&
+        (p->sa_len != sa_len || memcmp(&p->sa, &sa, sa_len) != 0)) {
+        format_sockaddr((const struct sockaddr *)&p->sa, was, sizeof(was));
+        format_sockaddr((const struct sockaddr *)&sa, now, sizeof(now));
+        GR_LOG(GR_LOG_NOTICE, "peer",
+               "node=%llu node %llu (%s) moved from %s to %s",
+               (unsigned long long)p->net->cfg.self_id,
+               (unsigned long long)p->id, p->addr, was, now);
+    }
+    memcpy(&p->sa, &sa, sa_len);
+    p->sa_len = sa_len;
+    return 0;
+}
+
 static void on_dial(evutil_socket_t unused, short what, void *arg)
 {
     struct peer *p = arg;
@@ -899,6 +971,9 @@ static void on_dial(evutil_socket_t unused, short what, void *arg)
     (void)unused;
     (void)what;
     p->st.dials++;
+    if (lookup(p) != 0) {
+        return;
+    }
     fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         out_down(p, strerror(errno), false, 0, false);
@@ -990,7 +1065,7 @@ static int open_listener(struct peer_net *net, const char *addr, char *errmsg,
 
     rv = resolve(addr, true, &sa, &sa_len, errmsg, errmsg_len);
     if (rv != 0) {
-        return rv;
+        return GR_EINVAL;
     }
     net->listener = evconnlistener_new_bind(
         net->base, on_accept, net,
@@ -1167,10 +1242,14 @@ int peer_add(struct peer_net *net, uint64_t id, const char *addr, char *errmsg,
         rv = GR_ENOMEM;
         goto err;
     }
+    /* A name that does not resolve yet is looked up again at each dial. */
     rv = resolve(addr, false, &p->sa, &p->sa_len, errmsg, errmsg_len);
-    if (rv != 0) {
+    if (rv == GR_EAGAIN) {
+        p->sa_len = 0;
+    } else if (rv != 0) {
         goto err_free_peer;
     }
+    p->literal = is_literal(addr);
     p->dial_ev = evtimer_new(net->base, on_dial, p);
     if (p->dial_ev == NULL) {
         rv = GR_ENOMEM;

@@ -127,11 +127,14 @@ void peer_net_free(struct peer_net *net);
 uint16_t peer_net_port(const struct peer_net *net);
 
 /* Adds peer id, listening at addr ("host:port"), and starts dialing it in
- * the next loop turn. The address is resolved now, once (getaddrinfo may
- * block on a name server: pass an IP literal where that matters); a peer
- * that moves is removed and added again. Returns 0, or GR_EINVAL (id 0,
- * this node's, already a peer, or a bad or unresolvable address; errmsg
- * says which) or GR_ENOMEM. */
+ * the next loop turn. An IP address is taken once; a host name is looked
+ * up again before every dial, so a name that does not resolve yet (a
+ * container not started) is retried with the dial backoff, and a peer
+ * whose name moves to another address is found there. getaddrinfo blocks
+ * the loop while the name server answers: pass IP addresses where the
+ * name server may be slow. Returns 0, or GR_EINVAL (id 0, this node's,
+ * already a peer, or an address not of the form host:port; errmsg says
+ * which) or GR_ENOMEM. */
 int peer_add(struct peer_net *net, uint64_t id, const char *addr, char *errmsg,
              size_t errmsg_len);
 

@@ -45,6 +45,8 @@ enum gr_peer_kind {
     GR_PEER_FORWARD = 2,
     GR_PEER_READ = 3,      /* u64 ctx: a follower asks for a read index */
     GR_PEER_READ_RESP = 4, /* u64 ctx, u64 index, u8 ok: the answer */
+    GR_PEER_CENSUS = 5,    /* a member's workers per function: the loop's
+                            * (node/gearman/census.h), never a turn's */
 };
 
 /* Read indexes a leader owes to followers (GR_PEER_READ), matched to

@@ -31,6 +31,7 @@
 #include "node/cluster/host.h"
 #include "node/cluster/members.h"
 #include "node/config.h"
+#include "node/gearman/census.h"
 #include "node/gearman/conn.h"
 #include "node/gearman/funcs.h"
 #include "node/pipeline/pipeline.h"
@@ -494,10 +495,15 @@ struct walk_ctx {
     bool prio;
 };
 
+/* `status` counts the cluster's workers: this node's, and what the other
+ * members last told (census.h). */
 static int status_cb(void *arg, const struct store_func_info *f)
 {
     struct walk_ctx *c = arg;
-    uint64_t workers = admin_workers_for(c->hub, f->name.base, f->name.len);
+    uint64_t workers =
+        admin_workers_for(c->hub, f->name.base, f->name.len) +
+        gm_census_workers(c->hub, f->name.base, f->name.len,
+                          gr_mono_us() / 1000);
 
     if (c->prio) {
         return admin_format_prio_line(c->out, f->name.base, f->name.len,

@@ -28,6 +28,7 @@
 struct event;
 struct event_base;
 struct gm_known;
+struct gm_census;
 struct gm_session;
 struct gr_alone;
 struct gr_pipeline;
@@ -89,6 +90,8 @@ struct gm_hub {
     const struct gr_cluster_config *cluster;
     gm_reachable_fn reachable;
     void *reachable_arg;
+    /* The other members' worker counts (census.h); NULL until one told. */
+    struct gm_census *census;
 };
 
 #endif /* GEARRAFT_GEARMAN_HUB_H */

@@ -166,7 +166,11 @@ static void handle_submit(struct gm_session *s, struct gm_packet *pkt)
     }
     if (!gr_space_admit(&hub->space, pkt->len)) {
         gm_reply_error(s, "QUEUE_ERROR",
-                       "Job queue is full: the server is out of storage space");
+                       hub->space.ok
+                           ? "Job queue is full: a cluster member is out of "
+                             "storage space"
+                           : "Job queue is full: the server is out of storage "
+                             "space");
         return;
     }
     p = gr_proposal_new();

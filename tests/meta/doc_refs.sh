@@ -25,20 +25,21 @@ if [ -z "$files" ]; then
 fi
 
 
+# One grep over every file gives FILE:REF pairs (a fork per file was slow
+# on a busy machine); each distinct pair is checked once.
+pairs=$(grep -aoHE '[A-Za-z0-9_./-]*[A-Za-z0-9_]\.md\b' $files | sort -u || true)
 bad=""
 n=0
-for f in $files; do
-    [ -f "$f" ] || continue
-    dir=$(dirname "$f")
-    for ref in $(grep -aoE '[A-Za-z0-9_./-]*[A-Za-z0-9_]\.md\b' "$f" | sort -u); do
-        n=$((n + 1))
-        if [ -f "$ref" ] || [ -f "$dir/$ref" ]; then
-            continue
-        fi
-        lines=$(grep -anF "$ref" "$f" | cut -d: -f1 | tr '\n' ',' | sed 's/,$//')
-        bad="$bad
+for pair in $pairs; do
+    f=${pair%%:*}
+    ref=${pair#*:}
+    n=$((n + 1))
+    if [ -f "$ref" ] || [ -f "${f%/*}/$ref" ]; then
+        continue
+    fi
+    lines=$(grep -anF "$ref" "$f" | cut -d: -f1 | tr '\n' ',' | sed 's/,$//')
+    bad="$bad
 $f:$lines: cites $ref, which is not in the repository"
-    done
 done
 if [ -n "$bad" ]; then
     echo "citations of documents that are not in the repository:$bad"

@@ -924,6 +924,43 @@ static bool out_is_down(struct fixture *f, void *arg)
     return !out_is_up(f, arg);
 }
 
+/* A peer named by a host name that does not resolve (yet) is kept and
+ * redialed, each dial looking the name up again (a container's name
+ * resolves only once it runs); a name that resolves is dialed. ".invalid"
+ * never resolves (RFC 6761). */
+static void test_peer_looks_a_name_up_at_every_dial(void **state)
+{
+    struct fixture *f = *state;
+    struct dials d = {0, 2, 3};
+    char laddr[64];
+    char addr[64];
+    char err[256] = "";
+    struct peer_net_config c;
+    uint16_t port = dead_port();
+
+    node_start(f, 0, 0);
+    assert_int_equal(peer_add(f->nodes[0].net, 2,
+                              "gearraft-peer-test.invalid:4731", err,
+                              sizeof(err)),
+                     0);
+    assert_true(run_until(f, dialed, &d, DEADLINE));
+    assert_false(stats_of(f, 0, 2).out_up);
+    assert_int_equal(stats_of(f, 0, 2).connects, 0);
+    assert_int_equal(send_seq(f, 0, 2, 0, 8), GR_EDROPPED);
+    assert_int_equal(peer_remove(f->nodes[0].net, 2), 0);
+
+    /* Both ends by name: the listener and the dialer take the same first
+     * address of "localhost", whichever family that is. */
+    snprintf(addr, sizeof(addr), "localhost:%u", (unsigned)port);
+    assert_int_equal(peer_add(f->nodes[0].net, 3, addr, err, sizeof(err)), 0);
+    c = node_config(f, 2, laddr, sizeof(laddr), 0);
+    c.listen = addr;
+    node_open(f, 2, &c);
+    add_peer(f, 2, 1, f->nodes[0].port);
+    assert_true(run_until(f, out_is_up, &(uint64_t){3}, DEADLINE));
+    assert_int_equal(f->nodes[0].ups[3], 1);
+}
+
 static void test_peer_send_queue_bound_drops_frames(void **state)
 {
     struct fixture *f = *state;
@@ -1201,6 +1238,7 @@ int main(void)
         T(test_peer_two_nets_exchange_frames_both_ways_in_order),
         T(test_peer_three_nets_exchange_frames_in_order),
         T(test_peer_reaches_a_peer_that_starts_later),
+        T(test_peer_looks_a_name_up_at_every_dial),
         T(test_peer_reconnects_to_a_restarted_peer),
         T(test_peer_bad_frames_close_only_their_link),
         T(test_peer_newer_link_from_a_node_replaces_the_older),
