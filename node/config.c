@@ -40,6 +40,7 @@ enum {
     OPT_NODE_ID,
     OPT_PEER_LISTEN,
     OPT_INITIAL_CLUSTER,
+    OPT_JOIN,
     OPT_CLUSTER_NAME,
     OPT_ELECTION,
     OPT_HEARTBEAT,
@@ -70,6 +71,7 @@ static const struct option long_opts[] = {
     {"node-id", required_argument, NULL, OPT_NODE_ID},
     {"peer-listen", required_argument, NULL, OPT_PEER_LISTEN},
     {"initial-cluster", required_argument, NULL, OPT_INITIAL_CLUSTER},
+    {"join", required_argument, NULL, OPT_JOIN},
     {"cluster-name", required_argument, NULL, OPT_CLUSTER_NAME},
     {"election-timeout", required_argument, NULL, OPT_ELECTION},
     {"heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT},
@@ -383,12 +385,22 @@ static int set_cluster(struct gr_config *c, int ch, const char *arg,
         }
         return 0;
     case OPT_INITIAL_CLUSTER:
+    case OPT_JOIN:
         if (gr_members_parse(arg, k->members, &k->n_members, inner,
                              sizeof(inner)) != 0) {
             k->n_members = 0;
-            snprintf(errmsg, len, "invalid --initial-cluster: %s", inner);
+            snprintf(errmsg, len, "invalid --%s: %s",
+                     ch == OPT_JOIN ? "join" : "initial-cluster", inner);
             return GR_EUSAGE;
         }
+        if (k->joining != (ch == OPT_JOIN) && k->given_list) {
+            snprintf(errmsg, len,
+                     "--join and --initial-cluster exclude each other (a "
+                     "node founds a cluster or joins one)");
+            return GR_EUSAGE;
+        }
+        k->joining = ch == OPT_JOIN;
+        k->given_list = true;
         return 0;
     case OPT_CLUSTER_NAME:
         if (!gr_name_is_valid(arg) || strlen(arg) > STORE_CLUSTER_MAX) {
@@ -598,6 +610,40 @@ static int parse_argv(struct gr_config *c, int argc, char **argv, char *errmsg,
     return 0;
 }
 
+/* --join lists the members of the running cluster; this node goes into
+ * its bootstrap member table too, at its --peer-listen address (so a
+ * list that names it already must give that address). */
+static int join_self(struct gr_cluster_config *k, const struct store_member *m,
+                     char *errmsg, size_t len)
+{
+    struct store_member *me;
+
+    if (m != NULL) {
+        if (strcmp(m->name, k->self_name) != 0 ||
+            strcmp(m->host, k->peer_host) != 0 || m->port != k->peer_port) {
+            snprintf(errmsg, len,
+                     "--join names %s with another name or address than "
+                     "--node-id and --peer-listen",
+                     m->name);
+            return GR_EUSAGE;
+        }
+        return 0;
+    }
+    if (k->n_members == STORE_MEMBERS_MAX) {
+        snprintf(errmsg, len, "--join: a cluster has at most %d members",
+                 STORE_MEMBERS_MAX);
+        return GR_EUSAGE;
+    }
+    me = &k->members[k->n_members];
+    memset(me, 0, sizeof(*me));
+    me->id = k->self_id;
+    snprintf(me->name, sizeof(me->name), "%s", k->self_name);
+    snprintf(me->host, sizeof(me->host), "%s", k->peer_host);
+    me->port = k->peer_port;
+    k->n_members++;
+    return gr_members_check(k->members, k->n_members, errmsg, len);
+}
+
 /* The rules that tie the cluster flags together (README.md, "Flags"). */
 static int check_cluster(struct gr_cluster_config *k, char *errmsg, size_t len)
 {
@@ -607,9 +653,10 @@ static int check_cluster(struct gr_cluster_config *k, char *errmsg, size_t len)
 
     if (k->n_members > 0 && (!named || !listens)) {
         snprintf(errmsg, len,
-                 "--initial-cluster needs --node-id and --peer-listen "
+                 "--%s needs --node-id and --peer-listen "
                  "(this member's name and the address it listens on for "
-                 "peers)");
+                 "peers)",
+                 k->joining ? "join" : "initial-cluster");
         return GR_EUSAGE;
     }
     if (named != listens) {
@@ -641,6 +688,9 @@ static int check_cluster(struct gr_cluster_config *k, char *errmsg, size_t len)
     k->member = true;
     k->self_id = gr_member_id(k->self_name);
     m = gr_members_find(k->members, k->n_members, k->self_id);
+    if (k->joining) {
+        return join_self(k, m, errmsg, len);
+    }
     if (k->n_members > 0 && (m == NULL || strcmp(m->name, k->self_name) != 0)) {
         snprintf(errmsg, len, "--node-id %s is not in --initial-cluster",
                  k->self_name);
@@ -741,6 +791,16 @@ void gr_config_help(FILE *fp, const char *prog)
         "                           directory, ignored once it holds a\n"
         "                           cluster; a member's fresh directory\n"
         "                           needs it\n"
+        "      --join NAME=HOST:PORT,...\n"
+        "                           instead of --initial-cluster: this\n"
+        "                           fresh node joins a running cluster whose\n"
+        "                           members the list names (`gearraft\n"
+        "                           cluster` shows them): it accepts their\n"
+        "                           links and waits, with no vote, until a\n"
+        "                           leader adds it (`gearraft add NAME\n"
+        "                           HOST:PORT`); give the cluster's\n"
+        "                           --cluster-name too. Ignored once the\n"
+        "                           directory holds a cluster\n"
         "      --cluster-name NAME  the handles' prefix (H:NAME:n) of a\n"
         "                           fresh data directory (default %s\n"
         "                           for a cluster, the host name for one\n"

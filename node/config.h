@@ -58,6 +58,10 @@ struct gr_cluster_config {
      * given (a directory that already holds a cluster needs none). */
     struct store_member members[STORE_MEMBERS_MAX];
     size_t n_members;
+    /* --join: members holds the running cluster's members (and this node,
+     * added by the parser); a fresh directory waits to be added. */
+    bool joining;
+    bool given_list; /* --initial-cluster or --join was given */
     /* --cluster-name, the handle prefix of a fresh data directory; "":
      * the default (STORE_CLUSTER_DEFAULT for a member, the host name for
      * the one-node default). */

@@ -5,18 +5,23 @@
  *
  *   gearraft [-h HOST] [-p PORT] [-t MS] [--raw] cluster
  *   gearraft [-h HOST] [-p PORT] [-t MS] [--raw] status
+ *   gearraft [-h HOST] [-p PORT] [-t MS] add NAME HOST:PEERPORT
+ *   gearraft [-h HOST] [-p PORT] [-t MS] promote NAME
+ *   gearraft [-h HOST] [-p PORT] [-t MS] remove NAME
+ *   gearraft [-h HOST] [-p PORT] [-t MS] transfer [NAME]
  *
- * Exit codes: 0 the node answered; 1 it could not be reached, did not
- * answer in time, or answered something other than the command's reply
- * (a server without `cluster`, an ERR line); 2 a bad command line.
+ * Exit codes: 0 the node answered (a change: it was made); 1 it could
+ * not be reached, did not answer in time, answered something other than
+ * the command's reply (a server without `cluster`), or refused (an ERR
+ * line, printed on stderr); 2 a bad command line.
  *
  * Why it is shaped this way: it is a client of the same protocol as
  * gearadmin, so any node answers it and nothing of the server is linked
  * in: a plain non-blocking socket, poll() and one deadline for the whole
  * exchange, libc only. Each subcommand is a row of `commands`
- * below: the admin line it sends and how it prints the reply, so the
- * operations commands to come (adding and removing members, moving the
- * leadership) are rows too.
+ * below: the admin line it sends and how it prints the reply; the
+ * membership changes are rows too, whose line carries their arguments
+ * and whose reply is one OK or ERR line.
  *
  * Not here: the server's side of the lines (node/gearman/admin.c).
  */
@@ -464,25 +469,83 @@ static int print_status(char *reply)
 
 struct command {
     const char *name;
-    const char *line;   /* the admin line sent */
+    const char *line;   /* the admin line sent; NULL: the name and args */
     const char *starts; /* what a good reply starts with ("" any list) */
     int (*print)(char *reply);
     const char *help;
+    int min_args; /* a change's arguments */
+    int max_args;
 };
 
 static const struct command commands[] = {
     {"cluster", "cluster\n", "self=", print_cluster,
-     "the node's Raft state and every member as it sees them"},
+     "the node's Raft state and every member as it sees them", 0, 0},
     {"status", "status\n", "", print_status,
-     "the functions: jobs queued and running, running, workers"},
+     "the functions: jobs queued and running, running, workers", 0, 0},
+    {"add", NULL, NULL, NULL,
+     "NAME HOST:PEERPORT: a new member, as a learner (start it with --join)",
+     2, 2},
+    {"promote", NULL, NULL, NULL,
+     "NAME: a learner that caught up becomes a voter", 1, 1},
+    {"remove", NULL, NULL, NULL, "NAME: a member leaves the cluster", 1, 1},
+    {"transfer", NULL, NULL, NULL,
+     "[NAME]: the leader hands leadership over (to NAME, or the voter\n"
+     "            most up to date)",
+     0, 1},
 };
+
+/* A membership change: the line is the command and its arguments; the
+ * node answers once the leader's verdict applied. OK prints what was
+ * done; ERR goes to stderr with its text's '+' as spaces, exit 1. */
+static int run_change(const struct opts *o, const struct command *c,
+                      char **args, int n_args)
+{
+    struct reply r = {NULL, 0, 0};
+    char line[1024];
+    size_t len;
+    char *text;
+    int rv;
+    int i;
+
+    len = (size_t)snprintf(line, sizeof(line), "%s", c->name);
+    for (i = 0; i < n_args; i++) {
+        if (args[i][0] == '\0' || strpbrk(args[i], " \t\r\n") != NULL ||
+            len + strlen(args[i]) + 2 >= sizeof(line)) {
+            fprintf(stderr, "gearraft: %s: a bad argument\n", c->name);
+            return 2;
+        }
+        len += (size_t)snprintf(line + len, sizeof(line) - len, " %s", args[i]);
+    }
+    snprintf(line + len, sizeof(line) - len, "\n");
+    rv = ask(o, line, &r);
+    if (rv != 0) {
+        free(r.buf);
+        return rv;
+    }
+    text = r.buf;
+    text[strcspn(text, "\r\n")] = '\0';
+    if (strcmp(text, "OK") == 0) {
+        line[len] = '\0'; /* the line without its LF */
+        printf("%s: done\n", line);
+        free(r.buf);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    for (i = 0; text[i] != '\0'; i++) {
+        text[i] = text[i] == '+' ? ' ' : text[i];
+    }
+    fprintf(stderr, "gearraft: %s refused: %s\n", c->name,
+            strncmp(text, "ERR ", 4) == 0 ? text + 4 : text);
+    free(r.buf);
+    return 1;
+}
 
 static void usage(FILE *fp)
 {
     size_t i;
 
     fprintf(fp,
-            "usage: gearraft [-h HOST] [-p PORT] [-t MS] [--raw] COMMAND\n"
+            "usage: gearraft [-h HOST] [-p PORT] [-t MS] [--raw] COMMAND "
+            "[ARGS]\n"
             "\n"
             "Asks one gearraftd node over its Gearman port (the text admin\n"
             "protocol) and prints the answer.\n"
@@ -614,14 +677,22 @@ int main(int argc, char **argv)
             return usage_error("unknown option or missing value");
         }
     }
-    if (optind + 1 != argc) {
-        return usage_error(optind == argc ? "which command?"
-                                          : "one command at a time");
+    if (optind == argc) {
+        return usage_error("which command?");
     }
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(argv[optind], commands[i].name) == 0) {
-            return run(&o, &commands[i]);
+        const struct command *c = &commands[i];
+        int n_args = argc - optind - 1;
+
+        if (strcmp(argv[optind], c->name) != 0) {
+            continue;
         }
+        if (n_args < c->min_args || n_args > c->max_args) {
+            return usage_error(c->line != NULL ? "one command at a time"
+                                               : "wrong number of arguments");
+        }
+        return c->line != NULL ? run(&o, c)
+                               : run_change(&o, c, argv + optind + 1, n_args);
     }
     return usage_error("unknown command");
 }

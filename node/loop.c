@@ -505,6 +505,103 @@ static void declare_silent_gone(struct gr_server *srv, uint64_t now)
     }
 }
 
+/* The member table again, after a membership change or a snapshot
+ * applied (the table follows the log). */
+static void members_reload(struct gr_server *srv)
+{
+    struct gr_cluster_config *k = &srv->cluster;
+    struct store_member v[STORE_MEMBERS_MAX];
+    struct store_txn *txn;
+    size_t n = 0;
+    int rv;
+
+    rv = store_txn_begin(srv->store, false, &txn);
+    if (rv == 0) {
+        rv = store_members_get(txn, v, &n);
+        store_txn_abort(txn);
+    }
+    if (rv != 0) {
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "reading the member table failed (%s): the old one stays",
+               store_errmsg(srv->store));
+        return;
+    }
+    memcpy(k->members, v, n * sizeof(v[0]));
+    k->n_members = n;
+    memset(srv->gone_sent, 0, sizeof(srv->gone_sent));
+}
+
+static bool in_view(const struct gr_raft_view *v, uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < v->n_members; i++) {
+        if (v->members[i].id == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+struct peer_ids {
+    uint64_t id[STORE_MEMBERS_MAX + RAFT_MAX_MEMBERS];
+    size_t n;
+};
+
+static int collect_peer(void *arg, const struct peer_stats *st)
+{
+    struct peer_ids *p = arg;
+
+    if (p->n < sizeof(p->id) / sizeof(p->id[0])) {
+        p->id[p->n++] = st->id;
+    }
+    return 0;
+}
+
+/* The peers follow the configuration raft/ has in force and the member
+ * table: a member of either is dialled at the address the table gives
+ * (one the table does not name yet is added once its row applies), and
+ * a peer in neither is dropped. */
+static void peers_follow(struct gr_server *srv, const struct gr_raft_view *v)
+{
+    const struct gr_cluster_config *k = &srv->cluster;
+    struct peer_ids have = {{0}, 0};
+    struct peer_stats st;
+    char addr[GR_PEER_ADDR_MAX + 1];
+    char why[160];
+    size_t i;
+
+    if (srv->peers == NULL) {
+        return;
+    }
+    (void)peer_stats_walk(srv->peers, collect_peer, &have);
+    for (i = 0; i < have.n; i++) {
+        if (!in_view(v, have.id[i]) &&
+            gr_members_find(k->members, k->n_members, have.id[i]) == NULL) {
+            GR_LOG(GR_LOG_NOTICE, "cluster",
+                   "node %llu left the configuration: its links close",
+                   (unsigned long long)have.id[i]);
+            (void)peer_remove(srv->peers, have.id[i]);
+        }
+    }
+    for (i = 0; i < k->n_members; i++) {
+        const struct store_member *m = &k->members[i];
+
+        if (m->id == k->self_id || peer_stats(srv->peers, m->id, &st) == 0) {
+            continue;
+        }
+        (void)gr_peer_addr_format(m->host, m->port, addr, sizeof(addr));
+        if (peer_add(srv->peers, m->id, addr, why, sizeof(why)) == 0) {
+            GR_LOG(GR_LOG_NOTICE, "cluster", "member %s joins the peers at %s",
+                   m->name, addr);
+            gr_pipeline_want_turn(&srv->pipe);
+        } else {
+            GR_LOG(GR_LOG_WARN, "cluster", "member %s at %s: %s", m->name,
+                   addr, why);
+        }
+    }
+}
+
 /* A turn ended: what vouches for its write leaves, raft/'s timer is armed
  * for its next wake-up, and a change of leader or term is logged. */
 static void member_collected(struct gr_server *srv, struct gr_batch *b)
@@ -514,6 +611,10 @@ static void member_collected(struct gr_server *srv, struct gr_batch *b)
     uint64_t in;
     struct timeval tv;
 
+    if (st->members_changed) {
+        members_reload(srv);
+    }
+    peers_follow(srv, &b->view);
     send_frames(srv, b->out_after);
     b->out_after = NULL;
     if (st->declared_gone) {
@@ -978,8 +1079,15 @@ static int load_identity(struct gr_server *srv)
     }
     if (srv->cfg->cluster.n_members > 0 && !store_is_new(srv->store)) {
         GR_LOG(GR_LOG_NOTICE, "loop",
-               "%s holds cluster %s already: --initial-cluster ignored",
-               srv->cfg->data_dir, k->cluster_name);
+               "%s holds cluster %s already: --%s ignored",
+               srv->cfg->data_dir, k->cluster_name,
+               k->joining ? "join" : "initial-cluster");
+    }
+    if (store_is_joiner(srv->store) && store_is_new(srv->store)) {
+        GR_LOG(GR_LOG_NOTICE, "loop",
+               "node %s waits to be added to cluster %s (gearraft add %s "
+               "HOST:PORT on any member)",
+               k->self_name, k->cluster_name, k->self_name);
     }
     gr_members_format(k->members, k->n_members, list, sizeof(list));
     GR_LOG(GR_LOG_NOTICE, "loop", "%s node %s (id %llu) of cluster %s: %s",
@@ -1007,6 +1115,7 @@ static int open_store(struct gr_server *srv)
     sc.member = k->member;
     sc.members = k->members;
     sc.n_members = k->n_members;
+    sc.joiner = k->joining;
     rv = store_open(&sc, &srv->store, why, sizeof(why));
     if (rv == STORE_EIDENTITY && k->member) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "%.180s (--node-id %s)", why,
@@ -1083,6 +1192,7 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
         hc.snapshot_every = k->snapshot_every;
         hc.election_ms = k->election_ms;
         hc.heartbeat_ms = k->heartbeat_ms;
+        hc.joiner = store_is_joiner(srv->store);
         hc.initial_conf.n_members = k->n_members;
         for (i = 0; i < k->n_members && i < RAFT_MAX_MEMBERS; i++) {
             hc.initial_conf.members[i].id = k->members[i].id;

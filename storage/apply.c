@@ -1148,6 +1148,69 @@ static bool fn_ok(struct store_buf fn)
     return fn.len > 0 && fn.len <= STORE_FUNCTION_MAX && !has_nul(fn);
 }
 
+const char *store_member_verdict_text(uint32_t verdict)
+{
+    static const char *const text[STORE_VERDICT_COUNT] = {
+        [STORE_VERDICT_NONE] = "NOT_JUDGED No+leader+judged+the+change",
+        [STORE_VERDICT_OK] = "OK",
+        [STORE_VERDICT_BUSY] =
+            "CHANGE_IN_PROGRESS Another+membership+change+is+not+committed+"
+            "yet:+try+again",
+        [STORE_VERDICT_CATCHUP] =
+            "NOT_CAUGHT_UP The+learner+is+behind+the+log:+try+again+later",
+        [STORE_VERDICT_LAST_VOTER] =
+            "LAST_VOTER Removing+the+only+voter+would+leave+no+cluster",
+        [STORE_VERDICT_UNKNOWN] = "UNKNOWN_MEMBER No+such+member",
+        [STORE_VERDICT_EXISTS] = "ALREADY_MEMBER The+name+is+a+member+already",
+        [STORE_VERDICT_TOO_MANY] =
+            "TOO_MANY_MEMBERS The+configuration+is+full",
+        [STORE_VERDICT_NOT_VOTER] =
+            "NOT_A_VOTER Leadership+goes+to+voters+only:+promote+it+first",
+        [STORE_VERDICT_SELF] = "ALREADY_LEADER That+member+leads+already",
+        [STORE_VERDICT_NO_VOTER] =
+            "NO_OTHER_VOTER No+other+voter+to+hand+leadership+to",
+        [STORE_VERDICT_FAILED] = "CHANGE_FAILED The+leader+refused+the+change",
+        [STORE_VERDICT_VOTER] = "ALREADY_VOTER The+member+votes+already",
+        [STORE_VERDICT_USED] =
+            "NAME_USED The+name+was+a+member's+before:+a+node+comes+back+"
+            "under+a+new+name",
+    };
+
+    return verdict < STORE_VERDICT_COUNT ? text[verdict]
+                                         : text[STORE_VERDICT_FAILED];
+}
+
+/* A membership change the leader judged: the member table's side of an
+ * accepted one (raft/'s configuration holds ids only), and the answer. */
+static int do_member(struct ctx *c, const struct store_member_change *m)
+{
+    int rv = 0;
+
+    if (m->verdict != STORE_VERDICT_OK) {
+        return fx_admin(c, &m->admin, store_member_verdict_text(m->verdict));
+    }
+    if (m->op == STORE_MEMBER_ADD) {
+        rv = store_member_put(c->txn, &m->member);
+        if (rv == STORE_EINVAL) {
+            return fx_admin(c, &m->admin, "INVALID_ARGUMENTS Bad+member");
+        }
+    } else if (m->op == STORE_MEMBER_REMOVE) {
+        struct store_node_gone g = {m->member.id, 0, 0};
+
+        rv = store_member_del(c->txn, m->member.id);
+        /* A node out of the configuration gets no command committed any
+         * more: its workers' jobs go back to the queue and its clients
+         * are detached now (no retry limit applies to a removal). */
+        if (rv == 0) {
+            rv = store_node_incarnation(c->txn, m->member.id, &g.incarnation);
+        }
+        if (rv == 0 && g.incarnation > 0) {
+            rv = do_node_gone(c, &g);
+        }
+    }
+    return rv != 0 ? rv : fx_admin(c, &m->admin, NULL);
+}
+
 static int do_admin(struct ctx *c, enum store_cmd_type type,
                     const struct store_admin *a)
 {
@@ -1586,6 +1649,9 @@ int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
     case STORE_CMD_FUNC_CREATE:
     case STORE_CMD_FUNC_DROP:
         rv = do_admin(&c, cmd->type, &cmd->u.admin);
+        break;
+    case STORE_CMD_MEMBER:
+        rv = do_member(&c, &cmd->u.member);
         break;
     default:
         break; /* unknown to this version: changes nothing */

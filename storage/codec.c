@@ -54,6 +54,7 @@ struct pb_cmd {
     Gearraft__ClientGone gone;
     Gearraft__NodeGone node_gone;
     Gearraft__Admin admin;
+    Gearraft__Member member;
     Gearraft__ConnRef ref;
     ProtobufCBinaryData *fns; /* owned: store__free */
     int32_t limits[STORE_PRIO_COUNT];
@@ -154,6 +155,30 @@ static void build_admin(struct pb_cmd *b, enum store_cmd_type type,
     }
 }
 
+static int build_member(struct pb_cmd *b, const struct store_member_change *c)
+{
+    struct store_buf name = {(const uint8_t *)c->member.name,
+                             strnlen(c->member.name, sizeof(c->member.name))};
+    struct store_buf host = {(const uint8_t *)c->member.host,
+                             strnlen(c->member.host, sizeof(c->member.host))};
+
+    if (c->op < STORE_MEMBER_ADD || c->op > STORE_MEMBER_TRANSFER) {
+        return STORE_EINVAL;
+    }
+    gearraft__member__init(&b->member);
+    ref_to_pb(&b->ref, &c->admin);
+    b->member.admin = &b->ref;
+    b->member.op = (uint32_t)c->op;
+    b->member.id = c->member.id;
+    b->member.name = bin(name);
+    b->member.host = bin(host);
+    b->member.port = c->member.port;
+    b->pb.verdict = c->verdict;
+    b->pb.cmd_case = GEARRAFT__COMMAND__CMD_MEMBER;
+    b->pb.member = &b->member;
+    return 0;
+}
+
 /* The commands without byte strings of their own. */
 static void build_small(struct pb_cmd *b, const struct store_cmd *cmd)
 {
@@ -227,6 +252,8 @@ static int build(struct pb_cmd *b, const struct store_cmd *cmd)
     case STORE_CMD_FUNC_DROP:
         build_admin(b, cmd->type, &cmd->u.admin);
         return 0;
+    case STORE_CMD_MEMBER:
+        return build_member(b, &cmd->u.member);
     case STORE_CMD_NOOP:
     case STORE_CMD_RELEASE:
     case STORE_CMD_JOB_TIMEOUT:
@@ -416,9 +443,40 @@ static bool plan_cmd(const Gearraft__Command *pb, struct plan *p)
         plan_bin(p, a->handle);
         return true;
     }
+    case GEARRAFT__COMMAND__CMD_MEMBER: {
+        const Gearraft__Member *m = pb->member;
+
+        /* Name and host are copied into the struct's own arrays. */
+        return m != NULL && m->admin != NULL && m->op >= STORE_MEMBER_ADD &&
+               m->op <= STORE_MEMBER_TRANSFER &&
+               m->name.len <= STORE_NODE_NAME_MAX &&
+               m->host.len <= STORE_HOST_MAX && m->port <= UINT16_MAX &&
+               (m->name.len == 0 ||
+                memchr(m->name.data, '\0', m->name.len) == NULL) &&
+               (m->host.len == 0 ||
+                memchr(m->host.data, '\0', m->host.len) == NULL);
+    }
     default:
         return false;
     }
+}
+
+static void fill_member(const Gearraft__Command *pb,
+                        struct store_member_change *c)
+{
+    const Gearraft__Member *m = pb->member;
+
+    (void)ref_from_pb(m->admin, &c->admin);
+    c->op = (enum store_member_op)m->op;
+    c->member.id = m->id;
+    if (m->name.len > 0) {
+        memcpy(c->member.name, m->name.data, m->name.len);
+    }
+    if (m->host.len > 0) {
+        memcpy(c->member.host, m->host.data, m->host.len);
+    }
+    c->member.port = (uint16_t)m->port;
+    c->verdict = pb->verdict;
 }
 
 static void fill_submit(const Gearraft__Submit *m, struct store_submit *s,
@@ -537,6 +595,10 @@ static void fill_cmd(const Gearraft__Command *pb, struct store_cmd *c,
         c->type = STORE_CMD_FUNC_DROP;
         fill_admin(pb->func_drop, c->type, &c->u.admin, &tail);
         break;
+    case GEARRAFT__COMMAND__CMD_MEMBER:
+        c->type = STORE_CMD_MEMBER;
+        fill_member(pb, &c->u.member);
+        break;
     default:
         break;
     }
@@ -629,6 +691,83 @@ size_t store_cmd_stamp(uint64_t time_ms, uint8_t *out)
         out[n++] = (uint8_t)(b | (time_ms != 0 ? 0x80u : 0u));
     } while (time_ms != 0);
     return n;
+}
+
+size_t store_cmd_verdict(uint32_t verdict, uint8_t *out)
+{
+    size_t n = 0;
+
+    out[n++] = (4u << 3) | 0u; /* field 4 (verdict), varint */
+    do {
+        uint8_t b = (uint8_t)(verdict & 0x7fu);
+
+        verdict >>= 7;
+        out[n++] = (uint8_t)(b | (verdict != 0 ? 0x80u : 0u));
+    } while (verdict != 0);
+    return n;
+}
+
+/* Reads a varint at *pos; false past the end or over 10 bytes. */
+static bool varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
+{
+    unsigned shift = 0;
+
+    *v = 0;
+    while (*pos < len && shift < 64) {
+        uint8_t b = p[(*pos)++];
+
+        *v |= (uint64_t)(b & 0x7fu) << shift;
+        if ((b & 0x80u) == 0) {
+            return true;
+        }
+        shift += 7;
+    }
+    return false;
+}
+
+bool store_cmd_is_member(const uint8_t *bytes, size_t len)
+{
+    size_t pos = 0;
+
+    while (pos < len) {
+        uint64_t tag;
+        uint64_t v;
+
+        if (!varint(bytes, len, &pos, &tag)) {
+            return false;
+        }
+        if (tag >> 3 == GEARRAFT__COMMAND__CMD_MEMBER) {
+            return true;
+        }
+        switch (tag & 7u) {
+        case 0: /* varint */
+            if (!varint(bytes, len, &pos, &v)) {
+                return false;
+            }
+            break;
+        case 1: /* fixed64 */
+            if (len - pos < 8) {
+                return false;
+            }
+            pos += 8;
+            break;
+        case 2: /* length-delimited */
+            if (!varint(bytes, len, &pos, &v) || v > len - pos) {
+                return false;
+            }
+            pos += (size_t)v;
+            break;
+        case 5: /* fixed32 */
+            if (len - pos < 4) {
+                return false;
+            }
+            pos += 4;
+            break;
+        default:
+            return false;
+        }
+    }
+    return false;
 }
 
 void store_cmd_free(struct store_cmd *cmd)

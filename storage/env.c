@@ -41,6 +41,7 @@ static const char *const db_names[STORE__DB_COUNT] = {
 #define META_NODE_ID     "node_id"
 #define META_CLUSTER     "cluster"
 #define META_INCARNATION "incarnation"
+#define META_JOINER      "joiner"
 
 static size_t default_map_size(void)
 {
@@ -191,6 +192,9 @@ static int create_meta(struct store *s, struct store_txn *txn,
     if (rv == 0) {
         rv = store_members_set(txn, cfg->members, cfg->n_members);
     }
+    if (rv == 0 && cfg->member && cfg->joiner) {
+        rv = store__meta_put_u64(txn, META_JOINER, 1);
+    }
     if (rv != 0) {
         store__errmsgf(s, "open %s: writing meta: %s", s->dir,
                        store_strerror(rv));
@@ -306,6 +310,11 @@ static int next_incarnation(struct store *s, struct store_txn *txn,
         return rv;
     }
     s->node_id = v;
+    rv = store__meta_get_u64(txn, META_JOINER, &v);
+    if (rv != 0 && rv != STORE_ENOTFOUND) {
+        return rv;
+    }
+    s->joiner = rv == 0 && v == 1;
     rv = store__meta_get_u64(txn, META_INCARNATION, &v);
     if (rv != 0) {
         return rv;
@@ -644,6 +653,11 @@ uint64_t store_node_id(const struct store *s)
 bool store_is_new(const struct store *s)
 {
     return s->is_new;
+}
+
+bool store_is_joiner(const struct store *s)
+{
+    return s->joiner;
 }
 
 size_t store_cluster_name(const struct store *s, char *out)

@@ -77,6 +77,7 @@ struct store {
     char cluster[STORE_CLUSTER_MAX + 1];
     size_t cluster_len;
     bool is_new; /* store_open created the directory's state */
+    bool joiner; /* bootstrapped to join a running cluster */
     char *dir;
     char errmsg[256];
     uint64_t grown_to; /* file bytes known written, 0 = not looked yet */

@@ -103,7 +103,8 @@ int store_members_get(struct store_txn *txn, struct store_member *out,
     return 0;
 }
 
-static int put_one(struct store_txn *txn, const struct store_member *m)
+static int put_one(struct store_txn *txn, const struct store_member *m,
+                   unsigned flags)
 {
     uint8_t buf[RECORD_HDR + STORE_NODE_NAME_MAX + STORE_HOST_MAX];
     uint8_t key[8];
@@ -122,7 +123,7 @@ static int put_one(struct store_txn *txn, const struct store_member *m)
     memcpy(buf + RECORD_HDR + name_len, m->host, host_len);
     store__put32(buf, store__crc32c(0, buf + 4, len - 4));
     return store__put(txn, STORE__DB_MEMBERS, key, sizeof(key), buf, len,
-                      MDB_NOOVERWRITE);
+                      flags);
 }
 
 int store_members_set(struct store_txn *txn, const struct store_member *v,
@@ -152,10 +153,31 @@ int store_members_set(struct store_txn *txn, const struct store_member *v,
         return store__mdb_err(rc);
     }
     for (i = 0; i < n; i++) {
-        rv = put_one(txn, &v[i]);
+        rv = put_one(txn, &v[i], MDB_NOOVERWRITE);
         if (rv != 0) {
             return rv;
         }
     }
     return 0;
+}
+
+int store_member_put(struct store_txn *txn, const struct store_member *m)
+{
+    if (!txn->write || !member_is_valid(m)) {
+        return STORE_EINVAL;
+    }
+    return put_one(txn, m, 0);
+}
+
+int store_member_del(struct store_txn *txn, uint64_t id)
+{
+    uint8_t key[8];
+    int rv;
+
+    if (!txn->write) {
+        return STORE_EINVAL;
+    }
+    store__put64(key, id);
+    rv = store__del(txn, STORE__DB_MEMBERS, key, sizeof(key));
+    return rv == STORE_ENOTFOUND ? 0 : rv;
 }

@@ -150,6 +150,7 @@ enum store_cmd_type {
     STORE_CMD_MAXQUEUE = 10,   /* admin "maxqueue F ..." */
     STORE_CMD_FUNC_CREATE = 11, /* admin "create function F" */
     STORE_CMD_FUNC_DROP = 12,   /* admin "drop function F" */
+    STORE_CMD_MEMBER = 13,      /* admin add, promote, remove, transfer */
 };
 
 /* The WORK_* packet a STORE_CMD_WORK carries (and a forward effect). */
@@ -234,6 +235,46 @@ struct store_admin {
     struct store_maxqueue maxqueue;
 };
 
+/* A membership change (STORE_CMD_MEMBER). */
+enum store_member_op {
+    STORE_MEMBER_ADD = 1,      /* a new learner: member row put */
+    STORE_MEMBER_PROMOTE = 2,  /* a learner becomes a voter */
+    STORE_MEMBER_REMOVE = 3,   /* member row deleted */
+    STORE_MEMBER_TRANSFER = 4, /* leadership handed to member.id (0: any) */
+};
+
+/* What the leader made of a change when it proposed it: only OK changes
+ * the member table; the others answer the admin connection with
+ * store_member_verdict_text. NONE: no leader judged it (refused). */
+enum store_member_verdict {
+    STORE_VERDICT_NONE = 0,
+    STORE_VERDICT_OK = 1,
+    STORE_VERDICT_BUSY = 2,       /* another change is not committed yet */
+    STORE_VERDICT_CATCHUP = 3,    /* the learner is behind the log */
+    STORE_VERDICT_LAST_VOTER = 4, /* removing the only voter */
+    STORE_VERDICT_UNKNOWN = 5,    /* not a member */
+    STORE_VERDICT_EXISTS = 6,     /* already a member (or a voter) */
+    STORE_VERDICT_TOO_MANY = 7,   /* the configuration is full */
+    STORE_VERDICT_NOT_VOTER = 8,  /* transfer to a learner */
+    STORE_VERDICT_SELF = 9,       /* transfer to the leader itself */
+    STORE_VERDICT_NO_VOTER = 10,  /* transfer: no other voter */
+    STORE_VERDICT_FAILED = 11,    /* raft/ refused for another reason */
+    STORE_VERDICT_VOTER = 12,     /* promote: a voter already */
+    STORE_VERDICT_USED = 13,      /* add: the name ran commands before */
+    STORE_VERDICT_COUNT           /* number of verdicts; not a verdict */
+};
+
+/* The admin reply text of a refusal (words joined with '+', as
+ * docs/protocol.md's admin errors are); static. */
+const char *store_member_verdict_text(uint32_t verdict);
+
+struct store_member_change {
+    struct store_conn_ref admin; /* gets OK or ERR once applied */
+    enum store_member_op op;
+    struct store_member member; /* ADD: all of it; else id and name */
+    uint32_t verdict;           /* enum store_member_verdict */
+};
+
 struct store_cmd {
     enum store_cmd_type type;
     struct store_origin origin;
@@ -250,6 +291,7 @@ struct store_cmd {
         struct store_conn_ref client_gone;
         struct store_node_gone node_gone;
         struct store_admin admin; /* CANCEL, MAXQUEUE, FUNC_CREATE/DROP */
+        struct store_member_change member; /* MEMBER */
     } u;
 };
 
@@ -264,6 +306,16 @@ int store_cmd_encode(const struct store_cmd *cmd, uint8_t **out,
  * the bytes followed by these gives the command with this time_ms. */
 #define STORE_CMD_STAMP_MAX 11
 size_t store_cmd_stamp(uint64_t time_ms, uint8_t *out);
+
+/* Appends the leader's verdict (enum store_member_verdict) to an encoded
+ * MEMBER command, as store_cmd_stamp does the time: writes the field into
+ * out (room for STORE_CMD_STAMP_MAX bytes) and returns its length. */
+size_t store_cmd_verdict(uint32_t verdict, uint8_t *out);
+
+/* True if the encoded command is a MEMBER one: a walk over its top-level
+ * fields, without decoding or allocating (the leader checks every command
+ * it proposes). Malformed bytes: false. */
+bool store_cmd_is_member(const uint8_t *bytes, size_t len);
 
 /* Decodes bytes (from the log or a peer). On success *out is owned by the
  * caller, who frees it with store_cmd_free(); its bufs point into *out.
@@ -373,6 +425,10 @@ struct store_config {
     bool member;
     const struct store_member *members;
     size_t n_members;
+    /* A fresh member's directory bootstrapped to join a running cluster
+     * (--join): `members` is where its peers are, not a founding
+     * configuration; recorded, see store_is_joiner. */
+    bool joiner;
 };
 
 /* Opens (creating if needed) the environment in cfg->dir and bumps the
@@ -403,6 +459,11 @@ void store_close(struct store *s);
 /* True if the store_open that returned s created the directory's state
  * (and bootstrapped its members, for a member). */
 bool store_is_new(const struct store *s);
+
+/* True if the directory was bootstrapped to join a running cluster
+ * (store_config.joiner): its member table is not a founding
+ * configuration, and the node waits for a leader to add it. */
+bool store_is_joiner(const struct store *s);
 
 /* Copies the cluster name (the handle prefix part) and a NUL into out,
  * which has room for STORE_CLUSTER_MAX + 1 bytes; returns its length.
@@ -543,6 +604,11 @@ int store_members_get(struct store_txn *txn, struct store_member *out,
  * nothing written), STORE_ENOSPC, STORE_EIO (abort the txn then). */
 int store_members_set(struct store_txn *txn, const struct store_member *v,
                       size_t n);
+/* Puts one member (replacing the row of its id), or deletes the row of
+ * id (none: nothing). Errors: STORE_EINVAL (a read txn, an invalid
+ * member), STORE_ENOSPC, STORE_EIO. */
+int store_member_put(struct store_txn *txn, const struct store_member *m);
+int store_member_del(struct store_txn *txn, uint64_t id);
 
 /* ---------------------------------------------------------------------
  * Snapshots of the queue tables (jobs, indexes, functions, replay table,
@@ -603,7 +669,9 @@ int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
  *             the retry limit FORWARD FAIL + JOB_DONE.
  *   CLIENT_GONE: JOB_DONE for queued foreground jobs nobody else wants.
  *   CANCEL    FORWARD FAIL, JOB_DONE (queued job), ADMIN_REPLY.
- *   MAXQUEUE, FUNC_CREATE, FUNC_DROP: ADMIN_REPLY. */
+ *   MAXQUEUE, FUNC_CREATE, FUNC_DROP: ADMIN_REPLY.
+ *   MEMBER    ADMIN_REPLY; an OK ADD puts its member row, an OK REMOVE
+ *             deletes it (the member table follows the log). */
 int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
                 const struct store_cmd *cmd, struct store_effects *fx);
 

@@ -259,7 +259,9 @@ static int new_raft(struct gr_host *h, uint64_t now_ms)
         return rv;
     }
     raft_config_default(&rc, h->cfg.node_id);
-    if (h->cfg.initial_conf.n_members > 0) {
+    if (h->cfg.joiner) {
+        memset(&rc.initial_conf, 0, sizeof(rc.initial_conf));
+    } else if (h->cfg.initial_conf.n_members > 0) {
         rc.initial_conf = h->cfg.initial_conf;
     } else {
         conf_alone(&rc.initial_conf, h->cfg.node_id);

@@ -53,6 +53,10 @@ struct gr_host_config {
     /* The voters of a new cluster (used when the store holds no
      * configuration); n_members 0: this node alone. */
     struct raft_conf initial_conf;
+    /* A node that joins a running cluster (store_is_joiner): no
+     * configuration until the leader's log or snapshot brings one, so it
+     * never campaigns before it was added (initial_conf unused). */
+    bool joiner;
     uint64_t election_ms;
     uint64_t heartbeat_ms;
 };

@@ -48,29 +48,191 @@ static uint64_t raft_now(const struct gr_host *h, const struct gr_turn *t)
     return t->mono_ms;
 }
 
-int gr_turn_propose(struct gr_host *h, struct gr_turn *t, const uint8_t *cmd,
-                    size_t len, uint64_t *index)
+/* Proposes cmd (len bytes) with the extra fields in tail (the leader's
+ * verdict, for a membership change) and the stamp. */
+static int propose_bytes(struct gr_host *h, struct gr_turn *t,
+                         const uint8_t *cmd, size_t len, const uint8_t *tail,
+                         size_t tail_len, uint64_t *index)
 {
     struct raft_buf data;
     uint8_t *buf;
     int rv;
 
-    if (raft_role(h->raft) != RAFT_LEADER) {
-        return GR_EINVAL;
-    }
-    buf = gr_malloc(len + STORE_CMD_STAMP_MAX);
+    buf = gr_malloc(len + tail_len + STORE_CMD_STAMP_MAX);
     if (buf == NULL) {
         return GR_ENOMEM;
     }
     memcpy(buf, cmd, len);
+    if (tail_len > 0) {
+        memcpy(buf + len, tail, tail_len);
+    }
     data.base = buf;
-    data.len = len + store_cmd_stamp(t->wall_ms, buf + len);
+    data.len = len + tail_len;
+    data.len += store_cmd_stamp(t->wall_ms, buf + data.len);
     rv = raft_propose(h->raft, &data, index);
     gr_free(buf);
     if (rv == RAFT_ENOMEM) {
         return GR_ENOMEM;
     }
     return rv == 0 ? 0 : GR_EINVAL;
+}
+
+/* raft/'s answer to a membership change as a verdict for apply; -1: not
+ * now (a transfer is running, or this node no longer leads: the origin
+ * sends the command again). */
+static int verdict_of(int rv, enum store_member_op op)
+{
+    switch (rv) {
+    case 0:
+        return STORE_VERDICT_OK;
+    case RAFT_EBUSY:
+        return STORE_VERDICT_BUSY;
+    case RAFT_ECATCHUP:
+        return STORE_VERDICT_CATCHUP;
+    case RAFT_ETOOMANY:
+        return STORE_VERDICT_TOO_MANY;
+    case RAFT_ENOTFOUND:
+        return STORE_VERDICT_UNKNOWN;
+    case RAFT_ETRANSFER:
+    case RAFT_ENOTLEADER:
+    case RAFT_ENOMEM:
+        return -1;
+    case RAFT_EINVAL:
+        return op == STORE_MEMBER_REMOVE    ? STORE_VERDICT_LAST_VOTER
+               : op == STORE_MEMBER_PROMOTE ? STORE_VERDICT_VOTER
+                                            : STORE_VERDICT_EXISTS;
+    default:
+        return STORE_VERDICT_FAILED;
+    }
+}
+
+/* A transfer's verdict, judged before anything is proposed: raft/ takes
+ * no proposal once a transfer runs, so its entry goes first. */
+static uint32_t transfer_verdict(const struct gr_host *h, uint64_t target)
+{
+    const struct raft_conf *c = raft_conf_current(h->raft);
+    const struct raft_member *m;
+    size_t voters = 0;
+    size_t i;
+
+    for (i = 0; i < c->n_members; i++) {
+        voters += c->members[i].voter && c->members[i].id != h->cfg.node_id;
+    }
+    if (target == 0) {
+        return voters > 0 ? STORE_VERDICT_OK : STORE_VERDICT_NO_VOTER;
+    }
+    if (target == h->cfg.node_id) {
+        return STORE_VERDICT_SELF;
+    }
+    m = raft_conf_find(c, target);
+    if (m == NULL) {
+        return STORE_VERDICT_UNKNOWN;
+    }
+    return m->voter ? STORE_VERDICT_OK : STORE_VERDICT_NOT_VOTER;
+}
+
+/* True when the replicated state knows commands of node id: a name is
+ * used once. A node that comes back with a fresh directory would start
+ * its incarnations from 1 again, and the replay table would take every
+ * command of it for a stale one (storage/apply.c, "Replays"). */
+static bool name_used(struct gr_host *h, uint64_t id)
+{
+    struct store_txn *txn;
+    uint64_t inc = 0;
+
+    if (store_txn_begin(h->store, false, &txn) != 0) {
+        return false;
+    }
+    (void)store_node_incarnation(txn, id, &inc);
+    store_txn_abort(txn);
+    return inc > 0;
+}
+
+/* A membership change (STORE_CMD_MEMBER) reaching the leader: tried on
+ * raft/ (its CONF entry goes first), then proposed with the verdict, so
+ * that every node's apply answers the admin connection and records the
+ * member table's side. A transfer's entry goes first, then the
+ * transfer starts. */
+static int propose_member(struct gr_host *h, struct gr_turn *t,
+                          const uint8_t *cmd, size_t len, uint64_t *index)
+{
+    struct store_cmd *c;
+    uint8_t tail[STORE_CMD_STAMP_MAX];
+    enum store_member_op op;
+    uint64_t id;
+    int verdict;
+    int rv;
+
+    rv = store_cmd_decode(cmd, len, &c);
+    if (rv == STORE_ENOMEM) {
+        return GR_ENOMEM;
+    }
+    if (rv != 0) {
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "a membership change does not decode: dropped");
+        return 0;
+    }
+    id = c->u.member.member.id;
+    op = c->u.member.op;
+    store_cmd_free(c);
+    switch (op) {
+    case STORE_MEMBER_ADD:
+        if (raft_conf_find(raft_conf_current(h->raft), id) == NULL &&
+            name_used(h, id)) {
+            verdict = STORE_VERDICT_USED;
+            break;
+        }
+        verdict = verdict_of(raft_add_learner(h->raft, id, NULL),
+                             STORE_MEMBER_ADD);
+        break;
+    case STORE_MEMBER_PROMOTE:
+        verdict = verdict_of(raft_promote(h->raft, id, NULL),
+                             STORE_MEMBER_PROMOTE);
+        break;
+    case STORE_MEMBER_REMOVE:
+        verdict = verdict_of(raft_remove(h->raft, id, NULL),
+                             STORE_MEMBER_REMOVE);
+        break;
+    default:
+        verdict = (int)transfer_verdict(h, id);
+        break;
+    }
+    if (verdict < 0) {
+        return GR_EINVAL;
+    }
+    if (verdict != STORE_VERDICT_OK) {
+        GR_LOG(GR_LOG_NOTICE, "cluster", "membership change refused: %s",
+               store_member_verdict_text((uint32_t)verdict));
+    }
+    rv = propose_bytes(h, t, cmd, len, tail,
+                       store_cmd_verdict((uint32_t)verdict, tail), index);
+    if (rv != 0 && verdict == STORE_VERDICT_OK &&
+        op != STORE_MEMBER_TRANSFER) {
+        /* raft/ took the change but not its record (too much uncommitted,
+         * or memory): the retry finds the change made and is refused. */
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "membership change of node %llu made, its record not "
+               "proposed: the asker gets a refusal; `cluster` shows the "
+               "configuration",
+               (unsigned long long)id);
+    }
+    if (rv == 0 && verdict == STORE_VERDICT_OK &&
+        op == STORE_MEMBER_TRANSFER) {
+        (void)raft_transfer_leadership(h->raft, id);
+    }
+    return rv;
+}
+
+int gr_turn_propose(struct gr_host *h, struct gr_turn *t, const uint8_t *cmd,
+                    size_t len, uint64_t *index)
+{
+    if (raft_role(h->raft) != RAFT_LEADER) {
+        return GR_EINVAL;
+    }
+    if (store_cmd_is_member(cmd, len)) {
+        return propose_member(h, t, cmd, len, index);
+    }
+    return propose_bytes(h, t, cmd, len, NULL, 0, index);
 }
 
 static uint64_t get64(const uint8_t *p)
@@ -563,9 +725,10 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
         h->rx_installed = false;
         t->installed = true;
         GR_LOG(GR_LOG_NOTICE, "cluster",
-               "installed a snapshot at %llu (term %llu) received from the "
-               "leader",
-               (unsigned long long)h->rx_index, (unsigned long long)h->rx_term);
+               "installed the leader's snapshot at %llu (term %llu): the "
+               "log goes on from there",
+               (unsigned long long)h->rx_index,
+               (unsigned long long)h->rx_term);
         if (gr_snaps_rx_keep(&h->snaps, h->rx_index, h->rx_term) != 0) {
             GR_LOG(GR_LOG_WARN, "cluster", "%s: it is sent again if needed",
                    h->snaps.errmsg);

@@ -124,6 +124,19 @@ static void parse_with_args(char **tok, size_t n, struct admin_req *out)
             out->cmd = ADMIN_CANCEL_JOB;
             out->arg = tok[2];
         }
+    } else if (strcasecmp(tok[0], "add") == 0) {
+        out->cmd = n >= 3 ? ADMIN_MEMBER_ADD : ADMIN_INCOMPLETE;
+        out->arg = n >= 3 ? tok[1] : NULL;
+        out->arg2 = n >= 3 ? tok[2] : NULL;
+    } else if (strcasecmp(tok[0], "promote") == 0 ||
+               strcasecmp(tok[0], "remove") == 0) {
+        out->cmd = n < 2 ? ADMIN_INCOMPLETE
+                   : strcasecmp(tok[0], "promote") == 0 ? ADMIN_MEMBER_PROMOTE
+                                                        : ADMIN_MEMBER_REMOVE;
+        out->arg = n >= 2 ? tok[1] : NULL;
+    } else if (strcasecmp(tok[0], "transfer") == 0) {
+        out->cmd = ADMIN_MEMBER_TRANSFER;
+        out->arg = n >= 2 ? tok[1] : NULL;
     } else if (strcasecmp(tok[0], "create") == 0 ||
                strcasecmp(tok[0], "drop") == 0) {
         if (n >= 3 && strcasecmp(tok[1], "function") == 0) {
@@ -639,6 +652,63 @@ static void admin_propose(struct gm_session *s, const struct admin_req *req)
     gm_session_propose(s, p);
 }
 
+/* add, promote, remove, transfer: checked here as far as this node can
+ * (a cluster member, a valid name and address), then proposed like any
+ * admin command; the leader tries the change on raft/ when it proposes
+ * it and its verdict comes back through apply as the reply
+ * (node/cluster/turn.c). Returns 0 or GR_ENOMEM (close). */
+static int admin_member(struct gm_session *s, const struct admin_req *req)
+{
+    const struct gr_cluster_config *k = s->hub->cluster;
+    struct store_member_change *m;
+    struct gr_proposal *p;
+    const char *why = NULL;
+    char host[STORE_HOST_MAX + 1];
+    uint16_t port = 0;
+
+    if (k == NULL || !k->member) {
+        return admin_format_err(
+            s->out, "NOT_A_CLUSTER Membership+changes+need+a+cluster+member");
+    }
+    if (req->arg != NULL && !gr_name_is_valid(req->arg)) {
+        return admin_format_err(
+            s->out, "INVALID_ARGUMENTS A+name+is+1-32+of+A-Z+a-z+0-9+._-");
+    }
+    if (req->cmd == ADMIN_MEMBER_ADD &&
+        gr_peer_addr_parse(req->arg2, host, &port, &why) != 0) {
+        return admin_format_err(
+            s->out, "INVALID_ARGUMENTS The+address+is+HOST:PORT+(IPv4,+[IPv6]+"
+                    "or+a+host+name)");
+    }
+    p = gr_proposal_new();
+    if (p == NULL) {
+        return GR_ENOMEM;
+    }
+    p->conn_id = s->conn_id;
+    p->admin = true;
+    p->cmd.type = STORE_CMD_MEMBER;
+    m = &p->cmd.u.member;
+    m->admin = gm_conn_ref(s->hub, s->conn_id);
+    m->op = req->cmd == ADMIN_MEMBER_ADD       ? STORE_MEMBER_ADD
+            : req->cmd == ADMIN_MEMBER_PROMOTE ? STORE_MEMBER_PROMOTE
+            : req->cmd == ADMIN_MEMBER_REMOVE  ? STORE_MEMBER_REMOVE
+                                               : STORE_MEMBER_TRANSFER;
+    if (req->arg != NULL) {
+        m->member.id = gr_member_id(req->arg);
+        snprintf(m->member.name, sizeof(m->member.name), "%s", req->arg);
+    }
+    if (req->cmd == ADMIN_MEMBER_ADD) {
+        snprintf(m->member.host, sizeof(m->member.host), "%s", host);
+        m->member.port = port;
+    }
+    GR_LOG(GR_LOG_NOTICE, "admin",
+           "membership change asked by conn=%llu: %s %s",
+           (unsigned long long)s->conn_id, req->word,
+           req->arg != NULL ? req->arg : "(any voter)");
+    gm_session_propose(s, p);
+    return 0;
+}
+
 void admin_handle(struct gm_session *s, char *line)
 {
     struct admin_req req;
@@ -701,6 +771,12 @@ void admin_handle(struct gm_session *s, char *line)
     case ADMIN_MAXQUEUE:
     case ADMIN_CREATE_FUNCTION:
         admin_propose(s, &req);
+        break;
+    case ADMIN_MEMBER_ADD:
+    case ADMIN_MEMBER_PROMOTE:
+    case ADMIN_MEMBER_REMOVE:
+    case ADMIN_MEMBER_TRANSFER:
+        rv = admin_member(s, &req);
         break;
     }
     if (rv != 0) {

@@ -49,6 +49,10 @@ enum admin_cmd {
     ADMIN_SHUTDOWN = 16,
     ADMIN_SHUTDOWN_GRACEFUL = 17,
     ADMIN_CLUSTER = 18,
+    ADMIN_MEMBER_ADD = 19,      /* add NAME HOST:PORT */
+    ADMIN_MEMBER_PROMOTE = 20,  /* promote NAME */
+    ADMIN_MEMBER_REMOVE = 21,   /* remove NAME */
+    ADMIN_MEMBER_TRANSFER = 22, /* transfer [NAME] */
 };
 
 #define ADMIN_MAX_TOKENS 8
@@ -59,7 +63,9 @@ enum admin_cmd {
 struct admin_req {
     enum admin_cmd cmd;
     const char *word;  /* the command word as sent (for ERR texts) */
-    const char *arg;   /* MAXQUEUE/CANCEL/CREATE/DROP: function or handle */
+    const char *arg;   /* MAXQUEUE/CANCEL/CREATE/DROP: function or handle;
+                          MEMBER_*: the member's name (TRANSFER: or NULL) */
+    const char *arg2;  /* MEMBER_ADD: its peer address HOST:PORT */
     int n_limits;      /* MAXQUEUE: 0, 1 or 3 numbers given */
     int32_t limits[3]; /* MAXQUEUE: high, normal, low (negative -> 0) */
 };

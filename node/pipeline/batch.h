@@ -60,6 +60,9 @@ struct gr_batch {
         bool more;               /* run another turn at once */
         struct gr_turn_read read; /* a read round that finished */
         bool declared_gone;       /* this incarnation was declared gone */
+        /* The member table may have changed: a membership change or a
+         * snapshot applied (the loop reads it again). */
+        bool members_changed;
     } status;
     struct gr_raft_view view; /* raft/ after the batch (every batch) */
 };

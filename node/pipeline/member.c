@@ -153,6 +153,7 @@ struct turn_ctx {
     struct gr_proposal **end;
     size_t n_local;
     bool declared_gone; /* a NODE_GONE for this incarnation applied */
+    bool members_changed; /* a membership change applied */
 };
 
 static void applied_add(struct turn_ctx *x, struct gr_proposal *p)
@@ -197,6 +198,9 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
     (void)index;
     if (cmd == NULL) {
         return 0; /* a no-op or a configuration: no effects */
+    }
+    if (cmd->type == STORE_CMD_MEMBER) {
+        x->members_changed = true;
     }
     if (cmd->type == STORE_CMD_NODE_GONE &&
         cmd->u.node_gone.node_id == m->node_id &&
@@ -454,6 +458,7 @@ int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
     b->status.more = t.more;
     b->status.read = t.read;
     b->status.declared_gone = x.declared_gone;
+    b->status.members_changed = x.members_changed || t.installed;
     if (rv != 0) {
         undo(&x);
         b->props = NULL;

@@ -53,7 +53,7 @@ $load->restart($f);
 ok($load->caught_up($f, timeout => 60), "n" . ($f + 1) . " restarted, follows and catches up");
 {
   my $log = do { local (@ARGV, $/) = ($n[$f]{log}); <> } // '';
-  like($log, qr/installed a snapshot at \d+/, "n" . ($f + 1) . " caught up by a snapshot");
+  like($log, qr/installed the leader's snapshot at \d+/, "n" . ($f + 1) . " caught up by a snapshot");
 }
 $load->worker(kind => 'perl', home => $f);
 $load->worker(kind => 'raw', home => $f, hold => 2);

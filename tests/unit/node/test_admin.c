@@ -84,6 +84,16 @@ static const struct parse_case cases[] = {
     {"drop function f1", ADMIN_DROP_FUNCTION, NULL, "f1"},
     {"drop function", ADMIN_INCOMPLETE, "drop", NULL},
     {"maxqueue", ADMIN_INCOMPLETE, "maxqueue", NULL},
+    /* the membership changes */
+    {"add n4 10.0.0.4:4731", ADMIN_MEMBER_ADD, NULL, "n4"},
+    {"ADD n4", ADMIN_INCOMPLETE, "ADD", NULL},
+    {"add", ADMIN_INCOMPLETE, "add", NULL},
+    {"promote n4", ADMIN_MEMBER_PROMOTE, NULL, "n4"},
+    {"promote", ADMIN_INCOMPLETE, "promote", NULL},
+    {"remove n3", ADMIN_MEMBER_REMOVE, NULL, "n3"},
+    {"remove", ADMIN_INCOMPLETE, "remove", NULL},
+    {"transfer n2", ADMIN_MEMBER_TRANSFER, NULL, "n2"},
+    {"transfer", ADMIN_MEMBER_TRANSFER, "transfer", NULL},
 };
 
 static void test_command_lines(void **state)
@@ -108,6 +118,21 @@ static void test_command_lines(void **state)
             assert_string_equal(r.arg, c->arg);
         }
     }
+}
+
+static void test_add_keeps_the_address_and_transfer_may_name_none(
+    void **state)
+{
+    struct admin_req r;
+    char buf[128];
+
+    (void)state;
+    parse("add n4  [fd00::4]:4731", &r, buf, sizeof(buf));
+    assert_int_equal(r.cmd, ADMIN_MEMBER_ADD);
+    assert_string_equal(r.arg2, "[fd00::4]:4731");
+    parse("transfer", &r, buf, sizeof(buf));
+    assert_int_equal(r.cmd, ADMIN_MEMBER_TRANSFER);
+    assert_null(r.arg);
 }
 
 static void test_maxqueue_forms(void **state)
@@ -348,6 +373,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_command_lines),
+        cmocka_unit_test(test_add_keeps_the_address_and_transfer_may_name_none),
         cmocka_unit_test(test_maxqueue_forms),
         cmocka_unit_test(test_reply_bytes_and_line_endings),
         cmocka_unit_test(test_cluster_as_leader_shows_match_and_links),

@@ -247,6 +247,42 @@ static void test_a_founding_member_gets_every_value(void **state)
     assert_int_equal(k->node_gone_ms, 1500);
 }
 
+static void test_a_joining_node_lists_the_members_and_itself(void **state)
+{
+    struct gr_config c;
+    const struct gr_cluster_config *k = &c.cluster;
+
+    (void)state;
+    /* The list need not name the node: it is added at --peer-listen. */
+    assert_int_equal(PARSE(&c, "--node-id", "n4", "--peer-listen",
+                           "10.0.0.4:7004", "--join",
+                           "n1=10.0.0.1:7001,n2=10.0.0.2:7002"),
+                     0);
+    assert_true(k->member);
+    assert_true(k->joining);
+    assert_int_equal(k->n_members, 3);
+    assert_string_equal(k->members[2].name, "n4");
+    assert_string_equal(k->members[2].host, "10.0.0.4");
+    assert_int_equal(k->members[2].port, 7004);
+    assert_int_equal(k->members[2].id, k->self_id);
+    /* Naming it is fine when the address agrees, refused when not. */
+    assert_int_equal(PARSE(&c, "--node-id", "n4", "--peer-listen",
+                           "10.0.0.4:7004", "--join",
+                           "n1=10.0.0.1:7001,n4=10.0.0.4:7004"),
+                     0);
+    assert_int_equal(k->n_members, 2);
+    assert_int_equal(PARSE(&c, "--node-id", "n4", "--peer-listen",
+                           "10.0.0.4:7004", "--join",
+                           "n1=10.0.0.1:7001,n4=10.0.0.4:7005"),
+                     GR_EUSAGE);
+    /* Founding and joining exclude each other; --join needs a name. */
+    assert_int_equal(PARSE(&c, "--node-id", "n4", "--peer-listen",
+                           "10.0.0.4:7004", "--join", "n1=10.0.0.1:7001",
+                           "--initial-cluster", "n4=10.0.0.4:7004"),
+                     GR_EUSAGE);
+    assert_int_equal(PARSE(&c, "--join", "n1=10.0.0.1:7001"), GR_EUSAGE);
+}
+
 static void test_a_member_restarts_without_initial_cluster(void **state)
 {
     struct gr_config c;
@@ -529,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_timeouts_at_their_bounds),
         cmocka_unit_test(test_bad_cluster_values_are_usage_errors),
         cmocka_unit_test(test_sixteen_members_at_most),
+        cmocka_unit_test(test_a_joining_node_lists_the_members_and_itself),
         cmocka_unit_test(test_cluster_flags_that_do_not_go_together),
         cmocka_unit_test(test_config_file_sets_flags_and_argv_wins),
         cmocka_unit_test(test_config_file_errors_name_file_and_line),

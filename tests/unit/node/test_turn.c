@@ -41,6 +41,8 @@ struct member {
     bool leader;
     uint64_t leader_id;
     size_t n_installed; /* turns that installed a received snapshot */
+    uint32_t verdict;   /* of the last membership change applied */
+    bool has_verdict;
 };
 
 struct cluster {
@@ -101,6 +103,10 @@ static int applied(void *arg, uint64_t index, struct store_cmd *cmd,
     m->idx[m->n] = index;
     m->seq[m->n] = cmd != NULL ? cmd->origin.seq : 0;
     m->n++;
+    if (cmd != NULL && cmd->type == STORE_CMD_MEMBER) {
+        m->verdict = cmd->u.member.verdict;
+        m->has_verdict = true;
+    }
     store_cmd_free(cmd);
     return 0;
 }
@@ -375,6 +381,101 @@ static void forget_applied(struct cluster *c)
     }
 }
 
+/* Proposes a membership change on the leader as a command, runs until
+ * the leader applied it, and returns the verdict it gave. */
+static uint32_t change_on(struct cluster *c, struct member *l,
+                          enum store_member_op op, uint64_t id)
+{
+    struct send_ctx x = {c, l};
+    struct store_cmd cmd;
+    struct gr_turn t;
+    uint64_t index;
+    uint8_t *buf;
+    size_t len;
+    int i;
+
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = STORE_CMD_MEMBER;
+    cmd.origin.node_id = id_of(l->k);
+    cmd.origin.incarnation = 1;
+    cmd.origin.seq = ++c->next_seq;
+    cmd.u.member.op = op;
+    cmd.u.member.member.id = id;
+    snprintf(cmd.u.member.member.name, sizeof(cmd.u.member.member.name),
+             "m%llu", (unsigned long long)id);
+    assert_int_equal(store_cmd_encode(&cmd, &buf, &len), 0);
+    memset(&t, 0, sizeof(t));
+    t.mono_ms = c->now;
+    t.wall_ms = 1764950400000ull + c->now;
+    t.fx = &l->fx;
+    t.send_now = send_now;
+    t.applied = applied;
+    t.arg = &x;
+    l->has_verdict = false;
+    assert_int_equal(gr_turn_propose(&l->h, &t, buf, len, &index), 0);
+    store_free(buf);
+    store_effects_reset(&l->fx);
+    do {
+        assert_int_equal(gr_turn_write(&l->h, &t), 0);
+    } while (t.more);
+    deliver(c, t.out_after, id_of(l->k));
+    for (i = 0; i < 500 && !l->has_verdict; i++) {
+        step(c);
+    }
+    assert_true(l->has_verdict);
+    return l->verdict;
+}
+
+static size_t voters_of(const struct member *m)
+{
+    const struct raft_conf *conf = raft_conf_current(m->h.raft);
+    size_t n = 0;
+    size_t i;
+
+    for (i = 0; i < conf->n_members; i++) {
+        n += conf->members[i].voter;
+    }
+    return n;
+}
+
+static void test_turn_leader_judges_membership_changes(void **state)
+{
+    struct cluster *c = *state;
+    struct member *l = leader(c);
+    struct member *f = &c->m[(l->k + 1) % N];
+    struct member *g = &c->m[(l->k + 2) % N];
+    int i;
+
+    propose_on(c, l, 2);
+    converge(c, 2);
+    assert_int_equal(change_on(c, l, STORE_MEMBER_REMOVE, 99),
+                     STORE_VERDICT_UNKNOWN);
+    assert_int_equal(change_on(c, l, STORE_MEMBER_TRANSFER, id_of(l->k)),
+                     STORE_VERDICT_SELF);
+    assert_int_equal(change_on(c, l, STORE_MEMBER_PROMOTE, id_of(g->k)),
+                     STORE_VERDICT_VOTER);
+    assert_int_equal(change_on(c, l, STORE_MEMBER_ADD, id_of(g->k)),
+                     STORE_VERDICT_EXISTS);
+    /* A removal: the configuration loses the member on the leader and on
+     * the follower that stays. */
+    assert_int_equal(change_on(c, l, STORE_MEMBER_REMOVE, id_of(f->k)),
+                     STORE_VERDICT_OK);
+    member_crash(f); /* the operator stops the node removed */
+    assert_int_equal(voters_of(l), 2);
+    propose_on(c, l, 1);
+    for (i = 0; i < 200 && voters_of(g) != 2; i++) {
+        step(c);
+    }
+    assert_int_equal(voters_of(g), 2);
+    assert_null(raft_conf_find(raft_conf_current(g->h.raft), id_of(f->k)));
+    /* A learner added under a new id, which never answers, is never
+     * caught up: its promotion is refused. */
+    assert_int_equal(change_on(c, l, STORE_MEMBER_ADD, 77),
+                     STORE_VERDICT_OK);
+    assert_int_equal(change_on(c, l, STORE_MEMBER_PROMOTE, 77),
+                     STORE_VERDICT_CATCHUP);
+}
+
 static void test_turn_members_elect_and_commit(void **state)
 {
     struct cluster *c = *state;
@@ -535,6 +636,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
         T(test_turn_members_elect_and_commit),
+        T(test_turn_leader_judges_membership_changes),
         T(test_turn_follower_forwards_to_the_leader),
         T(test_turn_survives_the_leader_and_a_member_catches_up),
         T(test_turn_follower_behind_the_window_catches_up),

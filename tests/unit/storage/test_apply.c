@@ -594,6 +594,80 @@ static void test_function_create_and_drop(void **state)
     assert_false(fix_func(f, "made").found);
 }
 
+/* One membership change applied with the leader's verdict; the reply. */
+static void member(struct fixture *f, enum store_member_op op,
+                   const char *name, uint64_t id, uint32_t verdict,
+                   const char *expect)
+{
+    struct store_cmd c;
+    const struct store_effect *e;
+
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_MEMBER;
+    c.u.member.admin = CONN(f, 78);
+    c.u.member.op = op;
+    c.u.member.member.id = id;
+    snprintf(c.u.member.member.name, sizeof(c.u.member.member.name), "%s",
+             name);
+    snprintf(c.u.member.member.host, sizeof(c.u.member.member.host),
+             "10.0.0.4");
+    c.u.member.member.port = 4731;
+    c.u.member.verdict = verdict;
+    assert_int_equal(fix_apply(f, &c), 0);
+    e = fx_find(f, STORE_FX_ADMIN_REPLY, 0);
+    assert_non_null(e);
+    assert_true(ref_eq(e->to, CONN(f, 78)));
+    if (expect == NULL) {
+        assert_int_equal(e->code, 0);
+    } else {
+        assert_int_not_equal(e->code, 0);
+        assert_true(e->text.len >= strlen(expect) &&
+                    memcmp(e->text.base, expect, strlen(expect)) == 0);
+    }
+}
+
+static size_t members_now(struct fixture *f, struct store_member *v)
+{
+    struct store_txn *txn;
+    size_t n = 0;
+
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_members_get(txn, v, &n), 0);
+    store_txn_abort(txn);
+    return n;
+}
+
+static void test_member_changes_keep_the_member_table(void **state)
+{
+    struct fixture *f = *state;
+    struct store_member v[STORE_MEMBERS_MAX];
+
+    assert_int_equal(members_now(f, v), 0);
+    /* A refusal answers and changes nothing. */
+    member(f, STORE_MEMBER_ADD, "n4", 44, STORE_VERDICT_BUSY,
+           "CHANGE_IN_PROGRESS");
+    member(f, STORE_MEMBER_ADD, "n4", 44, STORE_VERDICT_NONE, "NOT_JUDGED");
+    assert_int_equal(members_now(f, v), 0);
+    /* An accepted add puts the row; promote and transfer change none. */
+    member(f, STORE_MEMBER_ADD, "n4", 44, STORE_VERDICT_OK, NULL);
+    assert_int_equal(members_now(f, v), 1);
+    assert_true(v[0].id == 44);
+    assert_string_equal(v[0].name, "n4");
+    assert_string_equal(v[0].host, "10.0.0.4");
+    assert_int_equal(v[0].port, 4731);
+    member(f, STORE_MEMBER_PROMOTE, "n4", 44, STORE_VERDICT_OK, NULL);
+    member(f, STORE_MEMBER_TRANSFER, "n4", 44, STORE_VERDICT_OK, NULL);
+    member(f, STORE_MEMBER_REMOVE, "n4", 44, STORE_VERDICT_LAST_VOTER,
+           "LAST_VOTER");
+    assert_int_equal(members_now(f, v), 1);
+    /* An accepted removal deletes it; an add under the name again puts
+     * it back. */
+    member(f, STORE_MEMBER_REMOVE, "n4", 44, STORE_VERDICT_OK, NULL);
+    assert_int_equal(members_now(f, v), 0);
+    member(f, STORE_MEMBER_ADD, "n4", 44, STORE_VERDICT_OK, NULL);
+    assert_int_equal(members_now(f, v), 1);
+}
+
 static void test_epoch_job_waits_for_its_time(void **state)
 {
     struct fixture *f = *state;
@@ -1148,6 +1222,7 @@ int main(void)
         T(test_cancel_queued_running_and_unknown),
         T(test_maxqueue_limits_total_of_function),
         T(test_function_create_and_drop),
+        T(test_member_changes_keep_the_member_table),
         T(test_epoch_job_waits_for_its_time),
         T(test_replayed_origin_seq_is_dropped),
         T(test_origin_seqs_out_of_order_apply_once_each),

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -242,6 +243,69 @@ static void test_gone_and_admin_commands_round_trip(void **state)
     }
 }
 
+static void test_member_change_round_trips_with_the_leaders_verdict(
+    void **state)
+{
+    struct store_cmd c;
+    struct store_cmd *d = NULL;
+    uint8_t *bytes;
+    uint8_t *more;
+    size_t len;
+    size_t n;
+    uint32_t v;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_MEMBER;
+    c.origin.node_id = 7;
+    c.origin.seq = 3;
+    c.u.member.admin = R;
+    c.u.member.op = STORE_MEMBER_ADD;
+    c.u.member.member.id = 0x1234567890abcdefull;
+    snprintf(c.u.member.member.name, sizeof(c.u.member.member.name), "n4");
+    snprintf(c.u.member.member.host, sizeof(c.u.member.member.host), "::1");
+    c.u.member.member.port = 4734;
+    d = round_trip(&c);
+    assert_int_equal(d->u.member.op, STORE_MEMBER_ADD);
+    assert_true(d->u.member.member.id == c.u.member.member.id);
+    assert_string_equal(d->u.member.member.name, "n4");
+    assert_string_equal(d->u.member.member.host, "::1");
+    assert_int_equal(d->u.member.member.port, 4734);
+    assert_int_equal(d->u.member.verdict, STORE_VERDICT_NONE);
+    assert_int_equal(d->u.member.admin.conn_id, R.conn_id);
+    store_cmd_free(d);
+
+    /* The leader appends its verdict (and the stamp) to the bytes. */
+    assert_int_equal(store_cmd_encode(&c, &bytes, &len), 0);
+    assert_true(store_cmd_is_member(bytes, len));
+    for (v = 0; v < STORE_VERDICT_COUNT; v++) {
+        more = malloc(len + 2 * STORE_CMD_STAMP_MAX);
+        assert_non_null(more);
+        memcpy(more, bytes, len);
+        n = len + store_cmd_verdict(v, more + len);
+        n += store_cmd_stamp(99, more + n);
+        assert_true(store_cmd_is_member(more, n));
+        assert_int_equal(store_cmd_decode(more, n, &d), 0);
+        assert_int_equal(d->u.member.verdict, v);
+        assert_true(d->time_ms == 99);
+        assert_non_null(store_member_verdict_text(v));
+        store_cmd_free(d);
+        free(more);
+    }
+    store_free(bytes);
+
+    /* Other commands are not membership changes, nor is garbage. */
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_SUBMIT;
+    c.u.submit.function = B("f");
+    c.u.submit.client = R;
+    assert_int_equal(store_cmd_encode(&c, &bytes, &len), 0);
+    assert_false(store_cmd_is_member(bytes, len));
+    store_free(bytes);
+    assert_false(store_cmd_is_member((const uint8_t *)"\xff\xff", 2));
+    assert_false(store_cmd_is_member(NULL, 0));
+}
+
 static void test_encode_refuses_invalid_commands(void **state)
 {
     struct store_cmd c;
@@ -427,6 +491,8 @@ int main(void)
         cmocka_unit_test(test_time_stamp_round_trips_and_appends),
         cmocka_unit_test(test_grab_work_and_release_round_trip),
         cmocka_unit_test(test_gone_and_admin_commands_round_trip),
+        cmocka_unit_test(
+            test_member_change_round_trips_with_the_leaders_verdict),
         cmocka_unit_test(test_encode_refuses_invalid_commands),
         cmocka_unit_test(test_decode_checks_values_and_required_parts),
         cmocka_unit_test(test_decode_survives_truncation_and_bit_flips),
