@@ -650,6 +650,20 @@ static void member_collected(struct gr_server *srv, struct gr_batch *b)
     }
 }
 
+/* A member's seed for raft/'s election timeouts and the peer links'
+ * backoff jitter: the node id mixed with this start's incarnation
+ * (splitmix64's finaliser), so every start of a node draws other
+ * timeouts while a start stays reproducible. Never 0. */
+static uint64_t start_seed(uint64_t node_id, uint64_t incarnation)
+{
+    uint64_t z = node_id ^ (incarnation * 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return z != 0 ? z : 1;
+}
+
 static int member_start(struct gr_server *srv)
 {
     const struct gr_cluster_config *k = &srv->cluster;
@@ -683,6 +697,7 @@ static int member_start(struct gr_server *srv)
     (void)gr_peer_addr_format(k->peer_host, k->peer_port, listen,
                               sizeof(listen));
     peer_net_config_default(&pc, k->self_id, k->cluster_name);
+    pc.seed = start_seed(k->self_id, store_incarnation(srv->store));
     pc.listen = listen;
     pc.peers = peers;
     pc.n_peers = n;
@@ -1193,6 +1208,9 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
         hc.election_ms = k->election_ms;
         hc.heartbeat_ms = k->heartbeat_ms;
         hc.joiner = store_is_joiner(srv->store);
+        /* Only the simulator needs timeouts that repeat; a daemon's
+         * differ per start (the incarnation is bumped by every open). */
+        hc.seed = start_seed(k->self_id, store_incarnation(srv->store));
         hc.initial_conf.n_members = k->n_members;
         for (i = 0; i < k->n_members && i < RAFT_MAX_MEMBERS; i++) {
             hc.initial_conf.members[i].id = k->members[i].id;

@@ -59,6 +59,10 @@ struct gr_host_config {
     bool joiner;
     uint64_t election_ms;
     uint64_t heartbeat_ms;
+    /* Seeds raft/'s randomized election timeouts; 0: raft/'s default
+     * (the node id). A daemon passes one that differs at every start, so
+     * a restarted node does not replay its last run's timeouts. */
+    uint64_t seed;
 };
 
 struct gr_host {

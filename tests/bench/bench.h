@@ -23,10 +23,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Servers one run may spread its connections over (--servers). */
+#define BENCH_MAX_SERVERS 16
+
 /* Options of one run, filled from the command line by bench_main.c. */
 struct bench_opts {
     const char *host;     /* server address, loopback in practice */
     unsigned port;        /* server port */
+    /* The servers, in --servers order; without --servers one, host:port.
+     * Thread, client or worker number i of a case uses server
+     * i % n_servers (bench_host, bench_port), so a cluster's nodes share
+     * the load round-robin; admin reads go to server 0. */
+    unsigned n_servers;
+    const char *hosts[BENCH_MAX_SERVERS];
+    unsigned ports[BENCH_MAX_SERVERS];
     const char *tag;      /* makes function names unique per run */
     unsigned long n_jobs; /* jobs in the case */
     size_t size;          /* payload bytes per job */
@@ -38,7 +48,16 @@ struct bench_opts {
     double time_limit;    /* seconds any one phase may take */
     long server_pid;      /* for VmRSS, 0 if unknown */
     const char *du_path;  /* file or directory whose size to report */
+    /* The failover case (bench_failover.c). */
+    unsigned n_kills;       /* leaders to kill */
+    unsigned interval_ms;   /* one submission per node every this long */
+    const char *pid_files;  /* comma list, one per server */
+    const char *restart;    /* program run as `restart K` to start node K */
 };
+
+/* Server i % n_servers of the run. */
+const char *bench_host(const struct bench_opts *opts, unsigned i);
+unsigned bench_port(const struct bench_opts *opts, unsigned i);
 
 /* Monotonic seconds. */
 double bench_now(void);
@@ -82,7 +101,8 @@ bool bench_ledger_verify(struct bench_ledger *l, const char *what);
  * The pool stops when the ledger has counted n jobs or on bench_pool_stop. */
 struct bench_pool;
 
-/* Starts n worker threads. Returns NULL on failure (message on stderr).
+/* Starts n worker threads, worker i on server i (round-robin over the
+ * run's servers). Returns NULL on failure (message on stderr).
  * The pool borrows opts, fn and ledger until bench_pool_free(). */
 struct bench_pool *bench_pool_start(const struct bench_opts *opts,
                                     const char *fn, struct bench_ledger *ledger,
@@ -115,6 +135,17 @@ int bench_submit_bg(const struct bench_opts *opts, const char *fn,
 
 /* Raw protocol helpers (bench_raw.c). */
 
+/* Writes or reads exactly len bytes. Returns 0, or -1 (message on
+ * stderr) on an error, a timeout or, reading, the end of the stream. */
+int bench_raw_write_all(int fd, const void *buf, size_t len);
+int bench_raw_read_all(int fd, void *buf, size_t len);
+
+/* Sends one admin line (ending in LF) and reads the reply up to its
+ * closing "." line into buf (NUL-terminated). Returns 0, or -1 (message
+ * on stderr unless quiet) on I/O failure or a reply too long for buf. */
+int bench_admin_query(const char *host, unsigned port, const char *line,
+                      char *buf, size_t size, bool quiet);
+
 /* Connects with send and receive timeouts of timeout_s seconds. Returns the
  * socket or -1 (message on stderr unless quiet). */
 int bench_raw_connect(const char *host, unsigned port, double timeout_s,
@@ -145,6 +176,17 @@ int bench_case_submit(const struct bench_opts *opts);
 int bench_case_roundtrip(const struct bench_opts *opts);
 int bench_case_deep(const struct bench_opts *opts);
 int bench_case_big(const struct bench_opts *opts);
+/* A cluster's leader killed again and again (bench_failover.c). */
+int bench_case_failover(const struct bench_opts *opts);
+/* Waits until every server of a cluster answers and agrees on one leader
+ * (bench_failover.c); prints the leader's name on stdout. */
+int bench_case_cluster_wait(const struct bench_opts *opts);
+
+/* Waits until every server has the workers of function fn that a pool of
+ * n_workers spread round-robin put there (each node counts only its own
+ * workers), or the deadline passes. Returns true if they all did. */
+bool bench_admin_wait_pool(const struct bench_opts *opts, const char *fn,
+                           unsigned n_workers, double deadline);
 
 /* Sorts n doubles in ascending order. */
 void bench_sort(double *v, size_t n);

@@ -169,6 +169,7 @@ struct rt_shared {
     const struct bench_opts *opts;
     const char *fn;
     pthread_barrier_t start;
+    atomic_uint next_client; /* numbers the clients: client i, server i */
     atomic_ulong next;
     atomic_ulong n_ok;
     atomic_ulong n_bad;
@@ -214,10 +215,12 @@ static void *rt_client(void *arg)
     gearman_client_st *c = gearman_client_create(NULL);
     uint8_t *payload = malloc(opts->size);
     char uniq[32];
+    unsigned me = atomic_fetch_add(&sh->next_client, 1);
     bool ready = false;
 
     if (c != NULL && payload != NULL &&
-        gearman_client_add_server(c, opts->host, (in_port_t)opts->port) ==
+        gearman_client_add_server(c, bench_host(opts, me),
+                                  (in_port_t)bench_port(opts, me)) ==
             GEARMAN_SUCCESS) {
         gearman_client_set_timeout(c, (int)(opts->time_limit * 1000.0));
         /* Connect before the clock starts. */
@@ -301,6 +304,7 @@ int bench_case_roundtrip(const struct bench_opts *opts)
     memset(&sh, 0, sizeof(sh));
     sh.opts = opts;
     sh.fn = fn;
+    atomic_init(&sh.next_client, 0);
     atomic_init(&sh.next, 0);
     atomic_init(&sh.n_ok, 0);
     atomic_init(&sh.n_bad, 0);
@@ -312,8 +316,7 @@ int bench_case_roundtrip(const struct bench_opts *opts)
     }
     pool = bench_pool_start(opts, fn, &ledger, true, opts->n_workers);
     if (pool == NULL ||
-        !bench_admin_wait_workers(opts->host, opts->port, fn, opts->n_workers,
-                                  bench_now() + 30.0)) {
+        !bench_admin_wait_pool(opts, fn, opts->n_workers, bench_now() + 30.0)) {
         goto out;
     }
     /* One party per client plus this thread, which starts the clock. */

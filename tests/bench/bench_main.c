@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * tests/bench/bench_main.c - command line of gr_bench.
  *
- *   gr_bench CASE [--host A] [--port P] [--jobs N] [--size B] ...
+ *   gr_bench CASE [--host A] [--port P | --servers A:P,...] [--jobs N] ...
  *
  * One case per invocation, so run.sh can start servers and read their
  * memory in between. Every count and size is a flag, so the same cases run
@@ -34,12 +34,25 @@ static void usage(FILE *f)
             "  deep       queue --jobs background jobs, report server memory\n"
             "             (--server-pid) and disk (--du), then time the drain\n"
             "  big        --size payload round trip over the raw protocol\n"
+            "             (with --servers: client on the first, worker on\n"
+            "             the second)\n"
+            "  failover   a cluster's leader SIGKILLed --kills times under a\n"
+            "             light submit load: time from each kill to the first\n"
+            "             JOB_CREATED through a survivor, then no\n"
+            "             acknowledged job lost (needs --servers, --pid-files,\n"
+            "             --restart)\n"
+            "  cluster-wait  wait until every --servers node answers and all\n"
+            "             agree on one leader; print its name\n"
             "  free-port  print a free loopback TCP port and exit\n"
             "  selftest   check that the verification catches bad runs\n"
             "\n"
             "Options:\n"
             "  --host ADDR        server IPv4 address (127.0.0.1)\n"
             "  --port N           server port (4730)\n"
+            "  --servers LIST     HOST:PORT,... (up to 16): thread, client or\n"
+            "                     worker i uses server i %% n (round-robin);\n"
+            "                     admin reads use the first; replaces\n"
+            "                     --host and --port\n"
             "  --jobs N           jobs in the case (submit and roundtrip\n"
             "                     100000, deep 1000000, big 1)\n"
             "  --size BYTES       payload per job, K/M/G suffixes allowed\n"
@@ -52,7 +65,22 @@ static void usage(FILE *f)
             "  --time-limit SECS  limit of any one phase (600)\n"
             "  --server-pid PID   read the server's /proc status (deep)\n"
             "  --du PATH          report this file's or directory's size\n"
-            "  --tag WORD         names this run's functions (pid-based)\n");
+            "  --tag WORD         names this run's functions (pid-based)\n"
+            "\n"
+            "Failover options:\n"
+            "  --kills N          leaders to kill (100)\n"
+            "  --interval MS      each node gets one background submission\n"
+            "                     every MS milliseconds (20)\n"
+            "  --pid-files LIST   comma list, one file per server holding\n"
+            "                     that node's current process id\n"
+            "  --restart PROG     run as `PROG K` (K = 1..n, the server's\n"
+            "                     place in --servers) to start node K again;\n"
+            "                     it must exec the node in the foreground\n"
+            "                     and write its pid file\n"
+            "  --jobs N           most submissions in the whole run (1000000)\n"
+            "  --time-limit SECS  limit of each wait: for a leader, for the\n"
+            "                     first JOB_CREATED after a kill, for the\n"
+            "                     restarted node to catch up\n");
 }
 
 static int parse_ulong(const char *s, unsigned long *out)
@@ -97,6 +125,50 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+/* Parses --servers "HOST:PORT,..." into o (the list is copied into buf,
+ * which must outlive o). Returns 0, or -1 on a malformed list. */
+static int parse_servers(struct bench_opts *o, const char *list, char *buf,
+                         size_t size)
+{
+    char *p = buf;
+
+    if (strlen(list) >= size) {
+        return -1;
+    }
+    memcpy(buf, list, strlen(list) + 1);
+    o->n_servers = 0;
+    while (*p != 0) {
+        char *comma = strchr(p, ',');
+        char *colon;
+        unsigned long v;
+
+        if (comma != NULL) {
+            *comma = 0;
+        }
+        colon = strrchr(p, ':');
+        if (colon == NULL || colon == p || o->n_servers == BENCH_MAX_SERVERS) {
+            return -1;
+        }
+        *colon = 0;
+        if (parse_ulong(colon + 1, &v) != 0 || v == 0 || v > 65535) {
+            return -1;
+        }
+        o->hosts[o->n_servers] = p;
+        o->ports[o->n_servers] = (unsigned)v;
+        o->n_servers++;
+        if (comma == NULL) {
+            break;
+        }
+        p = comma + 1;
+    }
+    if (o->n_servers == 0) {
+        return -1;
+    }
+    o->host = o->hosts[0];
+    o->port = o->ports[0];
+    return 0;
+}
+
 static int case_free_port(void)
 {
     struct sockaddr_in sa;
@@ -135,6 +207,11 @@ enum opt_id {
     OPT_SERVER_PID,
     OPT_DU,
     OPT_TAG,
+    OPT_SERVERS,
+    OPT_KILLS,
+    OPT_INTERVAL,
+    OPT_PID_FILES,
+    OPT_RESTART,
     OPT_HELP,
 };
 
@@ -154,11 +231,18 @@ int main(int argc, char **argv)
         {"server-pid", required_argument, NULL, OPT_SERVER_PID},
         {"du", required_argument, NULL, OPT_DU},
         {"tag", required_argument, NULL, OPT_TAG},
+        {"servers", required_argument, NULL, OPT_SERVERS},
+        {"kills", required_argument, NULL, OPT_KILLS},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"pid-files", required_argument, NULL, OPT_PID_FILES},
+        {"restart", required_argument, NULL, OPT_RESTART},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     struct bench_opts o;
     char tag[32];
+    char servers[2048];
+    const char *servers_arg = NULL;
     const char *cname;
     bool jobs_set = false;
     bool size_set = false;
@@ -173,6 +257,8 @@ int main(int argc, char **argv)
     o.n_workers = 16;
     o.repeat = 3;
     o.time_limit = 600.0;
+    o.n_kills = 100;
+    o.interval_ms = 20;
     snprintf(tag, sizeof(tag), "%ld", (long)getpid());
     o.tag = tag;
 
@@ -231,6 +317,24 @@ int main(int argc, char **argv)
             o.tag = optarg;
             bad = strlen(optarg) == 0 || strlen(optarg) > 32;
             break;
+        case OPT_SERVERS:
+            servers_arg = optarg;
+            bad = parse_servers(&o, optarg, servers, sizeof(servers)) != 0;
+            break;
+        case OPT_KILLS:
+            bad = parse_ulong(optarg, &v) != 0 || v == 0 || v > 100000;
+            o.n_kills = (unsigned)v;
+            break;
+        case OPT_INTERVAL:
+            bad = parse_ulong(optarg, &v) != 0 || v == 0 || v > 60000;
+            o.interval_ms = (unsigned)v;
+            break;
+        case OPT_PID_FILES:
+            o.pid_files = optarg;
+            break;
+        case OPT_RESTART:
+            o.restart = optarg;
+            break;
         case OPT_HELP:
         case 'h':
             usage(stdout);
@@ -249,11 +353,23 @@ int main(int argc, char **argv)
         return 2;
     }
     cname = argv[optind];
+    if (servers_arg == NULL) {
+        /* --host and --port, given before or after: one server. */
+        o.n_servers = 1;
+        o.hosts[0] = o.host;
+        o.ports[0] = o.port;
+    } else {
+        /* --servers wins over a --host or --port given after it. */
+        o.host = o.hosts[0];
+        o.port = o.ports[0];
+    }
     if (!size_set) {
         o.size = strcmp(cname, "big") == 0 ? 64u * 1024u * 1024u : 100u;
     }
     if (!jobs_set) {
-        o.n_jobs = strcmp(cname, "deep") == 0 ? 1000000ul : 100000ul;
+        o.n_jobs = strcmp(cname, "deep") == 0 || strcmp(cname, "failover") == 0
+                       ? 1000000ul
+                       : 100000ul;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (strcmp(cname, "ping") == 0) {
@@ -270,6 +386,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cname, "big") == 0) {
         return bench_case_big(&o);
+    }
+    if (strcmp(cname, "failover") == 0) {
+        return bench_case_failover(&o);
+    }
+    if (strcmp(cname, "cluster-wait") == 0) {
+        return bench_case_cluster_wait(&o);
     }
     if (strcmp(cname, "selftest") == 0) {
         return bench_case_selftest();

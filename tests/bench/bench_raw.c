@@ -62,7 +62,9 @@ int bench_raw_connect(const char *host, unsigned port, double timeout_s,
         fprintf(stderr, "bad IPv4 address %s\n", host);
         return -1;
     }
-    fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* Close-on-exec: a node the failover case starts must not hold our
+     * connections open. */
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         fprintf(stderr, "socket: %s\n", strerror(errno));
         return -1;
@@ -89,7 +91,7 @@ int bench_raw_connect(const char *host, unsigned port, double timeout_s,
     return fd;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+int bench_raw_write_all(int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
 
@@ -109,7 +111,7 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-static int read_all(int fd, void *buf, size_t len)
+int bench_raw_read_all(int fd, void *buf, size_t len)
 {
     uint8_t *p = buf;
 
@@ -172,10 +174,10 @@ static int raw_send(int fd, uint32_t type, const char *const *args,
     memcpy(head, "\0REQ", 4);
     put_u32(head + 4, type);
     put_u32(head + 8, (uint32_t)total);
-    if (write_all(fd, head, off) != 0) {
+    if (bench_raw_write_all(fd, head, off) != 0) {
         return -1;
     }
-    if (data_len > 0 && write_all(fd, data, data_len) != 0) {
+    if (data_len > 0 && bench_raw_write_all(fd, data, data_len) != 0) {
         return -1;
     }
     return 0;
@@ -189,7 +191,7 @@ static int raw_recv(int fd, uint32_t *type, uint8_t **data, size_t *len)
     uint32_t size;
     uint8_t *buf;
 
-    if (read_all(fd, head, sizeof(head)) != 0) {
+    if (bench_raw_read_all(fd, head, sizeof(head)) != 0) {
         return -1;
     }
     if (memcmp(head, "\0RES", 4) != 0) {
@@ -206,7 +208,7 @@ static int raw_recv(int fd, uint32_t *type, uint8_t **data, size_t *len)
         fprintf(stderr, "raw_recv: out of memory\n");
         return -1;
     }
-    if (read_all(fd, buf, size) != 0) {
+    if (bench_raw_read_all(fd, buf, size) != 0) {
         free(buf);
         return -1;
     }
@@ -235,32 +237,30 @@ bool bench_raw_ping(int fd)
     return ok;
 }
 
-int bench_admin_status(const char *host, unsigned port, const char *fn,
-                       unsigned long *queued, unsigned long *running,
-                       unsigned long *avail)
+int bench_admin_query(const char *host, unsigned port, const char *line,
+                      char *buf, size_t size, bool quiet)
 {
-    char buf[65536];
     size_t used = 0;
-    size_t fn_len = strlen(fn);
     int fd;
-    char *line;
 
-    fd = bench_raw_connect(host, port, 10.0, false);
+    fd = bench_raw_connect(host, port, 10.0, quiet);
     if (fd == -1) {
         return -1;
     }
-    if (write_all(fd, "status\n", 7) != 0) {
+    if (bench_raw_write_all(fd, line, strlen(line)) != 0) {
         close(fd);
         return -1;
     }
     for (;;) {
-        ssize_t n = read(fd, buf + used, sizeof(buf) - 1 - used);
+        ssize_t n = read(fd, buf + used, size - 1 - used);
         if (n == -1 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
-            fprintf(stderr, "admin status: %s\n",
-                    n == 0 ? "connection closed" : strerror(errno));
+            if (!quiet) {
+                fprintf(stderr, "admin %.*s: %s\n", (int)strcspn(line, "\n"),
+                        line, n == 0 ? "connection closed" : strerror(errno));
+            }
             close(fd);
             return -1;
         }
@@ -270,13 +270,30 @@ int bench_admin_status(const char *host, unsigned port, const char *fn,
             (used >= 3 && strcmp(buf + used - 3, "\n.\n") == 0)) {
             break;
         }
-        if (used == sizeof(buf) - 1) {
-            fprintf(stderr, "admin status: reply too long\n");
+        if (used == size - 1) {
+            if (!quiet) {
+                fprintf(stderr, "admin: reply too long\n");
+            }
             close(fd);
             return -1;
         }
     }
     close(fd);
+    return 0;
+}
+
+int bench_admin_status(const char *host, unsigned port, const char *fn,
+                       unsigned long *queued, unsigned long *running,
+                       unsigned long *avail)
+{
+    char buf[65536];
+    size_t fn_len = strlen(fn);
+    char *line;
+
+    if (bench_admin_query(host, port, "status\n", buf, sizeof(buf), false) !=
+        0) {
+        return -1;
+    }
     *queued = 0;
     *running = 0;
     *avail = 0;
@@ -330,29 +347,51 @@ bool bench_admin_wait_workers(const char *host, unsigned port, const char *fn,
     return false;
 }
 
+bool bench_admin_wait_pool(const struct bench_opts *opts, const char *fn,
+                           unsigned n_workers, double deadline)
+{
+    unsigned n = opts->n_servers > 0 ? opts->n_servers : 1;
+
+    for (unsigned s = 0; s < n && s < n_workers; s++) {
+        /* Workers s, s + n, s + 2n, ... went to server s. */
+        unsigned long mine = (n_workers - s + n - 1) / n;
+        if (!bench_admin_wait_workers(bench_host(opts, s), bench_port(opts, s),
+                                      fn, mine, deadline)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int bench_case_ping(const struct bench_opts *opts)
 {
     double deadline = bench_now() + opts->time_limit;
     const struct timespec step = {0, 20000000};
+    unsigned n = opts->n_servers > 0 ? opts->n_servers : 1;
 
-    /* Readiness probe for run.sh: retry until the server accepts and
+    /* Readiness probe for run.sh: retry until every server accepts and
      * answers an ECHO, or the deadline passes. */
-    for (;;) {
-        int fd = bench_raw_connect(opts->host, opts->port, 5.0, true);
-        if (fd != -1) {
-            bool ok = bench_raw_ping(fd);
-            close(fd);
-            if (ok) {
-                return 0;
+    for (unsigned s = 0; s < n; s++) {
+        const char *host = bench_host(opts, s);
+        unsigned port = bench_port(opts, s);
+
+        for (;;) {
+            int fd = bench_raw_connect(host, port, 5.0, true);
+            if (fd != -1) {
+                bool ok = bench_raw_ping(fd);
+                close(fd);
+                if (ok) {
+                    break;
+                }
             }
+            if (bench_now() >= deadline) {
+                fprintf(stderr, "no server answering on %s:%u\n", host, port);
+                return 1;
+            }
+            nanosleep(&step, NULL);
         }
-        if (bench_now() >= deadline) {
-            fprintf(stderr, "no server answering on %s:%u\n", opts->host,
-                    opts->port);
-            return 1;
-        }
-        nanosleep(&step, NULL);
     }
+    return 0;
 }
 
 /* The large-payload case: one raw worker thread, one raw client. */
@@ -385,8 +424,10 @@ static void *big_worker_main(void *arg)
     unsigned done = 0;
     int fd;
 
-    fd = bench_raw_connect(w->opts->host, w->opts->port, w->opts->time_limit,
-                           false);
+    /* With several servers the worker uses the second: the payload and
+     * its result then cross the cluster. */
+    fd = bench_raw_connect(bench_host(w->opts, 1), bench_port(w->opts, 1),
+                           w->opts->time_limit, false);
     if (fd == -1 || raw_send(fd, RAW_CAN_DO, NULL, 0, (const uint8_t *)w->fn,
                              strlen(w->fn)) != 0) {
         goto fail;
@@ -497,7 +538,8 @@ int bench_case_big(const struct bench_opts *opts)
         fprintf(stderr, "big: pthread_create failed\n");
         goto out_free;
     }
-    fd = bench_raw_connect(opts->host, opts->port, opts->time_limit, false);
+    fd = bench_raw_connect(bench_host(opts, 0), bench_port(opts, 0),
+                           opts->time_limit, false);
     for (unsigned r = 0; r < reps && fd != -1; r++) {
         char uniq[64];
         const char *args[2] = {fn, uniq};

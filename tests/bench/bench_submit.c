@@ -24,7 +24,8 @@ struct submit_shared {
     const struct bench_opts *opts;
     const char *fn;
     unsigned long n_jobs;
-    atomic_ulong next;     /* next job index to hand out */
+    atomic_uint next_thread; /* numbers the threads: thread i, server i */
+    atomic_ulong next;       /* next job index to hand out */
     atomic_ulong n_ok;     /* JOB_CREATED received */
     atomic_ulong n_failed; /* submissions that did not succeed */
     double deadline;
@@ -39,13 +40,15 @@ static void *submit_thread(void *arg)
     gearman_task_st **tasks;
     uint8_t *payloads;
     char(*uniqs)[48];
+    unsigned me = atomic_fetch_add(&sh->next_thread, 1);
 
     tasks = calloc(pl, sizeof(*tasks));
     payloads = malloc((size_t)pl * opts->size);
     uniqs = calloc(pl, sizeof(*uniqs));
     c = gearman_client_create(NULL);
     if (tasks == NULL || payloads == NULL || uniqs == NULL || c == NULL ||
-        gearman_client_add_server(c, opts->host, (in_port_t)opts->port) !=
+        gearman_client_add_server(c, bench_host(opts, me),
+                                  (in_port_t)bench_port(opts, me)) !=
             GEARMAN_SUCCESS) {
         fprintf(stderr, "submit: client setup failed\n");
         atomic_fetch_add(&sh->n_failed, 1);
@@ -135,6 +138,7 @@ int bench_submit_bg(const struct bench_opts *opts, const char *fn,
     sh.opts = opts;
     sh.fn = fn;
     sh.n_jobs = n_jobs;
+    atomic_init(&sh.next_thread, 0);
     atomic_init(&sh.next, 0);
     atomic_init(&sh.n_ok, 0);
     atomic_init(&sh.n_failed, 0);

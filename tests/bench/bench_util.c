@@ -26,6 +26,16 @@ double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+const char *bench_host(const struct bench_opts *opts, unsigned i)
+{
+    return opts->n_servers > 0 ? opts->hosts[i % opts->n_servers] : opts->host;
+}
+
+unsigned bench_port(const struct bench_opts *opts, unsigned i)
+{
+    return opts->n_servers > 0 ? opts->ports[i % opts->n_servers] : opts->port;
+}
+
 static uint8_t filler(unsigned long index, size_t k)
 {
     /* Printable, and different for neighbouring indexes and offsets, so a

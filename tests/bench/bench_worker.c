@@ -26,6 +26,7 @@
 
 struct pool_thread {
     struct bench_pool *pool;
+    unsigned index; /* worker i uses server i (bench_host) */
     pthread_t tid;
     bool started;
     atomic_bool finished; /* set as the thread's last act */
@@ -80,7 +81,7 @@ static void *on_job(gearman_job_st *job, void *context, size_t *result_size,
     return result;
 }
 
-static void run_worker(struct bench_pool *p)
+static void run_worker(struct bench_pool *p, unsigned index)
 {
     gearman_worker_st *w;
     gearman_return_t rc;
@@ -95,7 +96,8 @@ static void run_worker(struct bench_pool *p)
      * comes, so the thread would never see the stop flag. */
     gearman_worker_add_options(w, GEARMAN_WORKER_TIMEOUT_RETURN);
     gearman_worker_set_timeout(w, POOL_WORK_TIMEOUT_MS);
-    rc = gearman_worker_add_server(w, p->opts->host, (in_port_t)p->opts->port);
+    rc = gearman_worker_add_server(w, bench_host(p->opts, index),
+                                   (in_port_t)bench_port(p->opts, index));
     if (rc == GEARMAN_SUCCESS) {
         rc = gearman_worker_add_function(w, p->fn, 0, on_job, p);
     }
@@ -129,7 +131,7 @@ static void *pool_thread_main(void *arg)
     struct pool_thread *t = arg;
 
     last_done = 0.0;
-    run_worker(t->pool);
+    run_worker(t->pool, t->index);
     atomic_store(&t->finished, true);
     return NULL;
 }
@@ -157,6 +159,7 @@ struct bench_pool *bench_pool_start(const struct bench_opts *opts,
     atomic_init(&p->n_errors, 0);
     for (unsigned i = 0; i < n; i++) {
         p->threads[i].pool = p;
+        p->threads[i].index = i;
         atomic_init(&p->threads[i].finished, false);
         if (pthread_create(&p->threads[i].tid, NULL, pool_thread_main,
                            &p->threads[i]) != 0) {
