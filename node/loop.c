@@ -650,6 +650,15 @@ static void member_collected(struct gr_server *srv, struct gr_batch *b)
     }
 }
 
+/* The largest payload between members this node must carry: a command
+ * holding a packet of --max-packet-size, with room for its framing. */
+static size_t member_frame_bytes(const struct gr_config *cfg)
+{
+    uint64_t n = cfg->max_packet_size + (1u << 20);
+
+    return n > UINT32_MAX ? UINT32_MAX : (size_t)n;
+}
+
 /* A member's seed for raft/'s election timeouts and the peer links'
  * backoff jitter: the node id mixed with this start's incarnation
  * (splitmix64's finaliser), so every start of a node draws other
@@ -698,6 +707,15 @@ static int member_start(struct gr_server *srv)
                               sizeof(listen));
     peer_net_config_default(&pc, k->self_id, k->cluster_name);
     pc.seed = start_seed(k->self_id, store_incarnation(srv->store));
+    /* A frame carries a whole command: one as large as the largest packet
+     * accepted (a SUBMIT of --max-packet-size) must fit, and a queue
+     * holds at least two. */
+    if (member_frame_bytes(srv->cfg) > pc.max_frame_bytes) {
+        pc.max_frame_bytes = member_frame_bytes(srv->cfg);
+    }
+    if (2 * pc.max_frame_bytes > pc.max_queue_bytes) {
+        pc.max_queue_bytes = 2 * pc.max_frame_bytes;
+    }
     pc.listen = listen;
     pc.peers = peers;
     pc.n_peers = n;
@@ -1211,6 +1229,7 @@ int gr_server_init(struct gr_server *srv, const struct gr_config *cfg,
         /* Only the simulator needs timeouts that repeat; a daemon's
          * differ per start (the incarnation is bumped by every open). */
         hc.seed = start_seed(k->self_id, store_incarnation(srv->store));
+        hc.max_entry_bytes = member_frame_bytes(cfg);
         hc.initial_conf.n_members = k->n_members;
         for (i = 0; i < k->n_members && i < RAFT_MAX_MEMBERS; i++) {
             hc.initial_conf.members[i].id = k->members[i].id;

@@ -63,6 +63,10 @@ struct gr_host_config {
      * (the node id). A daemon passes one that differs at every start, so
      * a restarted node does not replay its last run's timeouts. */
     uint64_t seed;
+    /* The largest entry a member must accept (a command with the largest
+     * packet): raft/'s limit of uncommitted bytes is kept above twice
+     * it. 0: raft/'s default. */
+    size_t max_entry_bytes;
 };
 
 struct gr_host {
