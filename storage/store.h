@@ -574,6 +574,16 @@ int store_snap_write(struct store *s, store_snap_write_fn fn, void *arg,
 int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
                     uint64_t *index);
 
+/* The replicated state as one number: a 64-bit FNV-1a hash of the stream
+ * store_snap_write gives (every table a snapshot carries, the applied
+ * index and the cluster name), taken from one read transaction. Two
+ * stores with the same digest hold the same state; tests/simhost compares
+ * members by it at equal applied indexes. Sets *index (may be NULL) to
+ * the applied index and *digest. It reads every table: not for a hot
+ * path. Errors: those of store_snap_write (STORE_ECORRUPT, STORE_EIO,
+ * STORE_ENOMEM). */
+int store_digest(struct store *s, uint64_t *index, uint64_t *digest);
+
 /* ---------------------------------------------------------------------
  * Apply and queries.
  */
