@@ -270,6 +270,9 @@ static int new_raft(struct gr_host *h, uint64_t now_ms)
     if (h->cfg.heartbeat_ms > 0) {
         rc.heartbeat_ms = h->cfg.heartbeat_ms;
     }
+    if (h->cfg.seed != 0) {
+        rc.seed = h->cfg.seed;
+    }
     if (h->cfg.member) {
         /* A window of the log in memory; older entries come back from
          * the store, which keeps up to half a snapshot interval (at most

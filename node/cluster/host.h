@@ -54,6 +54,9 @@ struct gr_host_config {
     struct raft_conf initial_conf;
     uint64_t election_ms;
     uint64_t heartbeat_ms;
+    /* raft/'s randomized timeouts are drawn from this; 0: the node id
+     * (gearraftd). tests/simhost varies it per seed and restart. */
+    uint64_t seed;
 };
 
 struct gr_host {

@@ -194,7 +194,6 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
     struct gr_member *m = x->m;
     struct gr_proposal *p = NULL;
 
-    (void)index;
     if (cmd == NULL) {
         return 0; /* a no-op or a configuration: no effects */
     }
@@ -228,6 +227,7 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
     }
     p->fx_begin = fx_begin;
     p->fx_end = fx_end;
+    p->index = index;
     applied_add(x, p);
     release_replies(x);
     return 0;
@@ -364,6 +364,12 @@ static void turn_send(void *arg, struct gr_frame *frames)
 
 int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
 {
+    return gr_member_turn_at(m, h, b, gr_mono_us() / 1000, gr_now_ms());
+}
+
+int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
+                      struct gr_batch *b, uint64_t mono_ms, uint64_t wall_ms)
+{
     struct turn_ctx x;
     struct gr_turn t;
     int rv;
@@ -372,8 +378,8 @@ int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
     x.m = m;
     x.end = &x.head;
     memset(&t, 0, sizeof(t));
-    t.mono_ms = gr_mono_us() / 1000;
-    t.wall_ms = gr_now_ms();
+    t.mono_ms = mono_ms;
+    t.wall_ms = wall_ms;
     t.inbox = b->inbox;
     b->inbox = NULL;
     t.fx = &b->fx;

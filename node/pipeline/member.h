@@ -80,6 +80,13 @@ void gr_member_close(struct gr_member *m);
  * pending again, and raft/ started over from the disk. */
 int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b);
 
+/* The same turn on a clock the caller gives: mono_ms for raft/'s timers,
+ * wall_ms for the leader's stamp on what it proposes. gr_member_turn
+ * passes the process's clocks; tests/simhost passes virtual ones, so a
+ * seed replays the same turns. */
+int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
+                      struct gr_batch *b, uint64_t mono_ms, uint64_t wall_ms);
+
 /* Loop thread, no turn running: frees every pending proposal (their
  * connections are gone) and returns how many there were. */
 size_t gr_member_drop_pending(struct gr_member *m);

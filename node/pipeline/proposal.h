@@ -30,6 +30,7 @@ struct gr_proposal {
     struct store_cmd cmd; /* type 0: a local reply only, nothing stored */
     size_t fx_begin;      /* this command's effects in its batch's set */
     size_t fx_end;
+    uint64_t index;       /* a member's: the log index it applied at */
 
     /* The Gearman side's: who gets the answer, and the memory cmd's bufs
      * point into. */
