@@ -1220,6 +1220,18 @@ static int do_admin(struct ctx *c, enum store_cmd_type type,
  * flight. In the usual case - seqs applied in order - a command finds no
  * seen rows, moves the mark by one and writes nothing else.
  *
+ * A proposer's commands apply in the order it made them: a command whose
+ * seq is beyond the next one (mark + 1, or low when that is higher)
+ * overtook a command still pending below it - a forward payload was
+ * lost and a later one got through, and the earlier one is coming again
+ * - and it changes nothing but the mark, with an OVERTAKEN effect that
+ * tells its proposer to propose it again (node/pipeline/member.c). Why it
+ * matters: a worker's GRAB overtaken by its RELEASE would hand a job to
+ * a connection that is gone, for good. (Stores of older builds may hold
+ * seen rows above the mark: a seq is next when the rows cover every seq
+ * between.) The rule is part of apply: every member must run it, so a
+ * cluster is upgraded past it all at once.
+ *
  * A node's incarnations are never mixed: once a newer incarnation of a
  * node has a command applied, the older ones' rows go, and a command of
  * an older incarnation that commits later (sent by a process that has
@@ -1366,9 +1378,62 @@ static int count_seen(struct ctx *c, const uint8_t key[24], uint64_t *n)
     return 0;
 }
 
+/* Counts the seen rows of key's (node, incarnation) with a seq in
+ * (after, before): older builds applied seqs out of order and left such
+ * rows; this build leaves none above the mark. */
+struct seen_between {
+    const uint8_t *prefix;
+    uint64_t before;
+    uint64_t n;
+};
+
+static int count_between(void *arg, const MDB_val *k, const MDB_val *v)
+{
+    struct seen_between *sb = arg;
+
+    (void)v;
+    if (k->mv_size != 24 || !store__key_has_prefix(k, sb->prefix, 16) ||
+        store__get64((uint8_t *)k->mv_data + 16) >= sb->before) {
+        return STORE__WALK_STOP;
+    }
+    sb->n++;
+    return 0;
+}
+
+/* True (*over) if a seq of the proposer in (to, seq) has not been
+ * applied: this command overtook one proposed before it. A command
+ * without a promise (low 0: from a build before it) claims no order. */
+static int overtakes(struct ctx *c, const uint8_t key[24], uint64_t to,
+                     const struct store_origin *o, uint64_t n_seen,
+                     bool *over)
+{
+    uint64_t seq = o->seq;
+    struct seen_between sb = {key, seq, 0};
+    uint8_t start[24];
+    int rv;
+
+    *over = o->low != 0 && seq > to + 1;
+    if (!*over || n_seen == 0) {
+        return 0;
+    }
+    memcpy(start, key, 16);
+    store__put64(start + 16, to + 1);
+    rv = store__walk(c->txn, STORE__DB_DEDUPE, start, sizeof(start),
+                     count_between, &sb);
+    if (rv < 0) {
+        return rv;
+    }
+    *over = sb.n < seq - to - 1;
+    return 0;
+}
+
 /* Replay check: *dup true if this origin's seq was applied already (or
- * its incarnation is stale). Records the seq otherwise. */
-static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
+ * its incarnation is stale); *over true if it overtook a command its
+ * proposer made before it and still has pending (that one must apply
+ * first: a worker's GRAB before its RELEASE). Records the seq when it
+ * is neither. */
+static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup,
+                  bool *over)
 {
     struct seen_upto u;
     uint8_t key[24];
@@ -1380,6 +1445,7 @@ static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
     int rv;
 
     *dup = false;
+    *over = false;
     if (o->seq == 0) {
         return 0;
     }
@@ -1412,8 +1478,13 @@ static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
             return rv;
         }
     }
-    /* The mark moves to low - 1, and on through this seq if it is next. */
+    /* The mark moves to low - 1, and on through this seq if it is next;
+     * a seq further on overtook one still pending below it. */
     to = o->low > mark + 1 ? o->low - 1 : mark;
+    rv = overtakes(c, key, to, o, n_seen, over);
+    if (rv != 0) {
+        return rv;
+    }
     if (o->seq == to + 1) {
         to = o->seq;
     }
@@ -1432,7 +1503,7 @@ static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
         }
         store__put64(key + 16, o->seq);
     }
-    if (o->seq > to) {
+    if (o->seq > to && !*over) {
         rv = store__put(c->txn, STORE__DB_DEDUPE, key, 24, NULL, 0, 0);
         if (rv != 0) {
             return rv;
@@ -1480,12 +1551,24 @@ int store_node_incarnation(struct store_txn *txn, uint64_t node_id,
     return 0;
 }
 
+/* A command that overtook an earlier one of its proposer changes nothing;
+ * its proposer hears so (OVERTAKEN) and proposes it again after the
+ * earlier one. */
+static int overtaken(struct ctx *c, const struct store_origin *o)
+{
+    struct store_conn_ref to = {o->node_id, o->incarnation, 0};
+    struct store_effect *e;
+
+    return store__fx_push(c->fx, STORE_FX_OVERTAKEN, &to, &e);
+}
+
 int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
                 const struct store_cmd *cmd, struct store_effects *fx)
 {
     struct ctx c;
     uint64_t applied;
     bool dup;
+    bool over;
     int rv;
 
     if (!txn->write || index == 0) {
@@ -1503,8 +1586,11 @@ int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
     if (index <= applied) {
         return 0; /* applied before (a replay after restart) */
     }
-    rv = dedupe(&c, &cmd->origin, &dup);
-    if (rv != 0 || dup) {
+    rv = dedupe(&c, &cmd->origin, &dup, &over);
+    if (rv == 0 && over) {
+        rv = overtaken(&c, &cmd->origin);
+    }
+    if (rv != 0 || dup || over) {
         goto done;
     }
     switch (cmd->type) {

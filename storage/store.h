@@ -303,6 +303,11 @@ enum store_effect_type {
     /* Reply to an admin command: code 0 = "OK", else `text` after
      * "ERR ". */
     STORE_FX_ADMIN_REPLY = 8,
+    /* The command overtook one its proposer made before it and has not
+     * had applied (storage/apply.c, "Replays"): it changed nothing. To
+     * the proposer `to` (conn_id 0), which proposes it again after the
+     * earlier one. */
+    STORE_FX_OVERTAKEN = 9,
 };
 
 struct store_effect {
@@ -597,7 +602,9 @@ int store_digest(struct store *s, uint64_t *index, uint64_t *digest);
  * ignored (returns 0, no effects), so replaying the log tail after a
  * restart is safe. A replayed command (struct store_origin says which)
  * changes nothing but the applied index (origin.seq 0 is never
- * dropped). Errors are only STORE_ENOSPC,
+ * dropped), and so does a command that overtook an earlier one of its
+ * proposer still to come (OVERTAKEN to the proposer: it proposes it
+ * again). Errors are only STORE_ENOSPC,
  * STORE_ENOMEM, STORE_ECORRUPT, STORE_EIO, after which the caller must
  * abort the transaction and drop fx's effects (store_effects_reset):
  * they may include part of this command's. The commands in short (see

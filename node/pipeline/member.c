@@ -153,6 +153,7 @@ struct turn_ctx {
     struct gr_proposal **end;
     size_t n_local;
     bool declared_gone; /* a NODE_GONE for this incarnation applied */
+    const struct store_effects *fx; /* the turn's effects */
 };
 
 static void applied_add(struct turn_ctx *x, struct gr_proposal *p)
@@ -187,6 +188,35 @@ static struct gr_proposal *find_pending(struct gr_member *m, uint64_t seq)
     return NULL;
 }
 
+/* True if apply found the command ahead of an earlier one of ours
+ * (storage/apply.c, "Replays"). */
+static bool was_overtaken(const struct store_effects *fx, size_t begin,
+                          size_t end)
+{
+    size_t i;
+
+    for (i = begin; i < end && i < fx->n; i++) {
+        if (fx->v[i].type == STORE_FX_OVERTAKEN) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Pending proposals up to p are offered again at the next turn. */
+static void offer_again_upto(struct gr_member *m, struct gr_proposal *p)
+{
+    struct gr_proposal *q;
+
+    for (q = m->pend_head; q != NULL; q = q->pend_next) {
+        q->proposed_term = 0;
+        q->sent_to = 0;
+        if (q == p) {
+            break;
+        }
+    }
+}
+
 static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
                       size_t fx_begin, size_t fx_end)
 {
@@ -206,11 +236,15 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
         cmd->origin.incarnation == m->incarnation && cmd->origin.seq != 0) {
         p = find_pending(m, cmd->origin.seq);
     }
+    if (p != NULL && was_overtaken(x->fx, fx_begin, fx_end)) {
+        /* Apply kept it for later: an earlier proposal of ours was lost
+         * on its way. They all go again, in order, from the oldest. */
+        m->n_out_of_order++;
+        offer_again_upto(m, p);
+        store_cmd_free(cmd);
+        return 0;
+    }
     if (p != NULL) {
-        if (p != m->pend_head && p->pend_prev != NULL &&
-            p->pend_prev->cmd.type != 0) {
-            m->n_out_of_order++;
-        }
         pend_remove(m, p);
         store_cmd_free(cmd);
         x->n_local++;
@@ -377,6 +411,7 @@ int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
     memset(&x, 0, sizeof(x));
     x.m = m;
     x.end = &x.head;
+    x.fx = &b->fx;
     memset(&t, 0, sizeof(t));
     t.mono_ms = mono_ms;
     t.wall_ms = wall_ms;

@@ -16,7 +16,12 @@
  *
  * Order: the node's proposals are proposed or forwarded in the order they
  * were made, and a leader proposes a forwarded payload's commands in
- * order, stopping at the first it refuses; so they commit in that order.
+ * order, stopping at the first it refuses. A payload lost on the way
+ * while a later one gets through would still let a later command commit
+ * first; apply then leaves it undone and says so (OVERTAKEN,
+ * storage/apply.c "Replays"), and the turn offers every pending proposal
+ * up to it again, oldest first. So they apply in the order they were
+ * made.
  * A local reply (a proposal that stores nothing) leaves once every
  * proposal before it has applied, so a connection's replies keep the
  * order of its requests.
@@ -61,7 +66,7 @@ struct gr_member {
     /* Statistics. */
     uint64_t n_forwarded; /* commands forwarded to a leader */
     uint64_t n_resent;    /* ... of them again */
-    uint64_t n_out_of_order;
+    uint64_t n_out_of_order; /* applied ahead of an earlier one: again */
 };
 
 /* Sets m up. Errors: GR_ENOMEM. */
