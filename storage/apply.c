@@ -1515,6 +1515,64 @@ static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup,
     return store__put(c->txn, STORE__DB_DEDUPE, key, 16, val, sizeof(val), 0);
 }
 
+int store_origin_applied(struct store_txn *txn, const struct store_origin *o,
+                         bool *out)
+{
+    struct ctx c;
+    uint8_t key[24];
+    uint8_t start[16];
+    uint64_t mark;
+    uint64_t n_seen;
+    uint64_t node = o->node_id;
+    bool found;
+    MDB_val v;
+    int rv;
+
+    memset(&c, 0, sizeof(c));
+    c.txn = txn;
+    c.s = txn->s;
+    *out = false;
+    if (o->seq == 0) {
+        return 0;
+    }
+    store__put64(key, o->node_id);
+    store__put64(key + 8, o->incarnation);
+    store__put64(key + 16, o->seq);
+    rv = mark_get(&c, key, &mark, &n_seen, &found);
+    if (rv != 0) {
+        return rv;
+    }
+    if (!found) {
+        /* Never seen: applied only in the sense that a newer incarnation
+         * makes it stale (apply would drop it). */
+        if (o->incarnation == UINT64_MAX) {
+            return 0;
+        }
+        store__put64(start, o->node_id);
+        store__put64(start + 8, o->incarnation + 1);
+        rv = store__walk(txn, STORE__DB_DEDUPE, start, sizeof(start),
+                         same_node_first, &node);
+        if (rv < 0) {
+            return rv;
+        }
+        *out = rv == NEWER_FOUND;
+        return 0;
+    }
+    if (o->seq <= mark) {
+        *out = true;
+        return 0;
+    }
+    if (n_seen == 0) {
+        return 0;
+    }
+    rv = store__get(txn, STORE__DB_DEDUPE, key, 24, &v);
+    if (rv == 0) {
+        *out = true;
+        return 0;
+    }
+    return rv == STORE_ENOTFOUND ? 0 : rv;
+}
+
 /* The mark rows of a node sort by incarnation: keeps the last one's. */
 struct newest {
     uint64_t node;

@@ -639,6 +639,15 @@ int store_submit_queues_new(struct store_txn *txn,
 int store_node_incarnation(struct store_txn *txn, uint64_t node_id,
                            uint64_t *out);
 
+/* True (*out) if apply is done with command origin o: its seq was
+ * applied (or given up: below the proposer's promise), or a newer
+ * incarnation of its node has had a command applied, so a copy would be
+ * dropped. For a member that installed a snapshot: its own proposals
+ * whose entries the snapshot holds were applied where it could not see
+ * their effects. Errors: STORE_ECORRUPT, STORE_EIO. */
+int store_origin_applied(struct store_txn *txn, const struct store_origin *o,
+                         bool *out);
+
 /* Applied index recorded with the queue tables. */
 int store_applied_index(struct store_txn *txn, uint64_t *out);
 

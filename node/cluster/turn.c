@@ -558,6 +558,7 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     h->compact_pending = false;
     if (h->rx_installed) {
         h->rx_installed = false;
+        t->installed = true;
         if (gr_snaps_rx_keep(&h->snaps, h->rx_index, h->rx_term) != 0) {
             GR_LOG(GR_LOG_WARN, "cluster", "%s: it is sent again if needed",
                    h->snaps.errmsg);

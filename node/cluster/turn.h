@@ -103,6 +103,7 @@ struct gr_turn {
     uint64_t next_wakeup_ms; /* run a turn by then */
     struct gr_turn_read read; /* this node's read, when it finished */
     bool more;               /* raft/ has more ready: run another turn */
+    bool installed;          /* a snapshot from the leader was installed */
     int store_rv;            /* the store's code when a write failed */
     size_t n_forwarded;      /* commands proposed for other nodes */
     size_t n_bad;            /* payloads dropped as malformed */

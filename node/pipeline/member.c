@@ -267,6 +267,44 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
     return 0;
 }
 
+/* A snapshot was installed: pending proposals whose entries it holds
+ * were applied where this node could not see their effects. They leave
+ * the pending list as applied entries marked lost (no effects), so that
+ * their sessions hear of it (node/gearman/answer.c closes them). */
+static int take_lost(struct turn_ctx *x, struct gr_host *h)
+{
+    struct gr_member *m = x->m;
+    struct gr_proposal *p;
+    struct gr_proposal *next;
+    struct store_txn *txn;
+    int rv;
+
+    rv = store_txn_begin(h->store, false, &txn);
+    if (rv != 0) {
+        return rv;
+    }
+    for (p = m->pend_head; p != NULL && rv == 0; p = next) {
+        bool done = false;
+
+        next = p->pend_next;
+        if (p->cmd.type == 0) {
+            continue;
+        }
+        rv = store_origin_applied(txn, &p->cmd.origin, &done);
+        if (rv == 0 && done) {
+            pend_remove(m, p);
+            p->lost = true;
+            p->fx_begin = 0;
+            p->fx_end = 0;
+            applied_add(x, p);
+            x->n_local++;
+        }
+    }
+    store_txn_abort(txn);
+    release_replies(x);
+    return rv;
+}
+
 /* New proposals join the pending list with their commands encoded. */
 static int take_new(struct gr_member *m, struct gr_proposal *list)
 {
@@ -440,6 +478,13 @@ int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
     }
     if (rv == 0) {
         rv = gr_turn_write(h, &t);
+    }
+    if (rv == 0 && t.installed && take_lost(&x, h) != 0) {
+        /* Committed already: those not yet looked up stay pending
+         * (their replies wait, as before) rather than fail the turn. */
+        GR_LOG(GR_LOG_WARN, "cluster",
+               "reading the replay table after a snapshot failed: pending "
+               "proposals wait");
     }
     release_replies(&x);
     b->out_after = t.out_after;

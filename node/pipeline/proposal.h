@@ -71,6 +71,9 @@ struct gr_proposal {
     /* A stand-in for another node's entry, in the list of a batch's
      * applied entries: its decoded command (store_cmd_free). */
     struct store_cmd *decoded;
+    /* Its entry came inside a snapshot this member installed: applied,
+     * with effects this node never saw (no effects in its range). */
+    bool lost;
 };
 
 /* A zeroed proposal, or NULL when out of memory. Caller frees with

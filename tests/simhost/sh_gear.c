@@ -190,6 +190,7 @@ void sh_gear_submit(struct sh_world *w, struct sh_node *n)
     memset(s, 0, sizeof(*s));
     s->node = n->id;
     s->inc = n->inc;
+    s->conn = n->client_conn;
     s->at = w->q.now;
     s->func = (int)sim_rng_range(&w->rng, 0, (uint64_t)w->sw.n_funcs - 1);
     mem = owned(p, 32);
@@ -631,6 +632,33 @@ static void wake(struct sh_world *w, struct sh_node *n)
     }
 }
 
+/* A request of n applied inside a snapshot n installed: its answer is
+ * unknown there, and the node closes its connection
+ * (node/gearman/answer.c): a worker's node proposes RELEASE and the
+ * worker connects again; a client connects again. */
+static void lost(struct sh_world *w, struct sh_node *n,
+                 const struct gr_proposal *p)
+{
+    int slot;
+
+    if (p->conn_id == 0 || p->cmd.type == STORE_CMD_WORK) {
+        return;
+    }
+    w->n_lost++;
+    if (p->conn_id == n->client_conn) {
+        sh_log(w, "n%d client's request lost in a snapshot: reconnects",
+               n->id);
+        n->client_conn = ++n->next_conn;
+        return;
+    }
+    slot = worker_slot(w, n, p->conn_id);
+    if (slot >= 0) {
+        sh_log(w, "n%d w%d's request lost in a snapshot: closed", n->id,
+               slot);
+        sh_gear_release(w, n, slot);
+    }
+}
+
 /* The effects of one entry for n's own connections (node/gearman/
  * answer.c's filter: this node and this incarnation). */
 static bool deliver_entry(struct sh_world *w, struct sh_node *n,
@@ -670,6 +698,10 @@ void sh_gear_applied(struct sh_world *w, struct sh_node *n,
 
     for (p = b->props; p != NULL && !w->failed; p = p->next) {
         if (p->cmd.type == 0) {
+            continue;
+        }
+        if (p->lost) {
+            lost(w, n, p);
             continue;
         }
         if (p->index > w->log_seen) {

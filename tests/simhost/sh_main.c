@@ -373,7 +373,8 @@ static bool unanswered(const struct sh_world *w, char *why, size_t len)
         const struct sh_sub *s = &w->subs[i];
         const struct sh_node *n = &w->n[s->node];
 
-        if (!s->acked && n->up && n->inc == s->inc) {
+        if (!s->acked && n->up && n->inc == s->inc &&
+            n->client_conn == s->conn) {
             snprintf(why, len,
                      "s%zu, submitted on n%d at t=%llu, never got its "
                      "JOB_CREATED",
@@ -562,13 +563,6 @@ static bool run_seed(uint64_t seed, const struct opts *o, char (*ring)[160],
         liveness(w, o);
     }
     ok = !w->failed;
-    if (!ok && w->gap && strncmp(w->why, "liveness", 8) == 0) {
-        /* Name the known gap the failure likely comes from. */
-        size_t len = strlen(w->why);
-
-        snprintf(w->why + len, sizeof(w->why) - len,
-                 " [known gap, docs/DESIGN.md: %s]", w->gap_why);
-    }
     if (!ok || o->verbose) {
         printf("%s seed=%llu%s%s\n", ok ? "ok" : "FAIL",
                (unsigned long long)seed, ok ? "" : ": ", ok ? "" : w->why);
@@ -581,12 +575,15 @@ static bool run_seed(uint64_t seed, const struct opts *o, char (*ring)[160],
                (unsigned long long)seed, (unsigned long long)o->fault_ms);
     } else if (o->verbose) {
         printf("  t=%llu subs=%zu frames=%llu crashes=%llu gone=%llu "
-               "redo=%llu releases=%llu compared=%llu\n",
+               "redo=%llu releases=%llu installs=%llu lost=%llu "
+               "compared=%llu\n",
                (unsigned long long)w->q.now, w->n_subs,
                (unsigned long long)w->n_frames,
                (unsigned long long)w->n_crashes,
                (unsigned long long)w->n_gone, (unsigned long long)w->n_redo,
                (unsigned long long)w->n_releases,
+               (unsigned long long)w->n_installs,
+               (unsigned long long)w->n_lost,
                (unsigned long long)w->n_digests_compared);
     }
     fflush(stdout);

@@ -446,16 +446,8 @@ static void after_turn(struct sh_world *w, struct sh_node *n,
     if (n->h.rx_index != n->rx_index) {
         n->rx_index = n->h.rx_index;
         w->n_installs++;
-        sh_log(w, "n%d installed a snapshot at %llu, %zu proposals pending",
-               n->id, (unsigned long long)n->rx_index, n->m.n_pending);
-        if (n->m.n_pending > 0 && !w->gap) {
-            w->gap = true;
-            snprintf(w->gap_why, sizeof(w->gap_why),
-                     "n%d installed a snapshot (index %llu) at t=%llu with "
-                     "%zu proposals of its own pending",
-                     n->id, (unsigned long long)n->rx_index,
-                     (unsigned long long)w->q.now, n->m.n_pending);
-        }
+        sh_log(w, "n%d installed a snapshot at %llu", n->id,
+               (unsigned long long)n->rx_index);
     }
     sh_gear_applied(w, n, b);
     free_applied(b);

@@ -141,7 +141,8 @@ struct sh_node {
 struct sh_sub {
     int node;
     uint64_t inc;
-    uint64_t at; /* virtual ms it was proposed */
+    uint64_t conn; /* its client's connection */
+    uint64_t at;   /* virtual ms it was proposed */
     int func;
     bool acked;       /* JOB_CREATED seen by its client */
     int n_created;    /* JOB_CREATED effects seen for it */
@@ -190,11 +191,7 @@ struct sh_world {
     uint64_t n_redo;   /* jobs handed out again after a loss */
     uint64_t n_releases;
     uint64_t n_installs;
-    /* A node installed a snapshot while proposals of its own were
-     * pending: if their entries were in it, their answers are lost (the
-     * gap docs/DESIGN.md lists as not built yet). */
-    bool gap;
-    char gap_why[160];
+    uint64_t n_lost; /* requests applied inside a snapshot: closed */
     /* The first failure, if any. */
     bool failed;
     char why[512];

@@ -750,6 +750,41 @@ static void test_seen_rows_of_older_builds_count_as_applied(void **state)
     assert_int_equal(queued_fn(f), 4);
 }
 
+/* store_origin_applied: what a member asks after installing a snapshot,
+ * for each proposal of its own still pending. */
+static bool origin_applied(struct fixture *f, uint64_t inc, uint64_t seq)
+{
+    struct store_origin o = {3, inc, seq, 0};
+    struct store_txn *txn;
+    bool done = false;
+
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_origin_applied(txn, &o, &done), 0);
+    store_txn_abort(txn);
+    return done;
+}
+
+static void test_origin_applied_says_what_apply_is_done_with(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_false(origin_applied(f, 1, 1)); /* nothing of node 3 yet */
+    assert_int_equal(apply_from(f, 1, 1, 1), 2);
+    assert_int_equal(apply_from(f, 1, 2, 1), 2);
+    assert_true(origin_applied(f, 1, 1));
+    assert_true(origin_applied(f, 1, 2));
+    assert_false(origin_applied(f, 1, 3));
+    assert_int_equal(apply_from(f, 1, 1, 0), 0);
+    assert_int_equal(apply_from(f, 1, 5, 0), 2); /* no promise: a seen row */
+    assert_true(origin_applied(f, 1, 5));
+    assert_false(origin_applied(f, 1, 4));
+    /* A newer incarnation applied: the older one's commands are done
+     * with, applied or not. */
+    assert_int_equal(apply_from(f, 2, 1, 1), 2);
+    assert_true(origin_applied(f, 1, 9));
+    assert_false(origin_applied(f, 2, 2));
+}
+
 /* A command of an older incarnation that commits after a newer one's is
  * dropped: its process has stopped and acknowledged nothing of it. */
 static void test_older_incarnation_after_newer_is_dropped(void **state)
@@ -1150,6 +1185,7 @@ int main(void)
         T(test_origin_seq_ahead_of_a_pending_one_is_overtaken),
         T(test_origin_low_bounds_what_apply_remembers),
         T(test_seen_rows_of_older_builds_count_as_applied),
+        T(test_origin_applied_says_what_apply_is_done_with),
         T(test_older_incarnation_after_newer_is_dropped),
         T(test_format_2_dedupe_mark_is_honoured),
         T(test_node_incarnation_is_the_newest_applied),
