@@ -677,7 +677,9 @@ static bool deliver_entry(struct sh_world *w, struct sh_node *n,
                    e->to.incarnation != n->inc) {
             continue;
         } else if (e->type == STORE_FX_CREATED) {
-            on_created(w, n, p, e);
+            if (e->to.conn_id == n->client_conn) {
+                on_created(w, n, p, e);
+            } /* else its client's connection closed (lost): no session */
         } else if (e->to.conn_id == n->client_conn) {
             if (e->type == STORE_FX_REFUSED) {
                 sh_log(w, "n%d client refused: %.*s", n->id,
