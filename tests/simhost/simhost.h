@@ -22,9 +22,9 @@
  * on top of public calls; sh_node.c repeats them (loop.c is tied to
  * libevent and sockets).
  *
- * Files: sh_node.c (members, turns, network, faults), sh_gear.c (clients,
- * workers, the ledger and its checks), sh_main.c (seeds, swarm, phases,
- * reports).
+ * Files: sh_node.c (members, turns, network), sh_gear.c (clients,
+ * workers, the ledger and its checks), sh_main.c (seeds, swarm, faults,
+ * phases, reports).
  *
  * Not here: the Raft core's own properties (tests/sim), the Gearman wire
  * codec and sessions (tests/unit/node, tests/integration).
