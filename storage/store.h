@@ -304,7 +304,7 @@ enum store_effect_type {
      * "ERR ". */
     STORE_FX_ADMIN_REPLY = 8,
     /* The command overtook one its proposer made before it and has not
-     * had applied (storage/apply.c, "Replays"): it changed nothing. To
+     * had applied (storage/replays.c): it changed nothing. To
      * the proposer `to` (conn_id 0), which proposes it again after the
      * earlier one. */
     STORE_FX_OVERTAKEN = 9,

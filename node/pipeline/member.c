@@ -189,7 +189,7 @@ static struct gr_proposal *find_pending(struct gr_member *m, uint64_t seq)
 }
 
 /* True if apply found the command ahead of an earlier one of ours
- * (storage/apply.c, "Replays"). */
+ * (storage/replays.c). */
 static bool was_overtaken(const struct store_effects *fx, size_t begin,
                           size_t end)
 {

@@ -11,7 +11,7 @@
  * at this time (following). A turn proposes or forwards what is not yet
  * proposed to or at the current leader, and forwards again what waits
  * longer than the resend time; apply drops every copy after the first
- * (storage/apply.c, "Replays"), and each command carries the lowest
+ * (storage/replays.c), and each command carries the lowest
  * sequence still pending, so the replay table stays small.
  *
  * Order: the node's proposals are proposed or forwarded in the order they
@@ -19,7 +19,7 @@
  * order, stopping at the first it refuses. A payload lost on the way
  * while a later one gets through would still let a later command commit
  * first; apply then leaves it undone and says so (OVERTAKEN,
- * storage/apply.c "Replays"), and the turn offers every pending proposal
+ * storage/replays.c), and the turn offers every pending proposal
  * up to it again, oldest first. So they apply in the order they were
  * made.
  * A local reply (a proposal that stores nothing) leaves once every
