@@ -32,7 +32,7 @@ done
 
 # name # file # sed expression # what the bug is
 mutations=(
-  "no_dedupe#storage/apply.c#s/^    rv = dedupe(&c, &cmd->origin, &dup, &over);$/&\n    dup = false;\n    over = false;/#apply keeps no replay table: a command forwarded twice applies twice"
+  "no_dedupe#storage/apply.c#s/^    rv = store__dedupe(txn, &cmd->origin, &dup, &over);$/&\n    dup = false;\n    over = false;/#apply keeps no replay table: a command forwarded twice applies twice"
   "gone_keeps_jobs#storage/apply.c#s/^        rv = requeue_held(c, \&held, all, ng->max_retries);$/        rv = 0;/#NODE_GONE detaches clients but leaves the lost node's jobs assigned"
   "no_resend#node/pipeline/member.c#s/(p->sent_to == leader \&\& t->mono_ms - p->sent_ms < m->resend_ms)/p->sent_to != 0/#a follower forwards a proposal once and never again, whatever became of the leader"
   "apply_uncommitted#node/cluster/turn.c#s/^    for (i = 0; i < h->rd.n_committed; i++) {$/    for (i = 0; i < h->rd.n_entries; i++) {/;s/^        const struct raft_entry \*e = \&h->rd.committed\[i\];$/        const struct raft_entry *e = \&h->rd.entries[i];/#a member applies (and answers) its entries once they are on its disk, before they commit"
