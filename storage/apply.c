@@ -1267,328 +1267,15 @@ static int do_admin(struct ctx *c, enum store_cmd_type type,
     }
 }
 
-/* ---------------------------------------------------------------------
- * Replays. A proposer (a node's process, one incarnation) numbers its
- * commands 1, 2, 3... (origin.seq) and may propose one again after a
- * leader change, so the log can hold two copies of a command, and copies
- * of later commands may commit before an earlier one. Apply keeps, per
- * (node, incarnation):
- *   - a mark row, key node|incarnation (16 bytes): every seq up to `mark`
- *     is done, and `n_seen` rows follow;
- *   - a seen row per seq above the mark that was applied, key
- *     node|incarnation|seq (24 bytes).
- * origin.low is the proposer's promise that it will never propose a seq
- * below it again: the mark moves up to low - 1 and the seen rows under
- * it go, so the table stays as small as what each proposer has in
- * flight. In the usual case - seqs applied in order - a command finds no
- * seen rows, moves the mark by one and writes nothing else.
- *
- * A node's incarnations are never mixed: once a newer incarnation of a
- * node has a command applied, the older ones' rows go, and a command of
- * an older incarnation that commits later (sent by a process that has
- * since stopped) is dropped. Its process acknowledged nothing of it: it
- * would have had to apply it first.
- *
- * Checklist: the mark's value was 8 bytes (mark alone) in format 2; it is
- * read either way and written as 16 (STORE__FORMAT_VERSION 3). */
-
-struct dedupe_key {
-    uint64_t node_id;
-    uint64_t incarnation;
-};
-
-/* Dedupe rows (mark or seen) of the node of *arg with an incarnation
- * older than its. */
-static bool older_incarnation(const void *arg, const MDB_val *k)
+/* A command that overtook an earlier one of its proposer changes nothing;
+ * its proposer hears so (OVERTAKEN) and proposes it again after the
+ * earlier one. */
+static int overtaken(struct ctx *c, const struct store_origin *o)
 {
-    const struct dedupe_key *d = arg;
+    struct store_conn_ref to = {o->node_id, o->incarnation, 0};
+    struct store_effect *e;
 
-    return (k->mv_size == 16 || k->mv_size == 24) &&
-           store__get64(k->mv_data) == d->node_id &&
-           store__get64((uint8_t *)k->mv_data + 8) < d->incarnation;
-}
-
-/* Seen rows of *arg's (node, incarnation) whose seq is at most its mark:
- * the walk starts at the first of them. */
-struct seen_upto {
-    uint8_t prefix[16];
-    uint64_t mark;
-};
-
-static bool seen_at_or_below(const void *arg, const MDB_val *k)
-{
-    const struct seen_upto *u = arg;
-
-    return k->mv_size == 24 && store__key_has_prefix(k, u->prefix, 16) &&
-           store__get64((uint8_t *)k->mv_data + 16) <= u->mark;
-}
-
-/* Stops the walk at the first dedupe row at or after its start: with
- * NEWER_FOUND if that row is of the node *arg, OTHER_NODE if not. */
-#define NEWER_FOUND 1 /* STORE__WALK_STOP */
-#define OTHER_NODE  2
-
-static int same_node_first(void *arg, const MDB_val *k, const MDB_val *v)
-{
-    const uint64_t *node = arg;
-
-    (void)v;
-    return k->mv_size >= 8 && store__get64(k->mv_data) == *node ? NEWER_FOUND
-                                                                : OTHER_NODE;
-}
-
-/* A first command of (node, incarnation): sets *stale if a newer
- * incarnation of the node was seen, else forgets the older ones. */
-static int new_incarnation(struct ctx *c, const struct store_origin *o,
-                           bool *stale)
-{
-    struct dedupe_key d = {o->node_id, o->incarnation};
-    uint64_t node = o->node_id;
-    uint8_t start[16];
-    int rv;
-
-    *stale = false;
-    if (o->incarnation < UINT64_MAX) {
-        store__put64(start, o->node_id);
-        store__put64(start + 8, o->incarnation + 1);
-        rv = store__walk(c->txn, STORE__DB_DEDUPE, start, sizeof(start),
-                         same_node_first, &node);
-        if (rv == NEWER_FOUND) {
-            *stale = true;
-            return 0;
-        }
-        if (rv < 0) {
-            return rv;
-        }
-    }
-    store__put64(start, o->node_id);
-    store__put64(start + 8, 0);
-    return store__del_while(c->txn, STORE__DB_DEDUPE, start, sizeof(start),
-                            older_incarnation, &d);
-}
-
-/* Reads the mark row into *mark and *n_seen; *found false if none. */
-static int mark_get(struct ctx *c, const uint8_t key[16], uint64_t *mark,
-                    uint64_t *n_seen, bool *found)
-{
-    MDB_val v;
-    int rv = store__get(c->txn, STORE__DB_DEDUPE, key, 16, &v);
-
-    *found = rv == 0;
-    *mark = 0;
-    *n_seen = 0;
-    if (rv == STORE_ENOTFOUND) {
-        return 0;
-    }
-    if (rv != 0) {
-        return rv;
-    }
-    if (v.mv_size != 8 && v.mv_size != 16) {
-        return STORE_ECORRUPT;
-    }
-    *mark = store__get64(v.mv_data);
-    if (v.mv_size == 16) {
-        *n_seen = store__get64((uint8_t *)v.mv_data + 8);
-    }
-    return 0;
-}
-
-/* Counts the seen rows under the 16-byte prefix of key (a walk that
- * visits at most what the proposer has in flight). */
-struct seen_count {
-    const uint8_t *prefix;
-    uint64_t n;
-};
-
-static int count_one(void *arg, const MDB_val *k, const MDB_val *v)
-{
-    struct seen_count *sc = arg;
-
-    (void)v;
-    if (k->mv_size != 24 || !store__key_has_prefix(k, sc->prefix, 16)) {
-        return STORE__WALK_STOP;
-    }
-    sc->n++;
-    return 0;
-}
-
-static int count_seen(struct ctx *c, const uint8_t key[24], uint64_t *n)
-{
-    struct seen_count sc = {key, 0};
-    uint8_t start[24];
-    int rv;
-
-    memcpy(start, key, 16);
-    store__put64(start + 16, 0);
-    rv = store__walk(c->txn, STORE__DB_DEDUPE, start, sizeof(start),
-                     count_one, &sc);
-    if (rv < 0) {
-        return rv;
-    }
-    *n = sc.n;
-    return 0;
-}
-
-/* Replay check: *dup true if this origin's seq was applied already (or
- * its incarnation is stale). Records the seq otherwise. */
-static int dedupe(struct ctx *c, const struct store_origin *o, bool *dup)
-{
-    struct seen_upto u;
-    uint8_t key[24];
-    uint8_t val[16];
-    uint64_t mark;
-    uint64_t n_seen;
-    uint64_t to;
-    bool found;
-    int rv;
-
-    *dup = false;
-    if (o->seq == 0) {
-        return 0;
-    }
-    store__put64(key, o->node_id);
-    store__put64(key + 8, o->incarnation);
-    store__put64(key + 16, o->seq);
-    rv = mark_get(c, key, &mark, &n_seen, &found);
-    if (rv != 0) {
-        return rv;
-    }
-    if (!found) {
-        rv = new_incarnation(c, o, dup);
-        if (rv != 0 || *dup) {
-            return rv;
-        }
-    }
-    if (o->seq <= mark) {
-        *dup = true;
-        return 0;
-    }
-    if (n_seen > 0) {
-        MDB_val v;
-
-        rv = store__get(c->txn, STORE__DB_DEDUPE, key, 24, &v);
-        if (rv == 0) {
-            *dup = true;
-            return 0;
-        }
-        if (rv != STORE_ENOTFOUND) {
-            return rv;
-        }
-    }
-    /* The mark moves to low - 1, and on through this seq if it is next. */
-    to = o->low > mark + 1 ? o->low - 1 : mark;
-    if (o->seq == to + 1) {
-        to = o->seq;
-    }
-    if (to > mark && n_seen > 0) {
-        memcpy(u.prefix, key, 16);
-        u.mark = to;
-        store__put64(key + 16, mark + 1);
-        rv = store__del_while(c->txn, STORE__DB_DEDUPE, key, 24,
-                              seen_at_or_below, &u);
-        if (rv != 0) {
-            return rv;
-        }
-        rv = count_seen(c, key, &n_seen);
-        if (rv != 0) {
-            return rv;
-        }
-        store__put64(key + 16, o->seq);
-    }
-    if (o->seq > to) {
-        rv = store__put(c->txn, STORE__DB_DEDUPE, key, 24, NULL, 0, 0);
-        if (rv != 0) {
-            return rv;
-        }
-        n_seen++;
-    }
-    store__put64(val, to);
-    store__put64(val + 8, n_seen);
-    return store__put(c->txn, STORE__DB_DEDUPE, key, 16, val, sizeof(val), 0);
-}
-
-int store_origin_done(struct store_txn *txn, const struct store_origin *o,
-                      bool *done)
-{
-    struct ctx c;
-    uint8_t key[24];
-    uint64_t mark;
-    uint64_t n_seen;
-    uint64_t newest;
-    bool found;
-    MDB_val v;
-    int rv;
-
-    *done = false;
-    if (o->seq == 0) {
-        return 0;
-    }
-    rv = store_node_incarnation(txn, o->node_id, &newest);
-    if (rv != 0) {
-        return rv;
-    }
-    if (newest > o->incarnation) {
-        *done = true; /* stale: apply drops it */
-        return 0;
-    }
-    store__put64(key, o->node_id);
-    store__put64(key + 8, o->incarnation);
-    store__put64(key + 16, o->seq);
-    memset(&c, 0, sizeof(c));
-    c.txn = txn;
-    rv = mark_get(&c, key, &mark, &n_seen, &found);
-    if (rv != 0 || !found) {
-        return rv;
-    }
-    if (o->seq <= mark) {
-        *done = true;
-        return 0;
-    }
-    if (n_seen == 0) {
-        return 0;
-    }
-    rv = store__get(txn, STORE__DB_DEDUPE, key, 24, &v);
-    if (rv == 0) {
-        *done = true;
-        return 0;
-    }
-    return rv == STORE_ENOTFOUND ? 0 : rv;
-}
-
-/* The mark rows of a node sort by incarnation: keeps the last one's. */
-struct newest {
-    uint64_t node;
-    uint64_t inc;
-};
-
-static int newest_one(void *arg, const MDB_val *k, const MDB_val *v)
-{
-    struct newest *n = arg;
-
-    (void)v;
-    if (k->mv_size < 16 || store__get64(k->mv_data) != n->node) {
-        return STORE__WALK_STOP;
-    }
-    n->inc = store__get64((uint8_t *)k->mv_data + 8);
-    return 0;
-}
-
-int store_node_incarnation(struct store_txn *txn, uint64_t node_id,
-                           uint64_t *out)
-{
-    struct newest n = {node_id, 0};
-    uint8_t start[16];
-    int rv;
-
-    store__put64(start, node_id);
-    store__put64(start + 8, 0);
-    rv = store__walk(txn, STORE__DB_DEDUPE, start, sizeof(start), newest_one,
-                     &n);
-    if (rv < 0) {
-        return rv;
-    }
-    *out = n.inc;
-    return 0;
+    return store__fx_push(c->fx, STORE_FX_OVERTAKEN, &to, &e);
 }
 
 int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
@@ -1597,6 +1284,7 @@ int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
     struct ctx c;
     uint64_t applied;
     bool dup;
+    bool over;
     int rv;
 
     if (!txn->write || index == 0) {
@@ -1614,8 +1302,11 @@ int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
     if (index <= applied) {
         return 0; /* applied before (a replay after restart) */
     }
-    rv = dedupe(&c, &cmd->origin, &dup);
-    if (rv != 0 || dup) {
+    rv = store__dedupe(txn, &cmd->origin, &dup, &over);
+    if (rv == 0 && over) {
+        rv = overtaken(&c, &cmd->origin);
+    }
+    if (rv != 0 || dup || over) {
         goto done;
     }
     switch (cmd->type) {

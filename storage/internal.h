@@ -42,7 +42,7 @@
  *      in `uniq` once per function. Format 1 binaries must not open it:
  *      they would look for jobs in `uniqs` and fail to delete them there.
  *   3: the dedupe table's mark rows hold 16 bytes (mark, seen rows) and
- *      seen rows (24-byte keys) may follow them (apply.c, "Replays");
+ *      seen rows (24-byte keys) may follow them (replays.c);
  *      format 2 marks (8 bytes) are read as they are.
  * A new table that older binaries may ignore is no bump: `members`
  * (members.c) is empty in a one-node server's directory, which format 3
@@ -344,5 +344,12 @@ int store__pick_runnable(struct store_txn *txn,
                          const struct store_buf *functions, size_t n_functions,
                          uint64_t now_ms, store_skip_fn skip, void *skip_arg,
                          uint64_t *num);
+
+/* The replay check of a command about to apply (storage/replays.c):
+ * *dup if its origin's seq was applied already or its incarnation is
+ * stale, *over if it overtook an earlier command of its proposer still
+ * to come; records the seq when neither. Errors: STORE_E* (abort). */
+int store__dedupe(struct store_txn *txn, const struct store_origin *o,
+                  bool *dup, bool *over);
 
 #endif /* GEARRAFT_STORAGE_INTERNAL_H */

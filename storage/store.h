@@ -355,6 +355,11 @@ enum store_effect_type {
     /* Reply to an admin command: code 0 = "OK", else `text` after
      * "ERR ". */
     STORE_FX_ADMIN_REPLY = 8,
+    /* The command overtook one its proposer made before it and has not
+     * had applied (storage/replays.c): it changed nothing. To
+     * the proposer `to` (conn_id 0), which proposes it again after the
+     * earlier one. */
+    STORE_FX_OVERTAKEN = 9,
 };
 
 struct store_effect {
@@ -640,6 +645,16 @@ int store_snap_write(struct store *s, store_snap_write_fn fn, void *arg,
 int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
                     uint64_t *index);
 
+/* The replicated state as one number: a 64-bit FNV-1a hash of the stream
+ * store_snap_write gives (every table a snapshot carries, the applied
+ * index and the cluster name), taken from one read transaction. Two
+ * stores with the same digest hold the same state; tests/simhost compares
+ * members by it at equal applied indexes. Sets *index (may be NULL) to
+ * the applied index and *digest. It reads every table: not for a hot
+ * path. Errors: those of store_snap_write (STORE_ECORRUPT, STORE_EIO,
+ * STORE_ENOMEM). */
+int store_digest(struct store *s, uint64_t *index, uint64_t *digest);
+
 /* ---------------------------------------------------------------------
  * Apply and queries.
  */
@@ -653,7 +668,9 @@ int store_snap_read(struct store_txn *txn, store_snap_read_fn fn, void *arg,
  * ignored (returns 0, no effects), so replaying the log tail after a
  * restart is safe. A replayed command (struct store_origin says which)
  * changes nothing but the applied index (origin.seq 0 is never
- * dropped). Errors are only STORE_ENOSPC,
+ * dropped), and so does a command that overtook an earlier one of its
+ * proposer still to come (OVERTAKEN to the proposer: it proposes it
+ * again). Errors are only STORE_ENOSPC,
  * STORE_ENOMEM, STORE_ECORRUPT, STORE_EIO, after which the caller must
  * abort the transaction and drop fx's effects (store_effects_reset):
  * they may include part of this command's. The commands in short (see
@@ -684,20 +701,20 @@ int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
 int store_submit_queues_new(struct store_txn *txn,
                             const struct store_submit *sub, bool *out);
 
-/* True (*done) if the command of origin o has been applied, or never
- * will be (a newer incarnation of its node has had a command applied, so
- * apply drops it), from the replay table. For a node that learns its
- * state from a snapshot instead of from the entries: its own proposals
- * that the snapshot covers get no effects. False for seq 0. Errors:
- * STORE_ECORRUPT, STORE_EIO. */
-int store_origin_done(struct store_txn *txn, const struct store_origin *o,
-                      bool *done);
-
 /* The newest incarnation of node_id that has had a command applied (0:
  * none), from the replay table: what a leader declares gone when the
  * node stops answering. Errors: STORE_ECORRUPT, STORE_EIO. */
 int store_node_incarnation(struct store_txn *txn, uint64_t node_id,
                            uint64_t *out);
+
+/* True (*out) if apply is done with command origin o: its seq was
+ * applied (or given up: below the proposer's promise), or a newer
+ * incarnation of its node has had a command applied, so a copy would be
+ * dropped. For a member that installed a snapshot: its own proposals
+ * whose entries the snapshot holds were applied where it could not see
+ * their effects. Errors: STORE_ECORRUPT, STORE_EIO. */
+int store_origin_applied(struct store_txn *txn, const struct store_origin *o,
+                         bool *out);
 
 /* Applied index recorded with the queue tables. */
 int store_applied_index(struct store_txn *txn, uint64_t *out);

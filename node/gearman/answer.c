@@ -365,27 +365,6 @@ static void deliver_local(struct gm_hub *hub, struct gr_proposal *p)
     }
 }
 
-/* p applied, but inside a snapshot this node installed: its answer is
- * not known. Its connection closes, as if the node had restarted; what
- * it may hold (a job a GRAB got, a foreground wait) is released by the
- * close, and its client may submit again (a background job then runs
- * twice, never zero times). */
-static void close_lost(struct gm_hub *hub, struct gr_proposal *p)
-{
-    struct gm_session *s = gm_session_find(hub, p->conn_id);
-
-    if (p->conn_id == 0 || s == NULL || s->state == GM_SS_CLOSED) {
-        return;
-    }
-    GR_LOG(GR_LOG_NOTICE, "cluster",
-           "connection %llu: its request was applied inside a snapshot "
-           "this node installed, so its answer is unknown: closing it",
-           (unsigned long long)p->conn_id);
-    s->grabbed = s->grabbed || p->cmd.type == STORE_CMD_GRAB;
-    s->submitted_fg = s->submitted_fg || p->cmd.type == STORE_CMD_SUBMIT;
-    gm_session_close(s, true);
-}
-
 void gm_answer_begin(struct gm_hub *hub, const struct gr_batch *b)
 {
     struct gm_marks *m = marks_of(hub, b);
@@ -439,6 +418,35 @@ void gm_answer_early(struct gm_hub *hub, struct gr_batch *b)
     gm_hub_flush(hub);
 }
 
+/* A member's proposal whose entry came inside a snapshot it installed
+ * (p->lost): what it did is not known here. Its connection closes, as if
+ * this node had restarted: a worker's jobs go back to the queue (it may
+ * hold one its GRAB took), a client submits again elsewhere. A WORK_*
+ * expects no answer and keeps its connection. */
+static void close_lost(struct gm_hub *hub, const struct gr_proposal *p)
+{
+    struct gm_session *s;
+
+    if (!p->lost || p->conn_id == 0 || p->cmd.type == STORE_CMD_WORK) {
+        return;
+    }
+    s = gm_session_find(hub, p->conn_id);
+    if (s == NULL || s->state == GM_SS_CLOSED) {
+        return;
+    }
+    GR_LOG(GR_LOG_NOTICE, "answer",
+           "conn=%llu: its request was applied inside a snapshot from the "
+           "leader, its answer unknown here: closing the connection",
+           (unsigned long long)p->conn_id);
+    if (p->cmd.type == STORE_CMD_GRAB) {
+        s->grabbed = true;
+    }
+    if (p->cmd.type == STORE_CMD_SUBMIT) {
+        s->submitted_fg = true; /* a foreground wait it may have */
+    }
+    gm_session_close(s, true);
+}
+
 void gm_answer_committed(struct gm_hub *hub, struct gr_batch *b)
 {
     struct round r;
@@ -447,6 +455,7 @@ void gm_answer_committed(struct gm_hub *hub, struct gr_batch *b)
 
     round_init(&r, hub, b, false);
     for (p = b->props; p != NULL; p = p->next) {
+        close_lost(hub, p);
         if (p->cmd.type == 0) {
             deliver_local(hub, p);
         } else {
@@ -458,9 +467,6 @@ void gm_answer_committed(struct gm_hub *hub, struct gr_batch *b)
     /* Only now resume the sessions: they may propose again. */
     for (p = b->props; p != NULL; p = p->next) {
         finish(hub, p);
-        if (p->reply_lost) {
-            close_lost(hub, p);
-        }
     }
 }
 

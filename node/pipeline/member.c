@@ -154,6 +154,7 @@ struct turn_ctx {
     size_t n_local;
     bool declared_gone; /* a NODE_GONE for this incarnation applied */
     bool members_changed; /* a membership change applied */
+    const struct store_effects *fx; /* the turn's effects */
 };
 
 static void applied_add(struct turn_ctx *x, struct gr_proposal *p)
@@ -188,6 +189,35 @@ static struct gr_proposal *find_pending(struct gr_member *m, uint64_t seq)
     return NULL;
 }
 
+/* True if apply found the command ahead of an earlier one of ours
+ * (storage/replays.c). */
+static bool was_overtaken(const struct store_effects *fx, size_t begin,
+                          size_t end)
+{
+    size_t i;
+
+    for (i = begin; i < end && i < fx->n; i++) {
+        if (fx->v[i].type == STORE_FX_OVERTAKEN) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Pending proposals up to p are offered again at the next turn. */
+static void offer_again_upto(struct gr_member *m, struct gr_proposal *p)
+{
+    struct gr_proposal *q;
+
+    for (q = m->pend_head; q != NULL; q = q->pend_next) {
+        q->proposed_term = 0;
+        q->sent_to = 0;
+        if (q == p) {
+            break;
+        }
+    }
+}
+
 static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
                       size_t fx_begin, size_t fx_end)
 {
@@ -195,7 +225,6 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
     struct gr_member *m = x->m;
     struct gr_proposal *p = NULL;
 
-    (void)index;
     if (cmd == NULL) {
         return 0; /* a no-op or a configuration: no effects */
     }
@@ -211,11 +240,15 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
         cmd->origin.incarnation == m->incarnation && cmd->origin.seq != 0) {
         p = find_pending(m, cmd->origin.seq);
     }
+    if (p != NULL && was_overtaken(x->fx, fx_begin, fx_end)) {
+        /* Apply kept it for later: an earlier proposal of ours was lost
+         * on its way. They all go again, in order, from the oldest. */
+        m->n_out_of_order++;
+        offer_again_upto(m, p);
+        store_cmd_free(cmd);
+        return 0;
+    }
     if (p != NULL) {
-        if (p != m->pend_head && p->pend_prev != NULL &&
-            p->pend_prev->cmd.type != 0) {
-            m->n_out_of_order++;
-        }
         pend_remove(m, p);
         store_cmd_free(cmd);
         x->n_local++;
@@ -232,9 +265,48 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
     }
     p->fx_begin = fx_begin;
     p->fx_end = fx_end;
+    p->index = index;
     applied_add(x, p);
     release_replies(x);
     return 0;
+}
+
+/* A snapshot was installed: pending proposals whose entries it holds
+ * were applied where this node could not see their effects. They leave
+ * the pending list as applied entries marked lost (no effects), so that
+ * their sessions hear of it (node/gearman/answer.c closes them). */
+static int take_lost(struct turn_ctx *x, struct gr_host *h)
+{
+    struct gr_member *m = x->m;
+    struct gr_proposal *p;
+    struct gr_proposal *next;
+    struct store_txn *txn;
+    int rv;
+
+    rv = store_txn_begin(h->store, false, &txn);
+    if (rv != 0) {
+        return rv;
+    }
+    for (p = m->pend_head; p != NULL && rv == 0; p = next) {
+        bool done = false;
+
+        next = p->pend_next;
+        if (p->cmd.type == 0) {
+            continue;
+        }
+        rv = store_origin_applied(txn, &p->cmd.origin, &done);
+        if (rv == 0 && done) {
+            pend_remove(m, p);
+            p->lost = true;
+            p->fx_begin = 0;
+            p->fx_end = 0;
+            applied_add(x, p);
+            x->n_local++;
+        }
+    }
+    store_txn_abort(txn);
+    release_replies(x);
+    return rv;
 }
 
 /* New proposals join the pending list with their commands encoded. */
@@ -359,44 +431,6 @@ static void undo(struct turn_ctx *x)
     }
 }
 
-/* A snapshot replaced the state: this node's proposals that it covers
- * (applied elsewhere, or never to be) were not applied here one by one,
- * so their effects - a JOB_CREATED, a JOB_ASSIGN - are not known. They
- * leave the pending list marked reply_lost: their connections are
- * closed, and what those held is released as on any close. */
-static int settle_installed(struct turn_ctx *x, struct gr_host *h)
-{
-    struct gr_member *m = x->m;
-    struct gr_proposal *p;
-    struct gr_proposal *next;
-    struct store_txn *txn;
-    int rv = store_txn_begin(h->store, false, &txn);
-
-    if (rv != 0) {
-        return rv;
-    }
-    for (p = m->pend_head; p != NULL && rv == 0; p = next) {
-        bool done = false;
-
-        next = p->pend_next;
-        if (p->cmd.type == 0) {
-            continue;
-        }
-        rv = store_origin_done(txn, &p->cmd.origin, &done);
-        if (rv == 0 && done) {
-            pend_remove(m, p);
-            p->reply_lost = true;
-            p->fx_begin = 0;
-            p->fx_end = 0;
-            applied_add(x, p);
-            x->n_local++;
-        }
-    }
-    store_txn_abort(txn);
-    release_replies(x);
-    return rv;
-}
-
 static void turn_send(void *arg, struct gr_frame *frames)
 {
     struct turn_ctx *x = arg;
@@ -406,6 +440,12 @@ static void turn_send(void *arg, struct gr_frame *frames)
 
 int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
 {
+    return gr_member_turn_at(m, h, b, gr_mono_us() / 1000, gr_now_ms());
+}
+
+int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
+                      struct gr_batch *b, uint64_t mono_ms, uint64_t wall_ms)
+{
     struct turn_ctx x;
     struct gr_turn t;
     int rv;
@@ -413,9 +453,10 @@ int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
     memset(&x, 0, sizeof(x));
     x.m = m;
     x.end = &x.head;
+    x.fx = &b->fx;
     memset(&t, 0, sizeof(t));
-    t.mono_ms = gr_mono_us() / 1000;
-    t.wall_ms = gr_now_ms();
+    t.mono_ms = mono_ms;
+    t.wall_ms = wall_ms;
     t.inbox = b->inbox;
     b->inbox = NULL;
     t.fx = &b->fx;
@@ -442,10 +483,12 @@ int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b)
     if (rv == 0) {
         rv = gr_turn_write(h, &t);
     }
-    if (rv == 0 && t.installed && settle_installed(&x, h) != 0) {
+    if (rv == 0 && t.installed && take_lost(&x, h) != 0) {
+        /* Committed already: those not yet looked up stay pending
+         * (their replies wait, as before) rather than fail the turn. */
         GR_LOG(GR_LOG_WARN, "cluster",
-               "cannot read the replay table after a snapshot: proposals it "
-               "covers wait for their resend");
+               "reading the replay table after a snapshot failed: pending "
+               "proposals wait");
     }
     release_replies(&x);
     b->out_after = t.out_after;

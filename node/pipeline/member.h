@@ -11,12 +11,17 @@
  * at this time (following). A turn proposes or forwards what is not yet
  * proposed to or at the current leader, and forwards again what waits
  * longer than the resend time; apply drops every copy after the first
- * (storage/apply.c, "Replays"), and each command carries the lowest
+ * (storage/replays.c), and each command carries the lowest
  * sequence still pending, so the replay table stays small.
  *
  * Order: the node's proposals are proposed or forwarded in the order they
  * were made, and a leader proposes a forwarded payload's commands in
- * order, stopping at the first it refuses; so they commit in that order.
+ * order, stopping at the first it refuses. A payload lost on the way
+ * while a later one gets through would still let a later command commit
+ * first; apply then leaves it undone and says so (OVERTAKEN,
+ * storage/replays.c), and the turn offers every pending proposal
+ * up to it again, oldest first. So they apply in the order they were
+ * made.
  * A local reply (a proposal that stores nothing) leaves once every
  * proposal before it has applied, so a connection's replies keep the
  * order of its requests.
@@ -61,7 +66,7 @@ struct gr_member {
     /* Statistics. */
     uint64_t n_forwarded; /* commands forwarded to a leader */
     uint64_t n_resent;    /* ... of them again */
-    uint64_t n_out_of_order;
+    uint64_t n_out_of_order; /* applied ahead of an earlier one: again */
 };
 
 /* Sets m up. Errors: GR_ENOMEM. */
@@ -79,6 +84,13 @@ void gr_member_close(struct gr_member *m);
  * STORE_E* code; on failure nothing was applied, every proposal is
  * pending again, and raft/ started over from the disk. */
 int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b);
+
+/* The same turn on a clock the caller gives: mono_ms for raft/'s timers,
+ * wall_ms for the leader's stamp on what it proposes. gr_member_turn
+ * passes the process's clocks; tests/simhost passes virtual ones, so a
+ * seed replays the same turns. */
+int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
+                      struct gr_batch *b, uint64_t mono_ms, uint64_t wall_ms);
 
 /* Loop thread, no turn running: frees every pending proposal (their
  * connections are gone) and returns how many there were. */

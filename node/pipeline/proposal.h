@@ -30,6 +30,7 @@ struct gr_proposal {
     struct store_cmd cmd; /* type 0: a local reply only, nothing stored */
     size_t fx_begin;      /* this command's effects in its batch's set */
     size_t fx_end;
+    uint64_t index;       /* a member's: the log index it applied at */
 
     /* The Gearman side's: who gets the answer, and the memory cmd's bufs
      * point into. */
@@ -67,10 +68,12 @@ struct gr_proposal {
     uint64_t proposed_term; /* leading: proposed in this term */
     uint64_t sent_to;       /* following: forwarded to this leader ... */
     uint64_t sent_ms;       /* ... at this time */
-    bool reply_lost; /* a snapshot covered it: its effects are unknown */
     /* A stand-in for another node's entry, in the list of a batch's
      * applied entries: its decoded command (store_cmd_free). */
     struct store_cmd *decoded;
+    /* Its entry came inside a snapshot this member installed: applied,
+     * with effects this node never saw (no effects in its range). */
+    bool lost;
 };
 
 /* A zeroed proposal, or NULL when out of memory. Caller frees with

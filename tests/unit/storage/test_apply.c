@@ -753,26 +753,38 @@ static void test_replayed_origin_seq_is_dropped(void **state)
     assert_int_equal(queued_fn(f), 3);
 }
 
-/* A follower resends after a leader change: seqs commit out of order,
- * some twice. Each is applied once. */
-static void test_origin_seqs_out_of_order_apply_once_each(void **state)
+/* True if the last apply's only effect was OVERTAKEN to proposer 3. */
+static bool was_overtaken(struct fixture *f)
+{
+    return f->fx.n == 1 && f->fx.v[0].type == STORE_FX_OVERTAKEN &&
+           f->fx.v[0].to.node_id == 3 && f->fx.v[0].to.conn_id == 0;
+}
+
+/* A follower's forward payload is lost and a later one gets through:
+ * the later command commits before the earlier one. It changes nothing
+ * (OVERTAKEN tells its proposer to send it again); every command applies
+ * once, in the order its proposer made them; copies are dropped. */
+static void test_origin_seq_ahead_of_a_pending_one_is_overtaken(void **state)
 {
     struct fixture *f = *state;
 
     assert_int_equal(apply_from(f, 1, 1, 1), 2);
-    assert_int_equal(apply_from(f, 1, 4, 1), 2);
+    assert_int_equal(apply_from(f, 1, 4, 1), 1); /* 2 and 3 to come */
+    assert_true(was_overtaken(f));
     assert_int_equal(apply_from(f, 1, 2, 1), 2);
-    assert_int_equal(apply_from(f, 1, 4, 1), 0);
+    assert_int_equal(apply_from(f, 1, 4, 1), 1); /* 3 to come */
+    assert_true(was_overtaken(f));
     assert_int_equal(apply_from(f, 1, 3, 2), 2);
+    assert_int_equal(apply_from(f, 1, 4, 2), 2);
     assert_int_equal(apply_from(f, 1, 2, 2), 0);
     assert_int_equal(apply_from(f, 1, 3, 2), 0);
     assert_int_equal(apply_from(f, 1, 1, 2), 0);
     assert_int_equal(queued_fn(f), 4);
 }
 
-/* origin.low lets apply forget: the seen rows below it go, and a seq
- * below it is dropped even if it was never seen (the proposer gave it
- * up). In order, one row per proposer is all there is. */
+/* origin.low lets apply forget: a seq below it is dropped even if it was
+ * never seen (the proposer gave it up), and the next one after it is in
+ * order. In order, one row per proposer is all there is. */
 static void test_origin_low_bounds_what_apply_remembers(void **state)
 {
     struct fixture *f = *state;
@@ -782,17 +794,69 @@ static void test_origin_low_bounds_what_apply_remembers(void **state)
         assert_int_equal(apply_from(f, 1, seq, seq), 2);
     }
     assert_int_equal(dedupe_rows(f), 1);
-    /* 52..60 out of order, 51 lost in flight: rows pile up above 50. */
+    /* 52..60 while 51 is lost in flight: each waits for it. */
     for (seq = 60; seq >= 52; seq--) {
-        assert_int_equal(apply_from(f, 1, seq, 51), 2);
+        assert_int_equal(apply_from(f, 1, seq, 51), 1);
+        assert_true(was_overtaken(f));
     }
-    assert_int_equal(dedupe_rows(f), 10);
-    /* The proposer gives 51 up: rows up to 60 go. */
+    assert_int_equal(dedupe_rows(f), 1);
+    /* The proposer gives 51 up: 61 is next. */
     assert_int_equal(apply_from(f, 1, 61, 61), 2);
     assert_int_equal(dedupe_rows(f), 1);
     assert_int_equal(apply_from(f, 1, 51, 61), 0);
     assert_int_equal(apply_from(f, 1, 58, 61), 0);
-    assert_int_equal(queued_fn(f), 60);
+    assert_int_equal(queued_fn(f), 51);
+}
+
+/* Commands without a promise (low 0, as builds before it wrote them)
+ * apply in any order and leave seen rows above the mark; a later command
+ * counts those seqs as applied. */
+static void test_seen_rows_of_older_builds_count_as_applied(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(apply_from(f, 1, 1, 0), 2);
+    assert_int_equal(apply_from(f, 1, 3, 0), 2); /* a seen row above 1 */
+    assert_int_equal(apply_from(f, 1, 2, 1), 2);
+    assert_int_equal(apply_from(f, 1, 4, 2), 2); /* 3 is seen: in order */
+    assert_int_equal(apply_from(f, 1, 6, 2), 1); /* 5 is not */
+    assert_true(was_overtaken(f));
+    assert_int_equal(queued_fn(f), 4);
+}
+
+/* store_origin_applied: what a member asks after installing a snapshot,
+ * for each proposal of its own still pending. */
+static bool origin_applied(struct fixture *f, uint64_t inc, uint64_t seq)
+{
+    struct store_origin o = {3, inc, seq, 0};
+    struct store_txn *txn;
+    bool done = false;
+
+    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
+    assert_int_equal(store_origin_applied(txn, &o, &done), 0);
+    store_txn_abort(txn);
+    return done;
+}
+
+static void test_origin_applied_says_what_apply_is_done_with(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_false(origin_applied(f, 1, 1)); /* nothing of node 3 yet */
+    assert_int_equal(apply_from(f, 1, 1, 1), 2);
+    assert_int_equal(apply_from(f, 1, 2, 1), 2);
+    assert_true(origin_applied(f, 1, 1));
+    assert_true(origin_applied(f, 1, 2));
+    assert_false(origin_applied(f, 1, 3));
+    assert_int_equal(apply_from(f, 1, 1, 0), 0);
+    assert_int_equal(apply_from(f, 1, 5, 0), 2); /* no promise: a seen row */
+    assert_true(origin_applied(f, 1, 5));
+    assert_false(origin_applied(f, 1, 4));
+    /* A newer incarnation applied: the older one's commands are done
+     * with, applied or not. */
+    assert_int_equal(apply_from(f, 2, 1, 1), 2);
+    assert_true(origin_applied(f, 1, 9));
+    assert_false(origin_applied(f, 2, 2));
 }
 
 /* A command of an older incarnation that commits after a newer one's is
@@ -839,7 +903,7 @@ static bool origin_done(struct fixture *f, uint64_t inc, uint64_t seq)
     bool done = false;
 
     assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
-    assert_int_equal(store_origin_done(txn, &o, &done), 0);
+    assert_int_equal(store_origin_applied(txn, &o, &done), 0);
     store_txn_abort(txn);
     return done;
 }
@@ -1225,8 +1289,10 @@ int main(void)
         T(test_member_changes_keep_the_member_table),
         T(test_epoch_job_waits_for_its_time),
         T(test_replayed_origin_seq_is_dropped),
-        T(test_origin_seqs_out_of_order_apply_once_each),
+        T(test_origin_seq_ahead_of_a_pending_one_is_overtaken),
         T(test_origin_low_bounds_what_apply_remembers),
+        T(test_seen_rows_of_older_builds_count_as_applied),
+        T(test_origin_applied_says_what_apply_is_done_with),
         T(test_older_incarnation_after_newer_is_dropped),
         T(test_format_2_dedupe_mark_is_honoured),
         T(test_node_incarnation_is_the_newest_applied),

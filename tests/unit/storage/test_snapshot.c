@@ -320,6 +320,44 @@ static void test_version_1_stream_keeps_the_members(void **state)
     free(m.buf);
 }
 
+/* store_digest: a store loaded from another's snapshot has its digest;
+ * one more command changes it; the same state gives the same number
+ * again. */
+static void test_digest_follows_the_state(void **state)
+{
+    struct fixture *f = *state;
+    struct other o;
+    struct mem m = {NULL, 0, 0, 0};
+    char a[64];
+    uint64_t d1;
+    uint64_t d2;
+    uint64_t again;
+    uint64_t copy;
+    uint64_t index;
+    uint64_t applied;
+
+    fix_submit(f, S("fn", "", "one", STORE_PRIO_NORMAL, true, 1), a,
+               sizeof(a));
+    assert_int_equal(store_digest(f->s, &index, &d1), 0);
+    assert_int_equal(index, f->index);
+    assert_int_equal(store_digest(f->s, NULL, &again), 0);
+    assert_true(d1 == again);
+
+    assert_int_equal(store_snap_write(f->s, mem_write, &m, NULL), 0);
+    other_open(&o);
+    assert_int_equal(load(o.s, &m, &applied), 0);
+    assert_int_equal(store_digest(o.s, &index, &copy), 0);
+    assert_int_equal(index, applied);
+    assert_true(copy == d1);
+
+    fix_submit(f, S("fn", "", "two", STORE_PRIO_NORMAL, true, 1), a,
+               sizeof(a));
+    assert_int_equal(store_digest(f->s, NULL, &d2), 0);
+    assert_true(d2 != d1);
+    other_close(&o);
+    free(m.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +369,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_carries_the_member_table,
                                         fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_version_1_stream_keeps_the_members,
+                                        fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_digest_follows_the_state,
                                         fix_setup, fix_teardown),
     };
 
