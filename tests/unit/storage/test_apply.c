@@ -896,38 +896,6 @@ static void test_node_incarnation_is_the_newest_applied(void **state)
     store_txn_abort(txn);
 }
 
-static bool origin_done(struct fixture *f, uint64_t inc, uint64_t seq)
-{
-    struct store_origin o = {3, inc, seq, 0};
-    struct store_txn *txn;
-    bool done = false;
-
-    assert_int_equal(store_txn_begin(f->s, false, &txn), 0);
-    assert_int_equal(store_origin_applied(txn, &o, &done), 0);
-    store_txn_abort(txn);
-    return done;
-}
-
-/* What a node that installed a snapshot asks of its pending proposals:
- * applied (below the mark, or seen above it), or never to be (an older
- * incarnation), or still to come. */
-static void test_origin_done_tells_applied_stale_and_pending(void **state)
-{
-    struct fixture *f = *state;
-
-    assert_false(origin_done(f, 1, 1)); /* nothing applied yet */
-    assert_int_equal(apply_from(f, 1, 1, 1), 2);
-    assert_int_equal(apply_from(f, 1, 3, 1), 2); /* 2 still in flight */
-    assert_true(origin_done(f, 1, 1));
-    assert_false(origin_done(f, 1, 2));
-    assert_true(origin_done(f, 1, 3));
-    assert_false(origin_done(f, 1, 4));
-    assert_false(origin_done(f, 1, 0)); /* no replay check: unknown */
-    assert_int_equal(apply_from(f, 2, 1, 1), 2); /* a new incarnation */
-    assert_true(origin_done(f, 1, 2));           /* dropped if it comes */
-    assert_false(origin_done(f, 2, 2));
-}
-
 /* A format 2 mark (8 bytes: every seq up to it was applied) is read as
  * it is. */
 static void test_format_2_dedupe_mark_is_honoured(void **state)
@@ -1296,7 +1264,6 @@ int main(void)
         T(test_older_incarnation_after_newer_is_dropped),
         T(test_format_2_dedupe_mark_is_honoured),
         T(test_node_incarnation_is_the_newest_applied),
-    T(test_origin_done_tells_applied_stale_and_pending),
         T(test_status_unique_finds_job_by_unique_alone),
         T(test_refuses_oversized_names),
         T(test_apply_skips_already_applied_index),
