@@ -708,13 +708,12 @@ static int member_start(struct gr_server *srv)
     peer_net_config_default(&pc, k->self_id, k->cluster_name);
     pc.seed = start_seed(k->self_id, store_incarnation(srv->store));
     /* A frame carries a whole command: one as large as the largest packet
-     * accepted (a SUBMIT of --max-packet-size) must fit, and a queue
-     * holds at least two. */
+     * accepted (a SUBMIT of --max-packet-size) must fit. The send queue
+     * keeps its bound: a frame is queued while the queue is under it, so
+     * one large frame still goes, and a slow peer costs no more memory
+     * than the bound and that frame. */
     if (member_frame_bytes(srv->cfg) > pc.max_frame_bytes) {
         pc.max_frame_bytes = member_frame_bytes(srv->cfg);
-    }
-    if (2 * pc.max_frame_bytes > pc.max_queue_bytes) {
-        pc.max_queue_bytes = 2 * pc.max_frame_bytes;
     }
     pc.listen = listen;
     pc.peers = peers;

@@ -93,29 +93,41 @@ static int same_node_first(void *arg, const MDB_val *k, const MDB_val *v)
                                                                 : OTHER_NODE;
 }
 
+/* *newer true if a newer incarnation of o's node has had a command
+ * applied: o's commands are stale then (apply drops them). */
+static int newer_incarnation(struct store_txn *txn,
+                             const struct store_origin *o, bool *newer)
+{
+    uint64_t node = o->node_id;
+    uint8_t start[16];
+    int rv;
+
+    *newer = false;
+    if (o->incarnation == UINT64_MAX) {
+        return 0;
+    }
+    store__put64(start, o->node_id);
+    store__put64(start + 8, o->incarnation + 1);
+    rv = store__walk(txn, STORE__DB_DEDUPE, start, sizeof(start),
+                     same_node_first, &node);
+    if (rv < 0) {
+        return rv;
+    }
+    *newer = rv == NEWER_FOUND;
+    return 0;
+}
+
 /* A first command of (node, incarnation): sets *stale if a newer
  * incarnation of the node was seen, else forgets the older ones. */
 static int new_incarnation(struct store_txn *txn, const struct store_origin *o,
                            bool *stale)
 {
     struct dedupe_key d = {o->node_id, o->incarnation};
-    uint64_t node = o->node_id;
     uint8_t start[16];
-    int rv;
+    int rv = newer_incarnation(txn, o, stale);
 
-    *stale = false;
-    if (o->incarnation < UINT64_MAX) {
-        store__put64(start, o->node_id);
-        store__put64(start + 8, o->incarnation + 1);
-        rv = store__walk(txn, STORE__DB_DEDUPE, start, sizeof(start),
-                         same_node_first, &node);
-        if (rv == NEWER_FOUND) {
-            *stale = true;
-            return 0;
-        }
-        if (rv < 0) {
-            return rv;
-        }
+    if (rv != 0 || *stale) {
+        return rv;
     }
     store__put64(start, o->node_id);
     store__put64(start + 8, 0);
@@ -326,10 +338,8 @@ int store_origin_applied(struct store_txn *txn, const struct store_origin *o,
                          bool *out)
 {
     uint8_t key[24];
-    uint8_t start[16];
     uint64_t mark;
     uint64_t n_seen;
-    uint64_t node = o->node_id;
     bool found;
     MDB_val v;
     int rv;
@@ -348,18 +358,7 @@ int store_origin_applied(struct store_txn *txn, const struct store_origin *o,
     if (!found) {
         /* Never seen: applied only in the sense that a newer incarnation
          * makes it stale (apply would drop it). */
-        if (o->incarnation == UINT64_MAX) {
-            return 0;
-        }
-        store__put64(start, o->node_id);
-        store__put64(start + 8, o->incarnation + 1);
-        rv = store__walk(txn, STORE__DB_DEDUPE, start, sizeof(start),
-                         same_node_first, &node);
-        if (rv < 0) {
-            return rv;
-        }
-        *out = rv == NEWER_FOUND;
-        return 0;
+        return newer_incarnation(txn, o, out);
     }
     if (o->seq <= mark) {
         *out = true;

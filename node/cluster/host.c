@@ -275,9 +275,8 @@ static int new_raft(struct gr_host *h, uint64_t now_ms)
     if (h->cfg.seed != 0) {
         rc.seed = h->cfg.seed;
     }
-    if (h->cfg.max_entry_bytes > 0 &&
-        rc.max_uncommitted_bytes < 2 * h->cfg.max_entry_bytes) {
-        rc.max_uncommitted_bytes = 2 * h->cfg.max_entry_bytes;
+    if (rc.max_uncommitted_bytes < h->cfg.max_entry_bytes) {
+        rc.max_uncommitted_bytes = h->cfg.max_entry_bytes;
     }
     if (h->cfg.member) {
         /* A window of the log in memory; older entries come back from

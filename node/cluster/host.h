@@ -64,8 +64,9 @@ struct gr_host_config {
      * a restarted node does not replay its last run's timeouts. */
     uint64_t seed;
     /* The largest entry a member must accept (a command with the largest
-     * packet): raft/'s limit of uncommitted bytes is kept above twice
-     * it. 0: raft/'s default. */
+     * packet): raft/'s limit of uncommitted bytes is raised to it, so
+     * such an entry is proposed once nothing else is uncommitted. 0:
+     * raft/'s default. */
     size_t max_entry_bytes;
 };
 

@@ -441,8 +441,8 @@ static void close_lost(struct gm_hub *hub, const struct gr_proposal *p)
     if (p->cmd.type == STORE_CMD_GRAB) {
         s->grabbed = true;
     }
-    if (p->cmd.type == STORE_CMD_SUBMIT) {
-        s->submitted_fg = true; /* a foreground wait it may have */
+    if (p->cmd.type == STORE_CMD_SUBMIT && !p->cmd.u.submit.background) {
+        s->submitted_fg = true; /* the wait apply may have attached */
     }
     gm_session_close(s, true);
 }

@@ -171,17 +171,18 @@ static int queue_metrics(const struct ops_sources *src, struct fmt *f)
         "Workers connected to this node that can do the function."};
     struct funcs_ctx c = {f, src->gm, 0};
     struct store_txn *txn;
-    int rv = 0;
+    int rv;
 
-    for (c.pass = 0; c.pass < 3 && rv == 0 && f->rv == 0; c.pass++) {
-        head(f, name[c.pass], "gauge", help[c.pass]);
-        rv = store_txn_begin(src->store, false, &txn);
-        if (rv != 0) {
-            return GR_ESTORE;
-        }
-        rv = store_funcs_walk(txn, func_cb, &c);
-        store_txn_abort(txn);
+    /* Each metric's samples together, as the format wants: one walk of
+     * the functions per metric, all in one read transaction. */
+    if (store_txn_begin(src->store, false, &txn) != 0) {
+        return GR_ESTORE;
     }
+    for (rv = 0, c.pass = 0; c.pass < 3 && rv == 0 && f->rv == 0; c.pass++) {
+        head(f, name[c.pass], "gauge", help[c.pass]);
+        rv = store_funcs_walk(txn, func_cb, &c);
+    }
+    store_txn_abort(txn);
     if (f->rv != 0) {
         return f->rv;
     }
