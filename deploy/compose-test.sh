@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# deploy/compose-test.sh - brings up deploy/docker-compose.yml's three
-# nodes, runs a Gearman job through them with the stock `gearman` CLI,
-# and takes everything down again:
+# deploy/compose-test.sh - does what a user does with
+# deploy/docker-compose.yml, and checks what the user would see:
 #
-#   1. makes the base image if it is missing (deploy/make-base-image.sh);
-#   2. `up -d --build` under a project name of its own, with the client
-#      ports published on free loopback ports, so that a cluster someone
-#      runs from the same file is neither disturbed nor deleted;
+#   1. makes the base image if it is missing (deploy/make-base-image.sh)
+#      and, for `docker compose`, the plugin if it is missing
+#      (deploy/install-compose-plugin.sh);
+#   2. `build`, then exactly `COMPOSE -f deploy/docker-compose.yml up -d`
+#      when nothing else uses the default project ("deploy") or the
+#      ports 4730-4732; otherwise, so as not to disturb or delete a
+#      cluster someone runs from the same file, the same under a project
+#      name of its own with the client ports on free loopback ports;
 #   3. waits until all three nodes name the same leader and Docker calls
 #      each of them healthy;
 #   4. submits a background job through one node (`gearman -b`) and
 #      runs it with a worker on another (`gearman -w`), which writes the
 #      payload to a file; checks the file and that the queue is empty as
 #      a third node sees it;
-#   5. `down -v` (also when a step fails, after printing the nodes' logs).
+#   5. with --drill DIR: runs every drill of deploy/drill against the
+#      cluster, its report in DIR;
+#   6. removes what the drills started and `down -v` (also when a step
+#      fails, after printing the nodes' logs).
 #
-# Uses `docker compose` when that works, else docker-compose (1.29 is
-# enough). Exits 0 on success, 1 on a failure, 77 (skipped) when Docker,
-# a compose command or the gearman CLI is missing. Every wait is
-# bounded: COMPOSE_TEST_BUILD_S (default 1800) for the build and start,
-# COMPOSE_TEST_WAIT_S (default 90) for each of the later steps.
+# --compose "docker compose" or --compose docker-compose picks the tool;
+# by default `docker compose` when it works (after trying to install
+# it), else docker-compose (1.29 is enough). Exits 0 on success, 1 on a
+# failure, 77 (skipped) when Docker, the chosen compose command or the
+# gearman CLI is missing. Every wait is bounded: COMPOSE_TEST_BUILD_S
+# (default 1800) for the build and start, COMPOSE_TEST_WAIT_S (default
+# 90) for each of the later steps; the drills bound themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,32 +41,70 @@ say() { echo "compose-test: [$(( $(date +%s) - t0 ))s] $*"; }
 skip() { echo "compose-test: skipped: $*"; exit 77; }
 fail() { echo "compose-test: FAILED: $*" >&2; exit 1; }
 
+want=""
+drill=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --compose) want=$2; shift 2 ;;
+    --drill) drill=$2; shift 2 ;;
+    *) echo "usage: $0 [--compose 'docker compose'|docker-compose] [--drill DIR]" >&2; exit 2 ;;
+  esac
+done
+
 command -v docker >/dev/null 2>&1 || skip "no docker command"
 timeout 20 docker info >/dev/null 2>&1 || skip "the Docker engine does not answer"
-if timeout 20 docker compose version >/dev/null 2>&1; then
-  compose=(docker compose)
-elif command -v docker-compose >/dev/null 2>&1; then
-  compose=(docker-compose)
-else
-  skip "neither 'docker compose' nor docker-compose"
-fi
+plugin() { timeout 20 docker compose version >/dev/null 2>&1; }
+case "$want" in
+  "docker compose")
+    plugin || deploy/install-compose-plugin.sh || true
+    plugin || skip "no 'docker compose' (deploy/install-compose-plugin.sh could not make it)"
+    compose=(docker compose) ;;
+  docker-compose)
+    command -v docker-compose >/dev/null 2>&1 || skip "no docker-compose (Debian: docker-compose)"
+    compose=(docker-compose) ;;
+  "")
+    plugin || deploy/install-compose-plugin.sh >/dev/null 2>&1 || true
+    if plugin; then
+      compose=(docker compose)
+    elif command -v docker-compose >/dev/null 2>&1; then
+      compose=(docker-compose)
+    else
+      skip "neither 'docker compose' nor docker-compose"
+    fi ;;
+  *) echo "compose-test: --compose takes 'docker compose' or docker-compose" >&2; exit 2 ;;
+esac
 command -v gearman >/dev/null 2>&1 || skip "no gearman CLI (Debian: gearman-tools)"
 
 deploy/make-base-image.sh
 
-project=gearraft-test-$$
+# The user's own command when nothing else is in its way.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+exact=1
+[ -z "$(docker ps -aq --filter label=com.docker.compose.project=deploy)" ] || exact=0
+for p in 4730 4731 4732; do port_free "$p" || exact=0; done
+if [ "$exact" = 1 ]; then
+  project=deploy
+  pflag=()
+else
+  project=gearraft-test-$$
+  pflag=(-p "$project")
+  export GEARRAFT_BIND=127.0.0.1 GEARRAFT_PORT_N1= GEARRAFT_PORT_N2= GEARRAFT_PORT_N3=
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/gearraft-compose-test.XXXXXX")
-dc() { "${compose[@]}" -p "$project" -f "$FILE" "$@"; }
+dc() { "${compose[@]}" "${pflag[@]}" -f "$FILE" "$@"; }
 
 status=1
 finish() {
   if [ "$status" -ne 0 ]; then
     echo "compose-test: the nodes' logs:" >&2
-    timeout 60 "${compose[@]}" -p "$project" -f "$FILE" logs --no-color \
+    timeout 60 "${compose[@]}" "${pflag[@]}" -f "$FILE" logs --no-color \
       --tail 60 >&2 2>&1 || true
   fi
+  # Containers a drill started in place of a wiped node (deploy/drill).
+  extra=$(docker ps -aq --filter "label=gearraft.drill=$project")
+  [ -z "$extra" ] || docker rm -f $extra >/dev/null 2>&1 || true
   say "down -v"
-  timeout 120 "${compose[@]}" -p "$project" -f "$FILE" down -v \
+  timeout 120 "${compose[@]}" "${pflag[@]}" -f "$FILE" down -v \
     --remove-orphans >/dev/null 2>&1 || echo "compose-test: down -v failed" >&2
   rm -rf "$work"
   say "done, status $status"
@@ -66,11 +112,18 @@ finish() {
 trap 'finish' EXIT
 trap 'exit 1' INT TERM
 
-# An empty GEARRAFT_PORT_Nx publishes the node's port on a free one.
-say "${compose[*]} up -d --build (project $project)"
-GEARRAFT_BIND=127.0.0.1 GEARRAFT_PORT_N1= GEARRAFT_PORT_N2= GEARRAFT_PORT_N3= \
-  timeout "$BUILD_S" "${compose[@]}" -p "$project" -f "$FILE" up -d --build \
-  >"$work/up.log" 2>&1 || { tail -n 40 "$work/up.log" >&2; fail "up -d --build"; }
+say "${compose[*]} -f $FILE build, then up -d (project $project)"
+timeout "$BUILD_S" "${compose[@]}" "${pflag[@]}" -f "$FILE" build >"$work/build.log" 2>&1 ||
+  { tail -n 40 "$work/build.log" >&2; fail "build"; }
+if [ "$exact" = 1 ]; then
+  # What docs/operations.md tells a user to type, word for word.
+  timeout "$BUILD_S" "${compose[@]}" -f deploy/docker-compose.yml up -d >"$work/up.log" 2>&1 ||
+    { tail -n 40 "$work/up.log" >&2; fail "up -d"; }
+else
+  # An empty GEARRAFT_PORT_Nx publishes the node's port on a free one.
+  timeout "$BUILD_S" "${compose[@]}" "${pflag[@]}" -f "$FILE" up -d >"$work/up.log" 2>&1 ||
+    { tail -n 40 "$work/up.log" >&2; fail "up -d"; }
+fi
 
 declare -A port cid
 for n in n1 n2 n3; do
@@ -131,4 +184,9 @@ while :; do
   sleep 1
 done
 say "n3 sees the queue empty"
+
+if [ -n "$drill" ]; then
+  say "deploy/drill --compose $project --out $drill"
+  deploy/drill --compose "$project" --out "$drill" || fail "a drill failed: see the report in $drill"
+fi
 status=0

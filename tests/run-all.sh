@@ -3,7 +3,8 @@
 # The whole test suite, as README.md gives it and as CI runs it: install
 # what is missing, build the dev preset (warnings as errors, address and
 # undefined sanitizers) and the release build of gearraftd, and run every
-# CTest label except the long drills.
+# test: units, simulators, integration, and the drills (a local cluster,
+# and the Docker Compose cluster when a Docker engine is there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
@@ -13,4 +14,4 @@ cmake --build --preset dev
 # things the debug build does not see, and warnings are errors there too.
 cmake --preset release >/dev/null
 cmake --build --preset release --target gearraftd
-ctest --preset dev -LE drill "$@"
+ctest --preset dev "$@"

@@ -57,13 +57,17 @@ use GRTest;
 
 my $RESP_SECS = 6;      # a connection silent this long is given up
 my $FINISH_SECS = 40;   # after stop, submitters keep resending this long
+# The PHP clients, next to this library (tests/integration/php).
 my $PHP_DIR;
 BEGIN {
-  require FindBin;
-  $PHP_DIR = "$FindBin::Bin/../php";
+  require File::Basename;
+  require File::Spec;
+  $PHP_DIR = File::Spec->rel2abs(File::Basename::dirname(__FILE__) . '/../php');
 }
 
 my @ALL;        # every load object, for the END cleanup
+# Where notes go: the test's output, or a drill's progress lines.
+our $SAY = sub { Test::More::note(@_) };
 my $OWNER = $$;
 
 # Which real clients this machine has.
@@ -129,6 +133,13 @@ sub fault_begin {
   push @{ $self->{faults} }, { node => $k, what => $what, t0 => _now() };
 }
 
+# fault_effective($k): the harm to node $k has surely taken effect (the
+# command that does it returned); a drill measures failover from here.
+sub fault_effective {
+  my ($self, $k) = @_;
+  $_->{t_eff} //= _now() for grep { $_->{node} == $k && !defined $_->{t1} } @{ $self->{faults} };
+}
+
 # fault_end($k): the harm to node $k is over (restarted, continued, healed).
 sub fault_end {
   my ($self, $k) = @_;
@@ -151,6 +162,7 @@ sub kill_node {
   my ($self, $k) = @_;
   $self->fault_begin($k, 'kill');
   $self->{nodes}[$k]->kill('KILL');
+  $self->fault_effective($k);
 }
 
 sub restart {
@@ -167,6 +179,7 @@ sub stop_node {
   my ($self, $k) = @_;
   $self->fault_begin($k, 'stop');
   $self->{nodes}[$k]->kill('STOP');
+  $self->fault_effective($k);
 }
 
 sub cont {
@@ -265,7 +278,7 @@ sub _start {
   my ($self, $role, %o) = @_;
   my $kind = $o{kind} // 'raw';
   if (!have($kind)) {
-    Test::More::note("no $kind client here: a raw $role instead");
+    $SAY->("no $kind client here: a raw $role instead");
     $kind = 'raw';
   }
   my $id = sprintf('%s%s%d', $role eq 'sub' ? 's' : 'w', substr($kind, 0, 2),
@@ -653,34 +666,45 @@ sub _reap {
   return scalar @left;
 }
 
-# finish(%o): the submitters stop taking new keys and finish (sending
-# again what was not acknowledged, for up to $FINISH_SECS); then the queue
-# must drain - the leader's `status` shows nothing queued or running for
-# the function - within drain => secs (default 60); then the workers
-# stop. Asserts both. Every node must be serving by now.
-sub finish {
+# settle(%o) -> { left, drained, last, secs_submit, secs_drain }: the
+# submitters stop taking new keys and finish (sending again what was not
+# acknowledged, for up to $FINISH_SECS); then the queue must drain - the
+# leader's `status` shows nothing queued or running for the function -
+# within drain => secs (default 60); then the workers stop. `left` counts
+# submitters that had to be killed, `last` is the last status read. Every
+# node must be serving by now.
+sub settle {
   my ($self, %o) = @_;
   my $t0 = _now();
   $self->_touch('submit');
   my $left = $self->_reap('sub', $FINISH_SECS + 20);
   my $t1 = _now();
-  Test::More::is($left, 0, 'the submitters finished by themselves');
   my $last = '';
   my $drained = GRTest::wait_until(sub {
     my $l = $self->leader(timeout => 5);
     return 0 unless defined $l;
     my $st = eval { $self->{nodes}[$l]->status->{ $self->{func} } };
-    $last = $st ? "n" . ($l + 1) . ": @$st" : 'no status';
+    $last = $st ? "$self->{nodes}[$l]{name}: @$st" : 'no status';
     return $st && $st->[0] == 0 && $st->[1] == 0;
   }, $o{drain} // 60);
-  Test::More::ok($drained, 'the queue drained: nothing queued or running')
-    or Test::More::diag("last status (total running workers): $last");
   $self->_touch('work');
   $self->_reap('work', 15);
+  return { left => $left, drained => $drained ? 1 : 0, last => $last,
+           secs_submit => $t1 - $t0, secs_drain => _now() - $t1 };
+}
+
+# finish(%o): settle(%o), asserting that the submitters finished by
+# themselves and that the queue drained.
+sub finish {
+  my ($self, %o) = @_;
+  my $r = $self->settle(%o);
+  Test::More::is($r->{left}, 0, 'the submitters finished by themselves');
+  Test::More::ok($r->{drained}, 'the queue drained: nothing queued or running')
+    or Test::More::diag("last status (total running workers): $r->{last}");
   Test::More::note(sprintf('finish: submitters done in %.1f s, drained in %.1f s more, '
-                           . '%.1f s since the load began', $t1 - $t0, _now() - $t1,
-                           _now() - $self->{t0}));
-  return $drained;
+                           . '%.1f s since the load began', $r->{secs_submit},
+                           $r->{secs_drain}, _now() - $self->{t0}));
+  return $r->{drained};
 }
 
 # Reads every record: returns a hash of the history.
@@ -747,11 +771,13 @@ sub _why_stale {
   return undef;
 }
 
-# check($name, %o): the history check (see the top of this file). Returns
-# the history for test-specific checks. %o: kinds => [...] the client
-# kinds that must have submitted and run something.
-sub check {
-  my ($self, $name, %o) = @_;
+# verdict() -> the history check's findings (see the top of this file),
+# without asserting: { history, acked, keys, lost => [...], unsent =>
+# [...], wrong => [...], bad_dup => [...], dup_why => {why => n}, dups,
+# twice, runs, jobs_run, unacked_ran, errors, gave_up }. The lists hold
+# one line of explanation per case.
+sub verdict {
+  my ($self) = @_;
   my $h = $self->_history;
   my (@lost, @unsent, @wrong, @bad_dup, %dup_why, $n_runs);
   my %ran_key;
@@ -766,9 +792,9 @@ sub check {
       if ($why) {
         $dup_why{$why}++;
       } else {
-        push @bad_dup, sprintf('%s (%s on n%d at %.3f, again %s on n%d at %.3f)', $p,
-                               $r[$i - 1]{wid}, $r[$i - 1]{node} + 1, $r[$i - 1]{t},
-                               $r[$i]{wid}, $r[$i]{node} + 1, $r[$i]{t});
+        push @bad_dup, sprintf('%s (%s on %s at %.3f, again %s on %s at %.3f)', $p,
+                               $r[$i - 1]{wid}, $self->_name($r[$i - 1]{node}), $r[$i - 1]{t},
+                               $r[$i]{wid}, $self->_name($r[$i]{node}), $r[$i]{t});
       }
     }
   }
@@ -784,31 +810,58 @@ sub check {
     grep { keys %{ $key_of_handle{$_} } > 1 } sort keys %key_of_handle;
   for my $key (sort keys %{ $h->{acked} }) {
     my $a = $h->{acked}{$key};
-    push @lost, "$key (acknowledged by n" . ($a->{node} + 1) . " as $a->{handle} at $a->{t})"
+    push @lost, "$key (acknowledged by " . $self->_name($a->{node}) . " as $a->{handle} at $a->{t})"
       unless $ran_key{$key};
     my $k = $key_of_handle{ $a->{handle} };
     push @wrong, "$key acknowledged as $a->{handle}, which ran " . join(',', sort keys %$k)
       if $a->{handle} ne '-' && $k && !$k->{$key};
   }
-  my $twice = grep { keys %{ $ran_key{$_} } > 1 } keys %ran_key;
-  my $n_acked = keys %{ $h->{acked} };
-  my $n_keys = keys %{ $h->{keys} };
-  my $unacked_ran = grep { !$h->{acked}{$_} } keys %ran_key;
+  my $dups = 0;
+  $dups += $_ for values %dup_why;
+  return { history => $h, lost => \@lost, unsent => \@unsent, wrong => \@wrong,
+           bad_dup => \@bad_dup, dup_why => \%dup_why, dups => $dups,
+           twice => scalar(grep { keys %{ $ran_key{$_} } > 1 } keys %ran_key),
+           acked => scalar(keys %{ $h->{acked} }), keys => scalar(keys %{ $h->{keys} }),
+           unacked_ran => scalar(grep { !$h->{acked}{$_} } keys %ran_key),
+           runs => $n_runs // 0, jobs_run => scalar(keys %{ $h->{handed} }),
+           errors => $h->{errors}, gave_up => $h->{gave_up} };
+}
+
+sub _name {
+  my ($self, $k) = @_;
+  return $self->{nodes}[$k]{name} // 'n' . ($k + 1);
+}
+
+# The faults as one line each: what, node, begin-end.
+sub fault_lines {
+  my ($self) = @_;
+  return map { sprintf('%s %s %.3f-%s', $_->{what}, $self->_name($_->{node}), $_->{t0},
+                       defined $_->{t1} ? sprintf('%.3f', $_->{t1}) : '') }
+         @{ $self->{faults} };
+}
+
+# check($name, %o): the history check as test assertions. Returns the
+# history for test-specific checks. %o: kinds => [...] the client kinds
+# that must have submitted and run something.
+sub check {
+  my ($self, $name, %o) = @_;
+  my $v = $self->verdict;
+  my $h = $v->{history};
   my $show = sub { my @l = sort @_; splice(@l, 5) if @l > 5; return join('; ', @l); };
 
-  Test::More::ok($n_acked > 0, "$name: jobs were acknowledged");
-  Test::More::is(scalar @lost, 0, "$name: zero acknowledged jobs lost ($n_acked acknowledged)")
-    or Test::More::diag('lost: ' . $show->(@lost));
-  Test::More::is(scalar @unsent, 0, "$name: nothing handed out that was not submitted")
-    or Test::More::diag('unsent: ' . $show->(@unsent));
-  Test::More::is(scalar @wrong, 0, "$name: every handle names one job, the one acknowledged")
-    or Test::More::diag($show->(@wrong));
-  Test::More::is(scalar @bad_dup, 0,
+  Test::More::ok($v->{acked} > 0, "$name: jobs were acknowledged");
+  Test::More::is(scalar @{ $v->{lost} }, 0,
+                 "$name: zero acknowledged jobs lost ($v->{acked} acknowledged)")
+    or Test::More::diag('lost: ' . $show->(@{ $v->{lost} }));
+  Test::More::is(scalar @{ $v->{unsent} }, 0, "$name: nothing handed out that was not submitted")
+    or Test::More::diag('unsent: ' . $show->(@{ $v->{unsent} }));
+  Test::More::is(scalar @{ $v->{wrong} }, 0,
+                 "$name: every handle names one job, the one acknowledged")
+    or Test::More::diag($show->(@{ $v->{wrong} }));
+  Test::More::is(scalar @{ $v->{bad_dup} }, 0,
                  "$name: a job handed out again only after its worker's node was harmed")
-    or Test::More::diag('again without a cause: ' . $show->(@bad_dup) . "\nfaults: "
-                        . join('; ', map { sprintf('%s n%d %.3f-%s', $_->{what}, $_->{node} + 1, $_->{t0},
-                                                   defined $_->{t1} ? sprintf('%.3f', $_->{t1}) : '')
-                                         } @{ $self->{faults} }));
+    or Test::More::diag('again without a cause: ' . $show->(@{ $v->{bad_dup} })
+                        . "\nfaults: " . join('; ', $self->fault_lines));
   for my $kind (@{ $o{kinds} || [] }) {
     next unless have($kind);
     Test::More::ok($h->{kind_acks}{$kind}, "$name: the $kind client got acknowledgments")
@@ -816,20 +869,25 @@ sub check {
     Test::More::ok($h->{kind_runs}{$kind}, "$name: the $kind worker ran jobs")
       if grep { $_->{kind} eq $kind && $_->{role} eq 'work' } @{ $self->{kids} };
   }
-  my $dups = 0;
-  $dups += $_ for values %dup_why;
-  Test::More::diag(sprintf(
-    '%s: %d keys submitted, %d acknowledged, %d never (%d of those ran), %d send errors; '
+  Test::More::diag("$name: " . $self->summary($v));
+  return $h;
+}
+
+# summary($verdict) -> one line: what was sent, acknowledged, run, again.
+sub summary {
+  my ($self, $v) = @_;
+  my $h = $v->{history};
+  my %w = %{ $v->{dup_why} };
+  return sprintf(
+    '%d keys submitted, %d acknowledged, %d never (%d of those ran), %d send errors; '
     . '%d handouts of %d jobs; %d handed out again (%s); %d keys ran under two attempts; '
     . 'acknowledged by client %s; run by worker %s; faults %d',
-    $name, $n_keys, $n_acked, $n_keys - $n_acked, $unacked_ran, $h->{errors},
-    $n_runs // 0, scalar(keys %{ $h->{handed} }), $dups,
-    join(', ', map { "$_ $dup_why{$_}" } sort keys %dup_why) || 'none',
-    $twice,
+    $v->{keys}, $v->{acked}, $v->{keys} - $v->{acked}, $v->{unacked_ran}, $v->{errors},
+    $v->{runs}, $v->{jobs_run}, $v->{dups},
+    join(', ', map { "$_ $w{$_}" } sort keys %w) || 'none', $v->{twice},
     join(' ', map { "$_=$h->{kind_acks}{$_}" } sort keys %{ $h->{kind_acks} }),
     join(' ', map { "$_=$h->{kind_runs}{$_}" } sort keys %{ $h->{kind_runs} }),
-    scalar @{ $self->{faults} }));
-  return $h;
+    scalar @{ $self->{faults} });
 }
 
 1;
