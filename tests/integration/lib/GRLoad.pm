@@ -94,7 +94,7 @@ sub new {
   my $dir = File::Temp::tempdir('gr-load-XXXXXX', TMPDIR => 1, CLEANUP => 0);
   my $self = bless { nodes => $o{nodes}, func => $o{func} // 'fault',
                      dir => $dir, kids => [], faults => [], off => {},
-                     n_acked => 0, next_id => 0, t0 => _now() }, $class;
+                     n_acked => 0, next_id => 0, t0 => _now(), parent => $$ }, $class;
   push @ALL, $self;
   Test::More::note("load records in $dir") if $ENV{GR_KEEP_TMP};
   return $self;
@@ -109,7 +109,7 @@ END {
     for my $l (@ALL) {
       for my $k (@{ $l->{kids} }) {
         next unless $k->{pid};
-        kill 'KILL', $k->{pid};
+        kill 'KILL', -$k->{pid}, $k->{pid};
         waitpid($k->{pid}, 0);
       }
       if ($ENV{GR_KEEP_TMP} || !Test::More->builder->is_passing) {
@@ -286,6 +286,8 @@ sub _start {
   my $log = "$self->{dir}/$role-$kind-$id.log";
   my $pid = fork() // die "fork: $!";
   if ($pid == 0) {
+    # A group of its own: killing it takes the real clients it runs too.
+    POSIX::setpgid(0, 0);
     $SIG{PIPE} = 'IGNORE';
     $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
     srand($$ ^ int(_now() * 1000));
@@ -297,6 +299,7 @@ sub _start {
     syswrite($fh, "# died: $@\n") unless $ok;
     POSIX::_exit($ok ? 0 : 3);
   }
+  POSIX::setpgid($pid, $pid);    # both sides, to avoid a race
   push @{ $self->{kids} }, { pid => $pid, role => $role, kind => $kind, id => $id };
   return $id;
 }
@@ -306,7 +309,12 @@ sub _rec {
   syswrite($fh, join(' ', @f) . "\n");
 }
 
-sub _stopping { my ($self, $what) = @_; return -e "$self->{dir}/stop-$what"; }
+# Told to stop, or orphaned: the process that started it is gone (a
+# test or drill killed by a signal), and nobody would ever tell it.
+sub _stopping {
+  my ($self, $what) = @_;
+  return -e "$self->{dir}/stop-$what" || getppid() != $self->{parent};
+}
 
 sub _pause { select(undef, undef, undef, $_[0]); }
 
@@ -659,7 +667,7 @@ sub _reap {
   }, $secs);
   my @left = grep { $_->{pid} } @k;
   for my $k (@left) {
-    kill 'KILL', $k->{pid};
+    kill 'KILL', -$k->{pid}, $k->{pid};
     waitpid($k->{pid}, 0);
     delete $k->{pid};
   }
@@ -670,7 +678,9 @@ sub _reap {
 # submitters stop taking new keys and finish (sending again what was not
 # acknowledged, for up to $FINISH_SECS); then the queue must drain - the
 # leader's `status` shows nothing queued or running for the function -
-# within drain => secs (default 60); then the workers stop. `left` counts
+# within drain => secs (default 60); then the workers stop (those still
+# running after work_grace => secs, default 15, are killed: a Perl worker
+# asleep notices the stop only every 10 s). `left` counts
 # submitters that had to be killed, `last` is the last status read. Every
 # node must be serving by now.
 sub settle {
@@ -688,7 +698,7 @@ sub settle {
     return $st && $st->[0] == 0 && $st->[1] == 0;
   }, $o{drain} // 60);
   $self->_touch('work');
-  $self->_reap('work', 15);
+  $self->_reap('work', $o{work_grace} // 15);
   return { left => $left, drained => $drained ? 1 : 0, last => $last,
            secs_submit => $t1 - $t0, secs_drain => _now() - $t1 };
 }
