@@ -1198,9 +1198,10 @@ static int do_member(struct ctx *c, const struct store_member_change *m)
         struct store_node_gone g = {m->member.id, 0, 0};
 
         rv = store_member_del(c->txn, m->member.id);
-        /* A node out of the configuration gets no command committed any
-         * more: its workers' jobs go back to the queue and its clients
-         * are detached now (no retry limit applies to a removal). */
+        /* A node out of the configuration has no command applied any
+         * more (store_apply): its workers' jobs go back to the queue and
+         * its clients are detached now (no retry limit applies to a
+         * removal). */
         if (rv == 0) {
             rv = store_node_incarnation(c->txn, m->member.id, &g.incarnation);
         }
@@ -1308,6 +1309,19 @@ int store_apply(struct store_txn *txn, uint64_t index, uint64_t leader_time_ms,
     }
     if (rv != 0 || dup || over) {
         goto done;
+    }
+    /* A command of a node out of the configuration - proposed before its
+     * removal committed, and committed after it - changes nothing: what
+     * it took (a job its worker grabbed, a client attached) would be
+     * held by a node nobody will ever declare gone. Its proposer hears
+     * nothing: it gets no entries any more. */
+    if (cmd->origin.seq != 0) {
+        bool outside;
+
+        rv = store__member_outside(txn, cmd->origin.node_id, &outside);
+        if (rv != 0 || outside) {
+            goto done;
+        }
     }
     switch (cmd->type) {
     case STORE_CMD_NOOP:

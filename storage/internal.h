@@ -189,6 +189,12 @@ static inline bool store__buf_eq(struct store_buf a, struct store_buf b)
     return a.len == b.len && (a.len == 0 || memcmp(a.base, b.base, a.len) == 0);
 }
 
+/* ---- members.c ---- */
+/* *outside: the store is a cluster member's (its member table is not
+ * empty) and node id is not in the table - removed, or never added.
+ * Errors: STORE_EIO. */
+int store__member_outside(struct store_txn *txn, uint64_t id, bool *outside);
+
 /* ---- txn helpers, txn.c ---- */
 MDB_dbi store__dbi(struct store_txn *txn, enum store__db db);
 /* Makes txn->scratch at least n bytes. Errors: STORE_ENOMEM. */

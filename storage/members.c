@@ -181,3 +181,26 @@ int store_member_del(struct store_txn *txn, uint64_t id)
     rv = store__del(txn, STORE__DB_MEMBERS, key, sizeof(key));
     return rv == STORE_ENOTFOUND ? 0 : rv;
 }
+
+int store__member_outside(struct store_txn *txn, uint64_t id, bool *outside)
+{
+    MDB_stat ms;
+    MDB_val v;
+    uint8_t key[8];
+    int rc;
+    int rv;
+
+    *outside = false;
+    store__put64(key, id);
+    rv = store__get(txn, STORE__DB_MEMBERS, key, sizeof(key), &v);
+    if (rv != STORE_ENOTFOUND) {
+        return rv;
+    }
+    rc = mdb_stat(txn->txn, store__dbi(txn, STORE__DB_MEMBERS), &ms);
+    if (rc != 0) {
+        store__errmsgf(txn->s, "member table: %s", mdb_strerror(rc));
+        return store__mdb_err(rc);
+    }
+    *outside = ms.ms_entries > 0;
+    return 0;
+}

@@ -75,9 +75,11 @@ sub rejoin {
   my $old = $self->name($k);
   my $new = "${old}b";
   my ($other) = grep { $_ != $k } 0 .. $#{ $self->{nodes} };
+  # The harm begins with the removal: it requeues the jobs the node's
+  # workers hold, which then run again elsewhere.
+  $load->fault_begin($k, "wipe-$old");
   my $r = $self->change("remove $old", skip => { $k => 1 });
   return (0, "remove $old: $r") unless $r eq 'OK';
-  $load->fault_begin($k, "wipe-$old");
   $self->discard($k);
   my $join = $self->members_of($other) or return (0, "no member list from " . $self->name($other));
   my $addr = $self->start_as($k, $new, $join);

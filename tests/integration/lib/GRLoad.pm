@@ -68,6 +68,7 @@ BEGIN {
 my @ALL;        # every load object, for the END cleanup
 # Where notes go: the test's output, or a drill's progress lines.
 our $SAY = sub { Test::More::note(@_) };
+our $KEEP;    # keep the records at exit (a drill that failed)
 my $OWNER = $$;
 
 # Which real clients this machine has.
@@ -112,7 +113,7 @@ END {
         kill 'KILL', -$k->{pid}, $k->{pid};
         waitpid($k->{pid}, 0);
       }
-      if ($ENV{GR_KEEP_TMP} || !Test::More->builder->is_passing) {
+      if ($ENV{GR_KEEP_TMP} || $KEEP || !Test::More->builder->is_passing) {
         print STDERR "# load records kept in $l->{dir}\n";
       } else {
         File::Path::remove_tree($l->{dir});

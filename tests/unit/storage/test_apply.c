@@ -648,24 +648,57 @@ static void test_member_changes_keep_the_member_table(void **state)
            "CHANGE_IN_PROGRESS");
     member(f, STORE_MEMBER_ADD, "n4", 44, STORE_VERDICT_NONE, "NOT_JUDGED");
     assert_int_equal(members_now(f, v), 0);
+    /* The proposer of these commands (the fixture's node 1) first: once
+     * the table is not empty, only its members' commands are applied. */
+    member(f, STORE_MEMBER_ADD, "n1", 1, STORE_VERDICT_OK, NULL);
     /* An accepted add puts the row; promote and transfer change none. */
     member(f, STORE_MEMBER_ADD, "n4", 44, STORE_VERDICT_OK, NULL);
-    assert_int_equal(members_now(f, v), 1);
-    assert_true(v[0].id == 44);
-    assert_string_equal(v[0].name, "n4");
-    assert_string_equal(v[0].host, "10.0.0.4");
-    assert_int_equal(v[0].port, 4731);
+    assert_int_equal(members_now(f, v), 2);
+    assert_true(v[1].id == 44);
+    assert_string_equal(v[1].name, "n4");
+    assert_string_equal(v[1].host, "10.0.0.4");
+    assert_int_equal(v[1].port, 4731);
     member(f, STORE_MEMBER_PROMOTE, "n4", 44, STORE_VERDICT_OK, NULL);
     member(f, STORE_MEMBER_TRANSFER, "n4", 44, STORE_VERDICT_OK, NULL);
     member(f, STORE_MEMBER_REMOVE, "n4", 44, STORE_VERDICT_LAST_VOTER,
            "LAST_VOTER");
-    assert_int_equal(members_now(f, v), 1);
+    assert_int_equal(members_now(f, v), 2);
     /* An accepted removal deletes it; an add under the name again puts
      * it back. */
     member(f, STORE_MEMBER_REMOVE, "n4", 44, STORE_VERDICT_OK, NULL);
-    assert_int_equal(members_now(f, v), 0);
-    member(f, STORE_MEMBER_ADD, "n4", 44, STORE_VERDICT_OK, NULL);
     assert_int_equal(members_now(f, v), 1);
+    member(f, STORE_MEMBER_ADD, "n4", 44, STORE_VERDICT_OK, NULL);
+    assert_int_equal(members_now(f, v), 2);
+}
+
+static void test_command_of_a_removed_node_changes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct store_buf fns[1] = {B("fn")};
+    struct store_cmd c;
+    char job[H], got[H];
+
+    member(f, STORE_MEMBER_ADD, "n1", 1, STORE_VERDICT_OK, NULL);
+    member(f, STORE_MEMBER_ADD, "n4", 44, STORE_VERDICT_OK, NULL);
+    fix_submit(f, S("fn", "", "x", STORE_PRIO_NORMAL, true, 1), job, H);
+    member(f, STORE_MEMBER_REMOVE, "n4", 44, STORE_VERDICT_OK, NULL);
+
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_GRAB;
+    c.u.grab.worker = REF(44, 1, 50);
+    c.u.grab.functions = fns;
+    c.u.grab.n_functions = 1;
+    c.origin.node_id = 44;
+    c.origin.incarnation = 1;
+    c.origin.seq = 1;
+    assert_int_equal(fix_apply(f, &c), 0);
+    assert_null(fx_find(f, STORE_FX_ASSIGN, 0));
+    assert_null(fx_find(f, STORE_FX_NO_JOB, 0));
+    assert_false(fix_status(f, job).running);
+
+    fix_grab(f, 7, got, H, "fn", NULL);
+    assert_string_equal(got, job);
+    assert_true(fix_status(f, job).running);
 }
 
 static void test_epoch_job_waits_for_its_time(void **state)
@@ -1255,6 +1288,7 @@ int main(void)
         T(test_maxqueue_limits_total_of_function),
         T(test_function_create_and_drop),
         T(test_member_changes_keep_the_member_table),
+        T(test_command_of_a_removed_node_changes_nothing),
         T(test_epoch_job_waits_for_its_time),
         T(test_replayed_origin_seq_is_dropped),
         T(test_origin_seq_ahead_of_a_pending_one_is_overtaken),
