@@ -245,7 +245,9 @@ static void on_applied(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (b != NULL) {
-        gr_alone_applied(&srv->alone, b);
+        if (!b->member) {
+            gr_alone_applied(&srv->alone, b); /* a member decides nothing */
+        }
         gm_answer_early(&srv->gm, b);
     }
 }

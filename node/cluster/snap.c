@@ -148,16 +148,45 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+/* The dump's records are small (a few to a hundred bytes each), so
+ * they are gathered in a buffer and written DUMP_BUF bytes at a time:
+ * one write per record cost a system call for every few bytes, hundreds
+ * of thousands per dump of a busy queue, on the cores the turns need. */
+#define DUMP_BUF (64u * 1024u)
+
 struct dump_out {
     int fd;
     uint64_t len;
+    size_t n_buf; /* bytes in buf not yet written */
+    uint8_t buf[DUMP_BUF];
 };
+
+static int dump_flush(struct dump_out *o)
+{
+    int rv = write_all(o->fd, o->buf, o->n_buf);
+
+    o->n_buf = 0;
+    return rv;
+}
 
 static int dump_write(void *arg, const void *buf, size_t len)
 {
     struct dump_out *o = arg;
-    int rv = write_all(o->fd, buf, len);
+    int rv;
 
+    if (len > DUMP_BUF - o->n_buf) {
+        rv = dump_flush(o);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (len >= DUMP_BUF) {
+        rv = write_all(o->fd, buf, len);
+    } else {
+        memcpy(o->buf + o->n_buf, buf, len);
+        o->n_buf += len;
+        rv = 0;
+    }
     if (rv == 0) {
         o->len += len;
     }
@@ -167,26 +196,36 @@ static int dump_write(void *arg, const void *buf, size_t len)
 static void *dump_main(void *arg)
 {
     struct gr_snaps *s = arg;
-    struct dump_out o = {-1, 0};
+    struct dump_out *o = gr_malloc(sizeof(*o));
     char p[1400];
     uint64_t index = 0;
+    uint64_t len = 0;
     int rv;
 
     path_of(s, DUMP_TMP, p, sizeof(p));
-    o.fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (o.fd == -1) {
+    if (o == NULL) {
+        rv = STORE_ENOMEM;
+    } else if ((o->fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                             0600)) == -1) {
         rv = STORE_EIO;
     } else {
-        rv = store_snap_write(s->store, dump_write, &o, &index);
-        if (rv == 0 && fsync(o.fd) == -1) {
+        o->len = 0;
+        o->n_buf = 0;
+        rv = store_snap_write(s->store, dump_write, o, &index);
+        if (rv == 0) {
+            rv = dump_flush(o);
+        }
+        if (rv == 0 && fsync(o->fd) == -1) {
             rv = STORE_EIO;
         }
-        close(o.fd);
+        close(o->fd);
+        len = o->len;
     }
+    gr_free(o);
     pthread_mutex_lock(&s->lock);
     s->rv = rv;
     s->index = index;
-    s->len = o.len;
+    s->len = len;
     s->done = true;
     pthread_mutex_unlock(&s->lock);
     return NULL;

@@ -702,6 +702,12 @@ static int write_one(struct gr_host *h, struct gr_turn *t)
     if (h->rd.want_snapshot) {
         h->want_snapshot = true; /* a follower needs a newer one */
     }
+    if (t->applied_all != NULL && h->applied != applied_before &&
+        !h->rx_installed) {
+        /* Committed entries are on a majority's disks: their effects may
+         * leave while this transaction commits and syncs. */
+        t->applied_all(t->arg);
+    }
     if (!h->rd.has_hard_state && h->rd.n_entries == 0 &&
         h->rd.truncate_from == 0 && h->applied == applied_before &&
         !h->compact_pending && h->rd.snapshot_chunk == NULL) {

@@ -94,6 +94,11 @@ struct gr_turn {
     struct store_effects *fx;
     gr_turn_send_fn send_now; /* messages that may leave before the write */
     gr_turn_applied_fn applied;
+    /* Optional: called once the turn applied committed entries, before
+     * its transaction commits (not after a snapshot install). Whatever it
+     * publishes of the applied entries must not be undone: a turn that
+     * fails after it was called cannot take those entries back. */
+    void (*applied_all)(void *arg);
     void *arg;
     /* Out. */
     struct gr_frame *out_after; /* to send once the turn returned */

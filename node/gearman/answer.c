@@ -144,7 +144,9 @@ static void send_admin_reply(struct gm_session *s, const struct store_effect *e)
  * WORK_* or GRAB. If the commit then fails, nothing acknowledged is lost -
  * the job is still queued and runs again (at-least-once) - and meanwhile
  * the worker runs the job while the disk syncs. JOB_CREATED and admin
- * replies acknowledge durable state and wait for the commit. A reply to
+ * replies acknowledge durable state and wait for the commit - on a lone
+ * node; a cluster member's JOB_CREATED may go early, since a member
+ * applies only entries a majority has on disk. A reply to
  * the proposer goes early only if no earlier proposal of the same
  * connection in this batch waits for a late reply, so replies keep their
  * order per connection. */
@@ -165,6 +167,11 @@ static bool may_send_early(const struct round *r, const struct gr_proposal *p,
     case STORE_FX_ASSIGN:
     case STORE_FX_NO_JOB:
         return own;
+    case STORE_FX_CREATED:
+        /* A member applies only committed entries: on a majority's disks
+         * already, so acknowledged. A lone node's JOB_CREATED waits for
+         * its own sync. */
+        return own && r->b->member;
     case STORE_FX_REFUSED:
         return own &&
                (p->cmd.type == STORE_CMD_WORK || p->cmd.type == STORE_CMD_GRAB);

@@ -105,6 +105,14 @@ static void report_applied(struct gr_committer *c, bool threaded)
     event_active(c->applied_ev, EV_READ, 0);
 }
 
+/* A member's turn applied its committed entries and is about to commit
+ * (node/pipeline/member.c): as for a lone node's batch, the loop may send
+ * their early answers while the commit and sync run. */
+static void member_applied(void *arg)
+{
+    report_applied(arg, true);
+}
+
 /* The batch's write transaction, on either thread: raft/ gets the
  * commands, the transaction gets what it asks to persist (hard state,
  * entries), and - one voter: an entry is committed once it is on this
@@ -337,6 +345,11 @@ int gr_committer_start(struct gr_committer *c, char *errmsg, size_t errmsg_len)
         return rv;
     }
     c->c_started = true;
+    if (c->member != NULL) {
+        /* Only while the threads run: a turn written on the loop thread
+         * (start-up, close) is answered when it returns. */
+        gr_member_set_early(c->member, member_applied, c);
+    }
     return 0;
 }
 
@@ -352,6 +365,9 @@ void gr_committer_stop(struct gr_committer *c)
     if (c->c_started) {
         pthread_join(c->c_thread, NULL);
         c->c_started = false;
+    }
+    if (c->member != NULL) {
+        gr_member_set_early(c->member, NULL, NULL);
     }
     if (c->s_started) {
         pthread_join(c->s_thread, NULL);

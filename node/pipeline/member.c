@@ -7,6 +7,7 @@
 #include "node/pipeline/member.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -33,6 +34,13 @@ int gr_member_init(struct gr_member *m, uint64_t node_id, uint64_t incarnation,
 void gr_member_set_send_event(struct gr_member *m, struct event *send_ev)
 {
     m->send_ev = send_ev;
+}
+
+void gr_member_set_early(struct gr_member *m, void (*fn)(void *arg),
+                         void *arg)
+{
+    m->early_fn = fn;
+    m->early_arg = arg;
 }
 
 void gr_member_close(struct gr_member *m)
@@ -149,6 +157,8 @@ static uint64_t lowest_pending(const struct gr_member *m)
 /* What a turn collects: the entries applied, in log order. */
 struct turn_ctx {
     struct gr_member *m;
+    struct gr_batch *b;
+    bool published; /* the applied list went to the loop before the commit */
     struct gr_proposal *head;
     struct gr_proposal **end;
     size_t n_local;
@@ -431,6 +441,24 @@ static void undo(struct turn_ctx *x)
     }
 }
 
+/* The turn applied what it will apply and is about to commit: the list
+ * of applied entries goes to the loop now (gr_member_set_early). Local
+ * replies that every earlier proposal now lets go join it first; after
+ * this nothing is added to the list. */
+static void turn_applied_all(void *arg)
+{
+    struct turn_ctx *x = arg;
+
+    if (x->m->early_fn == NULL || x->head == NULL) {
+        return;
+    }
+    release_replies(x);
+    x->b->props = x->head;
+    x->b->n_props = x->n_local;
+    x->published = true;
+    x->m->early_fn(x->m->early_arg);
+}
+
 static void turn_send(void *arg, struct gr_frame *frames)
 {
     struct turn_ctx *x = arg;
@@ -452,6 +480,7 @@ int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
 
     memset(&x, 0, sizeof(x));
     x.m = m;
+    x.b = b;
     x.end = &x.head;
     x.fx = &b->fx;
     memset(&t, 0, sizeof(t));
@@ -462,6 +491,7 @@ int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
     t.fx = &b->fx;
     t.send_now = turn_send;
     t.applied = on_applied;
+    t.applied_all = turn_applied_all;
     t.arg = &x;
     store_effects_reset(&b->fx);
     rv = take_new(m, b->props);
@@ -483,6 +513,16 @@ int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
     if (rv == 0) {
         rv = gr_turn_write(h, &t);
     }
+    if (rv != 0 && x.published) {
+        /* The loop may be sending the applied entries' effects already:
+         * they cannot be undone and applied again. Stop as after a failed
+         * sync; a restart declares this incarnation gone, which releases
+         * what its connections held. */
+        GR_LOG(GR_LOG_CRIT, "cluster",
+               "a turn failed after its answers had left (%s): stopping now",
+               h->errmsg);
+        _exit(1);
+    }
     if (rv == 0 && t.installed && take_lost(&x, h) != 0) {
         /* Committed already: those not yet looked up stay pending
          * (their replies wait, as before) rather than fail the turn. */
@@ -490,7 +530,9 @@ int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
                "reading the replay table after a snapshot failed: pending "
                "proposals wait");
     }
-    release_replies(&x);
+    if (!x.published) {
+        release_replies(&x); /* published: nothing more joins the list */
+    }
     b->out_after = t.out_after;
     b->status.leader = t.leader;
     b->status.leader_id = t.leader_id;
@@ -511,7 +553,9 @@ int gr_member_turn_at(struct gr_member *m, struct gr_host *h,
         }
         return rv == GR_ENOMEM ? STORE_ENOMEM : STORE_EIO;
     }
-    b->props = x.head;
-    b->n_props = x.n_local;
+    if (!x.published) {
+        b->props = x.head;
+        b->n_props = x.n_local;
+    }
     return 0;
 }

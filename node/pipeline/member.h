@@ -63,6 +63,11 @@ struct gr_member {
     struct gr_frame *out_head;
     struct gr_frame **out_end;
     struct event *send_ev; /* the loop's: drains them */
+    /* Called on the committer thread when a turn's applied entries may be
+     * answered before its commit (gr_member_set_early); NULL: they are
+     * answered when the turn returns. */
+    void (*early_fn)(void *arg);
+    void *early_arg;
     /* Statistics. */
     uint64_t n_forwarded; /* commands forwarded to a leader */
     uint64_t n_resent;    /* ... of them again */
@@ -74,6 +79,15 @@ int gr_member_init(struct gr_member *m, uint64_t node_id, uint64_t incarnation,
                    uint64_t resend_ms);
 /* The loop's event that sends what gr_member_take_out returns. */
 void gr_member_set_send_event(struct gr_member *m, struct event *send_ev);
+/* Early answers: from now on a turn that applied committed entries sets
+ * b->props and b->n_props to them and calls fn(arg) before its write
+ * commits, so that the loop may send their effects while it commits and
+ * syncs (the entries are on a majority's disks; docs/DESIGN.md, "The
+ * cluster"). The turn touches the list no more after that, and a turn
+ * that fails after it stops the process (its answers cannot be taken
+ * back). fn NULL turns it off. Call it with no turn running. */
+void gr_member_set_early(struct gr_member *m, void (*fn)(void *arg),
+                         void *arg);
 /* Frees the pending proposals and unsent payloads. No turn may run. */
 void gr_member_close(struct gr_member *m);
 
@@ -82,7 +96,9 @@ void gr_member_close(struct gr_member *m);
  * return b->props holds the entries applied, b->n_props how many of them
  * are this node's, b->out_after and b->status are set). Returns 0 or a
  * STORE_E* code; on failure nothing was applied, every proposal is
- * pending again, and raft/ started over from the disk. */
+ * pending again, and raft/ started over from the disk - unless the
+ * turn's entries had been published early (gr_member_set_early): then
+ * a failure stops the process. */
 int gr_member_turn(struct gr_member *m, struct gr_host *h, struct gr_batch *b);
 
 /* The same turn on a clock the caller gives: mono_ms for raft/'s timers,

@@ -255,6 +255,17 @@ static int open_host(struct sh_world *w, struct sh_node *n)
     return rv;
 }
 
+/* The turn's early publication (gr_member_set_early): noted, and checked
+ * against what the turn returns. */
+static void early_seen(void *arg)
+{
+    struct sh_node *n = arg;
+
+    n->early_seen = true;
+    n->early_props = n->b.props;
+    n->n_early++;
+}
+
 int sh_node_start(struct sh_world *w, struct sh_node *n)
 {
     int rv;
@@ -282,6 +293,9 @@ int sh_node_start(struct sh_world *w, struct sh_node *n)
         store_close(n->s);
         return rv;
     }
+    /* As gearraftd's committer: the entries applied may be answered before
+     * the commit (early_seen checks the turn keeps to what it handed). */
+    gr_member_set_early(&n->m, early_seen, n);
     memset(&n->b, 0, sizeof(n->b));
     n->b.member = true;
     store_effects_init(&n->b.fx);
@@ -499,8 +513,13 @@ void sh_node_turn(struct sh_world *w, struct sh_node *n)
     b->out_after = NULL;
     b->transfer = false;
     b->read_ctx = 0;
+    n->early_seen = false;
     rv = gr_member_turn_at(&n->m, &n->h, b, now, SH_WALL_BASE + now);
     n->n_turns++;
+    if (rv == 0 && n->early_seen && b->props != n->early_props) {
+        sh_fail(w, "n%d: a turn returned other entries than it published "
+                   "early", n->id);
+    }
     route(w, n->id, gr_member_take_out(&n->m), 0);
     route(w, n->id, b->out_after, w->sw.disk_ms);
     b->out_after = NULL;

@@ -134,6 +134,10 @@ struct sh_node {
     uint64_t commit;
     uint64_t applied;
     uint64_t n_turns;
+    uint64_t n_early; /* turns that published their entries early */
+    /* What the last early publication handed over (b.props then). */
+    struct gr_proposal *early_props;
+    bool early_seen;
     uint64_t rx_index; /* the last snapshot it installed */
 };
 
