@@ -115,15 +115,11 @@ trap 'exit 1' INT TERM
 say "${compose[*]} -f $FILE build, then up -d (project $project)"
 timeout "$BUILD_S" "${compose[@]}" "${pflag[@]}" -f "$FILE" build >"$work/build.log" 2>&1 ||
   { tail -n 40 "$work/build.log" >&2; fail "build"; }
-if [ "$exact" = 1 ]; then
-  # What docs/operations.md tells a user to type, word for word.
-  timeout "$BUILD_S" "${compose[@]}" -f deploy/docker-compose.yml up -d >"$work/up.log" 2>&1 ||
-    { tail -n 40 "$work/up.log" >&2; fail "up -d"; }
-else
-  # An empty GEARRAFT_PORT_Nx publishes the node's port on a free one.
-  timeout "$BUILD_S" "${compose[@]}" "${pflag[@]}" -f "$FILE" up -d >"$work/up.log" 2>&1 ||
-    { tail -n 40 "$work/up.log" >&2; fail "up -d"; }
-fi
+# With no project flag this is, word for word, what docs/operations.md
+# tells a user to type; otherwise an empty GEARRAFT_PORT_Nx publishes the
+# node's port on a free one.
+timeout "$BUILD_S" "${compose[@]}" "${pflag[@]}" -f "$FILE" up -d >"$work/up.log" 2>&1 ||
+  { tail -n 40 "$work/up.log" >&2; fail "up -d"; }
 
 declare -A port cid
 for n in n1 n2 n3; do

@@ -22,7 +22,9 @@ if docker compose version >/dev/null 2>&1; then
   exit 0
 fi
 GO=$(command -v go || true)
-[ -n "$GO" ] || { [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go; } || true
+if [ -z "$GO" ] && [ -x /usr/local/go/bin/go ]; then
+  GO=/usr/local/go/bin/go
+fi
 if [ -z "$GO" ]; then
   say "no Go to build Docker Compose with; docker-compose 1.29 (Debian) still works"
   exit 77

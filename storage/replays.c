@@ -251,6 +251,31 @@ static int overtakes(struct store_txn *txn, const uint8_t key[24], uint64_t to,
  * proposer made before it and still has pending (that one must apply
  * first: a worker's GRAB before its RELEASE). Records the seq when it
  * is neither. */
+/* The row key of one command: node, incarnation, seq. */
+static void origin_key(uint8_t key[24], const struct store_origin *o)
+{
+    store__put64(key, o->node_id);
+    store__put64(key + 8, o->incarnation);
+    store__put64(key + 16, o->seq);
+}
+
+/* *seen: seq was applied before, by the mark of its incarnation's row
+ * (mark, n_seen from mark_get) or by a row of its own (key). */
+static int seq_seen(struct store_txn *txn, const uint8_t key[24], uint64_t seq,
+                    uint64_t mark, uint64_t n_seen, bool *seen)
+{
+    MDB_val v;
+    int rv;
+
+    *seen = seq <= mark;
+    if (*seen || n_seen == 0) {
+        return 0;
+    }
+    rv = store__get(txn, STORE__DB_DEDUPE, key, 24, &v);
+    *seen = rv == 0;
+    return rv == STORE_ENOTFOUND ? 0 : rv;
+}
+
 int store__dedupe(struct store_txn *txn, const struct store_origin *o,
                    bool *dup, bool *over)
 {
@@ -268,9 +293,7 @@ int store__dedupe(struct store_txn *txn, const struct store_origin *o,
     if (o->seq == 0) {
         return 0;
     }
-    store__put64(key, o->node_id);
-    store__put64(key + 8, o->incarnation);
-    store__put64(key + 16, o->seq);
+    origin_key(key, o);
     rv = mark_get(txn, key, &mark, &n_seen, &found);
     if (rv != 0) {
         return rv;
@@ -281,21 +304,9 @@ int store__dedupe(struct store_txn *txn, const struct store_origin *o,
             return rv;
         }
     }
-    if (o->seq <= mark) {
-        *dup = true;
-        return 0;
-    }
-    if (n_seen > 0) {
-        MDB_val v;
-
-        rv = store__get(txn, STORE__DB_DEDUPE, key, 24, &v);
-        if (rv == 0) {
-            *dup = true;
-            return 0;
-        }
-        if (rv != STORE_ENOTFOUND) {
-            return rv;
-        }
+    rv = seq_seen(txn, key, o->seq, mark, n_seen, dup);
+    if (rv != 0 || *dup) {
+        return rv;
     }
     /* The mark moves to low - 1, and on through this seq if it is next;
      * a seq further on overtook one still pending below it. */
@@ -341,16 +352,13 @@ int store_origin_applied(struct store_txn *txn, const struct store_origin *o,
     uint64_t mark;
     uint64_t n_seen;
     bool found;
-    MDB_val v;
     int rv;
 
     *out = false;
     if (o->seq == 0) {
         return 0;
     }
-    store__put64(key, o->node_id);
-    store__put64(key + 8, o->incarnation);
-    store__put64(key + 16, o->seq);
+    origin_key(key, o);
     rv = mark_get(txn, key, &mark, &n_seen, &found);
     if (rv != 0) {
         return rv;
@@ -360,19 +368,7 @@ int store_origin_applied(struct store_txn *txn, const struct store_origin *o,
          * makes it stale (apply would drop it). */
         return newer_incarnation(txn, o, out);
     }
-    if (o->seq <= mark) {
-        *out = true;
-        return 0;
-    }
-    if (n_seen == 0) {
-        return 0;
-    }
-    rv = store__get(txn, STORE__DB_DEDUPE, key, 24, &v);
-    if (rv == 0) {
-        *out = true;
-        return 0;
-    }
-    return rv == STORE_ENOTFOUND ? 0 : rv;
+    return seq_seen(txn, key, o->seq, mark, n_seen, out);
 }
 
 /* The mark rows of a node sort by incarnation: keeps the last one's. */

@@ -193,6 +193,4 @@ sub alive {
   return GRDrill::Compose::_docker('inspect', '-f', '{{.State.Running}}', $s->{cid}) eq 'true';
 }
 
-sub pid { return undef; }
-
 1;

@@ -102,6 +102,7 @@ sub new {
 }
 
 sub dir { $_[0]{dir} }
+sub faults { @{ $_[0]{faults} } }    # every fault window so far, in order
 sub nodes { @{ $_[0]{nodes} } }
 
 END {
@@ -804,8 +805,8 @@ sub verdict {
         $dup_why{$why}++;
       } else {
         push @bad_dup, sprintf('%s (%s on %s at %.3f, again %s on %s at %.3f)', $p,
-                               $r[$i - 1]{wid}, $self->_name($r[$i - 1]{node}), $r[$i - 1]{t},
-                               $r[$i]{wid}, $self->_name($r[$i]{node}), $r[$i]{t});
+                               $r[$i - 1]{wid}, $self->node_name($r[$i - 1]{node}), $r[$i - 1]{t},
+                               $r[$i]{wid}, $self->node_name($r[$i]{node}), $r[$i]{t});
       }
     }
   }
@@ -821,7 +822,7 @@ sub verdict {
     grep { keys %{ $key_of_handle{$_} } > 1 } sort keys %key_of_handle;
   for my $key (sort keys %{ $h->{acked} }) {
     my $a = $h->{acked}{$key};
-    push @lost, "$key (acknowledged by " . $self->_name($a->{node}) . " as $a->{handle} at $a->{t})"
+    push @lost, "$key (acknowledged by " . $self->node_name($a->{node}) . " as $a->{handle} at $a->{t})"
       unless $ran_key{$key};
     my $k = $key_of_handle{ $a->{handle} };
     push @wrong, "$key acknowledged as $a->{handle}, which ran " . join(',', sort keys %$k)
@@ -838,7 +839,8 @@ sub verdict {
            errors => $h->{errors}, gave_up => $h->{gave_up} };
 }
 
-sub _name {
+# The name of node $k (0-based), as the faults and findings give it.
+sub node_name {
   my ($self, $k) = @_;
   return $self->{nodes}[$k]{name} // 'n' . ($k + 1);
 }
@@ -846,7 +848,7 @@ sub _name {
 # The faults as one line each: what, node, begin-end.
 sub fault_lines {
   my ($self) = @_;
-  return map { sprintf('%s %s %.3f-%s', $_->{what}, $self->_name($_->{node}), $_->{t0},
+  return map { sprintf('%s %s %.3f-%s', $_->{what}, $self->node_name($_->{node}), $_->{t0},
                        defined $_->{t1} ? sprintf('%.3f', $_->{t1}) : '') }
          @{ $self->{faults} };
 }
