@@ -456,13 +456,21 @@ static bool hears_majority(struct gr_server *srv, uint64_t now)
  * replicated state knows. Once per silence: a member heard from again and
  * silent again is declared again.
  *
- * Only while it hears from a majority: a leader that was paused (SIGSTOP,
- * a stalled VM) or cut off in a minority has heard from nobody, yet
- * believes it leads until a message says otherwise. Its NODE_GONE for
- * the healthy members would be forwarded to the real leader once it
- * steps down, and commit: their workers' jobs requeued, their
- * connections closed. */
-static void declare_silent_gone(struct gr_server *srv, uint64_t now)
+ * A leader that was paused (SIGSTOP, a stalled VM) or cut off in a
+ * minority has heard from nobody, yet believes it leads until a message
+ * says otherwise; its judgment of the others is worthless. Three guards:
+ *   - it judges only while it hears from a majority;
+ *   - a leader whose own turns stopped for an election timeout (it was
+ *     paused) counts silences afresh from now, as if it had just begun
+ *     to lead: on waking, the frames of the leader elected meanwhile
+ *     arrive before raft/ has read them, and would pass for a majority;
+ *   - the judgment carries its term (judged_term): should it not commit
+ *     under this leader in that term, it is never proposed or forwarded
+ *     again (node/pipeline/member.c), so it cannot commit later through
+ *     another leader, requeueing the jobs of a healthy node's workers
+ *     and closing its connections. */
+static void declare_silent_gone(struct gr_server *srv, uint64_t now,
+                                uint64_t term)
 {
     const struct gr_cluster_config *k = &srv->cluster;
     size_t i;
@@ -503,6 +511,7 @@ static void declare_silent_gone(struct gr_server *srv, uint64_t now)
         p->cmd.u.node_gone.node_id = k->members[i].id;
         p->cmd.u.node_gone.incarnation = inc;
         p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
+        p->judged_term = term;
         gm_propose(&srv->gm, p);
     }
 }
@@ -622,12 +631,14 @@ static void member_collected(struct gr_server *srv, struct gr_batch *b)
     if (st->declared_gone) {
         member_declared_gone(srv);
     }
-    if (st->leader && !srv->was_leader) {
-        srv->lead_since_ms = now;
+    if (st->leader && (!srv->was_leader ||
+                       now - srv->last_turn_ms >= srv->cluster.election_ms)) {
+        srv->lead_since_ms = now; /* began to lead, or woke from a pause */
     }
     srv->was_leader = st->leader;
+    srv->last_turn_ms = now;
     if (st->leader) {
-        declare_silent_gone(srv, now);
+        declare_silent_gone(srv, now, st->term);
     }
     if (srv->handing_over && !st->leader) {
         GR_LOG(GR_LOG_NOTICE, "cluster",

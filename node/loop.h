@@ -67,6 +67,7 @@ struct gr_server {
     bool handing_over;  /* stopping: leadership goes to another voter */
     bool was_leader;    /* after the last turn */
     uint64_t lead_since_ms;
+    uint64_t last_turn_ms; /* when the last turn was collected */
     uint64_t gone_sent[STORE_MEMBERS_MAX]; /* silence declared, per member */
     struct event *handover_ev;
     struct event *census_ev; /* tells the others this node's workers */

@@ -258,6 +258,15 @@ static int on_applied(void *arg, uint64_t index, struct store_cmd *cmd,
         store_cmd_free(cmd);
         return 0;
     }
+    if (p != NULL && p->cmd.type != cmd->type) {
+        /* A judgment voided here (void_stale_judgment) whose first copy
+         * committed after all: the entry, not the no-op, is what
+         * applied (by a stand-in below). */
+        pend_remove(m, p);
+        gr_proposal_free(p);
+        p = NULL;
+        x->n_local++; /* it left the pending list all the same */
+    }
     if (p != NULL) {
         pend_remove(m, p);
         store_cmd_free(cmd);
@@ -341,6 +350,37 @@ static int take_new(struct gr_member *m, struct gr_proposal *list)
     return rv;
 }
 
+/* A NODE_GONE this node judged as leader in one term (node/loop.c,
+ * declare_silent_gone) is void once it no longer leads in that term: it
+ * becomes a no-op under the same origin, so that its sequence number
+ * still applies in order and the commands after it are not held back.
+ * Forwarded to another leader, or proposed again in a later term, it
+ * would declare gone a node that the judge could not see only because
+ * it had itself been paused or cut off. */
+static int void_stale_judgment(struct gr_member *m, struct gr_proposal *p,
+                               bool leading, uint64_t term)
+{
+    if (p->cmd.type != STORE_CMD_NODE_GONE || p->judged_term == 0 ||
+        (leading && p->judged_term == term)) {
+        return 0;
+    }
+    GR_LOG(GR_LOG_NOTICE, "cluster",
+           "node=%llu dropping its term %llu judgment that node %llu is "
+           "gone: it no longer leads in that term",
+           (unsigned long long)m->node_id, (unsigned long long)p->judged_term,
+           (unsigned long long)p->cmd.u.node_gone.node_id);
+    p->cmd.type = STORE_CMD_NOOP;
+    p->judged_term = 0;
+    store_free(p->wire);
+    p->wire = NULL;
+    p->wire_len = 0;
+    if (store_cmd_encode(&p->cmd, &p->wire, &p->wire_len) != 0) {
+        return GR_ENOMEM;
+    }
+    m->n_voided++;
+    return 0;
+}
+
 /* Hands what waits to the leader: proposes it when this node leads,
  * forwards it when another does. */
 static int offer(struct gr_member *m, struct gr_host *h, struct gr_turn *t)
@@ -349,10 +389,17 @@ static int offer(struct gr_member *m, struct gr_host *h, struct gr_turn *t)
     struct gr_frame *fw = NULL;
     uint64_t term = raft_current_term(h->raft);
     uint64_t leader = raft_leader(h->raft);
+    bool leading = raft_role(h->raft) == RAFT_LEADER;
     uint64_t index;
     int rv;
 
-    if (raft_role(h->raft) == RAFT_LEADER) {
+    for (p = m->pend_head; p != NULL; p = p->pend_next) {
+        rv = void_stale_judgment(m, p, leading, term);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (leading) {
         for (p = m->pend_head; p != NULL; p = p->pend_next) {
             if (p->cmd.type == 0 || p->proposed_term == term) {
                 continue;

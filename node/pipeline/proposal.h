@@ -46,6 +46,10 @@ struct gr_proposal {
 
     /* The loop's. */
     bool retry; /* internal: repropose if the batch fails */
+    /* A NODE_GONE for another node is the judgment of a leader in one
+     * term: the term it was made in. The member offers it only while it
+     * leads in that term (member.c, void_stale_judgment). */
+    uint64_t judged_term;
 
     /* The single-voter fast path's (node/alone/). */
     bool blind;      /* counted in the ledger's n_blind */

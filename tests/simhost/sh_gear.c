@@ -444,6 +444,34 @@ static void log_assign(struct sh_world *w, const struct store_effect *e,
            (unsigned long long)e->to.conn_id);
 }
 
+/* A NODE_GONE of another node is a leader's judgment in its term: it
+ * must commit in an entry of that term, never through a later leader
+ * (node/pipeline/member.c voids it once its judge no longer leads). */
+static void check_judgment(struct sh_world *w, const struct sh_node *n,
+                           const struct store_cmd *c, uint64_t index)
+{
+    uint64_t term = raft_term_at(n->h.raft, index);
+    size_t i;
+
+    if (c->type != STORE_CMD_NODE_GONE ||
+        c->u.node_gone.node_id == c->origin.node_id || term == 0) {
+        return;
+    }
+    for (i = 0; i < w->n_judged; i++) {
+        const struct sh_judgment *j = &w->judged[i];
+
+        if (j->node == c->origin.node_id && j->inc == c->origin.incarnation &&
+            j->seq == c->origin.seq && j->term != term) {
+            sh_fail(w, "index %llu: n%llu's NODE_GONE of n%llu, judged in "
+                       "term %llu, committed in term %llu",
+                    (unsigned long long)index,
+                    (unsigned long long)c->origin.node_id,
+                    (unsigned long long)c->u.node_gone.node_id,
+                    (unsigned long long)j->term, (unsigned long long)term);
+        }
+    }
+}
+
 /* What an applied command tells the ledger, whoever proposed it. */
 static void log_command(struct sh_world *w, const struct store_cmd *c)
 {
@@ -707,6 +735,7 @@ void sh_gear_applied(struct sh_world *w, struct sh_node *n,
             continue;
         }
         if (p->index > w->log_seen) {
+            check_judgment(w, n, &p->cmd, p->index);
             log_entry(w, p, &b->fx);
             w->log_seen = p->index;
         }
@@ -789,6 +818,9 @@ void sh_gear_free(struct sh_world *w)
     free(w->wrefs);
     w->wrefs = NULL;
     w->n_wrefs = w->cap_wrefs = 0;
+    free(w->judged);
+    w->judged = NULL;
+    w->n_judged = w->cap_judged = 0;
     free(w->digest);
     free(w->digest_node);
     w->digest = NULL;

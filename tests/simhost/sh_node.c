@@ -163,8 +163,10 @@ void sh_node_propose(struct sh_world *w, struct sh_node *n,
     sh_node_schedule(w, n, w->q.now + 1);
 }
 
+/* judged_term: the leader's term when it judges another node gone (0
+ * for a node's own old incarnation), as loop.c sets it. */
 static void propose_gone(struct sh_world *w, struct sh_node *n,
-                         uint64_t node_id, uint64_t inc)
+                         uint64_t node_id, uint64_t inc, uint64_t judged_term)
 {
     struct gr_proposal *p = gr_proposal_new();
 
@@ -176,9 +178,27 @@ static void propose_gone(struct sh_world *w, struct sh_node *n,
     p->cmd.u.node_gone.node_id = node_id;
     p->cmd.u.node_gone.incarnation = inc;
     p->cmd.u.node_gone.max_retries = 0;
+    p->judged_term = judged_term;
     sh_log(w, "n%d propose NODE_GONE n%llu inc %llu", n->id,
            (unsigned long long)node_id, (unsigned long long)inc);
     sh_node_propose(w, n, p);
+    if (judged_term != 0) {
+        struct sh_judgment j = {(uint64_t)n->id, n->inc, p->cmd.origin.seq,
+                                judged_term};
+
+        if (w->n_judged == w->cap_judged) {
+            size_t cap = w->cap_judged ? 2 * w->cap_judged : 64;
+            struct sh_judgment *v = realloc(w->judged, cap * sizeof(*v));
+
+            if (v == NULL) {
+                fprintf(stderr, "simhost: out of memory\n");
+                abort();
+            }
+            w->judged = v;
+            w->cap_judged = cap;
+        }
+        w->judged[w->n_judged++] = j;
+    }
 }
 
 static void free_new(struct sh_node *n)
@@ -318,7 +338,7 @@ int sh_node_start(struct sh_world *w, struct sh_node *n)
     sh_gear_connect(w, n);
     if (n->inc > 1) {
         /* requeue_previous: the last run's workers' jobs go back. */
-        propose_gone(w, n, (uint64_t)n->id, n->inc - 1);
+        propose_gone(w, n, (uint64_t)n->id, n->inc - 1, 0);
     }
     sh_node_schedule(w, n, w->q.now);
     return 0;
@@ -384,18 +404,39 @@ static void declared_gone(struct sh_world *w, struct sh_node *n)
     free_new(n);
     n->m.incarnation = n->inc;
     sh_gear_connect(w, n);
-    propose_gone(w, n, (uint64_t)n->id, old);
+    propose_gone(w, n, (uint64_t)n->id, old, 0);
+}
+
+/* hears_majority: this node heard, within an election timeout, from
+ * enough members to make a majority with itself. */
+static bool hears_majority(const struct sh_world *w, const struct sh_node *n)
+{
+    int heard = 1;
+    int k;
+
+    for (k = 1; k <= w->sw.n_nodes; k++) {
+        heard += k != n->id && n->heard_any[k] &&
+                 n->heard[k] + w->sw.election_ms > w->q.now;
+    }
+    return heard > w->sw.n_nodes / 2;
 }
 
 /* declare_silent_gone: the leader declares gone a member it has not
  * heard from for node_gone_ms (counted from when it began to lead), once
  * per silence, naming the newest incarnation the replicated state
- * knows. */
+ * knows; only while it hears from a majority, and as a judgment of its
+ * term (the member voids it once it no longer leads in that term). The
+ * loop's third guard, silences counted afresh after the leader's own
+ * turns stopped for an election timeout, never fires here: a node's
+ * turns are never held up that long. */
 static void declare_silent(struct sh_world *w, struct sh_node *n)
 {
     uint64_t now = w->q.now;
     int k;
 
+    if (!hears_majority(w, n)) {
+        return;
+    }
     for (k = 1; k <= w->sw.n_nodes; k++) {
         struct store_txn *txn;
         uint64_t heard;
@@ -418,7 +459,7 @@ static void declare_silent(struct sh_world *w, struct sh_node *n)
         if (inc == 0) {
             continue;
         }
-        propose_gone(w, n, (uint64_t)k, inc);
+        propose_gone(w, n, (uint64_t)k, inc, n->term);
     }
 }
 

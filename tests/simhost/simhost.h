@@ -182,6 +182,13 @@ struct sh_world {
     size_t n_wrefs;
     size_t cap_wrefs;
     uint64_t gone_inc[SH_MAX_NODES + 1]; /* NODE_GONE applied up to */
+    /* A leader's NODE_GONE of another node: proposer (node, incarnation,
+     * seq) and the term it judged in. Its entry must carry that term. */
+    struct sh_judgment {
+        uint64_t node, inc, seq, term;
+    } *judged;
+    size_t n_judged;
+    size_t cap_judged;
     uint64_t log_seen; /* the ledger took entries up to this index */
     /* Digests of the replicated state by applied index (0: none yet). */
     uint64_t *digest;
