@@ -272,6 +272,84 @@ static void send_frames(struct gr_server *srv, struct gr_frame *f)
     }
 }
 
+static void alive_frame(uint8_t p[9], uint64_t term)
+{
+    size_t i;
+
+    p[0] = GR_PEER_ALIVE;
+    for (i = 0; i < 8; i++) {
+        p[1 + i] = (uint8_t)(term >> (56 - 8 * i));
+    }
+}
+
+/* A peer whose large frame is still arriving (bytes came within a
+ * heartbeat interval, none of its frames is whole since) is alive: its
+ * heartbeats wait behind that frame on the same link. Said to raft/ as
+ * if that peer had sent GR_PEER_ALIVE in this node's term; raft/ makes
+ * something of it only for its leader (a follower) or a member (a
+ * leader). And this node tells that peer it is alive: it will answer
+ * nothing before the frame is whole (a leader's append of tens of MiB
+ * to a follower, the follower's answers), and that peer's CheckQuorum,
+ * or its election timer, would take the silence for a loss. */
+static int alive_if_arriving(void *arg, const struct peer_stats *ps)
+{
+    struct gr_server *srv = arg;
+    uint64_t now = gr_mono_us() / 1000;
+    uint8_t p[9];
+
+    if (ps->last_part_ms > ps->last_recv_ms &&
+        now - ps->last_part_ms < srv->cluster.heartbeat_ms) {
+        alive_frame(p, srv->pipe.status.term);
+        (void)gr_pipeline_receive(&srv->pipe, ps->id, p, sizeof(p));
+        (void)peer_send(srv->peers, ps->id, p, sizeof(p));
+    }
+    return 0;
+}
+
+/* Every heartbeat interval, what stands in for raft/'s heartbeats while
+ * large payloads hold things up:
+ *   - while this node's turn in flight has run for a heartbeat interval
+ *     or more - a write and sync of tens of MiB - raft/ sends nothing,
+ *     and without word from it the others would call an election (were
+ *     it the leader) or take it for stalled and send it its entries
+ *     again (a follower). Its loop is free meanwhile: it tells them it
+ *     is alive in its term (GR_PEER_ALIVE; a leader every member, a
+ *     follower its leader), as of the last turn collected;
+ *   - a peer's large frame still arriving counts as word from it
+ *     (alive_if_arriving). */
+static void on_alive(evutil_socket_t fd, short what, void *arg)
+{
+    struct gr_server *srv = arg;
+    const struct gr_member_status *st = &srv->pipe.status;
+    const struct gr_cluster_config *k = &srv->cluster;
+    uint8_t p[9];
+    size_t i;
+
+    (void)fd;
+    (void)what;
+    if (srv->peers == NULL || st->term == 0) {
+        return;
+    }
+    (void)peer_stats_walk(srv->peers, alive_if_arriving, srv);
+    if (gr_pipeline_busy_ms(&srv->pipe, gr_mono_us() / 1000) <
+        k->heartbeat_ms) {
+        return;
+    }
+    alive_frame(p, st->term);
+    srv->counters.keepalives++;
+    if (!st->leader) {
+        if (st->leader_id != 0) {
+            (void)peer_send(srv->peers, st->leader_id, p, sizeof(p));
+        }
+        return;
+    }
+    for (i = 0; i < k->n_members; i++) {
+        if (k->members[i].id != k->self_id) {
+            (void)peer_send(srv->peers, k->members[i].id, p, sizeof(p));
+        }
+    }
+}
+
 /* What the committer hands over mid-turn: a leader's appends, forwarded
  * commands - they leave while it writes. */
 static void on_send(evutil_socket_t fd, short what, void *arg)
@@ -430,6 +508,14 @@ static void member_declared_gone(struct gr_server *srv)
     }
 }
 
+/* When this node last heard from a peer: a whole frame, or bytes of a
+ * large one still arriving. 0: never. */
+static uint64_t last_heard(const struct peer_stats *ps)
+{
+    return ps->last_part_ms > ps->last_recv_ms ? ps->last_part_ms
+                                               : ps->last_recv_ms;
+}
+
 /* True when this node heard, within an election timeout, from enough
  * members to make a majority with itself. */
 static bool hears_majority(struct gr_server *srv, uint64_t now)
@@ -443,7 +529,7 @@ static bool hears_majority(struct gr_server *srv, uint64_t now)
 
         if (k->members[i].id != k->self_id &&
             peer_stats(srv->peers, k->members[i].id, &ps) == 0 &&
-            ps.last_recv_ms != 0 && ps.last_recv_ms + k->election_ms > now) {
+            last_heard(&ps) != 0 && last_heard(&ps) + k->election_ms > now) {
             heard++;
         }
     }
@@ -489,7 +575,7 @@ static void declare_silent_gone(struct gr_server *srv, uint64_t now,
             peer_stats(srv->peers, k->members[i].id, &ps) != 0) {
             continue;
         }
-        heard = ps.last_recv_ms > srv->lead_since_ms ? ps.last_recv_ms
+        heard = last_heard(&ps) > srv->lead_since_ms ? last_heard(&ps)
                                                      : srv->lead_since_ms;
         if (now - heard < k->node_gone_ms || srv->gone_sent[i] == heard) {
             continue;
@@ -700,8 +786,9 @@ static int member_start(struct gr_server *srv)
     srv->send_ev = event_new(srv->base, -1, 0, on_send, srv);
     srv->tick_ev = evtimer_new(srv->base, on_tick, srv);
     srv->census_ev = event_new(srv->base, -1, EV_PERSIST, on_census, srv);
+    srv->alive_ev = event_new(srv->base, -1, EV_PERSIST, on_alive, srv);
     if (srv->send_ev == NULL || srv->tick_ev == NULL ||
-        srv->census_ev == NULL) {
+        srv->census_ev == NULL || srv->alive_ev == NULL) {
         snprintf(srv->errmsg, sizeof(srv->errmsg), "out of memory");
         return GR_ENOMEM;
     }
@@ -744,6 +831,12 @@ static int member_start(struct gr_server *srv)
                                 (GM_CENSUS_EVERY_MS % 1000) * 1000};
 
         event_add(srv->census_ev, &every);
+    }
+    {
+        struct timeval every = {k->heartbeat_ms / 1000,
+                                (k->heartbeat_ms % 1000) * 1000};
+
+        event_add(srv->alive_ev, &every);
     }
     gr_pipeline_want_turn(&srv->pipe);
     return 0;
@@ -1385,6 +1478,7 @@ static void free_state(struct gr_server *srv)
     free_event(&srv->tick_ev);
     free_event(&srv->handover_ev);
     free_event(&srv->census_ev);
+    free_event(&srv->alive_ev);
     gm_census_free(&srv->gm);
 }
 

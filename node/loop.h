@@ -71,6 +71,7 @@ struct gr_server {
     uint64_t gone_sent[STORE_MEMBERS_MAX]; /* silence declared, per member */
     struct event *handover_ev;
     struct event *census_ev; /* tells the others this node's workers */
+    struct event *alive_ev;  /* keep-alives while a turn runs long */
     bool told_short;         /* ... and that it was short of space */
     uint64_t seen_term; /* last logged term and leader */
     uint64_t seen_leader;

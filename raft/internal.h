@@ -278,6 +278,7 @@ void raft__bcast_heartbeat(struct raft *r);
 bool raft__maybe_commit(struct raft *r);
 void raft__leader_tick(struct raft *r);
 void raft__check_quorum(struct raft *r);
+void raft__peer_alive(struct raft *r, raft_id from);
 int raft__recv_append(struct raft *r, const struct raft_msg *m);
 void raft__recv_append_resp(struct raft *r, const struct raft_msg *m);
 void raft__recv_heartbeat(struct raft *r, const struct raft_msg *m);

@@ -541,6 +541,20 @@ static bool term_rules(struct raft *r, const struct raft_msg *m)
     return true;
 }
 
+int raft_peer_alive(struct raft *r, uint64_t now, raft_id from,
+                    raft_term term)
+{
+    if (r->batch.active) {
+        r->errmsg = "peer alive: ready batch not acknowledged";
+        return RAFT_EINVAL;
+    }
+    clock_to(r, now);
+    if (term == r->term && from != 0 && from != r->cfg.id) {
+        raft__peer_alive(r, from);
+    }
+    return 0;
+}
+
 int raft_step(struct raft *r, uint64_t now, const struct raft_msg *m)
 {
     if (r->batch.active) {

@@ -540,6 +540,23 @@ int raft_tick(struct raft *r, uint64_t now);
  *   RAFT_EINVAL      a ready batch is outstanding (nothing done). */
 int raft_step(struct raft *r, uint64_t now, const struct raft_msg *msg);
 
+/* A peer showed, outside the message flow, that it is alive in `term`:
+ * its host sends a small keep-alive while a long write holds up its
+ * turns (a turn that writes and syncs tens of MiB runs past the election
+ * timeout, and raft/ then sends nothing). It is what a message from that
+ * peer would say about liveness, and nothing else:
+ *   - a follower hearing from its leader of this term: the election
+ *     timer restarts and the lease holds (as on a heartbeat);
+ *   - a leader hearing from a member of this term: it counts as active
+ *     for CheckQuorum, and its progress is not taken for stalled (no
+ *     entries sent again to a follower that is still writing them).
+ * Any other case (another term, another sender) changes nothing: a
+ * higher term must arrive in a real message. Never sends anything.
+ * Returns 0, or RAFT_EINVAL if a ready batch is outstanding (nothing
+ * done). */
+int raft_peer_alive(struct raft *r, uint64_t now, raft_id from,
+                    raft_term term);
+
 /* Appends host data as a NORMAL entry to the leader's log.  data is
  * copied.  The appends carrying it leave with the next raft_ready batch,
  * so all proposals of one host turn share messages (group commit).

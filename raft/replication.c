@@ -613,6 +613,22 @@ void raft__recv_append_resp(struct raft *r, const struct raft_msg *m)
     }
 }
 
+/* raft_peer_alive for this term: liveness only, never a commit or a
+ * reply. */
+void raft__peer_alive(struct raft *r, raft_id from)
+{
+    struct raft__progress *pr;
+
+    if (r->role == RAFT_FOLLOWER && r->leader == from) {
+        r->last_leader_contact = r->now;
+        raft__election_reset(r);
+    } else if (r->role == RAFT_LEADER &&
+               (pr = raft__progress_find(r, from)) != NULL) {
+        pr->recent_active = true;
+        pr->stall_beats = 0;
+    }
+}
+
 /* A heartbeat: the leader is alive; commit what it says is safe for us. */
 void raft__recv_heartbeat(struct raft *r, const struct raft_msg *m)
 {

@@ -898,6 +898,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     if (l->big != NULL) {
         l->big_have += (size_t)n;
         if (l->big_have < l->frame_len) {
+            if (l->peer != NULL && l->state == PEER_LINK_UP) {
+                l->peer->st.last_part_ms = now_ms(l->net);
+            }
             return;
         }
         l->have_hdr = false;

@@ -174,6 +174,9 @@ struct peer_stats {
     bool out_up;              /* our link to it passed its hellos */
     bool in_up;               /* its link to us passed its hellos */
     uint64_t last_recv_ms;    /* clock time of its last good frame; 0 none */
+    uint64_t last_part_ms;    /* ... of bytes of a large frame still
+                               * arriving (its sender is alive though no
+                               * frame is whole yet); 0 none */
     uint64_t dials;           /* connects started to it */
     uint64_t connects;        /* of which completed their hellos */
     uint64_t frames_sent;     /* frames queued by peer_send */

@@ -490,6 +490,14 @@ int gr_turn_input(struct gr_host *h, struct gr_turn *t)
                 rv = answer_read(t, f->peer, get64(f->data + 1), 0, false);
             }
             break;
+        case GR_PEER_ALIVE:
+            if (f->len != 9) {
+                t->n_bad++;
+            } else {
+                (void)raft_peer_alive(h->raft, raft_now(h, t), f->peer,
+                                      get64(f->data + 1));
+            }
+            break;
         case GR_PEER_READ_RESP:
             if (f->len != 18) {
                 t->n_bad++;

@@ -23,6 +23,12 @@
  *                    answers with the index to apply before reading
  *                    (ok 0: it lost leadership first; ask again). All
  *                    numbers big-endian.
+ *   GR_PEER_ALIVE    a u64 term: the sender's loop says it is alive in
+ *                    that term while its turn in flight runs long (a
+ *                    write of tens of MiB); the next turn hands it to
+ *                    raft/ (raft_peer_alive), which only restarts timers.
+ *                    An older node drops it, and is no worse off than
+ *                    before it existed.
  * Checklist: a new kind gets a new number; an old node drops kinds it
  * does not know (logged), so add a kind only with a way for the sender to
  * do without an answer.
@@ -47,6 +53,9 @@ enum gr_peer_kind {
     GR_PEER_READ_RESP = 4, /* u64 ctx, u64 index, u8 ok: the answer */
     GR_PEER_CENSUS = 5,    /* a member's workers per function: the loop's
                             * (node/gearman/census.h), never a turn's */
+    GR_PEER_ALIVE = 6,     /* u64 term: the sender is alive in that term,
+                            * its turns held up by a long write (the
+                            * loop's keep-alive; raft_peer_alive) */
 };
 
 /* Read indexes a leader owes to followers (GR_PEER_READ), matched to

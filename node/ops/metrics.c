@@ -232,6 +232,10 @@ static void raft_metrics(const struct ops_sources *src, struct fmt *f)
         "Times this node learned of a leader in a new term, or of a new "
         "leader.",
         src->counters->leader_changes);
+    one(f, "raft_keepalive_rounds_total", "counter",
+        "Heartbeat intervals in which this node told its peers it is alive "
+        "because its turn in flight ran long (a large write).",
+        src->counters->keepalives);
     if (src->cluster == NULL || !src->cluster->member) {
         return;
     }

@@ -285,6 +285,14 @@ static bool answerable(const struct gr_batch *b, uint64_t durable_gen)
     return b->done && (b->rv != 0 || b->durable || b->gen <= durable_gen);
 }
 
+uint64_t gr_pipeline_busy_ms(const struct gr_pipeline *pl, uint64_t now_ms)
+{
+    if (pl->inflight == NULL || now_ms < pl->inflight_since_ms) {
+        return 0;
+    }
+    return now_ms - pl->inflight_since_ms;
+}
+
 struct gr_batch *gr_pipeline_start(struct gr_pipeline *pl)
 {
     struct gr_batch *b;
@@ -321,6 +329,7 @@ struct gr_batch *gr_pipeline_start(struct gr_pipeline *pl)
     pl->tail = NULL;
     pl->n_queued = 0;
     pl->inflight = b;
+    pl->inflight_since_ms = gr_mono_us() / 1000;
     pl->early_sent = false;
     pl->inflight_synced = !gr_committer_running(&pl->c);
     if (pl->inflight_synced) {

@@ -64,6 +64,7 @@ struct gr_pipeline {
     uint64_t gen_next;         /* the number of the next batch to start */
     uint64_t gen_answered;     /* every batch up to this one is answered */
     struct gr_batch *inflight; /* being written; NULL when none */
+    uint64_t inflight_since_ms; /* ... since then (monotonic) */
     bool early_sent;           /* ... its applied stage was handed back */
     bool inflight_synced;      /* ... written here, not by the thread */
     struct gr_committer c;
@@ -166,6 +167,10 @@ bool gr_pipeline_threaded(const struct gr_pipeline *pl);
  * incarnation, sequence) and makes the commit event active unless a batch
  * is in flight (its end starts the next one). */
 void gr_pipeline_propose(struct gr_pipeline *pl, struct gr_proposal *p);
+
+/* How long the batch (a member: the turn) in flight has run at `now_ms`
+ * (monotonic), 0 when none runs. */
+uint64_t gr_pipeline_busy_ms(const struct gr_pipeline *pl, uint64_t now_ms);
 
 /* Takes the queue as the next batch and hands it to the committer.
  * Returns it, or NULL when none was started: nothing queued, a batch in

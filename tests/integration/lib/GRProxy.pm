@@ -17,7 +17,8 @@
 # like a network that drops everything (silence, then their own
 # timeouts), and healing it lets the held bytes through in order, as TCP
 # would after a short outage. A connection either side closes is closed
-# on the other side once the pair carries traffic again.
+# on the other side once the pair carries traffic again. A test can also
+# slow every connection down to a rate, as a slow link would.
 #
 # Why a proxy and not network namespaces: it needs no privileges, leaves
 # nothing behind when a test is killed, and runs wherever the suite does.
@@ -34,6 +35,7 @@ use IO::Handle;
 use IO::Select;
 use IO::Socket::INET;
 use POSIX ();
+use Time::HiRes ();
 use Socket qw(AF_UNIX SOCK_STREAM PF_UNSPEC IPPROTO_TCP TCP_NODELAY);
 
 use constant CHUNK => 65536;    # bytes read per call, and held per side
@@ -110,6 +112,10 @@ sub isolate {
 # heal(): every pair carries bytes again.
 sub heal { my ($s) = @_; return $s->_ctl('heal'); }
 
+# rate($bytes_per_sec): every connection carries at most that many bytes
+# a second each way, as a slow link would (0: as fast as it can).
+sub rate { my ($s, $bps) = @_; return $s->_ctl("rate $bps"); }
+
 sub _ctl {
   my ($s, $line) = @_;
   print { $s->{ctl} } "$line\n" or die "proxy: control write: $!";
@@ -148,6 +154,8 @@ sub _nonblock {
 sub _serve {
   my ($lis, $real, $ctl) = @_;
   my %cut;    # "i,j" => 1 while held
+  my $rate = 0;    # bytes a second each way per connection; 0: no limit
+  my $last = Time::HiRes::time();
   my @conns;
   my %pair_of = map { fileno($lis->{$_}) => $_ } keys %$lis;
   $_->blocking(0) for values %$lis;
@@ -155,14 +163,23 @@ sub _serve {
   while (1) {
     my $rd = IO::Select->new($ctl, values %$lis);
     my $wr = IO::Select->new;
+    my $now = Time::HiRes::time();
+    for my $c (@conns) {
+      # The allowance of each direction, refilled with time (rate).
+      for my $d (qw(ab ba)) {
+        $c->{"t$d"} = $rate ? _min(CHUNK, ($c->{"t$d"} // 0) + ($now - $last) * $rate)
+                            : CHUNK;
+      }
+    }
+    $last = $now;
     for my $c (@conns) {
       next if $cut{ $c->{pair} };
-      $rd->add($c->{a}) if length($c->{ab}) < CHUNK;
-      $rd->add($c->{b}) if length($c->{ba}) < CHUNK;
+      $rd->add($c->{a}) if length($c->{ab}) < CHUNK && $c->{tab} >= 1;
+      $rd->add($c->{b}) if length($c->{ba}) < CHUNK && $c->{tba} >= 1;
       $wr->add($c->{b}) if length $c->{ab};
       $wr->add($c->{a}) if length $c->{ba};
     }
-    my ($r, $w) = IO::Select->select($rd, $wr, undef, 5);
+    my ($r, $w) = IO::Select->select($rd, $wr, undef, $rate ? 0.005 : 5);
     next unless $r || $w;    # a timeout, or EINTR
     my %ready = map { fileno($_) => 1 } @{ $r || [] };
     my %writable = map { fileno($_) => 1 } @{ $w || [] };
@@ -175,8 +192,10 @@ sub _serve {
           $cut{$_} = 1 for @args;
         } elsif ($cmd eq 'heal') {
           %cut = ();
+        } elsif ($cmd eq 'rate') {
+          $rate = $args[0] // 0;
         }
-        syswrite($ctl, $cmd =~ /\A(?:cut|heal)\z/ ? "ok\n" : "bad command\n");
+        syswrite($ctl, $cmd =~ /\A(?:cut|heal|rate)\z/ ? "ok\n" : "bad command\n");
       }
     }
     for my $fd (grep { $pair_of{$_} } keys %ready) {
@@ -191,14 +210,15 @@ sub _serve {
         next;
       }
       _nonblock($_) for $a, $b;
-      push @conns, { pair => $pair, a => $a, b => $b, ab => '', ba => '' };
+      push @conns, { pair => $pair, a => $a, b => $b, ab => '', ba => '',
+                     tab => CHUNK, tba => CHUNK };
     }
     my @keep;
     for my $c (@conns) {
       my $ok = 1;
       if (!$cut{ $c->{pair} }) {
-        $ok &&= _move($c->{a}, \$c->{ab}) if $ready{ fileno $c->{a} };
-        $ok &&= _move($c->{b}, \$c->{ba}) if $ok && $ready{ fileno $c->{b} };
+        $ok &&= _move($c->{a}, \$c->{ab}, \$c->{tab}) if $ready{ fileno $c->{a} };
+        $ok &&= _move($c->{b}, \$c->{ba}, \$c->{tba}) if $ok && $ready{ fileno $c->{b} };
         $ok &&= _flush($c->{b}, \$c->{ab}) if $ok && $writable{ fileno $c->{b} };
         $ok &&= _flush($c->{a}, \$c->{ba}) if $ok && $writable{ fileno $c->{a} };
       }
@@ -213,13 +233,18 @@ sub _serve {
   }
 }
 
-# Reads what FH has into $$buf; false once it is closed or failed.
+# Reads what FH has into $$buf, at most $$allow bytes (which it uses
+# up); false once it is closed or failed.
 sub _move {
-  my ($fh, $buf) = @_;
-  my $n = sysread($fh, $$buf, CHUNK - length($$buf), length $$buf);
+  my ($fh, $buf, $allow) = @_;
+  my $want = _min(CHUNK - length($$buf), int($$allow));
+  my $n = sysread($fh, $$buf, $want, length $$buf);
   return 1 if !defined $n && ($!{EAGAIN} || $!{EINTR});
+  $$allow -= $n if $n;
   return $n ? 1 : 0;
 }
+
+sub _min { return $_[0] < $_[1] ? $_[0] : $_[1]; }
 
 # Writes what it can of $$buf to FH; false when FH failed.
 sub _flush {

@@ -825,6 +825,105 @@ test_replication_fetch_failure_asks_for_a_newer_snapshot(void **state)
     cl_assert_sm_consistent(c);
 }
 
+/* Every peer tells every other it is alive in its term, as the hosts'
+ * keep-alives do while long writes hold up their turns. */
+static void all_alive(struct cl *c, raft_term term)
+{
+    for (raft_id a = 1; a <= c->n; a++) {
+        for (raft_id b = 1; b <= c->n; b++) {
+            if (a != b && c->nodes[a].up) {
+                assert_int_equal(raft_peer_alive(c->nodes[a].r, c->now, b,
+                                                 term),
+                                 0);
+            }
+        }
+    }
+}
+
+/* Nothing gets through for a second (every node stuck in a long write,
+ * as far as raft/ can tell), but the hosts' keep-alives of the leader's
+ * term do: nobody campaigns and the leader keeps its quorum. Once they
+ * stop, CheckQuorum deposes it; keep-alives of another term never
+ * counted. */
+static void test_replication_peer_alive_keeps_a_silent_leader(void **s_)
+{
+    struct cl *c = *s_;
+    raft_id l = cl_start_leader(c);
+    raft_term term = raft_current_term(c->nodes[l].r);
+
+    c->drop_all = true;
+    for (int i = 0; i < 100; i++) {
+        cl_run(c, 10);
+        all_alive(c, term);
+    }
+    assert_int_equal(cl_leader(c), l);
+    for (raft_id id = 1; id <= 3; id++) {
+        assert_int_equal(raft_current_term(c->nodes[id].r), term);
+        assert_int_equal(raft_leader(c->nodes[id].r), l);
+    }
+    assert_int_equal(cl_trace_count(c, RAFT_TRACE_CHECK_QUORUM_LOST, l), 0);
+    for (int i = 0; i < 30; i++) {
+        cl_run(c, 10);
+        all_alive(c, term + 1);
+    }
+    assert_int_not_equal(raft_role(c->nodes[l].r), RAFT_LEADER);
+    assert_int_equal(cl_trace_count(c, RAFT_TRACE_CHECK_QUORUM_LOST, l), 1);
+}
+
+/* A leader's entry to follower 3, which answers nothing for 200 ms (it
+ * is writing) and then answers its heartbeats and acknowledges the
+ * entry; with alive, its host's keep-alives reach the leader meanwhile.
+ * Returns the appends the leader sent to 3. */
+static size_t appends_for_a_slow_write(bool alive)
+{
+    struct solo s;
+    struct raft_msg m;
+    raft_index idx;
+    uint64_t v = 7;
+    struct raft_buf b = {&v, 8};
+    size_t n;
+
+    solo_start(&s, 1, 3, NULL);
+    solo_make_leader(&s);
+    solo_ack(&s, 2, raft_last_index(s.r));
+    solo_ack(&s, 3, raft_last_index(s.r));
+    s.n_out = 0;
+    assert_int_equal(raft_propose(s.r, &b, &idx), 0);
+    solo_flush(&s);
+    solo_ack(&s, 2, idx);
+    assert_int_equal(raft_commit_index(s.r), idx);
+    for (int i = 0; i < 20; i++) {
+        solo_tick_to(&s, s.now + 10);
+        m = solo_msg(&s, RAFT_MSG_HEARTBEAT_RESP, 2);
+        solo_step(&s, &m);
+        if (alive) {
+            assert_int_equal(raft_peer_alive(s.r, s.now, 3,
+                                             raft_current_term(s.r)),
+                             0);
+        }
+    }
+    m = solo_msg(&s, RAFT_MSG_HEARTBEAT_RESP, 3);
+    solo_step(&s, &m);
+    solo_ack(&s, 3, idx);
+    assert_int_equal(raft_match_index(s.r, 3), idx);
+    assert_int_equal(raft_role(s.r), RAFT_LEADER);
+    n = appends_to(&s, 3);
+    solo_stop(&s);
+    return n;
+}
+
+/* A follower that says it is alive but has not answered yet (it is
+ * still writing) is not taken for stalled: when it answers, the leader
+ * has not gone back to probing it and does not send it the same entries
+ * again - with entries of tens of MiB that would bury it. Without the
+ * keep-alives it does. */
+static void test_replication_peer_alive_is_not_stalled(void **s_)
+{
+    (void)s_;
+    assert_int_equal(appends_for_a_slow_write(true), 1);
+    assert_int_equal(appends_for_a_slow_write(false), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -856,6 +955,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_replication_without_check_quorum_leader_stays, cl_fixture3,
             cl_fixture_free),
+        cmocka_unit_test_setup_teardown(
+            test_replication_peer_alive_keeps_a_silent_leader, cl_fixture3,
+            cl_fixture_free),
+        cmocka_unit_test(test_replication_peer_alive_is_not_stalled),
         cmocka_unit_test_setup_teardown(
             test_replication_full_restart_keeps_committed, cl_fixture3,
             cl_fixture_free),
