@@ -350,8 +350,8 @@ static int take_new(struct gr_member *m, struct gr_proposal *list)
     return rv;
 }
 
-/* A NODE_GONE this node judged as leader in one term (node/loop.c,
- * declare_silent_gone) is void once it no longer leads in that term: it
+/* A NODE_GONE this node judged as leader in one term (node/liveness.c,
+ * gr_liveness_judge_silent) is void once it no longer leads in that term: it
  * becomes a no-op under the same origin, so that its sequence number
  * still applies in order and the commands after it are not held back.
  * Forwarded to another leader, or proposed again in a later term, it

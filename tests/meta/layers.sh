@@ -14,7 +14,8 @@
 #        alone     node/alone/
 #        gearman   node/gearman/
 #        ops       node/ops/ (the operators' HTTP endpoint)
-#        loop      node/loop.[ch]
+#        loop      node/loop.[ch], node/liveness.[ch] (the loop's
+#                  policies about silence, on its state)
 #        main      node/main.c
 #     A file may include its own unit and the units of a lower rank.
 #     node/cluster/members.[ch] ranks with base: pure code the flags
@@ -38,7 +39,8 @@ bad=$(
     awk '
     function rank(p) {
         if (p == "node/main.c") return "main 8"
-        if (p == "node/loop.c" || p == "node/loop.h") return "loop 7"
+        if (p == "node/loop.c" || p == "node/loop.h" ||
+            p == "node/liveness.c" || p == "node/liveness.h") return "loop 7"
         if (p ~ /^node\/ops\//) return "ops 6"
         if (p ~ /^node\/gearman\//) return "gearman 5"
         if (p ~ /^node\/alone\//) return "alone 4"

@@ -13,13 +13,13 @@
  * through the member's send_now) leave at once - the order node/loop.c
  * keeps.
  *
- * The rest of node/loop.c's cluster work is repeated here in a few lines
- * each, from the same public calls: a restarted node declares its
- * previous incarnation gone (requeue_previous), a leader declares a
- * member it has not heard from for node_gone_ms gone
- * (declare_silent_gone), and a node that applies its own NODE_GONE goes
- * on as a new incarnation and declares the old one gone again
- * (member_declared_gone).
+ * The rest of node/loop.c's and node/liveness.c's cluster work is
+ * repeated here in a few lines each, from the same public calls: a
+ * restarted node declares its previous incarnation gone
+ * (requeue_previous), a leader declares a member it has not heard from
+ * for node_gone_ms gone (gr_liveness_judge_silent), and a node that
+ * applies its own NODE_GONE goes on as a new incarnation and declares
+ * the old one gone again (gr_liveness_declared_gone).
  *
  * Not here: the clients and workers (sh_gear.c), the seed's schedule
  * (sh_main.c).
@@ -164,7 +164,7 @@ void sh_node_propose(struct sh_world *w, struct sh_node *n,
 }
 
 /* judged_term: the leader's term when it judges another node gone (0
- * for a node's own old incarnation), as loop.c sets it. */
+ * for a node's own old incarnation), as node/liveness.c sets it. */
 static void propose_gone(struct sh_world *w, struct sh_node *n,
                          uint64_t node_id, uint64_t inc, uint64_t judged_term)
 {
@@ -384,7 +384,7 @@ void sh_node_close_all(struct sh_world *w)
  * node/loop.c's part of a turn.
  */
 
-/* member_declared_gone: the cluster applied a NODE_GONE for this
+/* gr_liveness_declared_gone: the cluster applied a NODE_GONE for this
  * process. Its connections close, it records a new incarnation and
  * declares the old one gone again from the new one. */
 static void declared_gone(struct sh_world *w, struct sh_node *n)
@@ -421,7 +421,7 @@ static bool hears_majority(const struct sh_world *w, const struct sh_node *n)
     return heard > w->sw.n_nodes / 2;
 }
 
-/* declare_silent_gone: the leader declares gone a member it has not
+/* gr_liveness_judge_silent: the leader declares gone a member it has not
  * heard from for node_gone_ms (counted from when it began to lead), once
  * per silence, naming the newest incarnation the replicated state
  * knows; only while it hears from a majority, and as a judgment of its

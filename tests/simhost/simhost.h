@@ -121,7 +121,8 @@ struct sh_node {
     uint64_t next_conn;   /* connection ids of this incarnation */
     uint64_t client_conn; /* the client connection */
     struct sh_worker w[SH_MAX_WORKERS];
-    /* node/loop.c's state for declaring silent members gone. */
+    /* node/loop.c's and node/liveness.c's state for declaring silent members
+     * gone. */
     bool was_leader;
     uint64_t lead_since;
     uint64_t heard[SH_MAX_NODES + 1];

@@ -3,7 +3,7 @@
 # submitted on n1, run by a worker on n2 that answers with 32 MiB of its
 # own; the client gets the result whole, and the cluster keeps its
 # leader and term throughout. Two things hold raft/'s messages up, and
-# the nodes' loops stand in for them (node/loop.c, on_alive):
+# the nodes' loops stand in for them (node/liveness.c, gr_liveness_tick):
 #   - every node writes and syncs each payload (the log entry, then the
 #     job it applies): its turns run past the election timeout (seconds
 #     in the sanitizer build) while raft/ sends nothing; its loop sends
