@@ -204,8 +204,7 @@ static bool hears_majority(struct gr_server *srv, uint64_t now)
  *     again (node/pipeline/member.c), so it cannot commit later through
  *     another leader, requeueing the jobs of a healthy node's workers
  *     and closing its connections. */
-void gr_liveness_judge_silent(struct gr_server *srv, uint64_t now,
-                              uint64_t term)
+static void judge_silent(struct gr_server *srv, uint64_t now, uint64_t term)
 {
     const struct gr_cluster_config *k = &srv->cluster;
     size_t i;
@@ -248,5 +247,19 @@ void gr_liveness_judge_silent(struct gr_server *srv, uint64_t now,
         p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
         p->judged_term = term;
         gm_propose(&srv->gm, p);
+    }
+}
+
+void gr_liveness_after_turn(struct gr_server *srv,
+                            const struct gr_member_status *st, uint64_t now)
+{
+    if (st->leader && (!srv->was_leader ||
+                       now - srv->last_turn_ms >= srv->cluster.election_ms)) {
+        srv->lead_since_ms = now; /* began to lead, or woke from a pause */
+    }
+    srv->was_leader = st->leader;
+    srv->last_turn_ms = now;
+    if (st->leader) {
+        judge_silent(srv, now, st->term);
     }
 }

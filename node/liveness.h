@@ -16,10 +16,11 @@
  * still arriving handed to raft/. */
 void gr_liveness_tick(struct gr_server *srv);
 
-/* After a turn on the leader (term: its term): NODE_GONE for each member
- * silent for --node-gone-timeout, within the guards. */
-void gr_liveness_judge_silent(struct gr_server *srv, uint64_t now,
-                              uint64_t term);
+/* After each turn collected (st: its status): on a leader, NODE_GONE
+ * for each member silent for --node-gone-timeout, within the guards
+ * (counted from when it began to lead or woke from a pause). */
+void gr_liveness_after_turn(struct gr_server *srv,
+                            const struct gr_member_status *st, uint64_t now);
 
 /* Proposes NODE_GONE for this node's incarnation `old`, under its
  * current one. Errors: GR_ENOMEM. */

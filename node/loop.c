@@ -499,15 +499,7 @@ static void member_collected(struct gr_server *srv, struct gr_batch *b)
     if (st->declared_gone) {
         gr_liveness_declared_gone(srv);
     }
-    if (st->leader && (!srv->was_leader ||
-                       now - srv->last_turn_ms >= srv->cluster.election_ms)) {
-        srv->lead_since_ms = now; /* began to lead, or woke from a pause */
-    }
-    srv->was_leader = st->leader;
-    srv->last_turn_ms = now;
-    if (st->leader) {
-        gr_liveness_judge_silent(srv, now, st->term);
-    }
+    gr_liveness_after_turn(srv, st, now);
     if (srv->handing_over && !st->leader) {
         GR_LOG(GR_LOG_NOTICE, "cluster",
                "leadership handed over: stopping now");

@@ -351,7 +351,7 @@ static int take_new(struct gr_member *m, struct gr_proposal *list)
 }
 
 /* A NODE_GONE this node judged as leader in one term (node/liveness.c,
- * gr_liveness_judge_silent) is void once it no longer leads in that term: it
+ * gr_liveness_after_turn) is void once it no longer leads in that term: it
  * becomes a no-op under the same origin, so that its sequence number
  * still applies in order and the commands after it are not held back.
  * Forwarded to another leader, or proposed again in a later term, it
@@ -377,7 +377,6 @@ static int void_stale_judgment(struct gr_member *m, struct gr_proposal *p,
     if (store_cmd_encode(&p->cmd, &p->wire, &p->wire_len) != 0) {
         return GR_ENOMEM;
     }
-    m->n_voided++;
     return 0;
 }
 
@@ -389,18 +388,15 @@ static int offer(struct gr_member *m, struct gr_host *h, struct gr_turn *t)
     struct gr_frame *fw = NULL;
     uint64_t term = raft_current_term(h->raft);
     uint64_t leader = raft_leader(h->raft);
-    bool leading = raft_role(h->raft) == RAFT_LEADER;
     uint64_t index;
     int rv;
 
-    for (p = m->pend_head; p != NULL; p = p->pend_next) {
-        rv = void_stale_judgment(m, p, leading, term);
-        if (rv != 0) {
-            return rv;
-        }
-    }
-    if (leading) {
+    if (raft_role(h->raft) == RAFT_LEADER) {
         for (p = m->pend_head; p != NULL; p = p->pend_next) {
+            rv = void_stale_judgment(m, p, true, term);
+            if (rv != 0) {
+                return rv;
+            }
             if (p->cmd.type == 0 || p->proposed_term == term) {
                 continue;
             }
@@ -419,6 +415,11 @@ static int offer(struct gr_member *m, struct gr_host *h, struct gr_turn *t)
         return 0; /* no leader known: wait for one */
     }
     for (p = m->pend_head; p != NULL; p = p->pend_next) {
+        rv = void_stale_judgment(m, p, false, term);
+        if (rv != 0) {
+            gr_frames_free(fw);
+            return rv;
+        }
         if (p->cmd.type == 0 || p->wire == NULL ||
             (p->sent_to == leader && t->mono_ms - p->sent_ms < m->resend_ms)) {
             continue;

@@ -72,7 +72,6 @@ struct gr_member {
     uint64_t n_forwarded; /* commands forwarded to a leader */
     uint64_t n_resent;    /* ... of them again */
     uint64_t n_out_of_order; /* applied ahead of an earlier one: again */
-    uint64_t n_voided; /* NODE_GONE judgments made void (stale term) */
 };
 
 /* Sets m up. Errors: GR_ENOMEM. */

@@ -17,7 +17,7 @@
  * repeated here in a few lines each, from the same public calls: a
  * restarted node declares its previous incarnation gone
  * (requeue_previous), a leader declares a member it has not heard from
- * for node_gone_ms gone (gr_liveness_judge_silent), and a node that
+ * for node_gone_ms gone (gr_liveness_after_turn), and a node that
  * applies its own NODE_GONE goes on as a new incarnation and declares
  * the old one gone again (gr_liveness_declared_gone).
  *
@@ -421,7 +421,7 @@ static bool hears_majority(const struct sh_world *w, const struct sh_node *n)
     return heard > w->sw.n_nodes / 2;
 }
 
-/* gr_liveness_judge_silent: the leader declares gone a member it has not
+/* gr_liveness_after_turn: the leader declares gone a member it has not
  * heard from for node_gone_ms (counted from when it began to lead), once
  * per silence, naming the newest incarnation the replicated state
  * knows; only while it hears from a majority, and as a judgment of its
