@@ -641,8 +641,10 @@ int raft_propose(struct raft *r, const struct raft_buf *data, raft_index *index)
         return RAFT_ETRANSFER;
     }
     /* Flow control at the source: the leader holds at most
-     * max_uncommitted_bytes of entries that are not committed yet. */
-    if (r->uncommitted_bytes > 0 &&
+     * max_uncommitted_bytes of entries that are not committed yet, for
+     * its followers' sake. The only voter commits what it persists, so
+     * it waits on nobody: a host's batch of proposals is never cut. */
+    if (r->uncommitted_bytes > 0 && raft__quorum(r) > 1 &&
         (data->len > r->cfg.max_uncommitted_bytes ||
          r->uncommitted_bytes > r->cfg.max_uncommitted_bytes - data->len)) {
         r->errmsg = "propose: too many uncommitted bytes";

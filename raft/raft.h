@@ -567,7 +567,8 @@ int raft_peer_alive(struct raft *r, uint64_t now, raft_id from,
  *   RAFT_ETRANSFER   leadership transfer in progress (thesis 3.10):
  *                    retry at the next leader;
  *   RAFT_EBUSY       uncommitted bytes would exceed max_uncommitted_bytes
- *                    (a lone entry is always accepted): retry later;
+ *                    (a lone entry is always accepted, and the only
+ *                    voter is not limited): retry later;
  *   RAFT_EINVAL      data is NULL, or a ready batch is outstanding;
  *   RAFT_ENOMEM. */
 int raft_propose(struct raft *r, const struct raft_buf *data,

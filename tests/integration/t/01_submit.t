@@ -174,6 +174,54 @@ for my $type (sort { $a <=> $b } keys %prio) {
   $c->close;
 }
 
+# --- a 64 MiB job to a sleeping worker, answered with its next GRAB_JOB ---
+# The worker wakes as the job arrives, grabs it while the server may still
+# be writing it, and sends its 64 MiB result and its next GRAB_JOB in one
+# write, as a fast worker does. (gearraftd could refuse both when they
+# reached one batch with the GRAB that had been answered ahead of its
+# commit; t/25_big_batch makes such a batch every time.)
+{
+  my $MIB = 1 << 20;
+  my $block = pack('N*', 0 .. $MIB / 4 - 1);
+  # 64 MiB, every MiB tagged with its place.
+  my $big = join('', map { sprintf('<%05d>', $_) . substr($block, 7) } 0 .. 63);
+  my $result = reverse($big);
+  my $w = $srv->conn;
+  $w->can_do('big64');
+  $w->send_pkt(PRE_SLEEP);
+  $w->sync;
+  my $c = $srv->conn;
+  $c->send_pkt(SUBMIT_JOB, 'big64', '', $big);
+  $w->expect(NOOP, 60);
+  $w->send_pkt(GRAB_JOB);
+  # Read the JOB_ASSIGN in large reads and answer at once, as a C worker
+  # would: the answer then reaches the server while it may still be
+  # writing the job.
+  my $hdr = '';
+  sysread($w->sock, $hdr, 12 - length $hdr, length $hdr) or die "read: $!"
+    while length $hdr < 12;
+  my ($magic, $type, $len) = unpack('a4NN', $hdr);
+  is($type, JOB_ASSIGN, 'the woken worker is assigned the job');
+  my $body = '';
+  while (length $body < $len) {
+    my $n = sysread($w->sock, $body, $len - length $body, length $body);
+    die "read: $!" unless $n;
+  }
+  my ($handle) = split(/\0/, $body, 2);
+  $w->send_raw(GRTest::Conn::encode(WORK_COMPLETE, $handle, $result)
+               . GRTest::Conn::encode(GRAB_JOB));
+  ok(substr($body, length($handle) + length('big64') + 2) eq $big,
+     'its 64 MiB payload arrived whole');
+  my $a = {args => [$handle]};
+  my $h = $c->expect(JOB_CREATED, 60)->{data};
+  is($h, $a->{args}[0], 'the client has its handle');
+  my $done = $c->expect(WORK_COMPLETE, 60);
+  ok($done->{args}[0] eq $h && $done->{args}[1] eq $result,
+     'its 64 MiB result, sent with the next GRAB_JOB, arrives whole');
+  is($w->expect(NO_JOB, 60)->{data}, '', 'and that GRAB_JOB finds the queue empty');
+  $_->close for $w, $c;
+}
+
 # --- one connection as client and worker at once ---------------------------
 {
   my $c = $srv->conn;

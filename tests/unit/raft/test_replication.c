@@ -410,6 +410,33 @@ static void test_replication_uncommitted_bytes_limit_busy(void **state)
     solo_stop(&s);
 }
 
+/* The only voter waits on nobody: a host's batch of proposals over the
+ * limit is taken whole (gearraftd's one-node server put a 64 MiB
+ * WORK_COMPLETE and the worker's next GRAB in one batch, and the GRAB's
+ * refusal failed both). */
+static void test_replication_single_voter_not_limited(void **state)
+{
+    struct solo s;
+    raft_index idx = 0;
+
+    (void)state;
+    solo_start(&s, 1, 1, NULL);
+    raft_free(s.r);
+    s.cfg.max_uncommitted_bytes = 32;
+    assert_int_equal(raft_new(&s.cfg, NULL, 0, &s.r), 0);
+    solo_tick_to(&s, 300);
+    assert_int_equal(raft_role(s.r), RAFT_LEADER);
+    for (uint64_t v = 0; v < 6; v++) {
+        uint64_t w[2] = {v, v};
+        struct raft_buf b = {w, sizeof(w)};
+
+        assert_int_equal(raft_propose(s.r, &b, &idx), 0);
+    }
+    solo_flush(&s);
+    assert_int_equal(raft_commit_index(s.r), idx);
+    solo_stop(&s);
+}
+
 static size_t appends_to(const struct solo *s, raft_id to)
 {
     size_t n = 0;
@@ -944,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_replication_commits_only_current_term_by_count),
         cmocka_unit_test(test_replication_flow_control_bounds_bytes),
         cmocka_unit_test(test_replication_uncommitted_bytes_limit_busy),
+        cmocka_unit_test(test_replication_single_voter_not_limited),
         cmocka_unit_test(test_replication_probe_waits_for_an_answer),
         cmocka_unit_test(test_replication_reordered_answers_stay_within_window),
         cmocka_unit_test_setup_teardown(
