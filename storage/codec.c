@@ -725,6 +725,39 @@ static bool varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
     return false;
 }
 
+/* Steps *pos over the value of a field whose tag was just read; false
+ * when the value runs past the end or the wire type is unknown. *v gets
+ * a varint's value, or a length-delimited field's length (its bytes then
+ * end at *pos). */
+static bool skip_value(const uint8_t *p, size_t len, size_t *pos,
+                       uint64_t tag, uint64_t *v)
+{
+    switch (tag & 7u) {
+    case 0: /* varint */
+        return varint(p, len, pos, v);
+    case 1: /* fixed64 */
+        if (len - *pos < 8) {
+            return false;
+        }
+        *pos += 8;
+        return true;
+    case 2: /* length-delimited */
+        if (!varint(p, len, pos, v) || *v > len - *pos) {
+            return false;
+        }
+        *pos += (size_t)*v;
+        return true;
+    case 5: /* fixed32 */
+        if (len - *pos < 4) {
+            return false;
+        }
+        *pos += 4;
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool store_cmd_is_member(const uint8_t *bytes, size_t len)
 {
     size_t pos = 0;
@@ -739,35 +772,77 @@ bool store_cmd_is_member(const uint8_t *bytes, size_t len)
         if (tag >> 3 == GEARRAFT__COMMAND__CMD_MEMBER) {
             return true;
         }
-        switch (tag & 7u) {
-        case 0: /* varint */
-            if (!varint(bytes, len, &pos, &v)) {
-                return false;
-            }
-            break;
-        case 1: /* fixed64 */
-            if (len - pos < 8) {
-                return false;
-            }
-            pos += 8;
-            break;
-        case 2: /* length-delimited */
-            if (!varint(bytes, len, &pos, &v) || v > len - pos) {
-                return false;
-            }
-            pos += (size_t)v;
-            break;
-        case 5: /* fixed32 */
-            if (len - pos < 4) {
-                return false;
-            }
-            pos += 4;
-            break;
-        default:
+        if (!skip_value(bytes, len, &pos, tag, &v)) {
             return false;
         }
     }
     return false;
+}
+
+/* The fields of an Origin message in bytes[from, to). */
+static bool origin_fields(const uint8_t *bytes, size_t from, size_t to,
+                          struct store_origin *out)
+{
+    size_t pos = from;
+
+    while (pos < to) {
+        uint64_t tag;
+        uint64_t v = 0;
+
+        if (!varint(bytes, to, &pos, &tag) ||
+            !skip_value(bytes, to, &pos, tag, &v)) {
+            return false;
+        }
+        if ((tag & 7u) != 0) {
+            continue;
+        }
+        switch (tag >> 3) {
+        case 1:
+            out->node_id = v;
+            break;
+        case 2:
+            out->incarnation = v;
+            break;
+        case 3:
+            out->seq = v;
+            break;
+        case 4:
+            out->low = v;
+            break;
+        default:
+            break;
+        }
+    }
+    return true;
+}
+
+bool store_cmd_origin(const uint8_t *bytes, size_t len,
+                      struct store_origin *out)
+{
+    size_t pos = 0;
+    bool found = false;
+
+    memset(out, 0, sizeof(*out));
+    while (pos < len) {
+        uint64_t tag;
+        uint64_t v;
+
+        if (!varint(bytes, len, &pos, &tag) ||
+            !skip_value(bytes, len, &pos, tag, &v)) {
+            return false;
+        }
+        if (tag >> 3 != 2) {
+            continue;
+        }
+        /* Field 2 (origin) once, length-delimited: a second copy would
+         * merge into the first, which this walk does not do. */
+        if ((tag & 7u) != 2 || found ||
+            !origin_fields(bytes, pos - (size_t)v, pos, out)) {
+            return false;
+        }
+        found = true;
+    }
+    return found;
 }
 
 void store_cmd_free(struct store_cmd *cmd)

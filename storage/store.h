@@ -317,6 +317,13 @@ size_t store_cmd_verdict(uint32_t verdict, uint8_t *out);
  * it proposes). Malformed bytes: false. */
 bool store_cmd_is_member(const uint8_t *bytes, size_t len);
 
+/* Reads the origin of an encoded command the same way, without decoding
+ * the rest (a leader drops a forwarded command it already appended this
+ * term). True when the bytes hold exactly one well-formed origin; false
+ * for none or malformed bytes (*out is then zero or partial). */
+bool store_cmd_origin(const uint8_t *bytes, size_t len,
+                      struct store_origin *out);
+
 /* Decodes bytes (from the log or a peer). On success *out is owned by the
  * caller, who frees it with store_cmd_free(); its bufs point into *out.
  * Errors: STORE_EMALFORMED for anything hostile or truncated (never an

@@ -247,6 +247,22 @@ static int fetch(void *arg, raft_index lo, raft_index hi, size_t max_bytes,
     return 0;
 }
 
+/* Counts the leader's falls back to resending a follower's log (a lost
+ * append, or one it judged lost), for the metrics. */
+static void on_trace(void *arg, const struct raft_trace_event *ev)
+{
+    struct gr_host *h = arg;
+
+    if (ev->type == RAFT_TRACE_PROBE || ev->type == RAFT_TRACE_RESEND) {
+        h->n_resends++;
+        GR_LOG(GR_LOG_DEBUG, "cluster",
+               "term %llu: resending node %llu the log from %llu (%s)",
+               (unsigned long long)ev->term, (unsigned long long)ev->peer,
+               (unsigned long long)ev->index,
+               raft_trace_type_name((int)ev->type));
+    }
+}
+
 static int new_raft(struct gr_host *h, uint64_t now_ms)
 {
     struct raft_config rc;
@@ -288,6 +304,8 @@ static int new_raft(struct gr_host *h, uint64_t now_ms)
 
         rc.fetch = fetch;
         rc.fetch_arg = h;
+        rc.trace = on_trace;
+        rc.trace_arg = h;
         rc.snapshot_trailing = every / 2 < 1024 ? (size_t)(every / 2) : 1024;
     } else {
         /* Applied entries are in the tables: keep none in memory. */
@@ -639,6 +657,7 @@ int gr_host_advance(struct gr_host *h, bool ok, uint64_t now_ms)
     /* Nothing of the batch is on disk: start over from what is. Reads in
      * the old core's hands are forgotten; their askers ask again. */
     h->n_reads = 0;
+    gr_fwdseen_clear(&h->fwd_seen);
     raft_free(h->raft);
     h->raft = NULL;
     h->needs_settle = true;
@@ -771,6 +790,8 @@ void gr_host_view(const struct gr_host *h, struct gr_raft_view *out)
     out->commit = raft_commit_index(h->raft);
     out->applied = h->applied;
     out->last_index = raft_last_index(h->raft);
+    out->fwd_dropped = h->n_fwd_dropped;
+    out->resends = h->n_resends;
     for (i = 0; i < c->n_members && i < RAFT_MAX_MEMBERS; i++) {
         out->members[i].id = c->members[i].id;
         out->members[i].voter = c->members[i].voter;

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/cluster/fwdseen.h"
 #include "node/cluster/snap.h"
 #include "node/histo.h"
 #include "raft/raft.h"
@@ -107,6 +108,11 @@ struct gr_host {
     size_t compact_conf_len;
     bool rx_installed;
     struct gr_histo sync_lat; /* the turns' syncs (committer thread) */
+    /* Forwarded commands appended while leading (turn.c, take_forward),
+     * and the copies sent again that were dropped for it. */
+    struct gr_fwdseen fwd_seen;
+    uint64_t n_fwd_dropped;
+    uint64_t n_resends; /* raft/ went back to resend a follower its log */
     uint64_t rx_index;
     uint64_t rx_term;
     char errmsg[256];
@@ -198,6 +204,8 @@ struct gr_raft_view {
     uint64_t commit;
     uint64_t applied;
     uint64_t last_index;
+    uint64_t fwd_dropped; /* gr_host.n_fwd_dropped */
+    uint64_t resends;     /* gr_host.n_resends */
     size_t n_members;
     struct {
         uint64_t id;

@@ -405,6 +405,10 @@ static int take_forward(struct gr_host *h, struct gr_turn *t,
 {
     size_t pos = 1;
     uint64_t index;
+    uint64_t term;
+    struct store_origin o;
+    const uint8_t *cmd;
+    bool has_origin;
     int rv;
 
     if (raft_role(h->raft) != RAFT_LEADER) {
@@ -420,15 +424,28 @@ static int take_forward(struct gr_host *h, struct gr_turn *t,
                    (unsigned long long)f->peer);
             return 0;
         }
-        rv = gr_turn_propose(h, t, f->data + pos + 4, len, &index);
+        cmd = f->data + pos + 4;
+        pos += 4 + len;
+        /* A copy sent again while the first is on its way to commit
+         * (cluster/fwdseen.h). */
+        has_origin = store_cmd_origin(cmd, len, &o);
+        term = raft_current_term(h->raft);
+        if (has_origin &&
+            gr_fwdseen_holds(&h->fwd_seen, &o, term, h->applied)) {
+            h->n_fwd_dropped++;
+            continue;
+        }
+        rv = gr_turn_propose(h, t, cmd, len, &index);
         if (rv == GR_ENOMEM) {
             return rv;
         }
         if (rv != 0) {
             return 0; /* not now: its origin sends it again */
         }
+        if (has_origin) {
+            gr_fwdseen_note(&h->fwd_seen, &o, term, index);
+        }
         t->n_forwarded++;
-        pos += 4 + len;
     }
     return 0;
 }

@@ -236,6 +236,16 @@ static void raft_metrics(const struct ops_sources *src, struct fmt *f)
         "Heartbeat intervals in which this node told its peers it is alive "
         "because its turn in flight ran long (a large write).",
         src->counters->keepalives);
+    one(f, "raft_forward_copies_dropped_total", "counter",
+        "Commands a follower forwarded again (no commit within its resend "
+        "time) that this node, leading, had appended in its term already "
+        "and dropped.",
+        v->fwd_dropped);
+    one(f, "raft_log_resends_total", "counter",
+        "Times this node, leading, went back to send a follower its log "
+        "again from where they last agreed (an append lost, or judged lost "
+        "after two heartbeat intervals without progress).",
+        v->resends);
     if (src->cluster == NULL || !src->cluster->member) {
         return;
     }

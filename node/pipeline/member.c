@@ -15,6 +15,7 @@
 
 /* A forward payload is sent once it holds this much. */
 #define FORWARD_BYTES (1024u * 1024u)
+#define RESEND_BACKOFF_MAX 8u
 
 int gr_member_init(struct gr_member *m, uint64_t node_id, uint64_t incarnation,
                    uint64_t resend_ms)
@@ -421,11 +422,23 @@ static int offer(struct gr_member *m, struct gr_host *h, struct gr_turn *t)
             return rv;
         }
         if (p->cmd.type == 0 || p->wire == NULL ||
-            (p->sent_to == leader && t->mono_ms - p->sent_ms < m->resend_ms)) {
+            (p->sent_to == leader &&
+             t->mono_ms - p->sent_ms < p->resend_wait)) {
             continue;
         }
         if (p->sent_to != 0) {
             m->n_resent++;
+        }
+        /* To the same leader, each copy waits twice as long as the one
+         * before, up to RESEND_BACKOFF_MAX times the resend time: what a
+         * leader has not committed yet is more likely a large payload
+         * still on its way than a loss, and the leader drops copies of
+         * what it holds (node/cluster/fwdseen.h). A new leader gets it
+         * at once. */
+        if (p->sent_to != leader) {
+            p->resend_wait = m->resend_ms;
+        } else if (p->resend_wait < m->resend_ms * RESEND_BACKOFF_MAX) {
+            p->resend_wait *= 2;
         }
         rv = gr_turn_forward_add(&fw, leader, p->wire, p->wire_len);
         if (rv != 0) {

@@ -72,6 +72,7 @@ struct gr_proposal {
     uint64_t proposed_term; /* leading: proposed in this term */
     uint64_t sent_to;       /* following: forwarded to this leader ... */
     uint64_t sent_ms;       /* ... at this time */
+    uint64_t resend_wait;   /* ... to send it again after this long */
     /* A stand-in for another node's entry, in the list of a batch's
      * applied entries: its decoded command (store_cmd_free). */
     struct store_cmd *decoded;

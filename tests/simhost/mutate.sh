@@ -34,9 +34,10 @@ done
 mutations=(
   "no_dedupe#storage/apply.c#s/^    rv = store__dedupe(txn, &cmd->origin, &dup, &over);$/&\n    dup = false;\n    over = false;/#apply keeps no replay table: a command forwarded twice applies twice"
   "gone_keeps_jobs#storage/apply.c#s/^        rv = requeue_held(c, \&held, all, ng->max_retries);$/        rv = 0;/#NODE_GONE detaches clients but leaves the lost node's jobs assigned"
-  "no_resend#node/pipeline/member.c#s/(p->sent_to == leader \&\& t->mono_ms - p->sent_ms < m->resend_ms)/p->sent_to != 0/#a follower forwards a proposal once and never again, whatever became of the leader"
+  "no_resend#node/pipeline/member.c#s/^            (p->sent_to == leader \&\&$/            (p->sent_to != 0 \&\&/;s/^             t->mono_ms - p->sent_ms < p->resend_wait)) {$/             true)) {/#a follower forwards a proposal once and never again, whatever became of the leader"
   "apply_uncommitted#node/cluster/turn.c#s/^    for (i = 0; i < h->rd.n_committed; i++) {$/    for (i = 0; i < h->rd.n_entries; i++) {/;s/^        const struct raft_entry \*e = \&h->rd.committed\[i\];$/        const struct raft_entry *e = \&h->rd.entries[i];/#a member applies (and answers) its entries once they are on its disk, before they commit"
   "stale_judgment#node/pipeline/member.c#s/^    if (p->cmd.type != STORE_CMD_NODE_GONE || p->judged_term == 0 ||$/    if (true ||/#a leader's NODE_GONE of another node stays pending after it steps down, and is forwarded to the next leader"
+  "copy_dropped_after_apply#node/cluster/fwdseen.c#s/^           s->slot\[i\].index > applied;$/           true;/#a leader drops a follower's copy of a forwarded command it has applied already, though apply may have left the first undone (OVERTAKEN)"
   "overtaken_taken#node/pipeline/member.c#s/^    if (p != NULL \&\& was_overtaken(x->fx, fx_begin, fx_end)) {$/    if (p != NULL \&\& false) {/#a member counts a proposal that apply left undone (OVERTAKEN) as applied"
 )
 

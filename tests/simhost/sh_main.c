@@ -468,6 +468,21 @@ static void liveness(struct sh_world *w, const struct opts *o)
             (unsigned long long)o->live_ms);
 }
 
+/* Copies of forwarded commands the leaders dropped, the crashed nodes'
+ * hosts and the live ones'. */
+static uint64_t fwd_dropped(const struct sh_world *w)
+{
+    uint64_t n = w->n_fwd_dropped;
+    int k;
+
+    for (k = 1; k <= w->sw.n_nodes; k++) {
+        if (w->n[k].up) {
+            n += w->n[k].h.n_fwd_dropped;
+        }
+    }
+    return n;
+}
+
 static void print_nodes(const struct sh_world *w)
 {
     int k;
@@ -576,7 +591,7 @@ static bool run_seed(uint64_t seed, const struct opts *o, char (*ring)[160],
     } else if (o->verbose) {
         printf("  t=%llu subs=%zu frames=%llu crashes=%llu gone=%llu "
                "redo=%llu releases=%llu installs=%llu lost=%llu "
-               "compared=%llu\n",
+               "compared=%llu fwd_dropped=%llu\n",
                (unsigned long long)w->q.now, w->n_subs,
                (unsigned long long)w->n_frames,
                (unsigned long long)w->n_crashes,
@@ -584,7 +599,8 @@ static bool run_seed(uint64_t seed, const struct opts *o, char (*ring)[160],
                (unsigned long long)w->n_releases,
                (unsigned long long)w->n_installs,
                (unsigned long long)w->n_lost,
-               (unsigned long long)w->n_digests_compared);
+               (unsigned long long)w->n_digests_compared,
+               (unsigned long long)fwd_dropped(w));
     }
     fflush(stdout);
     sh_node_close_all(w);

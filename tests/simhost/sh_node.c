@@ -363,6 +363,7 @@ void sh_node_crash(struct sh_world *w, struct sh_node *n)
     n->inbox = NULL;
     n->inbox_end = &n->inbox;
     gr_member_close(&n->m);
+    w->n_fwd_dropped += n->h.n_fwd_dropped;
     gr_host_close(&n->h);
     store_effects_close(&n->b.fx);
     store_close(n->s);

@@ -204,6 +204,7 @@ struct sh_world {
     uint64_t n_releases;
     uint64_t n_installs;
     uint64_t n_lost; /* requests applied inside a snapshot: closed */
+    uint64_t n_fwd_dropped; /* forwarded copies leaders dropped (fwdseen) */
     /* The first failure, if any. */
     bool failed;
     char why[512];

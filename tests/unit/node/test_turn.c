@@ -505,6 +505,73 @@ static void test_turn_follower_forwards_to_the_leader(void **state)
     converge(c, 3);
 }
 
+/* Entries m applied whose origin seq is seq. */
+static size_t applied_with_seq(const struct member *m, uint64_t seq)
+{
+    size_t got = 0;
+    size_t j;
+
+    for (j = 0; j < m->n; j++) {
+        got += m->seq[j] == seq;
+    }
+    return got;
+}
+
+/* A follower sends a command again while the leader holds it (its resend
+ * time ran out before the commit, as with a large payload): the leader
+ * appends it once while it holds it unapplied, and counts the copies it
+ * dropped. A new leader, in a later term, takes a copy again (the old
+ * term's entry may be gone). */
+static void test_turn_leader_appends_a_forwarded_copy_once(void **state)
+{
+    struct cluster *c = *state;
+    struct member *l = leader(c);
+    struct member *f = &c->m[(l->k + 1) % N];
+    struct member *l2;
+    struct gr_frame *fw = NULL;
+    uint64_t seq;
+    uint8_t *buf;
+    size_t len;
+    int k;
+
+    encoded_submit(c, f, &buf, &len);
+    seq = c->next_seq;
+    assert_int_equal(gr_turn_forward_add(&fw, id_of(l->k), buf, len), 0);
+    assert_int_equal(gr_turn_forward_add(&fw, id_of(l->k), buf, len), 0);
+    turn(c, f, fw);
+    fw = NULL;
+    assert_int_equal(gr_turn_forward_add(&fw, id_of(l->k), buf, len), 0);
+    turn(c, f, fw);
+    converge(c, 1);
+    assert_true(l->h.n_fwd_dropped == 2);
+    for (k = 0; k < N; k++) {
+        assert_int_equal(applied_with_seq(&c->m[k], seq), 1);
+    }
+    /* Once applied, a late copy goes to the log again (apply may have
+     * found the first overtaken); apply's replay check ignores it. */
+    fw = NULL;
+    assert_int_equal(gr_turn_forward_add(&fw, id_of(l->k), buf, len), 0);
+    turn(c, f, fw);
+    for (k = 0; k < 50; k++) {
+        step(c);
+    }
+    assert_true(l->h.n_fwd_dropped == 2);
+    assert_int_equal(applied_with_seq(l, seq), 2);
+
+    /* The leader lost: the new one, in its term, appends the copy. */
+    member_crash(l);
+    l2 = leader(c);
+    fw = NULL;
+    assert_int_equal(gr_turn_forward_add(&fw, id_of(l2->k), buf, len), 0);
+    turn(c, f == l2 ? &c->m[(l2->k + 1) % N] : f, fw);
+    for (k = 0; k < 50; k++) {
+        step(c);
+    }
+    assert_true(l2->h.n_fwd_dropped == 0);
+    assert_int_equal(applied_with_seq(l2, seq), 3);
+    store_free(buf);
+}
+
 static void test_turn_survives_the_leader_and_a_member_catches_up(
     void **state)
 {
@@ -638,6 +705,7 @@ int main(void)
         T(test_turn_members_elect_and_commit),
         T(test_turn_leader_judges_membership_changes),
         T(test_turn_follower_forwards_to_the_leader),
+        T(test_turn_leader_appends_a_forwarded_copy_once),
         T(test_turn_survives_the_leader_and_a_member_catches_up),
         T(test_turn_follower_behind_the_window_catches_up),
         T(test_turn_follower_past_compaction_gets_the_snapshot),

@@ -306,6 +306,56 @@ static void test_member_change_round_trips_with_the_leaders_verdict(
     assert_false(store_cmd_is_member(NULL, 0));
 }
 
+/* A leader reads a forwarded command's origin without decoding it. */
+static void test_origin_is_read_without_decoding(void **state)
+{
+    struct store_cmd c;
+    struct store_origin o;
+    uint8_t *bytes;
+    uint8_t *more;
+    size_t len;
+    size_t n;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    c.type = STORE_CMD_SUBMIT;
+    c.origin.node_id = 0x1234567890abcdefull;
+    c.origin.incarnation = 3;
+    c.origin.seq = 300;
+    c.origin.low = 17;
+    c.u.submit.function = B("f");
+    c.u.submit.data = B("payload");
+    c.u.submit.client = R;
+    assert_int_equal(store_cmd_encode(&c, &bytes, &len), 0);
+    assert_true(store_cmd_origin(bytes, len, &o));
+    assert_true(o.node_id == c.origin.node_id);
+    assert_true(o.incarnation == 3);
+    assert_true(o.seq == 300);
+    assert_true(o.low == 17);
+    /* The leader's stamp appended to the bytes changes nothing. */
+    more = malloc(len + STORE_CMD_STAMP_MAX);
+    assert_non_null(more);
+    memcpy(more, bytes, len);
+    n = len + store_cmd_stamp(99, more + len);
+    memset(&o, 0, sizeof(o));
+    assert_true(store_cmd_origin(more, n, &o));
+    assert_true(o.seq == 300);
+    /* Cut short anywhere: either the whole origin or none. */
+    for (n = 0; n < len; n++) {
+        if (store_cmd_origin(bytes, n, &o)) {
+            assert_true(o.seq == 300 && o.incarnation == 3);
+        }
+    }
+    free(more);
+    store_free(bytes);
+    assert_false(store_cmd_origin((const uint8_t *)"\xff\xff", 2, &o));
+    assert_false(store_cmd_origin(NULL, 0, &o));
+    /* Two origins: not read (protobuf would merge them). */
+    assert_false(store_cmd_origin((const uint8_t *)"\x12\x02\x18\x01"
+                                                   "\x12\x02\x18\x02",
+                                  8, &o));
+}
+
 static void test_encode_refuses_invalid_commands(void **state)
 {
     struct store_cmd c;
@@ -497,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_decode_checks_values_and_required_parts),
         cmocka_unit_test(test_decode_survives_truncation_and_bit_flips),
         cmocka_unit_test(test_decode_survives_garbage),
+        cmocka_unit_test(test_origin_is_read_without_decoding),
         cmocka_unit_test(test_allocation_failures_are_enomem_never_leaks),
         cmocka_unit_test(test_error_table_has_distinct_messages),
     };
