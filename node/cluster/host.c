@@ -595,11 +595,15 @@ int gr_host_propose(struct gr_host *h, struct store_cmd *cmd, uint64_t wall_ms,
     int rv;
 
     if (h->has_ready || !gr_host_decides_alone(h)) {
+        snprintf(h->errmsg, sizeof(h->errmsg),
+                 "propose: this node does not decide alone now");
         return GR_EINVAL;
     }
     cmd->time_ms = wall_ms;
     rv = store_cmd_encode(cmd, &buf, &len);
     if (rv != 0) {
+        snprintf(h->errmsg, sizeof(h->errmsg), "encoding a command: %s",
+                 store_strerror(rv));
         return rv == STORE_ENOMEM ? GR_ENOMEM : GR_EINVAL;
     }
     data.base = buf;
@@ -607,6 +611,7 @@ int gr_host_propose(struct gr_host *h, struct store_cmd *cmd, uint64_t wall_ms,
     rv = raft_propose(h->raft, &data, index);
     store_free(buf);
     if (rv != 0) {
+        snprintf(h->errmsg, sizeof(h->errmsg), "%s", raft_errmsg(h->raft));
         return rv == RAFT_ENOMEM ? GR_ENOMEM : GR_EINVAL;
     }
     return 0;

@@ -150,7 +150,8 @@ void gr_host_batch_begin(struct gr_host *h);
 
 /* Proposes cmd (its time_ms is set to wall_ms first). Sets *index.
  * Errors: GR_ENOMEM; GR_EINVAL when not deciding alone or a batch is
- * being written (gr_host_persist without gr_host_advance). */
+ * being written (gr_host_persist without gr_host_advance), or raft/
+ * refused the entry; h->errmsg says which. */
 int gr_host_propose(struct gr_host *h, struct store_cmd *cmd, uint64_t wall_ms,
                     uint64_t *index);
 

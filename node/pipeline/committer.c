@@ -134,6 +134,10 @@ static int write_batch(struct gr_committer *c, struct gr_batch *b,
     store_effects_reset(&b->fx);
     rv = propose_all(c, b, now, &n);
     if (rv != 0) {
+        /* The store's message (in the loop's report) says nothing of it. */
+        GR_LOG(GR_LOG_ERROR, "pipeline",
+               "proposing the batch's command number %zu: %s", n + 1,
+               c->host->errmsg);
         return rv == GR_ENOMEM ? STORE_ENOMEM : STORE_EINVAL;
     }
     rv = store_txn_begin(c->store, true, &txn);
