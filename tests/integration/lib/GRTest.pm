@@ -43,7 +43,8 @@ our @EXPORT = qw(
   SUBMIT_JOB_HIGH_BG SUBMIT_JOB_LOW SUBMIT_JOB_LOW_BG SUBMIT_JOB_SCHED
   SUBMIT_JOB_EPOCH SUBMIT_REDUCE_JOB SUBMIT_REDUCE_JOB_BACKGROUND
   GRAB_JOB_ALL JOB_ASSIGN_ALL GET_STATUS_UNIQUE STATUS_RES_UNIQUE
-  pkt_name deadline_secs wait_until powercut_env gearraft_run free_port
+  pkt_name deadline_secs wait_until powercut_env sync_watch gearraft_run
+  free_port
 );
 
 # Packet numbers (docs/protocol.md, "Packets").
@@ -177,6 +178,22 @@ sub powercut_env {
                          'verify_asan_link_order=0'),
     %extra,
   };
+}
+
+# A FIFO the power-cut library writes a byte to as each sync of the data
+# file begins: pass ->fifo as GR_POWERCUT_SYNC_FIFO; ->forget drops the
+# syncs announced so far, ->await waits for the next one (true) or times
+# out (false).
+sub sync_watch {
+  my $fifo = File::Temp::tempdir(CLEANUP => 1) . '/syncs';
+  POSIX::mkfifo($fifo, 0600) or die "mkfifo $fifo: $!";
+  sysopen(my $r, $fifo, POSIX::O_RDONLY() | POSIX::O_NONBLOCK())
+    or die "open $fifo: $!";
+  # A writer of our own, so the FIFO never reads as ended when a killed
+  # server's end closes.
+  sysopen(my $w, $fifo, POSIX::O_WRONLY() | POSIX::O_NONBLOCK())
+    or die "open $fifo: $!";
+  return bless { fifo => $fifo, r => $r, w => $w }, 'GRTest::SyncWatch';
 }
 
 sub start_server {
@@ -500,6 +517,31 @@ sub admin {
   my $r = $c->admin($cmd);
   $c->close;
   return $r;
+}
+
+package GRTest::SyncWatch;
+
+use strict;
+use warnings;
+use IO::Select;
+use Time::HiRes ();
+
+sub fifo { $_[0]{fifo} }
+
+sub forget {
+  my ($s) = @_;
+  1 while sysread($s->{r}, my $buf, 4096);
+}
+
+sub await {
+  my ($s) = @_;
+  my $sel = IO::Select->new($s->{r});
+  my $end = Time::HiRes::time() + GRTest::deadline_secs(30);
+  while ((my $left = $end - Time::HiRes::time()) > 0) {
+    next unless $sel->can_read($left);
+    return 1 if sysread($s->{r}, my $buf, 4096);
+  }
+  return 0;
 }
 
 package GRTest::Conn;

@@ -18,11 +18,7 @@
 # leaves when the first one's commit has begun its sync.
 use strict;
 use warnings;
-use Fcntl qw(O_RDONLY O_WRONLY O_NONBLOCK);
-use File::Temp qw(tempdir);
 use FindBin;
-use IO::Select;
-use POSIX qw(mkfifo);
 use lib "$FindBin::Bin/../lib";
 use GRTest;
 use Test::More;
@@ -32,42 +28,21 @@ plan(skip_all => 'needs GR_POWERCUT_LIB (the power-cut variant, gearraftd)')
   unless $powercut && is_gearraftd();
 
 my $ROUNDS = 5;
-my $fifo = tempdir(CLEANUP => 1) . '/syncs';
-mkfifo($fifo, 0600) or die "mkfifo $fifo: $!";
-sysopen(my $syncs, $fifo, O_RDONLY | O_NONBLOCK) or die "open $fifo: $!";
-# A writer of our own, so the FIFO never reads as ended when a killed
-# server's end closes.
-sysopen(my $keep, $fifo, O_WRONLY | O_NONBLOCK) or die "open $fifo: $!";
+my $syncs = sync_watch();
 my $srv = start_server(
   need_own => 1,
   env => powercut_env(GR_POWERCUT_SLOW_SYNC_US => 20000,
-                      GR_POWERCUT_SYNC_FIFO => $fifo));
+                      GR_POWERCUT_SYNC_FIFO => $syncs->fifo));
 my $dir = $srv->dir;
-
-# Forgets the syncs announced so far.
-sub forget_syncs {
-  1 while sysread($syncs, my $buf, 4096);
-}
-
-# Waits until a sync of the data file begins.
-sub await_sync {
-  my $sel = IO::Select->new($syncs);
-  my $end = Time::HiRes::time() + GRTest::deadline_secs(30);
-  while ((my $left = $end - Time::HiRes::time()) > 0) {
-    next unless $sel->can_read($left);
-    return 1 if sysread($syncs, my $buf, 4096);
-  }
-  return 0;
-}
 
 for my $r (1 .. $ROUNDS) {
   my $c = $srv->conn;
   $c->sync;        # the server is up and writes nothing now
-  forget_syncs();  # (its start synced)
+  $syncs->forget;  # (its start synced)
   $c->send_pkt(SUBMIT_JOB_BG, "acks$r", '', "payload $r");
   # The submission's batch is being synced (20 ms more), so the refusal
   # is the next batch, on its own.
-  ok(await_sync(), "round $r: the submission's commit is syncing");
+  ok($syncs->await, "round $r: the submission's commit is syncing");
   $c->send_pkt(SUBMIT_JOB_BG, "acks$r", 'u' x 65, 'refused');
   my $p = $c->read_pkt(30);
   is($p && $p->{name}, 'JOB_CREATED', "round $r: JOB_CREATED first");

@@ -13,11 +13,7 @@
 # it answered (tests/bench's big case failed so).
 use strict;
 use warnings;
-use Fcntl qw(O_RDONLY O_WRONLY O_NONBLOCK);
-use File::Temp qw(tempdir);
 use FindBin;
-use IO::Select;
-use POSIX qw(mkfifo);
 use lib "$FindBin::Bin/../lib";
 use GRTest;
 use Test::More;
@@ -26,24 +22,11 @@ my $powercut = $ENV{GR_POWERCUT_LIB};
 plan(skip_all => 'needs GR_POWERCUT_LIB (the power-cut variant, gearraftd)')
   unless $powercut && is_gearraftd();
 
-my $fifo = tempdir(CLEANUP => 1) . '/syncs';
-mkfifo($fifo, 0600) or die "mkfifo $fifo: $!";
-sysopen(my $syncs, $fifo, O_RDONLY | O_NONBLOCK) or die "open $fifo: $!";
-sysopen(my $keep, $fifo, O_WRONLY | O_NONBLOCK) or die "open $fifo: $!";
+my $syncs = sync_watch();
 my $srv = start_server(
   need_own => 1,
   env => powercut_env(GR_POWERCUT_SLOW_SYNC_US => 300000,
-                      GR_POWERCUT_SYNC_FIFO => $fifo));
-
-sub await_sync {
-  my $sel = IO::Select->new($syncs);
-  my $end = Time::HiRes::time() + GRTest::deadline_secs(30);
-  while ((my $left = $end - Time::HiRes::time()) > 0) {
-    next unless $sel->can_read($left);
-    return 1 if sysread($syncs, my $buf, 4096);
-  }
-  return 0;
-}
+                      GR_POWERCUT_SYNC_FIFO => $syncs->fifo));
 
 my $MIB = 1 << 20;
 my $block = pack('N*', 0 .. $MIB / 4 - 1);
@@ -52,9 +35,9 @@ my $big = join('', map { sprintf('<%05d>', $_) . substr($block, 7) } 0 .. 63);
 
 my $c = $srv->conn;
 $c->sync;
-1 while sysread($syncs, my $buf, 4096);    # forget the start's syncs
+$syncs->forget;    # the start's syncs
 $c->send_pkt(SUBMIT_JOB_BG, 'pile', 'u1', 'first');
-ok(await_sync(), 'the first job\'s commit is syncing');
+ok($syncs->await, 'the first job\'s commit is syncing');
 $c->send_raw(GRTest::Conn::encode(SUBMIT_JOB_BG, 'pile', 'u2', 'small')
              . GRTest::Conn::encode(SUBMIT_JOB_BG, 'pile', 'u3', $big));
 my @h;
