@@ -207,6 +207,12 @@ struct gr_raft_view {
     uint64_t last_index;
     uint64_t fwd_dropped; /* gr_host.n_fwd_dropped */
     uint64_t resends;     /* gr_host.n_resends */
+    /* A member's proposals (node/pipeline/member.h, filled by the
+     * committer after a turn; 0 from gr_host_view): forwarded to a
+     * leader, forwarded again, and applied ahead of an earlier one. */
+    uint64_t fwd_sent;
+    uint64_t fwd_resent;
+    uint64_t overtaken;
     size_t n_members;
     struct {
         uint64_t id;

@@ -241,6 +241,19 @@ static void raft_metrics(const struct ops_sources *src, struct fmt *f)
         "time) that this node, leading, had appended in its term already "
         "and dropped.",
         v->fwd_dropped);
+    one(f, "raft_forwards_total", "counter",
+        "Commands of this node's clients and workers it forwarded to the "
+        "leader (not leading), copies sent again included.",
+        v->fwd_sent);
+    one(f, "raft_forward_resends_total", "counter",
+        "Of those, copies sent again: the leader changed, or did not "
+        "commit the command within the resend time.",
+        v->fwd_resent);
+    one(f, "raft_commands_overtaken_total", "counter",
+        "This node's commands that committed ahead of an earlier one of "
+        "its own still pending, so that apply left them undone and the "
+        "node offered both again, in order.",
+        v->overtaken);
     one(f, "raft_log_resends_total", "counter",
         "Times this node, leading, went back to send a follower its log "
         "again from where they last agreed (an append lost, or judged lost "

@@ -192,6 +192,9 @@ static int write_and_advance(struct gr_committer *c, struct gr_batch *b,
         *index_end = b->index;
         rv = gr_member_turn(c->member, c->host, b);
         gr_host_view(c->host, &b->view);
+        b->view.fwd_sent = c->member->n_forwarded;
+        b->view.fwd_resent = c->member->n_resent;
+        b->view.overtaken = c->member->n_out_of_order;
         c->commit_us += gr_mono_us() - t0;
         if (rv == STORE_EIO) {
             rv = commit_failed(c);
