@@ -27,16 +27,6 @@
 #include "node/gr.h"
 #include "storage/store.h"
 
-static void alive_frame(uint8_t p[9], uint64_t term)
-{
-    size_t i;
-
-    p[0] = GR_PEER_ALIVE;
-    for (i = 0; i < 8; i++) {
-        p[1 + i] = (uint8_t)(term >> (56 - 8 * i));
-    }
-}
-
 /* A peer whose large frame is still arriving (bytes came within a
  * heartbeat interval, none of its frames is whole since) is alive: its
  * heartbeats wait behind that frame on the same link. Said to raft/ as
@@ -50,11 +40,11 @@ static int alive_if_arriving(void *arg, const struct peer_stats *ps)
 {
     struct gr_server *srv = arg;
     uint64_t now = gr_mono_us() / 1000;
-    uint8_t p[9];
+    uint8_t p[GR_PEER_ALIVE_LEN];
 
     if (ps->last_part_ms > ps->last_recv_ms &&
         now - ps->last_part_ms < srv->cluster.heartbeat_ms) {
-        alive_frame(p, srv->pipe.status.term);
+        gr_turn_alive_frame(p, srv->pipe.status.term);
         (void)gr_pipeline_receive(&srv->pipe, ps->id, p, sizeof(p));
         (void)peer_send(srv->peers, ps->id, p, sizeof(p));
     }
@@ -76,7 +66,7 @@ void gr_liveness_tick(struct gr_server *srv)
 {
     const struct gr_member_status *st = &srv->pipe.status;
     const struct gr_cluster_config *k = &srv->cluster;
-    uint8_t p[9];
+    uint8_t p[GR_PEER_ALIVE_LEN];
     size_t i;
 
     if (srv->peers == NULL || st->term == 0) {
@@ -87,7 +77,7 @@ void gr_liveness_tick(struct gr_server *srv)
         k->heartbeat_ms) {
         return;
     }
-    alive_frame(p, st->term);
+    gr_turn_alive_frame(p, st->term);
     srv->counters.keepalives++;
     if (!st->leader) {
         if (st->leader_id != 0) {
@@ -102,6 +92,28 @@ void gr_liveness_tick(struct gr_server *srv)
     }
 }
 
+/* Proposes NODE_GONE for incarnation `inc` of node `node_id`: its
+ * workers' jobs go back to the queue (counting a retry), its clients are
+ * detached. judged_term: the term of a leader's judgment of another
+ * node's silence (node/pipeline/member.c voids it after that term), 0
+ * for this node's own old incarnation. Errors: GR_ENOMEM. */
+static int propose_gone(struct gr_server *srv, uint64_t node_id, uint64_t inc,
+                        uint64_t judged_term)
+{
+    struct gr_proposal *p = gr_proposal_new();
+
+    if (p == NULL) {
+        return GR_ENOMEM;
+    }
+    p->cmd.type = STORE_CMD_NODE_GONE;
+    p->cmd.u.node_gone.node_id = node_id;
+    p->cmd.u.node_gone.incarnation = inc;
+    p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
+    p->judged_term = judged_term;
+    gm_propose(&srv->gm, p);
+    return 0;
+}
+
 /* Proposes NODE_GONE for this node's incarnation `old`, under its
  * current one. Once applied, the old incarnation's commands that commit
  * later are stale (storage/apply.c drops a node's older incarnations
@@ -110,17 +122,7 @@ void gr_liveness_tick(struct gr_server *srv)
  * undone: its workers' jobs go back to the queue. */
 int gr_liveness_propose_gone_self(struct gr_server *srv, uint64_t old)
 {
-    struct gr_proposal *p = gr_proposal_new();
-
-    if (p == NULL) {
-        return GR_ENOMEM;
-    }
-    p->cmd.type = STORE_CMD_NODE_GONE;
-    p->cmd.u.node_gone.node_id = store_node_id(srv->store);
-    p->cmd.u.node_gone.incarnation = old;
-    p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
-    gm_propose(&srv->gm, p);
-    return 0;
+    return propose_gone(srv, store_node_id(srv->store), old, 0);
 }
 
 /* The cluster applied a NODE_GONE for this process: its workers' jobs
@@ -215,7 +217,6 @@ static void judge_silent(struct gr_server *srv, uint64_t now, uint64_t term)
     for (i = 0; i < k->n_members && i < STORE_MEMBERS_MAX; i++) {
         struct peer_stats ps;
         struct store_txn *txn;
-        struct gr_proposal *p;
         uint64_t heard;
         uint64_t inc = 0;
 
@@ -233,7 +234,7 @@ static void judge_silent(struct gr_server *srv, uint64_t now, uint64_t term)
             (void)store_node_incarnation(txn, k->members[i].id, &inc);
             store_txn_abort(txn);
         }
-        if (inc == 0 || (p = gr_proposal_new()) == NULL) {
+        if (inc == 0) {
             continue; /* it never ran a command: nothing to requeue */
         }
         GR_LOG(GR_LOG_NOTICE, "cluster",
@@ -241,12 +242,7 @@ static void judge_silent(struct gr_server *srv, uint64_t now, uint64_t term)
                "%llu gone (its workers' jobs go back to the queue)",
                k->members[i].name, (unsigned long long)(now - heard),
                (unsigned long long)inc);
-        p->cmd.type = STORE_CMD_NODE_GONE;
-        p->cmd.u.node_gone.node_id = k->members[i].id;
-        p->cmd.u.node_gone.incarnation = inc;
-        p->cmd.u.node_gone.max_retries = srv->cfg->job_retries;
-        p->judged_term = term;
-        gm_propose(&srv->gm, p);
+        (void)propose_gone(srv, k->members[i].id, inc, term);
     }
 }
 

@@ -256,6 +256,12 @@ static void put64(uint8_t *p, uint64_t v)
     }
 }
 
+void gr_turn_alive_frame(uint8_t p[GR_PEER_ALIVE_LEN], uint64_t term)
+{
+    p[0] = GR_PEER_ALIVE;
+    put64(p + 1, term);
+}
+
 static void send_one(struct gr_turn *t, struct gr_frame *f)
 {
     f->next = NULL;
@@ -508,7 +514,7 @@ int gr_turn_input(struct gr_host *h, struct gr_turn *t)
             }
             break;
         case GR_PEER_ALIVE:
-            if (f->len != 9) {
+            if (f->len != GR_PEER_ALIVE_LEN) {
                 t->n_bad++;
             } else {
                 (void)raft_peer_alive(h->raft, raft_now(h, t), f->peer,

@@ -145,6 +145,11 @@ int gr_turn_propose(struct gr_host *h, struct gr_turn *t, const uint8_t *cmd,
  * GR_ENOMEM. */
 int gr_turn_read(struct gr_host *h, struct gr_turn *t, uint64_t ctx);
 
+/* A GR_PEER_ALIVE payload for `term` (the loop's keep-alive, sent outside
+ * the turns; gr_turn_input hands one received to raft_peer_alive). */
+#define GR_PEER_ALIVE_LEN 9
+void gr_turn_alive_frame(uint8_t p[GR_PEER_ALIVE_LEN], uint64_t term);
+
 /* A payload forwarding commands: appends one command to the frame being
  * built in *f (NULL: a new one, to `leader`). Errors: GR_ENOMEM. */
 int gr_turn_forward_add(struct gr_frame **f, uint64_t leader,

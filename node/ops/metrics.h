@@ -29,7 +29,7 @@ struct ops_counters {
     uint64_t completions;   /* WORK_COMPLETE, _FAIL and _EXCEPTION applied */
     uint64_t node_gone;     /* NODE_GONE commands applied */
     uint64_t leader_changes; /* a leader known in a new term, or a new one */
-    uint64_t keepalives;     /* rounds of GR_PEER_ALIVE sent (loop.c) */
+    uint64_t keepalives;     /* rounds of GR_PEER_ALIVE sent (liveness.c) */
 };
 
 struct ops_sources {

@@ -15,6 +15,8 @@
 
 /* A forward payload is sent once it holds this much. */
 #define FORWARD_BYTES (1024u * 1024u)
+/* A proposal sent again to the same leader waits up to this many times
+ * the resend time (offer()). */
 #define RESEND_BACKOFF_MAX 8u
 
 int gr_member_init(struct gr_member *m, uint64_t node_id, uint64_t incarnation,

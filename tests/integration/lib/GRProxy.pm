@@ -34,6 +34,7 @@ use Errno ();
 use IO::Handle;
 use IO::Select;
 use IO::Socket::INET;
+use List::Util ();
 use POSIX ();
 use Time::HiRes ();
 use Socket qw(AF_UNIX SOCK_STREAM PF_UNSPEC IPPROTO_TCP TCP_NODELAY);
@@ -167,7 +168,7 @@ sub _serve {
     for my $c (@conns) {
       # The allowance of each direction, refilled with time (rate).
       for my $d (qw(ab ba)) {
-        $c->{"t$d"} = $rate ? _min(CHUNK, ($c->{"t$d"} // 0) + ($now - $last) * $rate)
+        $c->{"t$d"} = $rate ? List::Util::min(CHUNK, ($c->{"t$d"} // 0) + ($now - $last) * $rate)
                             : CHUNK;
       }
     }
@@ -237,14 +238,12 @@ sub _serve {
 # up); false once it is closed or failed.
 sub _move {
   my ($fh, $buf, $allow) = @_;
-  my $want = _min(CHUNK - length($$buf), int($$allow));
+  my $want = List::Util::min(CHUNK - length($$buf), int($$allow));
   my $n = sysread($fh, $$buf, $want, length $$buf);
   return 1 if !defined $n && ($!{EAGAIN} || $!{EINTR});
   $$allow -= $n if $n;
   return $n ? 1 : 0;
 }
-
-sub _min { return $_[0] < $_[1] ? $_[0] : $_[1]; }
 
 # Writes what it can of $$buf to FH; false when FH failed.
 sub _flush {
